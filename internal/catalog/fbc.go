@@ -1,0 +1,308 @@
+package catalog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	ignore "github.com/sabhiram/go-gitignore"
+	"sigs.k8s.io/yaml"
+)
+
+// fbcBlob holds the fields of every schema the model interprets.
+type fbcBlob struct {
+	Schema         string          `json:"schema"`
+	Package        string          `json:"package"`
+	Name           string          `json:"name"`
+	DefaultChannel string          `json:"defaultChannel"`
+	Description    string          `json:"description"`
+	Icon           *Icon           `json:"icon"`
+	Entries        json.RawMessage `json:"entries"`
+	Image          string          `json:"image"`
+	Properties     []Property      `json:"properties"`
+	RelatedImages  []RelatedImage  `json:"relatedImages"`
+}
+
+const indexIgnoreFile = ".indexignore"
+
+// fbcFiles lists the catalog documents of a tree, honouring .indexignore
+// files (gitignore syntax, relative to the directory holding them).
+func fbcFiles(fsys fs.FS, sink *problemSink) ([]string, error) {
+	type matcher struct {
+		dir string
+		m   *ignore.GitIgnore
+	}
+	var matchers []matcher
+	ignored := func(p string, isDir bool) bool {
+		for _, m := range matchers {
+			rel := p
+			if m.dir != "." {
+				if !strings.HasPrefix(p, m.dir+"/") {
+					continue
+				}
+				rel = strings.TrimPrefix(p, m.dir+"/")
+			}
+			if isDir {
+				rel += "/"
+			}
+			if m.m.MatchesPath(rel) {
+				return true
+			}
+		}
+		return false
+	}
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != "." && ignored(p, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			data, err := fs.ReadFile(fsys, path.Join(p, indexIgnoreFile))
+			if err == nil {
+				lines := strings.Split(string(data), "\n")
+				matchers = append(matchers, matcher{dir: p, m: ignore.CompileIgnoreLines(lines...)})
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				sink.errorf(path.Join(p, indexIgnoreFile), "", "cannot read: %v", err)
+			}
+			return nil
+		}
+		switch strings.ToLower(path.Ext(p)) {
+		case ".json", ".yaml", ".yml":
+			if d.Name() != indexIgnoreFile {
+				files = append(files, p)
+			}
+		}
+		return nil
+	})
+	return files, err
+}
+
+// fbcFile is the result of parsing one file.
+type fbcFile struct {
+	cfg      declConfig
+	problems problemSink
+}
+
+// parseFBCFile parses one JSON or YAML stream. diskPath is set when the file
+// lives on disk, in which case bundle manifests stay there.
+func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
+	out := &fbcFile{}
+	isYAML := strings.ToLower(path.Ext(rel)) != ".json"
+	var docs []docSpan
+	if isYAML {
+		docs = splitYAML(data)
+	} else {
+		var err error
+		docs, err = splitJSON(data)
+		if err != nil {
+			out.problems.errorf(rel, fmt.Sprintf("document %d", len(docs)+1), "not valid JSON: %v; the rest of the file is skipped", err)
+		}
+	}
+	for i, d := range docs {
+		field := fmt.Sprintf("document %d", i+1)
+		raw := data[d.off : d.off+d.n]
+		js := raw
+		if isYAML {
+			if len(bytes.TrimSpace(stripYAMLComments(raw))) == 0 {
+				continue
+			}
+			var err error
+			if js, err = yaml.YAMLToJSON(raw); err != nil {
+				out.problems.errorf(rel, field, "not valid YAML: %v", err)
+				continue
+			}
+			if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+				continue
+			}
+		}
+		var b fbcBlob
+		if err := json.Unmarshal(js, &b); err != nil {
+			out.problems.errorf(rel, field, "not a catalog document: %v", err)
+			continue
+		}
+		out.add(rel, field, &b, js, raw, d, disk, isYAML)
+	}
+	return out
+}
+
+func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, disk *diskFile, isYAML bool) {
+	sink := &f.problems
+	switch b.Schema {
+	case "":
+		sink.errorf(rel, field, "schema: missing; every catalog document needs one")
+	case SchemaPackage:
+		field = fmt.Sprintf("%s (olm.package %q)", field, b.Name)
+		if b.Name == "" {
+			sink.errorf(rel, field, "name: missing")
+			return
+		}
+		f.cfg.packages = append(f.cfg.packages, &declPackage{
+			Name: b.Name, DefaultChannel: b.DefaultChannel, Description: b.Description, Icon: b.Icon,
+			src: rel, field: field, sum: sha256.Sum256(js),
+		})
+	case SchemaChannel:
+		field = fmt.Sprintf("%s (olm.channel %q)", field, b.Name)
+		if b.Package == "" || b.Name == "" {
+			sink.errorf(rel, field, "package and name are required")
+			return
+		}
+		c := &declChannel{Package: b.Package, Name: b.Name, Properties: b.Properties, src: rel, field: field}
+		if len(b.Entries) > 0 {
+			if err := json.Unmarshal(b.Entries, &c.Entries); err != nil {
+				sink.errorf(rel, field, "entries: %v", err)
+				return
+			}
+		}
+		f.cfg.channels = append(f.cfg.channels, c)
+	case SchemaBundle:
+		field = fmt.Sprintf("%s (olm.bundle %q)", field, b.Name)
+		if b.Package == "" || b.Name == "" {
+			sink.errorf(rel, field, "package and name are required")
+			return
+		}
+		db := &declBundle{
+			Package: b.Package, Name: b.Name, Image: b.Image, RelatedImages: b.RelatedImages,
+			src: rel, field: field, sum: sha256.Sum256(js),
+		}
+		var inline inlineManifests
+		objects := 0
+		props := b.Properties[:0:0]
+		for i, p := range b.Properties {
+			switch p.Type {
+			case PropertyBundleObject:
+				objects++
+				if disk == nil {
+					m, err := decodeBundleObject(p.Value)
+					if err != nil {
+						sink.errorf(rel, fmt.Sprintf("%s properties[%d]", field, i), "%v", err)
+						return
+					}
+					inline = append(inline, m)
+				}
+			case PropertyCSVMetadata:
+				if disk == nil {
+					db.csvMetadata = p.Value
+				}
+			default:
+				props = append(props, p)
+			}
+		}
+		db.Properties = props
+		switch {
+		case objects == 0:
+		case disk != nil:
+			db.manifests = &blobRef{path: disk.path, off: int64(d.off), n: int64(d.n), size: disk.size, modTime: disk.modTime, yaml: isYAML, objects: objects}
+		default:
+			db.manifests = inline
+		}
+		f.cfg.bundles = append(f.cfg.bundles, db)
+	case SchemaDeprecations:
+		field = fmt.Sprintf("%s (olm.deprecations %q)", field, b.Package)
+		dd := &declDeprecations{Package: b.Package, src: rel, field: field}
+		if err := json.Unmarshal(js, dd); err != nil {
+			sink.errorf(rel, field, "entries: %v", err)
+			return
+		}
+		if dd.Package == "" {
+			sink.errorf(rel, field, "package: missing")
+			return
+		}
+		f.cfg.deprecations = append(f.cfg.deprecations, dd)
+	default:
+		f.cfg.others = append(f.cfg.others, Meta{Schema: b.Schema, Package: b.Package, Name: b.Name, Blob: append(json.RawMessage(nil), js...), Source: rel})
+	}
+}
+
+type docSpan struct{ off, n int }
+
+// splitJSON splits a stream of JSON values; on a syntax error it returns the
+// values read so far and the error.
+func splitJSON(data []byte) ([]docSpan, error) {
+	var spans []docSpan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var raw json.RawMessage
+		start := dec.InputOffset()
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return spans, nil
+		}
+		if err != nil {
+			return spans, err
+		}
+		end := int(dec.InputOffset())
+		off := int(start)
+		for off < end && isJSONSpace(data[off]) {
+			off++
+		}
+		spans = append(spans, docSpan{off: off, n: end - off})
+	}
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// splitYAML splits a YAML stream at "---" document markers.
+func splitYAML(data []byte) []docSpan {
+	var spans []docSpan
+	start, pos := 0, 0
+	for pos < len(data) {
+		end := bytes.IndexByte(data[pos:], '\n')
+		lineEnd := len(data)
+		if end >= 0 {
+			lineEnd = pos + end + 1
+		}
+		line := data[pos:lineEnd]
+		if isDocMarker(line) {
+			if pos > start {
+				spans = append(spans, docSpan{off: start, n: pos - start})
+			}
+			start = lineEnd
+		}
+		pos = lineEnd
+	}
+	if start < len(data) {
+		spans = append(spans, docSpan{off: start, n: len(data) - start})
+	}
+	return spans
+}
+
+func isDocMarker(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) {
+		return false
+	}
+	rest := bytes.TrimRight(line[3:], "\r\n")
+	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t'
+}
+
+func stripYAMLComments(b []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		out = append(out, t...)
+		out = append(out, '\n')
+	}
+	return out
+}
+
+// diskFile identifies a catalog file on disk for lazy manifest reads.
+type diskFile struct {
+	path    string
+	size    int64
+	modTime time.Time
+}

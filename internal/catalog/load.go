@@ -1,0 +1,256 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Format is the on-disk layout of a catalog source.
+type Format string
+
+// Formats a source can have.
+const (
+	// FormatAuto detects the format from the tree.
+	FormatAuto Format = ""
+	// FormatFBC is a file-based catalog.
+	FormatFBC Format = "fbc"
+	// FormatBundle is a single registry+v1 bundle directory.
+	FormatBundle Format = "bundle"
+	// FormatBundleTree is a tree of <package>/<version>/ bundle directories.
+	FormatBundleTree Format = "bundle-tree"
+)
+
+// Source is one root to load a catalog from.
+type Source struct {
+	// Name prefixes every path in problems, e.g. the directory as the user gave it.
+	Name string
+	// FS is the tree. When Dir is set and FS is nil, os.DirFS(Dir) is used.
+	FS fs.FS
+	// Dir, when set, is the directory on disk; large file-based catalogs then
+	// keep bundle manifests on disk instead of in memory.
+	Dir string
+	// Format of the tree; FormatAuto detects it.
+	Format Format
+}
+
+// DirSource is the source for a directory on disk.
+func DirSource(dir string) Source {
+	return Source{Name: filepath.ToSlash(filepath.Clean(dir)), Dir: dir}
+}
+
+type options struct {
+	strict bool
+}
+
+// Option configures Load.
+type Option func(*options)
+
+// WithStrict refuses the whole catalog when any problem of severity error is
+// found, instead of serving what is valid.
+func WithStrict(strict bool) Option { return func(o *options) { o.strict = strict } }
+
+// Load reads and validates the sources into one catalog. It returns an error
+// only when a source cannot be read at all or, with WithStrict, when the
+// catalog has errors (a *StrictError). Otherwise problems are in
+// Catalog.Problems and the valid content is served.
+func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(sources) == 0 {
+		return nil, fmt.Errorf("no catalog source given")
+	}
+	all := &declConfig{}
+	sink := &problemSink{}
+	var names []string
+	for _, s := range sources {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if s.FS == nil {
+			if s.Dir == "" {
+				return nil, fmt.Errorf("catalog source %q has neither a directory nor a file system", s.Name)
+			}
+			st, err := os.Stat(s.Dir)
+			if err != nil {
+				return nil, fmt.Errorf("catalog source: %w", err)
+			}
+			if !st.IsDir() {
+				return nil, fmt.Errorf("catalog source %s is not a directory", s.Dir)
+			}
+			s.FS = os.DirFS(s.Dir)
+		}
+		if s.Name == "" {
+			s.Name = "."
+		}
+		names = append(names, s.Name)
+		local := &problemSink{}
+		cfg, err := loadSource(ctx, s, local)
+		if err != nil {
+			return nil, fmt.Errorf("loading catalog %s: %w", s.Name, err)
+		}
+		prefix(cfg, local, s.Name)
+		all.merge(cfg)
+		sink.list = append(sink.list, local.list...)
+	}
+	c := build(all, sink)
+	c.Sources = names
+	c.Problems = sink.list
+	c.Problems.sort()
+	c.LoadedAt = time.Now()
+	if o.strict && len(c.Problems.Errors()) > 0 {
+		return nil, &StrictError{Problems: c.Problems}
+	}
+	return c, nil
+}
+
+func loadSource(ctx context.Context, s Source, sink *problemSink) (*declConfig, error) {
+	format := s.Format
+	if format == FormatAuto {
+		format = DetectFormat(s.FS)
+	}
+	switch format {
+	case FormatBundle:
+		return loadBundle(s.FS, sink), nil
+	case FormatBundleTree:
+		return loadBundleTree(s.FS, sink), nil
+	case FormatFBC:
+		return loadFBC(ctx, s, sink)
+	default:
+		return nil, fmt.Errorf("unknown catalog format %q", format)
+	}
+}
+
+// DetectFormat tells a bundle, a bundle tree and a file-based catalog apart.
+func DetectFormat(fsys fs.FS) Format {
+	if exists(fsys, "metadata/annotations.yaml") {
+		return FormatBundle
+	}
+	top, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return FormatFBC
+	}
+	for _, p := range top {
+		if !p.IsDir() {
+			continue
+		}
+		if exists(fsys, path.Join(p.Name(), "ci.yaml")) {
+			return FormatBundleTree
+		}
+		sub, err := fs.ReadDir(fsys, p.Name())
+		if err != nil {
+			continue
+		}
+		for _, v := range sub {
+			if !v.IsDir() {
+				continue
+			}
+			d := path.Join(p.Name(), v.Name())
+			if exists(fsys, path.Join(d, "metadata", "annotations.yaml")) || exists(fsys, path.Join(d, "manifests")) {
+				return FormatBundleTree
+			}
+		}
+	}
+	return FormatFBC
+}
+
+func loadFBC(ctx context.Context, s Source, sink *problemSink) (*declConfig, error) {
+	files, err := fbcFiles(s.FS, sink)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*fbcFile, len(files))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = readFBCFile(s, files[i])
+			}
+		}()
+	}
+	for i := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg := &declConfig{}
+	for _, r := range results {
+		cfg.merge(&r.cfg)
+		sink.list = append(sink.list, r.problems.list...)
+	}
+	return cfg, nil
+}
+
+func readFBCFile(s Source, rel string) *fbcFile {
+	var disk *diskFile
+	if s.Dir != "" {
+		full := filepath.Join(s.Dir, filepath.FromSlash(rel))
+		if st, err := os.Stat(full); err == nil {
+			disk = &diskFile{path: full, size: st.Size(), modTime: st.ModTime()}
+		}
+	}
+	data, err := fs.ReadFile(s.FS, rel)
+	if err != nil {
+		f := &fbcFile{}
+		f.problems.errorf(rel, "", "cannot read: %v", err)
+		return f
+	}
+	if disk != nil && int64(len(data)) != disk.size {
+		disk = nil // changed while reading: keep this file's manifests in memory
+	}
+	return parseFBCFile(rel, data, disk)
+}
+
+// prefix puts the source's name in front of every path.
+func prefix(cfg *declConfig, sink *problemSink, name string) {
+	if name == "." || name == "" {
+		return
+	}
+	j := func(p string) string {
+		if p == "" || p == "." || p == "./" {
+			return name
+		}
+		trail := strings.HasSuffix(p, "/")
+		out := path.Join(name, p)
+		if trail {
+			out += "/"
+		}
+		return out
+	}
+	for _, p := range cfg.packages {
+		p.src = j(p.src)
+	}
+	for _, c := range cfg.channels {
+		c.src = j(c.src)
+	}
+	for _, b := range cfg.bundles {
+		b.src = j(b.src)
+	}
+	for _, d := range cfg.deprecations {
+		d.src = j(d.src)
+	}
+	for i := range cfg.others {
+		cfg.others[i].Source = j(cfg.others[i].Source)
+	}
+	for i := range sink.list {
+		sink.list[i].Path = j(sink.list[i].Path)
+	}
+}
