@@ -65,7 +65,7 @@ type declDeprecations struct {
 type deprecationItem struct {
 	Reference struct {
 		Schema string `json:"schema"`
-		Name   string `json:"name"`
+		Name   string `json:"name,omitempty"`
 	} `json:"reference"`
 	Message string `json:"message"`
 }

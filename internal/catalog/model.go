@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"sort"
 	"time"
@@ -266,3 +267,6 @@ func (e *ChannelEntry) UpgradesFrom(from string, v *semver.Version) (EdgeKind, b
 func (e *ChannelEntry) InSkipRange(v semver.Version) bool {
 	return e.skipRange != nil && e.skipRange(v)
 }
+
+// Digest is "sha256:<hex>" of the bundle's content.
+func (b *Bundle) Digest() string { return "sha256:" + hex.EncodeToString(b.sum[:]) }

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydev/ferry/bundles"
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogd"
+	"github.com/ferrydev/ferry/internal/logging"
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "catalogd:", err)
+		return 1
+	}
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "catalogd",
+		Short:         "Serve operator catalogs over gRPC",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCommand(), newValidateCommand(stdout), newRenderCommand(stdout, stderr))
+	return root
+}
+
+type serveFlags struct {
+	listen, metricsListen string
+	catalogs              []string
+	strict, watch         bool
+	logFormat, logLevel   string
+	shutdownTimeout       time.Duration
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--catalog DIR]...",
+		Short: "Serve catalogs (default: the embedded sample catalog)",
+		Long: `Serve one or more catalog directories over gRPC: the operator-registry
+api.Registry protocol, Ferry's ferry.catalog.v1.CatalogService, health and
+reflection. Each directory is a file-based catalog, a registry+v1 bundle, or a
+tree of <package>/<version>/ bundles. Without --catalog the embedded sample
+catalog is served. Directories are watched: a change, or SIGHUP, reloads them;
+a reload that fails keeps serving the last good catalog.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(f.logFormat, f.logLevel)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return serve(ctx, log, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:50051", "gRPC listen address")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (empty disables)")
+	fl.StringArrayVar(&f.catalogs, "catalog", nil, "catalog directory to serve (repeatable)")
+	fl.BoolVar(&f.strict, "strict", false, "refuse the whole catalog when any bundle is invalid")
+	fl.BoolVar(&f.watch, "watch", true, "reload when a catalog directory changes")
+	fl.StringVar(&f.logFormat, "log-format", logging.FormatText, "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info or error")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running calls may finish on SIGTERM")
+	return cmd
+}
+
+func sources(dirs []string) []catalog.Source {
+	if len(dirs) == 0 {
+		return []catalog.Source{{Name: "bundles", FS: bundles.FS}}
+	}
+	out := make([]catalog.Source, 0, len(dirs))
+	for _, d := range dirs {
+		out = append(out, catalog.DirSource(d))
+	}
+	return out
+}
+
+func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
+	srcs := sources(f.catalogs)
+	start := time.Now()
+	c, err := catalog.Load(ctx, srcs, catalog.WithStrict(f.strict))
+	if err != nil {
+		var se *catalog.StrictError
+		if errors.As(err, &se) {
+			for _, p := range se.Problems.Errors() {
+				log.Info("catalog problem", "severity", p.Severity, "path", p.Path, "field", p.Field, "reason", p.Reason)
+			}
+		}
+		return err
+	}
+	for _, p := range c.Problems {
+		log.Info("catalog problem", "severity", p.Severity, "path", p.Path, "field", p.Field, "reason", p.Reason)
+	}
+	n := c.Counts()
+	log.Info("catalog loaded", "sources", c.Sources, "digest", c.Digest, "packages", n.Packages, "channels", n.Channels,
+		"bundles", n.Bundles, "problems", len(c.Problems), "duration", time.Since(start).Round(time.Millisecond))
+
+	holder := catalogd.NewHolder(c)
+	metrics := catalogd.NewMetrics()
+	metrics.ObserveCatalog(c)
+	srv := catalogd.NewServer(holder, catalogd.WithLogger(log), catalogd.WithMetrics(metrics))
+	lis, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listening for gRPC: %w", err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- srv.Serve(lis) }()
+	log.Info("serving gRPC", "address", lis.Addr().String())
+
+	var httpSrv *http.Server
+	if f.metricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+		ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
+		mux.HandleFunc("/healthz", ok)
+		mux.HandleFunc("/readyz", ok)
+		mlis, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+		log.Info("serving metrics", "address", mlis.Addr().String())
+	}
+
+	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	if f.watch && len(f.catalogs) > 0 {
+		go func() {
+			if err := reloader.Run(watchCtx, hup); err != nil {
+				log.Error(err, "catalog watch stopped; send SIGHUP to reload")
+			}
+		}()
+	} else {
+		go func() {
+			for {
+				select {
+				case <-watchCtx.Done():
+					return
+				case <-hup:
+					_ = reloader.Reload(watchCtx)
+				}
+			}
+		}()
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", f.shutdownTimeout)
+	case err := <-errs:
+		return err
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout+time.Second)
+	defer cancel()
+	srv.Stop(stopCtx, f.shutdownTimeout)
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(stopCtx)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newValidateCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate DIR",
+		Short: "Print every problem of a catalog; exit 1 if there is any",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := catalog.Load(cmd.Context(), []catalog.Source{catalog.DirSource(args[0])})
+			if err != nil {
+				return err
+			}
+			for _, p := range c.Problems {
+				fmt.Fprintf(stdout, "%s: %s\n", p.Severity, p)
+			}
+			n := c.Counts()
+			errs := len(c.Problems.Errors())
+			fmt.Fprintf(stdout, "%s: %d packages, %d channels, %d bundles served; %d errors, %d warnings\n",
+				filepath.Clean(args[0]), n.Packages, n.Channels, n.Bundles, errs, len(c.Problems)-errs)
+			if len(c.Problems) > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+}
+
+func newRenderCommand(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "render DIR",
+		Short: "Write a catalog (bundle, bundle tree or FBC) as file-based catalog JSON",
+		Long: `Write the catalog in DIR as a file-based catalog on stdout. Problems go to
+stderr; what is invalid is left out, and the exit code is 1 if anything was.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := catalog.Load(cmd.Context(), []catalog.Source{catalog.DirSource(args[0])})
+			if err != nil {
+				return err
+			}
+			for _, p := range c.Problems {
+				fmt.Fprintf(stderr, "%s: %s\n", p.Severity, p)
+			}
+			if err := catalog.Render(stdout, c); err != nil {
+				return err
+			}
+			if len(c.Problems.Errors()) > 0 {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+}

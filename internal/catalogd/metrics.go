@@ -1,0 +1,66 @@
+package catalogd
+
+import (
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ferrydev/ferry/internal/catalog"
+)
+
+// Metrics are catalogd's Prometheus metrics: gRPC requests and latency by
+// method and code, catalog size, and reloads.
+type Metrics struct {
+	Registry *prometheus.Registry
+	GRPC     *grpcprom.ServerMetrics
+
+	packages, channels, bundles, problems prometheus.Gauge
+	reloads                               *prometheus.CounterVec
+	lastReload                            prometheus.Gauge
+}
+
+// NewMetrics registers catalogd's metrics on a fresh registry.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		GRPC: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
+		)),
+		packages:   gauge("catalog_packages", "Packages in the served catalog."),
+		channels:   gauge("catalog_channels", "Channels in the served catalog."),
+		bundles:    gauge("catalog_bundles", "Bundles in the served catalog."),
+		problems:   gauge("catalog_problems", "Problems found while loading the served catalog."),
+		lastReload: gauge("catalog_last_reload_timestamp_seconds", "When the served catalog was loaded."),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "catalog_reloads_total",
+			Help: "Catalog reloads by result (success, failure, unchanged).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{reloadSuccess, reloadFailure, reloadUnchanged} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+const (
+	reloadSuccess   = "success"
+	reloadFailure   = "failure"
+	reloadUnchanged = "unchanged"
+)
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "ferry", Subsystem: "catalogd", Name: name, Help: help})
+}
+
+// ObserveCatalog sets the size gauges from the served catalog.
+func (m *Metrics) ObserveCatalog(c *catalog.Catalog) {
+	n := c.Counts()
+	m.packages.Set(float64(n.Packages))
+	m.channels.Set(float64(n.Channels))
+	m.bundles.Set(float64(n.Bundles))
+	m.problems.Set(float64(len(c.Problems)))
+	m.lastReload.Set(float64(c.LoadedAt.Unix()))
+}

@@ -1,0 +1,323 @@
+package catalogd
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/proto/api"
+)
+
+// RegistryServer implements the operator-registry api.Registry service.
+type RegistryServer struct {
+	api.UnimplementedRegistryServer
+	holder *Holder
+}
+
+// NewRegistryServer serves the holder's catalog over api.Registry.
+func NewRegistryServer(h *Holder) *RegistryServer { return &RegistryServer{holder: h} }
+
+// ListPackages streams every package name, sorted.
+func (s *RegistryServer) ListPackages(_ *api.ListPackageRequest, stream grpc.ServerStreamingServer[api.PackageName]) error {
+	for _, p := range s.holder.Catalog().Packages {
+		if err := stream.Send(&api.PackageName{Name: p.Name}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetPackage returns a package with its channels sorted by name; a channel's
+// csvName is its head.
+func (s *RegistryServer) GetPackage(_ context.Context, req *api.GetPackageRequest) (*api.Package, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	p := s.holder.Catalog().Package(req.GetName())
+	if p == nil {
+		return nil, status.Errorf(codes.NotFound, "package %q not found", req.GetName())
+	}
+	out := &api.Package{Name: p.Name, DefaultChannelName: p.DefaultChannel, Deprecation: apiDeprecation(p.Deprecation)}
+	for _, ch := range p.Channels {
+		out.Channels = append(out.Channels, &api.Channel{Name: ch.Name, CsvName: ch.Head, Deprecation: apiDeprecation(ch.Deprecation)})
+	}
+	return out, nil
+}
+
+// GetBundle returns one bundle of a channel, with its content and with
+// replaces and skips left empty.
+func (s *RegistryServer) GetBundle(_ context.Context, req *api.GetBundleRequest) (*api.Bundle, error) {
+	if req.GetPkgName() == "" || req.GetChannelName() == "" || req.GetCsvName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "pkgName, channelName and csvName are required")
+	}
+	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	if err != nil {
+		return nil, err
+	}
+	e := ch.Entry(req.GetCsvName())
+	if e == nil {
+		return nil, status.Errorf(codes.NotFound, "bundle %q not found in channel %q of package %q", req.GetCsvName(), ch.Name, ch.Package)
+	}
+	return trimmedBundle(ch, e)
+}
+
+// GetBundleForChannel returns the head of a channel.
+func (s *RegistryServer) GetBundleForChannel(_ context.Context, req *api.GetBundleInChannelRequest) (*api.Bundle, error) {
+	if req.GetPkgName() == "" || req.GetChannelName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "pkgName and channelName are required")
+	}
+	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	if err != nil {
+		return nil, err
+	}
+	return trimmedBundle(ch, ch.HeadEntry())
+}
+
+// GetChannelEntriesThatReplace streams the entries, in any channel, that
+// replace or skip the named bundle.
+func (s *RegistryServer) GetChannelEntriesThatReplace(req *api.GetAllReplacementsRequest, stream grpc.ServerStreamingServer[api.ChannelEntry]) error {
+	if req.GetCsvName() == "" {
+		return status.Error(codes.InvalidArgument, "csvName is required")
+	}
+	var out []*api.ChannelEntry
+	for _, p := range s.holder.Catalog().Packages {
+		for _, ch := range p.Channels {
+			for _, e := range ch.Entries {
+				if e.Replaces == req.GetCsvName() {
+					out = append(out, channelEntry(ch, e.Name, e.Replaces))
+				}
+				for _, sk := range e.Skips {
+					if sk == req.GetCsvName() && sk != e.Replaces {
+						out = append(out, channelEntry(ch, e.Name, e.Replaces))
+					}
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return status.Errorf(codes.NotFound, "no channel entries replace %q", req.GetCsvName())
+	}
+	return sendAll(stream, out)
+}
+
+// GetBundleThatReplaces returns the bundle of a channel that replaces or
+// skips the named one.
+func (s *RegistryServer) GetBundleThatReplaces(_ context.Context, req *api.GetReplacementRequest) (*api.Bundle, error) {
+	if req.GetCsvName() == "" || req.GetPkgName() == "" || req.GetChannelName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "csvName, pkgName and channelName are required")
+	}
+	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ch.Entries) - 1; i >= 0; i-- {
+		e := ch.Entries[i]
+		if _, ok := e.UpgradesFrom(req.GetCsvName(), nil); ok {
+			return trimmedBundle(ch, e)
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "no bundle in channel %q of package %q replaces %q", ch.Name, ch.Package, req.GetCsvName())
+}
+
+// GetChannelEntriesThatProvide streams an entry per channel edge of every
+// bundle that provides the API.
+func (s *RegistryServer) GetChannelEntriesThatProvide(req *api.GetAllProvidersRequest, stream grpc.ServerStreamingServer[api.ChannelEntry]) error {
+	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
+	if err != nil {
+		return err
+	}
+	c := s.holder.Catalog()
+	var out []*api.ChannelEntry
+	for _, b := range c.Providers(g) {
+		p := c.Package(b.Package)
+		for _, chName := range b.Channels {
+			ch := p.Channel(chName)
+			e := ch.Entry(b.Name)
+			out = append(out, channelEntry(ch, e.Name, e.Replaces))
+			for _, sk := range e.Skips {
+				out = append(out, channelEntry(ch, e.Name, sk))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return status.Errorf(codes.NotFound, "no bundle provides %s", g)
+	}
+	return sendAll(stream, out)
+}
+
+// GetLatestChannelEntriesThatProvide streams, per channel, the newest entry
+// that provides the API.
+func (s *RegistryServer) GetLatestChannelEntriesThatProvide(req *api.GetLatestProvidersRequest, stream grpc.ServerStreamingServer[api.ChannelEntry]) error {
+	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
+	if err != nil {
+		return err
+	}
+	var out []*api.ChannelEntry
+	for _, p := range s.holder.Catalog().Packages {
+		for _, ch := range p.Channels {
+			if e := latestProvider(ch, g); e != nil {
+				out = append(out, channelEntry(ch, e.Name, e.Replaces))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return status.Errorf(codes.NotFound, "no bundle provides %s", g)
+	}
+	return sendAll(stream, out)
+}
+
+// GetDefaultBundleThatProvides returns the newest bundle of a package's
+// default channel that provides the API; with several packages, the first by name.
+func (s *RegistryServer) GetDefaultBundleThatProvides(_ context.Context, req *api.GetDefaultProviderRequest) (*api.Bundle, error) {
+	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
+	if err != nil {
+		return nil, err
+	}
+	c := s.holder.Catalog()
+	seen := map[string]bool{}
+	var pkgs []string
+	for _, b := range c.Providers(g) {
+		if !seen[b.Package] {
+			seen[b.Package] = true
+			pkgs = append(pkgs, b.Package)
+		}
+	}
+	sort.Strings(pkgs)
+	for _, name := range pkgs {
+		p := c.Package(name)
+		ch := p.Channel(p.DefaultChannel)
+		if e := latestProvider(ch, g); e != nil {
+			return trimmedBundle(ch, e)
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "no default channel provides %s", g)
+}
+
+// ListBundles streams one bundle per package, channel and entry. Bundles with
+// an image leave csvJson and object empty; others carry their content.
+func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.ServerStreamingServer[api.Bundle]) error {
+	for _, p := range s.holder.Catalog().Packages {
+		for _, ch := range p.Channels {
+			for _, e := range ch.Entries {
+				b, err := apiBundle(ch, e, e.Bundle.Image == "")
+				if err != nil {
+					return err
+				}
+				if err := stream.Send(b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Package, *catalog.Channel, error) {
+	p := c.Package(pkg)
+	if p == nil {
+		return nil, nil, status.Errorf(codes.NotFound, "package %q not found", pkg)
+	}
+	ch := p.Channel(channel)
+	if ch == nil {
+		return nil, nil, status.Errorf(codes.NotFound, "channel %q not found in package %q", channel, pkg)
+	}
+	return p, ch, nil
+}
+
+func gvkOf(group, version, kind string) (catalog.GVK, error) {
+	if version == "" || kind == "" {
+		return catalog.GVK{}, status.Error(codes.InvalidArgument, "version and kind are required")
+	}
+	return catalog.GVK{Group: group, Version: version, Kind: kind}, nil
+}
+
+func latestProvider(ch *catalog.Channel, g catalog.GVK) *catalog.ChannelEntry {
+	for i := len(ch.Entries) - 1; i >= 0; i-- {
+		for _, pg := range ch.Entries[i].Bundle.ProvidedAPIs {
+			if pg == g {
+				return ch.Entries[i]
+			}
+		}
+	}
+	return nil
+}
+
+func sendAll[T any](stream grpc.ServerStreamingServer[T], items []*T) error {
+	for _, it := range items {
+		if err := stream.Send(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func channelEntry(ch *catalog.Channel, name, replaces string) *api.ChannelEntry {
+	return &api.ChannelEntry{PackageName: ch.Package, ChannelName: ch.Name, BundleName: name, Replaces: replaces}
+}
+
+func apiDeprecation(d *catalog.Deprecation) *api.Deprecation {
+	if d == nil {
+		return nil
+	}
+	return &api.Deprecation{Message: d.Message}
+}
+
+// trimmedBundle is a single-bundle answer: content included, replaces and skips empty.
+func trimmedBundle(ch *catalog.Channel, e *catalog.ChannelEntry) (*api.Bundle, error) {
+	b, err := apiBundle(ch, e, true)
+	if err != nil {
+		return nil, err
+	}
+	b.Replaces, b.Skips = "", nil
+	return b, nil
+}
+
+// apiBundle projects a bundle in a channel onto the registry message.
+func apiBundle(ch *catalog.Channel, e *catalog.ChannelEntry, withContent bool) (*api.Bundle, error) {
+	b := e.Bundle
+	out := &api.Bundle{
+		CsvName: b.Name, PackageName: b.Package, ChannelName: ch.Name, BundlePath: b.Image,
+		Version: b.Version.String(), SkipRange: e.SkipRange, Replaces: e.Replaces, Skips: e.Skips,
+		Deprecation: apiDeprecation(b.Deprecation),
+	}
+	for _, g := range b.ProvidedAPIs {
+		out.ProvidedApis = append(out.ProvidedApis, &api.GroupVersionKind{Group: g.Group, Version: g.Version, Kind: g.Kind})
+	}
+	for _, g := range b.RequiredAPIs {
+		out.RequiredApis = append(out.RequiredApis, &api.GroupVersionKind{Group: g.Group, Version: g.Version, Kind: g.Kind})
+	}
+	for _, p := range b.Properties {
+		out.Properties = append(out.Properties, &api.Property{Type: p.Type, Value: string(p.Value)})
+		switch p.Type {
+		case catalog.PropertyGVKRequired:
+			out.Dependencies = append(out.Dependencies, &api.Dependency{Type: catalog.PropertyGVK, Value: string(p.Value)})
+		case catalog.PropertyPackageRequired:
+			var r catalog.PackageRequirement
+			if json.Unmarshal(p.Value, &r) == nil {
+				v, _ := json.Marshal(struct {
+					PackageName string `json:"packageName"`
+					Version     string `json:"version"`
+				}{r.PackageName, r.VersionRange})
+				out.Dependencies = append(out.Dependencies, &api.Dependency{Type: catalog.PropertyPackage, Value: string(v)})
+			}
+		}
+	}
+	if withContent {
+		ms, err := b.Manifests()
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "bundle %q: %v", b.Name, err)
+		}
+		for _, m := range ms {
+			out.Object = append(out.Object, string(m.JSON))
+			if m.Kind == catalog.KindClusterServiceVersion {
+				out.CsvJson = string(m.JSON)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package catalogd
+
+import (
+	"context"
+	"math"
+	"net"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/ferrydev/ferry/proto/api"
+	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
+)
+
+// MaxRecvMsgSize is the largest request catalogd accepts. Responses have no
+// limit on the server side: a bundle with all manifests can exceed gRPC's
+// 4 MiB default, so clients raise their receive limit (ClientMaxRecvMsgSize).
+const MaxRecvMsgSize = 64 << 20
+
+// ClientMaxRecvMsgSize is the receive limit Ferry's clients use.
+const ClientMaxRecvMsgSize = 64 << 20
+
+// HealthServices are the service names health answers SERVING for: "" for
+// kubelet probes, "Registry" for operator-registry's Go client, and each
+// service's full name.
+var HealthServices = []string{"", "Registry", "api.Registry", "ferry.catalog.v1.CatalogService"}
+
+// Server is catalogd's gRPC server.
+type Server struct {
+	grpc    *grpc.Server
+	health  *health.Server
+	log     logr.Logger
+	metrics *Metrics
+}
+
+type serverOptions struct {
+	log     logr.Logger
+	metrics *Metrics
+}
+
+// ServerOption configures NewServer.
+type ServerOption func(*serverOptions)
+
+// WithLogger sets the logger.
+func WithLogger(l logr.Logger) ServerOption { return func(o *serverOptions) { o.log = l } }
+
+// WithMetrics records request metrics.
+func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
+
+// NewServer builds the gRPC server with both catalog services, health and reflection.
+func NewServer(h *Holder, opts ...ServerOption) *Server {
+	o := serverOptions{log: logr.Discard()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+	}
+	if o.metrics != nil {
+		gopts = append(gopts,
+			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
+			grpc.ChainStreamInterceptor(o.metrics.GRPC.StreamServerInterceptor()))
+	}
+	g := grpc.NewServer(gopts...)
+	api.RegisterRegistryServer(g, NewRegistryServer(h))
+	catalogv1.RegisterCatalogServiceServer(g, NewCatalogServer(h))
+	hs := health.NewServer()
+	for _, name := range HealthServices {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	healthpb.RegisterHealthServer(g, hs)
+	reflection.Register(g)
+	if o.metrics != nil {
+		o.metrics.GRPC.InitializeMetrics(g)
+	}
+	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics}
+}
+
+// GRPC returns the underlying gRPC server.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve answers on lis until Stop.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// Stop marks every service NOT_SERVING, lets running calls finish for up to
+// timeout (streams such as Watch are cancelled then) and stops.
+func (s *Server) Stop(ctx context.Context, timeout time.Duration) {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Info("graceful stop timed out; closing remaining calls", "timeout", timeout)
+		s.grpc.Stop()
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+}
