@@ -1,0 +1,33 @@
+# Test bed targets (binaries, local cluster, envtest and end-to-end tests).
+# Included by the root Makefile; recipes live in scripts under hack/.
+# See docs/testing.md.
+
+##@ Test bed
+
+# Folder of the test bed binaries, named from hack/testbin/versions.env
+# (the only place the versions are kept); honours FERRY_CACHE.
+TESTBIN_DIR := $(shell FERRY_CACHE='$(or $(FERRY_CACHE),$(HOME)/.cache/ferry)' hack/testbin.sh --print-dir)
+export TESTBIN_DIR
+
+# Extra flags for go test, e.g. make test-e2e GOTESTFLAGS='-run Deployment -v'.
+GOTESTFLAGS ?=
+
+.PHONY: testbin cluster-up cluster-down cluster-status test-envtest test-e2e
+
+testbin: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into TESTBIN_DIR (~7-15 min cold, instant when present)
+	hack/testbin.sh
+
+cluster-up: testbin ## Start a local cluster (kwok fake node) on 127.0.0.1 and print its kubeconfig path; safe to re-run
+	hack/cluster-up.sh
+
+cluster-down: ## Stop the local cluster started by cluster-up (keeps its logs)
+	hack/cluster-down.sh
+
+cluster-status: ## Show which local cluster components are running, with their PIDs and logs
+	hack/cluster-status.sh
+
+test-envtest: testbin ## Run the tests of the packages that use envtest (real kube-apiserver + etcd)
+	hack/test-envtest.sh $(GOTESTFLAGS)
+
+test-e2e: testbin ## Run the end-to-end tests against a fresh local cluster (go test -tags e2e ./test/e2e/...)
+	hack/test-e2e.sh $(GOTESTFLAGS)

@@ -1,0 +1,207 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+)
+
+// pollTimeout is generous: the tests assert behaviour, not speed.
+const pollTimeout = 3 * time.Minute
+
+func newDeployment(namespace, name string, replicas int32, nodeSelector map[string]string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector: nodeSelector,
+					Containers: []corev1.Container{{
+						Name:  "app",
+						Image: "registry.invalid/ferry/e2e-app:1.0", // kwok never pulls images
+					}},
+				},
+			},
+		},
+	}
+}
+
+func condition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == t {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// poll calls check until it returns nil, failing the test with check's last
+// error after pollTimeout.
+func poll(t *testing.T, what string, check func(ctx context.Context) error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 250*time.Millisecond, pollTimeout, true,
+		func(ctx context.Context) (bool, error) {
+			last = check(ctx)
+			return last == nil, nil
+		})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v (last check: %v)", what, err, last)
+	}
+}
+
+func TestDeploymentOnFakeNodeBecomesAvailable(t *testing.T) {
+	ctx := context.Background()
+	ns := f.CreateNamespace(t)
+	const replicas = 2
+	d := newDeployment(ns, "web", replicas, nil)
+	if _, err := f.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Deployment: %v", err)
+	}
+
+	poll(t, "Deployment web to be Available", func(ctx context.Context) error {
+		got, err := f.Clientset.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		c := condition(got, appsv1.DeploymentAvailable)
+		if c == nil || c.Status != corev1.ConditionTrue {
+			return fmt.Errorf("Available condition %+v", c)
+		}
+		if got.Status.AvailableReplicas != replicas || got.Status.UpdatedReplicas != replicas {
+			return fmt.Errorf("available %d, updated %d, want %d", got.Status.AvailableReplicas, got.Status.UpdatedReplicas, replicas)
+		}
+		return nil
+	})
+
+	pods, err := f.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatalf("listing pods: %v", err)
+	}
+	running := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Spec.NodeName != f.Cluster.NodeName {
+			t.Errorf("pod %s on node %q, want %q", p.Name, p.Spec.NodeName, f.Cluster.NodeName)
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			t.Errorf("pod %s phase %s, want Running", p.Name, p.Status.Phase)
+		}
+		if c := podCondition(&p, corev1.PodReady); c == nil || c.Status != corev1.ConditionTrue {
+			t.Errorf("pod %s Ready condition %+v, want True", p.Name, c)
+		}
+		running++
+	}
+	if running != replicas {
+		t.Errorf("%d pods, want %d", running, replicas)
+	}
+
+	out, err := f.Kubectl(t, "rollout", "status", "deployment/"+d.Name, "-n", ns, "--timeout=3m")
+	if err != nil {
+		t.Fatalf("kubectl rollout status: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "successfully rolled out") {
+		t.Errorf("kubectl rollout status output %q, want it to say the deployment successfully rolled out", out)
+	}
+}
+
+func TestUnschedulableDeploymentStaysUnavailable(t *testing.T) {
+	ctx := context.Background()
+	ns := f.CreateNamespace(t)
+	d := newDeployment(ns, "stuck", 1, map[string]string{"ferry.dev/e2e-no-such-node": "true"})
+	d.Spec.ProgressDeadlineSeconds = ptr.To[int32](5)
+	if _, err := f.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Deployment: %v", err)
+	}
+
+	// The scheduler explains on the pod why it cannot place it.
+	var scheduled *corev1.PodCondition
+	poll(t, "the pod to be reported unschedulable", func(ctx context.Context) error {
+		pods, err := f.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=stuck"})
+		if err != nil {
+			return err
+		}
+		for i := range pods.Items {
+			if c := podCondition(&pods.Items[i], corev1.PodScheduled); c != nil && c.Status == corev1.ConditionFalse {
+				scheduled = c
+				return nil
+			}
+		}
+		return fmt.Errorf("%d pods, none with PodScheduled=False", len(pods.Items))
+	})
+	if scheduled.Reason != corev1.PodReasonUnschedulable {
+		t.Errorf("PodScheduled reason %q, want %q", scheduled.Reason, corev1.PodReasonUnschedulable)
+	}
+	if want := "didn't match Pod's node affinity/selector"; !strings.Contains(scheduled.Message, want) {
+		t.Errorf("PodScheduled message %q, want it to contain %q", scheduled.Message, want)
+	}
+
+	// The Deployment never becomes Available and, past its deadline, reports
+	// that it stopped progressing.
+	var got *appsv1.Deployment
+	poll(t, "Deployment stuck to exceed its progress deadline", func(ctx context.Context) error {
+		var err error
+		got, err = f.Clientset.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if c := condition(got, appsv1.DeploymentProgressing); c == nil || c.Reason != "ProgressDeadlineExceeded" {
+			return fmt.Errorf("Progressing condition %+v", c)
+		}
+		return nil
+	})
+	tests := []struct {
+		condition  appsv1.DeploymentConditionType
+		wantStatus corev1.ConditionStatus
+		wantReason string
+	}{
+		{appsv1.DeploymentProgressing, corev1.ConditionFalse, "ProgressDeadlineExceeded"},
+		{appsv1.DeploymentAvailable, corev1.ConditionFalse, "MinimumReplicasUnavailable"},
+	}
+	for _, tt := range tests {
+		c := condition(got, tt.condition)
+		if c == nil {
+			t.Errorf("no %s condition in %+v", tt.condition, got.Status.Conditions)
+			continue
+		}
+		if c.Status != tt.wantStatus || c.Reason != tt.wantReason {
+			t.Errorf("%s = %s/%s (%s), want %s/%s", tt.condition, c.Status, c.Reason, c.Message, tt.wantStatus, tt.wantReason)
+		}
+	}
+	if got.Status.AvailableReplicas != 0 {
+		t.Errorf("available replicas %d, want 0", got.Status.AvailableReplicas)
+	}
+
+	out, err := f.Kubectl(t, "rollout", "status", "deployment/"+d.Name, "-n", ns, "--timeout=1m")
+	if err == nil {
+		t.Fatalf("kubectl rollout status succeeded on a Deployment that cannot be scheduled:\n%s", out)
+	}
+	if !strings.Contains(out, "exceeded its progress deadline") {
+		t.Errorf("kubectl rollout status output %q, want it to report the exceeded progress deadline", out)
+	}
+}

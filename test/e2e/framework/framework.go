@@ -1,0 +1,418 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrydev/ferry/internal/testbin"
+	"github.com/ferrydev/ferry/internal/testcluster"
+)
+
+// Framework is the state shared by the tests of one run.
+type Framework struct {
+	// RunDir is this run's folder; see the package documentation.
+	RunDir string
+	// LogDir holds the output of processes started with StartProcess.
+	LogDir string
+	// Cluster is the running cluster.
+	Cluster *testcluster.Cluster
+	// Config is an admin rest config for the cluster.
+	Config *rest.Config
+	// Clientset is a client-go clientset for the cluster.
+	Clientset kubernetes.Interface
+	// Client is a controller-runtime client with the client-go scheme.
+	Client client.Client
+	// ModuleRoot is the root folder of this module.
+	ModuleRoot string
+
+	builds   sync.Map // package path -> *build
+	logNames sync.Map // log file base name -> struct{}
+}
+
+type options struct {
+	clusterOpts []testcluster.Option
+	upTimeout   time.Duration
+	scheme      *runtime.Scheme
+}
+
+// Option configures Main.
+type Option func(*options)
+
+// WithClusterOptions passes options to testcluster.Up.
+func WithClusterOptions(opts ...testcluster.Option) Option {
+	return func(o *options) { o.clusterOpts = append(o.clusterOpts, opts...) }
+}
+
+// WithScheme sets the scheme of Framework.Client (default: client-go's types).
+func WithScheme(s *runtime.Scheme) Option { return func(o *options) { o.scheme = s } }
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...) }
+
+// Main brings the cluster up, stores the framework in *f, runs the tests,
+// brings the cluster down and exits with the tests' status. Clusters left
+// running by an earlier run that was killed are stopped first.
+func Main(m *testing.M, f **Framework, opts ...Option) {
+	os.Exit(runMain(m, f, opts...))
+}
+
+func runMain(m *testing.M, fp **Framework, opts ...Option) int {
+	o := options{upTimeout: 3 * time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	root, err := testbin.ModuleRoot()
+	if err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	binDir, err := testbin.Dir()
+	if err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	if err := testbin.Check(binDir); err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	base, err := baseDir()
+	if err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	stopLeftovers(base)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	runDir, err := os.MkdirTemp(base, "run-"+time.Now().Format("20060102-150405")+"-")
+	if err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	clusterDir := filepath.Join(runDir, "cluster")
+	clusterOpts := append([]testcluster.Option{
+		testcluster.WithDir(clusterDir),
+		testcluster.WithBinDir(binDir),
+		testcluster.WithTimeout(o.upTimeout),
+		testcluster.WithLogf(logf),
+	}, o.clusterOpts...)
+	down := func() {
+		if err := testcluster.Down(clusterOpts...); err != nil {
+			logf("error stopping the cluster: %v", err)
+		}
+	}
+
+	// Stop the cluster on Ctrl-C or SIGTERM too.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		logf("%v: stopping the cluster; logs kept in %s", sig, runDir)
+		down()
+		os.Exit(130)
+	}()
+
+	logf("starting the cluster in %s", clusterDir)
+	c, err := testcluster.Up(context.Background(), clusterOpts...)
+	if err != nil {
+		logf("error: %v", err)
+		down()
+		logf("logs kept in %s", runDir)
+		return 1
+	}
+	f, err := newFramework(root, runDir, c, o)
+	if err != nil {
+		logf("error: %v", err)
+		down()
+		return 1
+	}
+	*fp = f
+
+	code := m.Run()
+
+	down()
+	if code != 0 || os.Getenv("FERRY_E2E_KEEP") == "1" {
+		logf("logs kept in %s", runDir)
+	} else if err := os.RemoveAll(runDir); err != nil {
+		logf("error removing %s: %v", runDir, err)
+	}
+	return code
+}
+
+func newFramework(root, runDir string, c *testcluster.Cluster, o options) (*Framework, error) {
+	logDir := filepath.Join(runDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	scheme := o.scheme
+	if scheme == nil {
+		scheme = clientgoscheme.Scheme
+	}
+	cl, err := client.New(c.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	return &Framework{
+		RunDir: runDir, LogDir: logDir, Cluster: c, Config: c.Config,
+		Clientset: cs, Client: cl, ModuleRoot: root,
+	}, nil
+}
+
+func baseDir() (string, error) {
+	if dir := os.Getenv("FERRY_E2E_DIR"); dir != "" {
+		return dir, nil
+	}
+	cache, err := testbin.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "e2e"), nil
+}
+
+// stopLeftovers stops clusters of earlier runs that were killed before they
+// could stop their cluster (their PID files are still there).
+func stopLeftovers(base string) {
+	pidFiles, _ := filepath.Glob(filepath.Join(base, "run-*", "cluster", "*.pid"))
+	seen := map[string]bool{}
+	for _, p := range pidFiles {
+		dir := filepath.Dir(p)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		logf("stopping a cluster left by an earlier run in %s", dir)
+		if err := testcluster.Down(testcluster.WithDir(dir), testcluster.WithLogf(logf)); err != nil {
+			logf("error: %v", err)
+		}
+	}
+}
+
+// Kubeconfig is the path of the cluster's admin kubeconfig.
+func (f *Framework) Kubeconfig() string { return f.Cluster.Kubeconfig }
+
+// Kubectl runs kubectl against the cluster and returns its combined output.
+func (f *Framework) Kubectl(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl not found in PATH: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", f.Kubeconfig()}, args...)...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+	return string(out), err
+}
+
+// CreateNamespace creates a namespace with a generated name and deletes it
+// when the test ends.
+func (f *Framework) CreateNamespace(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	ns, err := f.Clientset.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := f.Clientset.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting namespace %s: %v", ns.Name, err)
+		}
+	})
+	return ns.Name
+}
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BuildBinary builds a main package of this module (e.g. "./cmd/catalogd")
+// once per run and returns the binary's path. Later calls with the same
+// package return the same binary.
+func (f *Framework) BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	v, _ := f.builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		b.path = filepath.Join(f.RunDir, "bin", filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, pkg)
+		cmd.Dir = f.ModuleRoot
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build -o %s %s: %w\n%s", b.path, pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// Process is a process started with StartProcess.
+type Process struct {
+	Name    string
+	LogPath string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	stop    sync.Once
+	stopErr error
+}
+
+// ProcessSpec describes a process for StartProcessSpec.
+type ProcessSpec struct {
+	// Name names the log file (<LogDir>/<Name>.log) and messages.
+	Name string
+	// Path is the program; Args its arguments.
+	Path string
+	Args []string
+	// Env is added to the test's environment, which already has KUBECONFIG
+	// set to the cluster's admin kubeconfig.
+	Env []string
+	// Dir is the working folder (default: the module root).
+	Dir string
+}
+
+// StartProcess starts argv[0] with the arguments argv[1:]; see StartProcessSpec.
+func (f *Framework) StartProcess(t testing.TB, name string, argv ...string) *Process {
+	t.Helper()
+	if len(argv) == 0 {
+		t.Fatalf("StartProcess %s: no program given", name)
+	}
+	return f.StartProcessSpec(t, ProcessSpec{Name: name, Path: argv[0], Args: argv[1:]})
+}
+
+// StartProcessSpec starts a process whose stdout and stderr go to a log file
+// in LogDir. When the test ends it is stopped with SIGTERM and, after 10 s,
+// SIGKILL; when the test failed, the tail of its log is printed.
+func (f *Framework) StartProcessSpec(t testing.TB, spec ProcessSpec) *Process {
+	t.Helper()
+	logPath := f.logPath(spec.Name)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("StartProcess %s: %v", spec.Name, err)
+	}
+	defer logFile.Close()
+	fmt.Fprintf(logFile, "# %s %s\n", spec.Path, strings.Join(spec.Args, " "))
+
+	cmd := exec.Command(spec.Path, spec.Args...)
+	cmd.Dir = spec.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = f.ModuleRoot
+	}
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+f.Kubeconfig()), spec.Env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("StartProcess %s: %v", spec.Name, err)
+	}
+	p := &Process{Name: spec.Name, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Logf("started %s (pid %d), log %s", spec.Name, cmd.Process.Pid, logPath)
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stopping %s: %v", spec.Name, err)
+		}
+		if t.Failed() {
+			t.Logf("last lines of %s:\n%s", logPath, p.Tail(50))
+		}
+	})
+	return p
+}
+
+func (f *Framework) logPath(name string) string {
+	base := strings.Map(func(r rune) rune {
+		if r == '/' || r == ' ' || r == os.PathSeparator {
+			return '_'
+		}
+		return r
+	}, name)
+	for i := 1; ; i++ {
+		candidate := base
+		if i > 1 {
+			candidate = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, loaded := f.logNames.LoadOrStore(candidate, struct{}{}); !loaded {
+			return filepath.Join(f.LogDir, candidate+".log")
+		}
+	}
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has exited and, if so, its wait error
+// (nil for exit status 0).
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.exited:
+		return true, p.waitErr
+	default:
+		return false, nil
+	}
+}
+
+// Tail returns the last n lines of the process's log.
+func (p *Process) Tail(n int) string { return testcluster.Tail(p.LogPath, n) }
+
+// Stop sends SIGTERM to the process group, waits up to 10 s, then sends
+// SIGKILL. It returns nil when the process is gone, whatever its exit status.
+func (p *Process) Stop() error {
+	p.stop.Do(func() {
+		if exited, _ := p.Exited(); exited {
+			return
+		}
+		pgid := -p.cmd.Process.Pid
+		if err := syscall.Kill(pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			p.stopErr = err
+			return
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-time.After(10 * time.Second):
+		}
+		if err := syscall.Kill(pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			p.stopErr = err
+			return
+		}
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.stopErr = fmt.Errorf("%s (pid %d) still running after SIGKILL", p.Name, p.Pid())
+		}
+	})
+	return p.stopErr
+}
