@@ -106,9 +106,11 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 		docs = splitYAML(data)
 	} else {
 		var err error
-		docs, err = splitJSON(data)
+		var errAt int
+		docs, errAt, err = splitJSON(data)
 		if err != nil {
-			out.problems.errorf(rel, fmt.Sprintf("document %d", len(docs)+1), "not valid JSON: %v; the rest of the file is skipped", err)
+			line := 1 + bytes.Count(data[:errAt], []byte("\n"))
+			out.problems.errorf(rel, fmt.Sprintf("document %d", len(docs)+1), "not valid JSON at line %d: %v; the rest of the file is skipped", line, err)
 		}
 	}
 	for i, d := range docs {
@@ -229,8 +231,8 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 type docSpan struct{ off, n int }
 
 // splitJSON splits a stream of JSON values; on a syntax error it returns the
-// values read so far and the error.
-func splitJSON(data []byte) ([]docSpan, error) {
+// values read so far, the byte offset of the error and the error.
+func splitJSON(data []byte) ([]docSpan, int, error) {
 	var spans []docSpan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	for {
@@ -238,10 +240,15 @@ func splitJSON(data []byte) ([]docSpan, error) {
 		start := dec.InputOffset()
 		err := dec.Decode(&raw)
 		if errors.Is(err, io.EOF) {
-			return spans, nil
+			return spans, 0, nil
 		}
 		if err != nil {
-			return spans, err
+			at := len(data)
+			var se *json.SyntaxError
+			if errors.As(err, &se) && int(se.Offset) <= len(data) {
+				at = int(se.Offset)
+			}
+			return spans, at, err
 		}
 		end := int(dec.InputOffset())
 		off := int(start)

@@ -155,7 +155,8 @@ func DetectFormat(fsys fs.FS) Format {
 				continue
 			}
 			d := path.Join(p.Name(), v.Name())
-			if exists(fsys, path.Join(d, "metadata", "annotations.yaml")) || exists(fsys, path.Join(d, "manifests")) {
+			if exists(fsys, path.Join(d, "metadata", "annotations.yaml")) || exists(fsys, path.Join(d, "manifests")) ||
+				exists(fsys, path.Join(d, "bundle", "metadata", "annotations.yaml")) {
 				return FormatBundleTree
 			}
 		}

@@ -53,7 +53,7 @@ type csvDoc struct {
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		Version                   string   `json:"version"`
+		Version                   flexString `json:"version"`
 		Replaces                  string   `json:"replaces"`
 		Skips                     []string `json:"skips"`
 		Description               string   `json:"description"`
@@ -154,9 +154,9 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 	if len(csvs) != 1 {
 		names := make([]string, 0, len(csvs))
 		for _, i := range csvs {
-			names = append(names, manifests[i].file)
+			names = append(names, path.Base(manifests[i].file))
 		}
-		sink.errorf(manifestsDir, "", "a bundle needs exactly one ClusterServiceVersion, found %d %v", len(csvs), names)
+		sink.errorf(manifestsDir+"/", "", "a bundle needs exactly one ClusterServiceVersion, found %d %v", len(csvs), names)
 		return nil
 	}
 	csvFile := manifests[csvs[0]].file
@@ -169,12 +169,12 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 		sink.errorf(csvFile, "metadata.name", "missing")
 		return nil
 	}
-	version, err := ParseVersion(csv.Spec.Version)
+	version, err := ParseVersion(string(csv.Spec.Version))
 	if err != nil {
 		sink.errorf(csvFile, "spec.version", "%v", err)
 		return nil
 	}
-	if base := path.Base(dir); base != "bundle" && base != csv.Spec.Version && strings.TrimPrefix(base, "v") != csv.Spec.Version && wantPackage != "" {
+	if base := path.Base(dir); base != "bundle" && base != string(csv.Spec.Version) && strings.TrimPrefix(base, "v") != string(csv.Spec.Version) && wantPackage != "" {
 		sink.warnf(csvFile, "spec.version", "version %s differs from directory %q; the CSV's version is used", csv.Spec.Version, base)
 	}
 	out := &bundleDir{
@@ -256,9 +256,16 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 
 	var related []RelatedImage
 	for i, ri := range csv.Spec.RelatedImages {
-		if strings.TrimSpace(ri.Image) == "" {
-			sink.warnf(csvFile, fmt.Sprintf("spec.relatedImages[%d]", i), "image is empty; entry %q ignored", ri.Name)
+		field := fmt.Sprintf("spec.relatedImages[%d]", i)
+		switch {
+		case strings.TrimSpace(ri.Image) == "":
+			sink.warnf(csvFile, field, "image is empty; entry %q ignored", ri.Name)
 			continue
+		case strings.ContainsAny(ri.Image, " \t\n"):
+			sink.warnf(csvFile, field+".image", "%q is not an image reference; entry ignored", ri.Image)
+			continue
+		case ri.Name == "":
+			sink.warnf(csvFile, field+".name", "missing; image %s kept without a name", ri.Image)
 		}
 		related = append(related, ri)
 	}
@@ -278,6 +285,24 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 	}
 	copy(out.decl.sum[:], h.Sum(nil))
 	return out
+}
+
+// flexString reads a YAML scalar that may have been typed as a number
+// (version: 1.1) as its text.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("want a string, got %s", b)
+	}
+	*f = flexString(n.String())
+	return nil
 }
 
 func orDefault(s, d string) string {

@@ -155,7 +155,7 @@ func addPackage(cfg *declConfig, pkg, src, mode string, bundles []*bundleDir, si
 	kept := bundles[:0:0]
 	for _, b := range bundles {
 		if prev := seen[b.decl.Name]; prev != nil {
-			sink.errorf(b.dir+"/", "", "bundle %q is also defined in %s/; this copy is not served", b.decl.Name, prev.dir)
+			sink.errorf(b.dir+"/", "", "bundle %q is also defined in %s/ of the same package; this copy is not served", b.decl.Name, strings.TrimPrefix(prev.dir, pkg+"/"))
 			continue
 		}
 		seen[b.decl.Name] = b
