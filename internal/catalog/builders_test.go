@@ -88,7 +88,7 @@ spec:
     storage: true
 `, b.pkg)
 	files := map[string]string{
-		"metadata/annotations.yaml":                         ann,
+		"metadata/annotations.yaml":                          ann,
 		"manifests/" + b.pkg + ".clusterserviceversion.yaml": csv.String(),
 		"manifests/widgets.crd.yaml":                         crd,
 	}

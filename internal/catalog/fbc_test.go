@@ -69,7 +69,7 @@ func TestLoadFBC(t *testing.T) {
 		{
 			name: "YAML multi-document, recursive, with .indexignore",
 			files: map[string]string{
-				"bar/package.yaml": "---\nschema: olm.package\nname: bar\ndefaultChannel: alpha\n---\nschema: olm.channel\npackage: bar\nname: alpha\nentries:\n- name: bar.v0.1.0\n",
+				"bar/package.yaml":           "---\nschema: olm.package\nname: bar\ndefaultChannel: alpha\n---\nschema: olm.channel\npackage: bar\nname: alpha\nentries:\n- name: bar.v0.1.0\n",
 				"bar/deep/nested/bundle.yml": "# the bundle\nschema: olm.bundle\npackage: bar\nname: bar.v0.1.0\nimage: quay.io/x/bar:v0.1.0\nproperties:\n- type: olm.package\n  value: {packageName: bar, version: 0.1.0}\n- type: custom.example.com/opaque\n  value: [1, 2]\n",
 				"bar/.indexignore":           "ignored/\n*.md\n",
 				"bar/ignored/broken.json":    "{not json",
@@ -165,8 +165,8 @@ func TestLoadFBC(t *testing.T) {
 			},
 		},
 		{
-			name: "duplicates and missing schema",
-			files: map[string]string{"c.json": good + docs(fbcB("foo", "foo.v1.0.0", "1.0.0"), fbcPkg("foo", "stable"), `{"name":"x"}`)},
+			name:       "duplicates and missing schema",
+			files:      map[string]string{"c.json": good + docs(fbcB("foo", "foo.v1.0.0", "1.0.0"), fbcPkg("foo", "stable"), `{"name":"x"}`)},
 			wantServed: []string{"foo/foo.v1.0.0[stable]", "foo/foo.v1.1.0[stable]", "foo/foo.v1.2.0[stable]"},
 			wantProblems: []string{
 				`error: fbc/c.json: document 6 (olm.bundle "foo.v1.0.0"): bundle "foo.v1.0.0" is defined again (first in fbc/c.json); this definition is not served`,

@@ -54,9 +54,9 @@ type csvDoc struct {
 	} `json:"metadata"`
 	Spec struct {
 		Version                   flexString `json:"version"`
-		Replaces                  string   `json:"replaces"`
-		Skips                     []string `json:"skips"`
-		Description               string   `json:"description"`
+		Replaces                  string     `json:"replaces"`
+		Skips                     []string   `json:"skips"`
+		Description               string     `json:"description"`
 		CustomResourceDefinitions struct {
 			Owned    []crdDescription `json:"owned"`
 			Required []crdDescription `json:"required"`

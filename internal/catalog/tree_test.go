@@ -41,8 +41,10 @@ func TestLoadBundleTree(t *testing.T) {
 			},
 		},
 		{
-			name:       "manifest with ApiVersion instead of apiVersion",
-			bundles:    []bundleSpec{foo("1.0.0"), with(foo("1.1.0"), func(b *bundleSpec) { b.replaces, b.csvHeader = "foo.v1.0.0", "ApiVersion: operators.coreos.com/v1alpha1" })},
+			name: "manifest with ApiVersion instead of apiVersion",
+			bundles: []bundleSpec{foo("1.0.0"), with(foo("1.1.0"), func(b *bundleSpec) {
+				b.replaces, b.csvHeader = "foo.v1.0.0", "ApiVersion: operators.coreos.com/v1alpha1"
+			})},
 			wantServed: []string{"foo/foo.v1.0.0[stable]"},
 			wantProblems: []string{
 				`error: operators/foo/1.1.0/` + csvFile + `: apiVersion: missing (found "ApiVersion"; field names are case-sensitive)`,
@@ -126,7 +128,7 @@ func TestLoadBundleTree(t *testing.T) {
 			},
 		},
 		{
-			name: "skipRange with a v before the version",
+			name:       "skipRange with a v before the version",
 			bundles:    []bundleSpec{foo("1.0.0"), with(foo("1.1.0"), func(b *bundleSpec) { b.replaces, b.skipRange = "foo.v1.0.0", "<v1.1.0" })},
 			wantServed: []string{"foo/foo.v1.0.0[stable]", "foo/foo.v1.1.0[stable]"},
 			wantProblems: []string{
