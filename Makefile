@@ -10,6 +10,8 @@ FERRY_CACHE ?= $(HOME)/.cache/ferry
 TOOLS_DIR := $(FERRY_CACHE)/tools
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+GRPCURL_VERSION ?= v1.9.3
+GRPCURL := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)
 FUZZTIME ?= 10s
 CATALOGD_ARGS ?=
 
@@ -30,8 +32,18 @@ build: ## Build catalogd (and the installer) into bin/
 	$(GO) build -o $(BIN_DIR)/ ./cmd/...
 
 .PHONY: run
-run: build ## Start catalogd on 127.0.0.1:50051 serving the embedded sample catalog
+run: build grpcurl ## Start catalogd on 127.0.0.1:50051 serving the embedded sample catalog
 	$(BIN_DIR)/catalogd serve $(CATALOGD_ARGS)
+
+.PHONY: grpcurl
+grpcurl: $(GRPCURL) ## Put grpcurl into bin/ (built once from the module proxy)
+	@mkdir -p $(BIN_DIR) && ln -sf $(GRPCURL) $(BIN_DIR)/grpcurl
+
+$(GRPCURL):
+	@mkdir -p $(TOOLS_DIR)/gobin-grpcurl
+	@echo "building grpcurl $(GRPCURL_VERSION) into $(TOOLS_DIR) (once)"
+	GOBIN=$(TOOLS_DIR)/gobin-grpcurl $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	mv $(TOOLS_DIR)/gobin-grpcurl/grpcurl $@
 
 ##@ Code generation and checks
 
@@ -60,7 +72,7 @@ test: testbin test-unit fuzz test-e2e ## Run every test: unit and envtest, short
 	@echo "all tests passed"
 
 .PHONY: test-unit
-test-unit: testbin ## Unit and envtest tests (go test ./...)
+test-unit: testbin grpcurl ## Unit and envtest tests (go test ./...)
 	$(GO) test -count=1 ./...
 
 .PHONY: fuzz
