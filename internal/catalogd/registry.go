@@ -3,7 +3,6 @@ package catalogd
 import (
 	"context"
 	"encoding/json"
-	"sort"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -124,8 +123,8 @@ func (s *RegistryServer) GetBundleThatReplaces(_ context.Context, req *api.GetRe
 	return nil, status.Errorf(codes.NotFound, "no bundle in channel %q of package %q replaces %q", ch.Name, ch.Package, req.GetCsvName())
 }
 
-// GetChannelEntriesThatProvide streams an entry per channel edge of every
-// bundle that provides the API.
+// GetChannelEntriesThatProvide streams, for every channel entry whose bundle
+// provides the API, the entry and one more per skipped bundle.
 func (s *RegistryServer) GetChannelEntriesThatProvide(req *api.GetAllProvidersRequest, stream grpc.ServerStreamingServer[api.ChannelEntry]) error {
 	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
 	if err != nil {
@@ -137,11 +136,7 @@ func (s *RegistryServer) GetChannelEntriesThatProvide(req *api.GetAllProvidersRe
 		p := c.Package(b.Package)
 		for _, chName := range b.Channels {
 			ch := p.Channel(chName)
-			e := ch.Entry(b.Name)
-			out = append(out, channelEntry(ch, e.Name, e.Replaces))
-			for _, sk := range e.Skips {
-				out = append(out, channelEntry(ch, e.Name, sk))
-			}
+			out = append(out, entriesForBundle(ch, ch.Entry(b.Name), false)...)
 		}
 	}
 	if len(out) == 0 {
@@ -150,8 +145,8 @@ func (s *RegistryServer) GetChannelEntriesThatProvide(req *api.GetAllProvidersRe
 	return sendAll(stream, out)
 }
 
-// GetLatestChannelEntriesThatProvide streams, per channel, the newest entry
-// that provides the API.
+// GetLatestChannelEntriesThatProvide streams the entries of every channel
+// head that provides the API (one more per skipped bundle of the channel).
 func (s *RegistryServer) GetLatestChannelEntriesThatProvide(req *api.GetLatestProvidersRequest, stream grpc.ServerStreamingServer[api.ChannelEntry]) error {
 	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
 	if err != nil {
@@ -160,42 +155,31 @@ func (s *RegistryServer) GetLatestChannelEntriesThatProvide(req *api.GetLatestPr
 	var out []*api.ChannelEntry
 	for _, p := range s.holder.Catalog().Packages {
 		for _, ch := range p.Channels {
-			if e := latestProvider(ch, g); e != nil {
-				out = append(out, channelEntry(ch, e.Name, e.Replaces))
+			if head := ch.HeadEntry(); provides(head.Bundle, g) {
+				out = append(out, entriesForBundle(ch, head, true)...)
 			}
 		}
 	}
 	if len(out) == 0 {
-		return status.Errorf(codes.NotFound, "no bundle provides %s", g)
+		return status.Errorf(codes.NotFound, "no channel head provides %s", g)
 	}
 	return sendAll(stream, out)
 }
 
-// GetDefaultBundleThatProvides returns the newest bundle of a package's
-// default channel that provides the API; with several packages, the first by name.
+// GetDefaultBundleThatProvides returns the head of a package's default
+// channel when it provides the API; with several packages, the first by name.
 func (s *RegistryServer) GetDefaultBundleThatProvides(_ context.Context, req *api.GetDefaultProviderRequest) (*api.Bundle, error) {
 	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
 	if err != nil {
 		return nil, err
 	}
-	c := s.holder.Catalog()
-	seen := map[string]bool{}
-	var pkgs []string
-	for _, b := range c.Providers(g) {
-		if !seen[b.Package] {
-			seen[b.Package] = true
-			pkgs = append(pkgs, b.Package)
-		}
-	}
-	sort.Strings(pkgs)
-	for _, name := range pkgs {
-		p := c.Package(name)
+	for _, p := range s.holder.Catalog().Packages {
 		ch := p.Channel(p.DefaultChannel)
-		if e := latestProvider(ch, g); e != nil {
-			return trimmedBundle(ch, e)
+		if head := ch.HeadEntry(); provides(head.Bundle, g) {
+			return trimmedBundle(ch, head)
 		}
 	}
-	return nil, status.Errorf(codes.NotFound, "no default channel provides %s", g)
+	return nil, status.Errorf(codes.NotFound, "no default channel head provides %s", g)
 }
 
 // ListBundles streams one bundle per package, channel and entry. Bundles with
@@ -236,15 +220,27 @@ func gvkOf(group, version, kind string) (catalog.GVK, error) {
 	return catalog.GVK{Group: group, Version: version, Kind: kind}, nil
 }
 
-func latestProvider(ch *catalog.Channel, g catalog.GVK) *catalog.ChannelEntry {
-	for i := len(ch.Entries) - 1; i >= 0; i-- {
-		for _, pg := range ch.Entries[i].Bundle.ProvidedAPIs {
-			if pg == g {
-				return ch.Entries[i]
-			}
+func provides(b *catalog.Bundle, g catalog.GVK) bool {
+	for _, pg := range b.ProvidedAPIs {
+		if pg == g {
+			return true
 		}
 	}
-	return nil
+	return false
+}
+
+// entriesForBundle is the entry of a bundle in a channel plus one per bundle
+// it skips (other than the one it replaces), optionally only those skipped
+// bundles that are in the channel, as operator-registry answers.
+func entriesForBundle(ch *catalog.Channel, e *catalog.ChannelEntry, onlyInChannel bool) []*api.ChannelEntry {
+	out := []*api.ChannelEntry{channelEntry(ch, e.Name, e.Replaces)}
+	for _, sk := range e.Skips {
+		if sk == e.Replaces || (onlyInChannel && ch.Entry(sk) == nil) {
+			continue
+		}
+		out = append(out, channelEntry(ch, e.Name, sk))
+	}
+	return out
 }
 
 func sendAll[T any](stream grpc.ServerStreamingServer[T], items []*T) error {

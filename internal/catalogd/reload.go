@@ -46,14 +46,15 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		r.log.Error(err, "catalog reload failed; still serving the last good catalog", "digest", r.holder.Catalog().Digest)
 		return err
 	}
-	if !r.holder.Swap(c) {
+	changed := r.holder.Swap(c)
+	if r.metrics != nil {
+		r.metrics.ObserveCatalog(c)
+	}
+	if !changed {
 		r.count(reloadUnchanged)
 		return nil
 	}
 	r.count(reloadSuccess)
-	if r.metrics != nil {
-		r.metrics.ObserveCatalog(c)
-	}
 	n := c.Counts()
 	r.log.Info("catalog reloaded", "digest", c.Digest, "packages", n.Packages, "bundles", n.Bundles,
 		"problems", len(c.Problems), "duration", time.Since(start).Round(time.Millisecond))
@@ -85,6 +86,9 @@ func (r *Reloader) Run(ctx context.Context, trigger <-chan os.Signal) error {
 			return fmt.Errorf("watching catalog directory %s: %w", s.Dir, err)
 		}
 	}
+	// A change made between the first load and the watches being in place
+	// would otherwise go unnoticed until the next one.
+	_ = r.Reload(ctx)
 	var timer *time.Timer
 	var fire <-chan time.Time
 	for {
