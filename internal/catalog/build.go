@@ -30,9 +30,7 @@ func build(cfg *declConfig, sink *problemSink) *Catalog {
 	buildChannels(c, cfg, sink)
 	finishPackages(c, declPkgs, sink)
 	applyDeprecations(c, cfg, sink)
-	for _, o := range cfg.others {
-		c.Others = append(c.Others, o)
-	}
+	c.Others = append(c.Others, cfg.others...)
 	sort.SliceStable(c.Others, func(i, j int) bool {
 		a, b := c.Others[i], c.Others[j]
 		if a.Schema != b.Schema {

@@ -135,12 +135,12 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 			out.problems.errorf(rel, field, "not a catalog document: %v", err)
 			continue
 		}
-		out.add(rel, field, &b, js, raw, d, disk, isYAML)
+		out.add(rel, field, &b, js, d, disk, isYAML)
 	}
 	return out
 }
 
-func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, disk *diskFile, isYAML bool) {
+func (f *fbcFile) add(rel, field string, b *fbcBlob, js []byte, d docSpan, disk *diskFile, isYAML bool) {
 	sink := &f.problems
 	switch b.Schema {
 	case "":

@@ -54,7 +54,7 @@ func (s *RegistryServer) GetBundle(_ context.Context, req *api.GetBundleRequest)
 	if req.GetPkgName() == "" || req.GetChannelName() == "" || req.GetCsvName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "pkgName, channelName and csvName are required")
 	}
-	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (s *RegistryServer) GetBundleForChannel(_ context.Context, req *api.GetBund
 	if req.GetPkgName() == "" || req.GetChannelName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "pkgName and channelName are required")
 	}
-	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,7 @@ func (s *RegistryServer) GetBundleThatReplaces(_ context.Context, req *api.GetRe
 	if req.GetCsvName() == "" || req.GetPkgName() == "" || req.GetChannelName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "csvName, pkgName and channelName are required")
 	}
-	_, ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
@@ -201,16 +201,16 @@ func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.Serv
 	return nil
 }
 
-func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Package, *catalog.Channel, error) {
+func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Channel, error) {
 	p := c.Package(pkg)
 	if p == nil {
-		return nil, nil, status.Errorf(codes.NotFound, "package %q not found", pkg)
+		return nil, status.Errorf(codes.NotFound, "package %q not found", pkg)
 	}
 	ch := p.Channel(channel)
 	if ch == nil {
-		return nil, nil, status.Errorf(codes.NotFound, "channel %q not found in package %q", channel, pkg)
+		return nil, status.Errorf(codes.NotFound, "channel %q not found in package %q", channel, pkg)
 	}
-	return p, ch, nil
+	return ch, nil
 }
 
 func gvkOf(group, version, kind string) (catalog.GVK, error) {

@@ -170,7 +170,6 @@ func TestReloaderRun(t *testing.T) {
 		e := c.Package("demo").Channel("stable").Entry("demo.v1.2.0")
 		return len(e.Skips) == 1 && e.Skips[0] == "demo.v1.0.0"
 	})
-
 }
 
 // TestReloaderRunSignal reloads on the trigger alone: a source without a

@@ -297,7 +297,7 @@ func start(ctx context.Context, o options, c *Cluster) error {
 			for _, name := range components {
 				if pr := procs[name]; pr != nil {
 					if gone, why := pr.hasExited(); gone {
-						return fmt.Errorf("%s %v while waiting for %s; last lines of %s:\n%s",
+						return fmt.Errorf("%s %w while waiting for %s; last lines of %s:\n%s",
 							name, why, what, pr.logPath, Tail(pr.logPath, 30))
 					}
 				}
@@ -307,7 +307,7 @@ func start(ctx context.Context, o options, c *Cluster) error {
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("timed out after %v waiting for %s (last error: %v); last lines of %s:\n%s",
+				return fmt.Errorf("timed out after %v waiting for %s (last error: %w); last lines of %s:\n%s",
 					o.timeout, what, last, c.LogPath(blame), Tail(c.LogPath(blame), 30))
 			case <-time.After(250 * time.Millisecond):
 			}
@@ -564,8 +564,8 @@ func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error 
 			if c.Status == corev1.ConditionTrue {
 				return nil
 			}
-			return fmt.Errorf("Node %s Ready=%s: %s", name, c.Status, c.Message)
+			return fmt.Errorf("node %s Ready=%s: %s", name, c.Status, c.Message)
 		}
 	}
-	return fmt.Errorf("Node %s has no Ready condition yet", name)
+	return fmt.Errorf("node %s has no Ready condition yet", name)
 }

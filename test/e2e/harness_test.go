@@ -25,7 +25,7 @@ func TestHarnessBuildsAndRunsProcesses(t *testing.T) {
 		if exited, err := p.Exited(); !exited {
 			return fmt.Errorf("still running")
 		} else if err != nil {
-			return fmt.Errorf("exited with %v; log:\n%s", err, p.Tail(20))
+			return fmt.Errorf("exited with %w; log:\n%s", err, p.Tail(20))
 		}
 		return nil
 	})
