@@ -48,8 +48,9 @@ $(GRPCURL):
 ##@ Code generation and checks
 
 .PHONY: generate
-generate: ## Regenerate gRPC code (pinned protoc and plugins)
+generate: ## Regenerate gRPC code, deepcopy and CRDs (pinned protoc, plugins and controller-gen)
 	hack/gen-proto.sh
+	hack/gen-k8s.sh
 
 .PHONY: verify
 verify: generate ## Fail when generated code, formatting or go.mod are stale

@@ -1,0 +1,53 @@
+package v1alpha1
+
+// Condition types.
+const (
+	// TypeResolved: the resolver found what to install (True) or explained
+	// why it cannot (False).
+	TypeResolved = "Resolved"
+	// TypeInstalled: the installed version's objects are applied and healthy.
+	TypeInstalled = "Installed"
+	// TypeProgressing: the installer is applying a version or waiting for it
+	// to become healthy.
+	TypeProgressing = "Progressing"
+	// TypeUpgradeAvailable: a newer version is reachable (for Manual
+	// subscriptions, waiting for approval).
+	TypeUpgradeAvailable = "UpgradeAvailable"
+	// TypeCatalogReachable: the catalog answered when last asked.
+	TypeCatalogReachable = "CatalogReachable"
+	// TypeConnected (CatalogSource): the installer follows the catalog.
+	TypeConnected = "Connected"
+)
+
+// Condition reasons.
+const (
+	ReasonResolved           = "Resolved"
+	ReasonUnsatisfiable      = "Unsatisfiable"
+	ReasonCatalogUnavailable = "CatalogUnavailable"
+	ReasonInstalled          = "Installed"
+	ReasonInstalling         = "Installing"
+	ReasonUpgrading          = "Upgrading"
+	ReasonWaitingForHealthy  = "WaitingForHealthy"
+	ReasonInvalidBundle      = "InvalidBundle"
+	ReasonUnsupportedMode    = "UnsupportedInstallMode"
+	ReasonApplyFailed        = "ApplyFailed"
+	ReasonUpgradePending     = "UpgradePendingApproval"
+	ReasonNoUpgrade          = "UpToDate"
+	ReasonPaused             = "Paused"
+	ReasonConnected          = "Connected"
+	ReasonUnreachable        = "Unreachable"
+	ReasonDependencyNotReady = "DependencyNotReady"
+	ReasonDeleting           = "Deleting"
+	ReasonNotInstalled       = "NotInstalled"
+)
+
+// ConditionTypes lists every condition type, for registration tests and tools.
+var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected}
+
+// ConditionReasons lists every condition reason.
+var ConditionReasons = []string{
+	ReasonResolved, ReasonUnsatisfiable, ReasonCatalogUnavailable, ReasonInstalled, ReasonInstalling,
+	ReasonUpgrading, ReasonWaitingForHealthy, ReasonInvalidBundle, ReasonUnsupportedMode, ReasonApplyFailed,
+	ReasonUpgradePending, ReasonNoUpgrade, ReasonPaused, ReasonConnected, ReasonUnreachable,
+	ReasonDependencyNotReady, ReasonDeleting, ReasonNotInstalled,
+}

@@ -1,0 +1,273 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Approval says who decides that an upgrade happens.
+// +kubebuilder:validation:Enum=Automatic;Manual
+type Approval string
+
+// Approval values.
+const (
+	// ApprovalAutomatic upgrades as soon as a newer version is reachable.
+	ApprovalAutomatic Approval = "Automatic"
+	// ApprovalManual upgrades only to the version set in approvedVersion.
+	ApprovalManual Approval = "Manual"
+)
+
+// InstallMode is which namespaces the installed operator watches.
+// +kubebuilder:validation:Enum=OwnNamespace;AllNamespaces
+type InstallMode string
+
+// Install modes.
+const (
+	// InstallModeOwnNamespace: the operator watches the Subscription's namespace.
+	InstallModeOwnNamespace InstallMode = "OwnNamespace"
+	// InstallModeAllNamespaces: the operator watches every namespace.
+	InstallModeAllNamespaces InstallMode = "AllNamespaces"
+)
+
+// CRDDeletionPolicy says what happens to CRDs when a Subscription is deleted.
+// +kubebuilder:validation:Enum=Keep;Delete
+type CRDDeletionPolicy string
+
+// CRD deletion policies.
+const (
+	// CRDDeletionKeep keeps CRDs, and so every custom resource, on uninstall.
+	CRDDeletionKeep CRDDeletionPolicy = "Keep"
+	// CRDDeletionDelete deletes the CRDs the Subscription installed, and with
+	// them every custom resource of those kinds in the cluster.
+	CRDDeletionDelete CRDDeletionPolicy = "Delete"
+)
+
+// SubscriptionSpec says which operator to install and how to keep it current.
+// +kubebuilder:validation:XValidation:rule="!has(self.approvedVersion) || self.approval == 'Manual'",message="approvedVersion is only used with approval: Manual"
+type SubscriptionSpec struct {
+	// catalog is the name of the CatalogSource to install from. When empty,
+	// every CatalogSource is searched and the one with the highest priority
+	// that has the package wins.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Catalog string `json:"catalog,omitempty"`
+
+	// package is the name of the operator package. It cannot be changed;
+	// create another Subscription instead.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="package is immutable"
+	// +required
+	Package string `json:"package"`
+
+	// channel to follow. When empty, the package's default channel.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Channel string `json:"channel,omitempty"`
+
+	// versionRange limits the versions installed, as a semver range such as
+	// ">=1.2.0 <2.0.0". When empty, any version of the channel.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	VersionRange string `json:"versionRange,omitempty"`
+
+	// startingVersion is the version installed first, instead of the newest
+	// one. Later upgrades follow the channel from there.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	StartingVersion string `json:"startingVersion,omitempty"`
+
+	// approval says whether upgrades happen on their own (Automatic) or only
+	// to the version named in approvedVersion (Manual). The first install
+	// always happens.
+	// +kubebuilder:default=Automatic
+	// +optional
+	Approval Approval `json:"approval,omitempty"`
+
+	// approvedVersion is the version a Manual subscription may upgrade to.
+	// Set it to the version in status.availableUpgrade to approve that
+	// upgrade; anything else approves nothing.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	ApprovedVersion string `json:"approvedVersion,omitempty"`
+
+	// installMode is which namespaces the operator watches. When empty,
+	// AllNamespaces if the operator supports it, otherwise OwnNamespace.
+	// +optional
+	InstallMode InstallMode `json:"installMode,omitempty"`
+
+	// config is applied to every Deployment of the operator.
+	// +optional
+	Config *SubscriptionConfig `json:"config,omitempty"`
+
+	// paused stops every change to the installed operator: no upgrade, no
+	// drift correction. Status is still reported.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// crdDeletionPolicy says what happens to the CRDs this Subscription
+	// installed when it is deleted. Keep (the default) keeps them and every
+	// custom resource; Delete removes them, and all their custom resources.
+	// +kubebuilder:default=Keep
+	// +optional
+	CRDDeletionPolicy CRDDeletionPolicy `json:"crdDeletionPolicy,omitempty"`
+}
+
+// SubscriptionConfig overrides parts of the operator's Deployments.
+type SubscriptionConfig struct {
+	// env is merged into every container's environment; a variable of the
+	// same name replaces the bundle's value (e.g. REGION).
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// resources replaces every container's resource requirements.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// nodeSelector is merged into the pods' node selector.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations are added to the pods' tolerations.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// SubscriptionState is the one-word summary of a Subscription.
+// +kubebuilder:validation:Enum=Resolving;Installing;Installed;UpgradePending;Upgrading;Paused;Failed
+type SubscriptionState string
+
+// Subscription states.
+const (
+	StateResolving      SubscriptionState = "Resolving"
+	StateInstalling     SubscriptionState = "Installing"
+	StateInstalled      SubscriptionState = "Installed"
+	StateUpgradePending SubscriptionState = "UpgradePending"
+	StateUpgrading      SubscriptionState = "Upgrading"
+	StatePaused         SubscriptionState = "Paused"
+	StateFailed         SubscriptionState = "Failed"
+)
+
+// SubscriptionStatus reports what is installed and what the installer plans.
+type SubscriptionStatus struct {
+	// state is a one-word summary: Resolving, Installing, Installed,
+	// UpgradePending, Upgrading, Paused or Failed.
+	// +optional
+	State SubscriptionState `json:"state,omitempty"`
+
+	// installedVersion is the version whose objects are applied and healthy.
+	// +optional
+	InstalledVersion string `json:"installedVersion,omitempty"`
+
+	// installedBundle is the bundle (CSV) name of installedVersion.
+	// +optional
+	InstalledBundle string `json:"installedBundle,omitempty"`
+
+	// targetVersion is the version the installer is moving to.
+	// +optional
+	TargetVersion string `json:"targetVersion,omitempty"`
+
+	// latestVersion is the newest version of the channel within versionRange.
+	// +optional
+	LatestVersion string `json:"latestVersion,omitempty"`
+
+	// catalog is the CatalogSource the installed version came from.
+	// +optional
+	Catalog string `json:"catalog,omitempty"`
+
+	// catalogDigest is the catalog content the last resolution used.
+	// +optional
+	CatalogDigest string `json:"catalogDigest,omitempty"`
+
+	// availableUpgrade describes the upgrade a Manual subscription waits for.
+	// +optional
+	AvailableUpgrade *AvailableUpgrade `json:"availableUpgrade,omitempty"`
+
+	// explanation says, in full, why the installer cannot do what the spec asks.
+	// +optional
+	Explanation string `json:"explanation,omitempty"`
+
+	// inventory lists every object installed for this Subscription.
+	// +listType=atomic
+	// +optional
+	Inventory []ObjectReference `json:"inventory,omitempty"`
+
+	// conditions: Resolved, Installed, Progressing, UpgradeAvailable,
+	// CatalogReachable.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AvailableUpgrade is an upgrade waiting for approval.
+type AvailableUpgrade struct {
+	// version to approve, by setting spec.approvedVersion to it.
+	Version string `json:"version"`
+	// bundle is the bundle (CSV) name of that version.
+	Bundle string `json:"bundle"`
+	// edge is how the channel reaches it: replaces, skips or skipRange.
+	// +optional
+	Edge string `json:"edge,omitempty"`
+	// changes summarise what the upgrade would do to the cluster.
+	// +listType=atomic
+	// +optional
+	Changes []string `json:"changes,omitempty"`
+}
+
+// ObjectReference names an installed object.
+type ObjectReference struct {
+	// group of the object's kind; empty for the core group.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// version of the object's kind.
+	Version string `json:"version"`
+	// kind of the object.
+	Kind string `json:"kind"`
+	// namespace of the object; empty for cluster-scoped objects.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// name of the object.
+	Name string `json:"name"`
+}
+
+// Subscription installs an operator from a catalog and keeps it at the
+// newest version its channel and range allow.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sub;subs
+// +kubebuilder:printcolumn:name="Package",type=string,JSONPath=`.spec.package`
+// +kubebuilder:printcolumn:name="Channel",type=string,JSONPath=`.spec.channel`
+// +kubebuilder:printcolumn:name="Installed",type=string,JSONPath=`.status.installedVersion`
+// +kubebuilder:printcolumn:name="Latest",type=string,JSONPath=`.status.latestVersion`
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Subscription struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says which operator to install and how to keep it current.
+	// +required
+	Spec SubscriptionSpec `json:"spec"`
+
+	// status reports what is installed and what the installer plans.
+	// +optional
+	Status SubscriptionStatus `json:"status,omitempty"`
+}
+
+// SubscriptionList is a list of Subscriptions.
+//
+// +kubebuilder:object:root=true
+type SubscriptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Subscription `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Subscription{}, &SubscriptionList{})
+}
