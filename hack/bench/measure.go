@@ -1,0 +1,535 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ferrydev/ferry/proto/api"
+)
+
+const maxRecv = 64 << 20
+
+// startResult is one start of catalogd.
+type startResult struct {
+	ready     time.Duration // process start → first complete ListPackages answer
+	attempts  int
+	rssReady  int64 // VmRSS when ready, bytes
+	hwmReady  int64 // VmHWM when ready, bytes
+	packages  int
+	resident  int64 // bytes of the catalog files in the page cache before the start
+	catalogSz int64
+}
+
+// result is everything measured on one catalog.
+type result struct {
+	scale                int
+	dir                  string
+	files                int
+	size                 int64
+	packages, channels   int
+	bundlesAPI           int // entries of ListBundles
+	first, second        []startResult
+	listBundles          []time.Duration
+	listBundlesBytes     int64
+	heads                int
+	headLat              []time.Duration
+	headErrs             int
+	headBytes            int64
+	gbfcN, gbfcErrs      int
+	gbfcElapsed          time.Duration
+	gbfcClients          int
+	defaultLat           []time.Duration
+	defaultErrs, nGVKs   int
+	hwmEnd, rssEnd       int64
+	cpuServe             time.Duration // catalogd CPU time during the serving phases
+	cpuReadyFirst        time.Duration // catalogd CPU time (user+sys) at ready, median over first starts
+	cpuReadySecond       time.Duration
+	cpuReadyFirstSamples []time.Duration
+	cpuReadySecondSample []time.Duration
+}
+
+// proc is a running catalogd.
+type proc struct {
+	cmd     *exec.Cmd
+	addr    string
+	logPath string
+	done    chan struct{}
+	waitErr error
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func startCatalogd(bin, dir, tmp string, n int) (*proc, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	maddr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(tmp, fmt.Sprintf("catalogd-%d.log", n))
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--catalog", dir, "--metrics-listen", maddr, "--log-level", "error")
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, addr: addr, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		lf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) logTail() string {
+	data, _ := os.ReadFile(p.logPath)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return string(data)
+}
+
+// stop sends SIGTERM and waits; after 15 s it kills the process.
+func (p *proc) stop() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// procStatus reads VmRSS and VmHWM of pid in bytes.
+func procStatus(pid int) (rss, hwm int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}
+
+// procCPU reads utime+stime of pid.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// fields after the command: state(0) ... utime(11) stime(12)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz
+}
+
+func dial(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv)))
+}
+
+// listPackages reads the whole ListPackages stream.
+func listPackages(ctx context.Context, c api.RegistryClient) ([]string, error) {
+	s, err := c.ListPackages(ctx, &api.ListPackageRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := 0; i < 1_000_000; i++ {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, m.GetName())
+	}
+	return nil, fmt.Errorf("ListPackages: too many answers")
+}
+
+// waitReady retries ListPackages every 10 ms, each attempt on a new
+// connection so that gRPC's reconnect backoff does not delay the answer.
+func waitReady(ctx context.Context, p *proc, started time.Time, limit time.Duration) (time.Duration, int, int, error) {
+	deadline := started.Add(limit)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for attempt := 1; attempt <= int(limit/(10*time.Millisecond))+1; attempt++ {
+		if p.exited() {
+			return 0, attempt, 0, fmt.Errorf("catalogd exited: %v\n%s", p.waitErr, p.logTail())
+		}
+		conn, err := dial(p.addr)
+		if err == nil {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			names, err := listPackages(actx, api.NewRegistryClient(conn))
+			cancel()
+			conn.Close()
+			if err == nil && len(names) > 0 {
+				return time.Since(started), attempt, len(names), nil
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, attempt, 0, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return 0, 0, 0, fmt.Errorf("no ListPackages answer within %s\n%s", limit, p.logTail())
+}
+
+var startSeq atomic.Int64
+
+// oneStart starts catalogd, waits for it and leaves it running.
+func oneStart(ctx context.Context, c config, bin, dir, tmp string, cold bool) (*proc, startResult, time.Duration, error) {
+	var sr startResult
+	if cold {
+		if _, err := evictPageCache(dir); err != nil {
+			return nil, sr, 0, err
+		}
+	}
+	sr.resident = residentBytes(dir)
+	p, err := startCatalogd(bin, dir, tmp, int(startSeq.Add(1)))
+	if err != nil {
+		return nil, sr, 0, err
+	}
+	started := time.Now()
+	ready, attempts, pkgs, err := waitReady(ctx, p, started, c.startMax)
+	if err != nil {
+		p.stop()
+		return nil, sr, 0, err
+	}
+	sr.ready, sr.attempts, sr.packages = ready, attempts, pkgs
+	sr.rssReady, sr.hwmReady = procStatus(p.cmd.Process.Pid)
+	return p, sr, procCPU(p.cmd.Process.Pid), nil
+}
+
+// measureCatalog does `repeat` first (page cache evicted) and second starts,
+// then the serving measurements on the last second start.
+func measureCatalog(ctx context.Context, c config, bin, dir string, repeat int, tmp string) (*result, error) {
+	r := &result{dir: dir}
+	r.files, r.size = treeSize(dir)
+	var last *proc
+	defer func() {
+		if last != nil {
+			last.stop()
+		}
+	}()
+	for i := 0; i < repeat; i++ {
+		for _, cold := range []bool{true, false} {
+			if last != nil {
+				last.stop()
+				last = nil
+			}
+			p, sr, cpu, err := oneStart(ctx, c, bin, dir, tmp, cold)
+			if err != nil {
+				return nil, err
+			}
+			sr.catalogSz = r.size
+			kind := "second"
+			if cold {
+				kind = "first"
+				r.first = append(r.first, sr)
+				r.cpuReadyFirstSamples = append(r.cpuReadyFirstSamples, cpu)
+			} else {
+				r.second = append(r.second, sr)
+				r.cpuReadySecondSample = append(r.cpuReadySecondSample, cpu)
+			}
+			logf("  %s start: ready in %s (%d attempts), RSS %d MiB, peak %d MiB, %d MiB of the catalog in page cache before",
+				kind, sr.ready.Round(time.Millisecond), sr.attempts, sr.rssReady>>20, sr.hwmReady>>20, sr.resident>>20)
+			last = p
+		}
+	}
+	r.cpuReadyFirst = medianDur(r.cpuReadyFirstSamples)
+	r.cpuReadySecond = medianDur(r.cpuReadySecondSample)
+	if err := serveMeasurements(ctx, c, last, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type channelRef struct{ pkg, channel, head, defaultCh string }
+
+func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error {
+	pid := p.cmd.Process.Pid
+	cpu0 := procCPU(pid)
+	conn, err := dial(p.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cl := api.NewRegistryClient(conn)
+
+	// Channel heads from GetPackage.
+	pctx, cancel := context.WithTimeout(ctx, c.phase)
+	defer cancel()
+	names, err := listPackages(pctx, cl)
+	if err != nil {
+		return err
+	}
+	r.packages = len(names)
+	var chans []channelRef
+	for _, n := range names {
+		pk, err := cl.GetPackage(pctx, &api.GetPackageRequest{Name: n})
+		if err != nil {
+			return fmt.Errorf("GetPackage %s: %w", n, err)
+		}
+		for _, ch := range pk.GetChannels() {
+			chans = append(chans, channelRef{pkg: n, channel: ch.GetName(), head: ch.GetCsvName(), defaultCh: pk.GetDefaultChannelName()})
+		}
+	}
+	r.channels = len(chans)
+
+	// c. ListBundles, three times.
+	for i := 0; i < 3; i++ {
+		lctx, lcancel := context.WithTimeout(ctx, c.phase)
+		start := time.Now()
+		s, err := cl.ListBundles(lctx, &api.ListBundlesRequest{})
+		if err != nil {
+			lcancel()
+			return fmt.Errorf("ListBundles: %w", err)
+		}
+		n := 0
+		var bytes int64
+		for n < 10_000_000 {
+			b, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				lcancel()
+				return fmt.Errorf("ListBundles: %w", err)
+			}
+			n++
+			bytes += int64(len(b.GetCsvJson()))
+			for _, o := range b.GetObject() {
+				bytes += int64(len(o))
+			}
+		}
+		r.listBundles = append(r.listBundles, time.Since(start))
+		lcancel()
+		r.bundlesAPI, r.listBundlesBytes = n, bytes
+	}
+	logf("  ListBundles: %d entries in %s (median of 3)", r.bundlesAPI, medianDur(r.listBundles).Round(time.Millisecond))
+
+	// d. GetBundle over every channel head.
+	r.heads = len(chans)
+	hctx, hcancel := context.WithTimeout(ctx, c.phase)
+	defer hcancel()
+	var heads []*api.Bundle
+headLoop:
+	for round := 0; round < c.headLoops; round++ {
+		for _, ch := range chans {
+			if hctx.Err() != nil {
+				break headLoop
+			}
+			start := time.Now()
+			b, err := cl.GetBundle(hctx, &api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head})
+			r.headLat = append(r.headLat, time.Since(start))
+			if err != nil {
+				r.headErrs++
+				continue
+			}
+			if round == 0 {
+				r.headBytes += int64(len(b.GetCsvJson()))
+				for _, o := range b.GetObject() {
+					r.headBytes += int64(len(o))
+				}
+				if ch.channel == ch.defaultCh {
+					heads = append(heads, b)
+				}
+			}
+		}
+	}
+	logf("  GetBundle over %d heads × %d: p50 %s p99 %s, %d errors", len(chans), c.headLoops,
+		pct(r.headLat, 50), pct(r.headLat, 99), r.headErrs)
+
+	// e. GetBundleForChannel with concurrent clients.
+	r.gbfcClients = c.clients
+	if err := throughput(ctx, c, p.addr, chans, r); err != nil {
+		return err
+	}
+	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %d errors", r.gbfcN, c.clients,
+		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), r.gbfcErrs)
+
+	// f. GetDefaultBundleThatProvides over APIs the default channel heads provide.
+	seen := map[string]bool{}
+	var gvks []*api.GroupVersionKind
+	for _, b := range heads {
+		for _, g := range b.GetProvidedApis() {
+			k := g.GetGroup() + "/" + g.GetVersion() + "/" + g.GetKind()
+			if !seen[k] && len(gvks) < c.gvks {
+				seen[k] = true
+				gvks = append(gvks, g)
+			}
+		}
+	}
+	r.nGVKs = len(gvks)
+	dctx, dcancel := context.WithTimeout(ctx, c.phase)
+	defer dcancel()
+	for round := 0; round < 2 && dctx.Err() == nil; round++ {
+		for _, g := range gvks {
+			if dctx.Err() != nil {
+				break
+			}
+			start := time.Now()
+			_, err := cl.GetDefaultBundleThatProvides(dctx, &api.GetDefaultProviderRequest{Group: g.GetGroup(), Version: g.GetVersion(), Kind: g.GetKind()})
+			r.defaultLat = append(r.defaultLat, time.Since(start))
+			if err != nil {
+				r.defaultErrs++
+			}
+		}
+	}
+	logf("  GetDefaultBundleThatProvides over %d APIs × 2: p50 %s, %d errors", len(gvks), pct(r.defaultLat, 50), r.defaultErrs)
+	r.rssEnd, r.hwmEnd = procStatus(pid)
+	r.cpuServe = procCPU(pid) - cpu0
+	return nil
+}
+
+func throughput(ctx context.Context, c config, addr string, chans []channelRef, r *result) error {
+	if len(chans) == 0 {
+		return fmt.Errorf("no channels")
+	}
+	conns := make([]*grpc.ClientConn, c.clients)
+	for i := range conns {
+		cc, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		conns[i] = cc
+		// Connect before the clock starts.
+		if _, err := listPackages(ctx, api.NewRegistryClient(cc)); err != nil {
+			return err
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, c.phase)
+	defer cancel()
+	var next, errs, done atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < c.clients; i++ {
+		wg.Add(1)
+		go func(cl api.RegistryClient) {
+			defer wg.Done()
+			for {
+				n := next.Add(1)
+				if n > int64(c.requests) || tctx.Err() != nil {
+					return
+				}
+				ch := chans[int(n-1)%len(chans)]
+				_, err := cl.GetBundleForChannel(tctx, &api.GetBundleInChannelRequest{PkgName: ch.pkg, ChannelName: ch.channel})
+				if err != nil {
+					errs.Add(1)
+				} else {
+					done.Add(1)
+				}
+			}
+		}(api.NewRegistryClient(conns[i]))
+	}
+	wg.Wait()
+	r.gbfcElapsed = time.Since(start)
+	r.gbfcN = int(done.Load())
+	r.gbfcErrs = int(errs.Load())
+	return nil
+}
+
+func sortedCopy(d []time.Duration) []time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
+
+// pct is the nearest-rank percentile.
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := sortedCopy(d)
+	i := (p*len(s) + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return s[i-1]
+}
+
+func medianDur(d []time.Duration) time.Duration { return pct(d, 50) }
+
+func medianStart(s []startResult, f func(startResult) int64) int64 {
+	v := make([]int64, len(s))
+	for i, x := range s {
+		v[i] = f(x)
+	}
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	if len(v) == 0 {
+		return 0
+	}
+	return v[(len(v)-1)/2]
+}
