@@ -135,12 +135,15 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 			out.problems.errorf(rel, field, "not a catalog document: %v", err)
 			continue
 		}
-		out.add(rel, field, &b, js, d, disk, isYAML)
+		out.add(rel, field, &b, js, raw, d, disk, isYAML)
 	}
 	return out
 }
 
-func (f *fbcFile) add(rel, field string, b *fbcBlob, js []byte, d docSpan, disk *diskFile, isYAML bool) {
+// add records one document. raw is the document as it is in the file and
+// js the same as JSON; for on-disk files, bundle objects are validated here
+// and located in raw so that reading them later needs no JSON parsing.
+func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, disk *diskFile, isYAML bool) {
 	sink := &f.problems
 	switch b.Schema {
 	case "":
@@ -180,20 +183,32 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js []byte, d docSpan, disk 
 			src: rel, field: field, sum: sha256.Sum256(js),
 		}
 		var inline inlineManifests
-		objects := 0
+		var refs []objectRef
+		located := true
+		search := 0
 		props := b.Properties[:0:0]
 		for i, p := range b.Properties {
 			switch p.Type {
 			case PropertyBundleObject:
-				objects++
-				if disk == nil {
-					m, err := decodeBundleObject(p.Value)
-					if err != nil {
-						sink.errorf(rel, fmt.Sprintf("%s properties[%d]", field, i), "%v", err)
-						return
-					}
-					inline = append(inline, m)
+				m, data, err := decodeBundleObjectData(p.Value)
+				if err != nil {
+					sink.errorf(rel, fmt.Sprintf("%s properties[%d]", field, i), "%v", err)
+					return
 				}
+				if disk == nil {
+					inline = append(inline, m)
+					continue
+				}
+				ref := objectRef{apiVersion: m.APIVersion, kind: m.Kind, name: m.Name, off: -1}
+				if located {
+					if at := bytes.Index(raw[search:], []byte(data)); at >= 0 {
+						ref.off, ref.n = search+at, len(data)
+						search += at + len(data)
+					} else {
+						located = false
+					}
+				}
+				refs = append(refs, ref)
 			case PropertyCSVMetadata:
 				if disk == nil {
 					db.csvMetadata = p.Value
@@ -204,10 +219,12 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js []byte, d docSpan, disk 
 		}
 		db.Properties = props
 		switch {
-		case objects == 0:
-		case disk != nil:
-			db.manifests = &blobRef{path: disk.path, off: int64(d.off), n: int64(d.n), size: disk.size, modTime: disk.modTime, yaml: isYAML, objects: objects}
-		default:
+		case disk != nil && len(refs) > 0:
+			db.manifests = &blobRef{
+				path: disk.path, off: int64(d.off), n: int64(d.n), size: disk.size, modTime: disk.modTime,
+				yaml: isYAML, objects: refs, located: located,
+			}
+		case len(inline) > 0:
 			db.manifests = inline
 		}
 		f.cfg.bundles = append(f.cfg.bundles, db)

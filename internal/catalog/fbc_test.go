@@ -350,3 +350,25 @@ func TestDetectFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestOnDiskObjectsValidatedAtLoad: an on-disk catalog keeps manifests on
+// disk but still refuses a bundle whose objects do not decode.
+func TestOnDiskObjectsValidatedAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	content := docs(fbcPkg("foo", "stable"), fbcCh("foo", "stable", entry("foo.v1.0.0")),
+		fbcB("foo", "foo.v1.0.0", "1.0.0", `{"type":"olm.bundle.object","value":{"data":"!!!not-base64"}}`))
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(context.Background(), []Source{{Name: "fbc", Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `error: fbc/catalog.json: document 3 (olm.bundle "foo.v1.0.0") properties[1]: olm.bundle.object data is not base64: illegal base64 data at input byte 0`
+	if got := problemStrings(c); !slices.Contains(got, want) {
+		t.Errorf("problems = %q, want %q among them", got, want)
+	}
+	if c.Bundle("foo", "foo.v1.0.0") != nil {
+		t.Error("bundle with undecodable objects is served")
+	}
+}

@@ -68,12 +68,49 @@ type blobRef struct {
 	size    int64
 	modTime time.Time
 	yaml    bool
-	objects int
+	objects []objectRef
+	// located is true when every object's base64 data was found verbatim in
+	// the document, so reading needs no parsing.
+	located bool
 }
 
-func (r *blobRef) count() int { return r.objects }
+// objectRef is one olm.bundle.object: its head, checked at load, and where
+// its base64 data lies in the document.
+type objectRef struct {
+	apiVersion, kind, name string
+	off, n                 int
+}
+
+func (r *blobRef) count() int { return len(r.objects) }
 
 func (r *blobRef) manifests() ([]Manifest, error) {
+	buf, err := r.read()
+	if err != nil {
+		return nil, err
+	}
+	if !r.located {
+		return r.parse(buf)
+	}
+	out := make([]Manifest, 0, len(r.objects))
+	for _, o := range r.objects {
+		js := make([]byte, base64.StdEncoding.DecodedLen(o.n))
+		n, err := base64.StdEncoding.Decode(js, buf[o.off:o.off+o.n])
+		if err != nil {
+			return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
+		}
+		js = js[:n]
+		if t := bytes.TrimSpace(js); len(t) > 0 && t[0] != '{' {
+			if js, err = yaml.YAMLToJSON(js); err != nil {
+				return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
+			}
+		}
+		out = append(out, Manifest{APIVersion: o.apiVersion, Kind: o.kind, Name: o.name, JSON: js})
+	}
+	return out, nil
+}
+
+// read returns the document's bytes, refusing a file that changed since load.
+func (r *blobRef) read() ([]byte, error) {
 	f, err := os.Open(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("reading bundle manifests: %w", err)
@@ -90,6 +127,12 @@ func (r *blobRef) manifests() ([]Manifest, error) {
 	if _, err := f.ReadAt(buf, r.off); err != nil {
 		return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
 	}
+	return buf, nil
+}
+
+// parse decodes the whole document, for objects whose data could not be located.
+func (r *blobRef) parse(buf []byte) ([]Manifest, error) {
+	var err error
 	if r.yaml {
 		if buf, err = yaml.YAMLToJSON(buf); err != nil {
 			return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
@@ -101,7 +144,7 @@ func (r *blobRef) manifests() ([]Manifest, error) {
 	if err := json.Unmarshal(buf, &doc); err != nil {
 		return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
 	}
-	out := make([]Manifest, 0, r.objects)
+	out := make([]Manifest, 0, len(r.objects))
 	for _, p := range doc.Properties {
 		if p.Type != PropertyBundleObject {
 			continue
@@ -117,24 +160,38 @@ func (r *blobRef) manifests() ([]Manifest, error) {
 
 // decodeBundleObject decodes an olm.bundle.object value {"data": base64}.
 func decodeBundleObject(v json.RawMessage) (Manifest, error) {
+	m, _, err := decodeBundleObjectData(v)
+	return m, err
+}
+
+// decodeBundleObjectData decodes and checks an olm.bundle.object value; it
+// also returns the base64 text.
+func decodeBundleObjectData(v json.RawMessage) (Manifest, string, error) {
 	var o struct {
 		Data string `json:"data"`
 		Ref  string `json:"ref"`
 	}
 	if err := json.Unmarshal(v, &o); err != nil {
-		return Manifest{}, fmt.Errorf("olm.bundle.object is not {data}: %w", err)
+		return Manifest{}, "", fmt.Errorf("olm.bundle.object is not {data}: %w", err)
 	}
 	if o.Data == "" {
 		if o.Ref != "" {
-			return Manifest{}, fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
+			return Manifest{}, "", fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
 		}
-		return Manifest{}, fmt.Errorf("olm.bundle.object has no data")
+		return Manifest{}, "", fmt.Errorf("olm.bundle.object has no data")
 	}
 	raw, err := base64.StdEncoding.DecodeString(o.Data)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("olm.bundle.object data is not base64: %w", err)
+		return Manifest{}, "", fmt.Errorf("olm.bundle.object data is not base64: %w", err)
 	}
-	return parseManifestJSON(raw)
+	m, err := parseManifestJSON(raw)
+	if err != nil {
+		return Manifest{}, "", fmt.Errorf("olm.bundle.object: %w", err)
+	}
+	if m.APIVersion == "" || m.Kind == "" || m.Name == "" {
+		return Manifest{}, "", fmt.Errorf("olm.bundle.object %s %q lacks apiVersion, kind or metadata.name", m.Kind, m.Name)
+	}
+	return m, o.Data, nil
 }
 
 // parseManifestJSON reads an object given as JSON (or YAML) and checks it
@@ -148,8 +205,20 @@ func parseManifestJSON(raw []byte) (Manifest, error) {
 		}
 		raw = j
 	}
-	// encoding/json matches keys case-insensitively; Kubernetes does not, so
+	var fast struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	// encoding/json matches keys case-insensitively; Kubernetes does not. When
+	// the exact keys appear in the text, the quick read is right; otherwise
 	// the top-level keys are read exactly.
+	if err := json.Unmarshal(raw, &fast); err == nil && fast.APIVersion != "" && fast.Kind != "" &&
+		bytes.Contains(raw, []byte(`"apiVersion"`)) && bytes.Contains(raw, []byte(`"kind"`)) {
+		return Manifest{APIVersion: fast.APIVersion, Kind: fast.Kind, Name: fast.Metadata.Name, JSON: raw}, nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return Manifest{}, fmt.Errorf("not a JSON object: %w", err)
