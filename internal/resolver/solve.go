@@ -127,8 +127,12 @@ func (r *resolver) solveComponent(subs []*subState) {
 			st = r.decide(active, prob)
 		}
 		if st != nil {
+			targets := make(map[*node]bool, len(active))
 			for _, s := range active {
-				s.decision = r.record(s, st, active)
+				targets[st.subPick[s]] = true
+			}
+			for _, s := range active {
+				s.decision = r.record(s, st, targets)
 			}
 			return
 		}
@@ -309,7 +313,7 @@ func (r *resolver) decide(subs []*subState, p *problem) *state {
 }
 
 // record turns a solved state into the subscription's Decision.
-func (r *resolver) record(s *subState, st *state, active []*subState) *Decision {
+func (r *resolver) record(s *subState, st *state, targets map[*node]bool) *Decision {
 	t := st.subPick[s]
 	d := &Decision{Subscription: s.key, Warnings: slices.Clone(s.warnings)}
 	d.Target = &Target{Catalog: t.cat, Package: t.pkg, Bundle: t.name, Version: t.version, Channel: s.ch.Name}
@@ -333,10 +337,6 @@ func (r *resolver) record(s *subState, st *state, active []*subState) *Decision 
 	}
 	// Dependencies: what the target's requirements picked, transitively,
 	// that is neither installed nor another subscription's target.
-	targets := map[*node]bool{}
-	for _, o := range active {
-		targets[st.subPick[o]] = true
-	}
 	seen := map[*node]bool{t: true}
 	queue := []*node{t}
 	for i := 0; i < len(queue); i++ {

@@ -1,0 +1,81 @@
+// Package resolver decides what to install or upgrade for a set of
+// subscriptions, or explains precisely why it cannot. It is a pure library:
+// catalog snapshots, installed operators and subscriptions in, one
+// [Decision] per subscription out ([Resolve]). It talks to no cluster.
+//
+// # Policy
+//
+//   - Fresh install: the highest version in the channel (the package's default
+//     channel when none is named) within the subscription's range, or exactly
+//     the starting version when one is given.
+//   - Upgrade from installed X: the channel entries with an edge from X
+//     (replaces X, skips X, or a skipRange containing X's version), highest
+//     semver first, within the range. Edges name the installed bundle, so an
+//     installed version the catalog no longer has still upgrades along
+//     entries that replace or skip its name, or whose skipRange contains it.
+//     Entries below X are rejected as downgrades; rollback is not resolved here.
+//     Staying on X is always the last candidate, so an upgrade that cannot be
+//     made leaves the operator running and says why ([StatusUpToDate] with
+//     rejections), never [StatusUnsatisfiable]. An installed version outside the
+//     range stays, with a warning. The starting version only applies to fresh
+//     installs.
+//   - Deprecated bundles come after every non-deprecated candidate; when only
+//     deprecated ones fit, the best is chosen and the Decision carries a warning.
+//     Deprecated packages and channels produce warnings, never refusals.
+//   - Manual approval does not change what is resolved: NeedsApproval is set
+//     when the target is not the installed bundle and not the approved version.
+//
+// # Dependencies and constraints
+//
+// olm.package.required (a package within a blang range) and olm.gvk.required
+// (some bundle providing the API) are followed transitively. A dependency is
+// installed into the requiring subscription's namespace. Constraints: one
+// bundle per package per namespace; one package per API in the whole
+// cluster (CRDs are cluster-wide), counting installed operators in every
+// namespace; the same package in two namespaces may share its APIs.
+// Installed operators without a subscription in the request stay exactly as
+// they are: they satisfy requirements when in range and otherwise block other
+// versions of their package in their namespace. Installed bundles are taken as
+// they are; their own requirements are not re-checked. olm.constraint
+// properties (CEL and compound constraints) are not evaluated.
+//
+// Options are preferred in this order: installed, not deprecated, from the
+// same catalog as the bundle that requires them, higher catalog priority,
+// catalog name, higher version, package name.
+//
+// # Search
+//
+// Each choice (a subscription's target, then each requirement of what was
+// chosen, breadth first) takes the most preferred option that can still lead
+// to a full solution. A fast greedy pass checks options only against the
+// choices made so far; when it completes, its result is exactly the one the
+// complete search would give. When it reaches a dead end the component is
+// encoded as pseudo-boolean constraints and every option is first proven
+// extensible with github.com/crillab/gophersat, so a solution is found
+// whenever one exists. Bundles whose requirements can never be met (no
+// option at all, transitively) are pruned before either pass.
+//
+// # Isolation
+//
+// Subscriptions are grouped into components linked by anything they might
+// share: a package in a namespace, an API, or a dependency between
+// candidates. Each component is solved on its own. Within a component, a
+// subscription that cannot be satisfied even alone fails alone; subscriptions
+// that can each be satisfied but not together fail together, as the smallest
+// such set found by deletion, and their explanation names the link (the
+// package and namespace, or the API). The others proceed.
+//
+// # Explanations
+//
+// A failure is explained by a minimal set of facts that proves it, found with
+// QuickXplain over groups of constraints, each group being one human fact
+// (a requirement and what meets it, "only one version of P in namespace N",
+// "only one package may provide API G", "X is installed"). Facts are ordered
+// from the subscription outwards and shallow facts are preferred, so the
+// chain is short. Requirements that nothing can meet name the versions the
+// catalogs do have. Every bundle of the package that was not chosen carries a
+// [Reason] and a message.
+//
+// Results are deterministic: catalogs, options and subscriptions are always
+// visited in a fixed order, and the solver is only asked yes-or-no questions.
+package resolver
