@@ -294,7 +294,11 @@ func (r *resolver) explainRejected(s *subState, st *state, c *node, upTo int, li
 			return ReasonConflict, fmt.Sprintf("conflicts with %s which %s in %s", clash, how, scopeName(clash.scope))
 		}
 	}
-	p := r.buildProblem([]*subState{s}, false)
+	subs := []*subState{s}
+	if st != nil {
+		subs = st.subs
+	}
+	p := r.buildProblem(subs, false)
 	var units []*group
 	if st != nil {
 		for _, n := range st.order[:upTo] {

@@ -194,6 +194,19 @@ func scenarios() []scenario {
 			subs: []Subscription{sub("ns", "app", "app")},
 		},
 		{
+			name: "the complete search backs off a newer dependency",
+			catalogs: community(
+				pkgDoc("app", "stable"), chDoc("app", "stable", ent("app", "1.0.0")),
+				bundleDoc("app", "1.0.0", needsPkg("left", ">=1.0.0"), needsPkg("right", ">=1.0.0")),
+				pkgDoc("left", "stable"), chDoc("left", "stable", ent("left", "1.0.0"), ent("left", "2.0.0", "replaces", "1.0.0")),
+				bundleDoc("left", "1.0.0", needsPkg("base", ">=1.0.0")),
+				bundleDoc("left", "2.0.0", needsPkg("base", "<1.1.0")),
+				pkgDoc("right", "stable"), chDoc("right", "stable", ent("right", "1.0.0")),
+				bundleDoc("right", "1.0.0", needsPkg("base", ">=1.1.0")),
+				simplePkg("base", "stable", "1.0.0", "1.1.0")),
+			subs: []Subscription{sub("ns", "app", "app"), with(sub("ns", "left", "left"), func(s *Subscription) { s.Range = "" })},
+		},
+		{
 			name: "dependency cycle",
 			catalogs: community(
 				pkgDoc("a", "stable"), chDoc("a", "stable", ent("a", "1.0.0")), bundleDoc("a", "1.0.0", needsPkg("b", ">=1.0.0")),

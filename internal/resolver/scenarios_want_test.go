@@ -52,6 +52,10 @@ var wantDecisions = map[string]map[string]string{
 	"conflicting ranges in a diamond": {
 		"ns/app": "Unsatisfiable\nrejected app.v1.0.0: DependencyUnsatisfiable: its dependencies conflict: app 1.0.0 requires left >=1.0.0 (met by left 1.0.0); app 1.0.0 requires right >=1.0.0 (met by right 1.0.0); left 1.0.0 requires base <1.1.0 (met by base 1.0.0); right 1.0.0 requires base >=1.1.0 (met by base 1.1.0); only one version of base can be installed in namespace \"ns\"\nConflict: no version of app can be installed: app 1.0.0 requires left >=1.0.0 (met by left 1.0.0); app 1.0.0 requires right >=1.0.0 (met by right 1.0.0); left 1.0.0 requires base <1.1.0 (met by base 1.0.0); right 1.0.0 requires base >=1.1.0 (met by base 1.1.0); only one version of base can be installed in namespace \"ns\"\n",
 	},
+	"the complete search backs off a newer dependency": {
+		"ns/app":  "Install app.v1.0.0 1.0.0 from community/stable by install\ndep right.v1.0.0 from community in \"ns\": app 1.0.0 requires right >=1.0.0\ndep base.v1.1.0 from community in \"ns\": right 1.0.0 requires base >=1.1.0\n",
+		"ns/left": "Install left.v1.0.0 1.0.0 from community/stable by install\ndep base.v1.1.0 from community in \"ns\": left 1.0.0 requires base >=1.0.0\nrejected left.v2.0.0: Conflict: conflicts: app 1.0.0 is chosen for subscription ns/app; app 1.0.0 requires right >=1.0.0 (met by right 1.0.0); left 2.0.0 requires base <1.1.0 (met by base 1.0.0); only one version of base can be installed in namespace \"ns\"; right 1.0.0 requires base >=1.1.0 (met by base 1.1.0)\n",
+	},
 	"dependency cycle": {
 		"ns/a": "Install a.v1.0.0 1.0.0 from community/stable by install\ndep b.v1.0.0 from community in \"ns\": a 1.0.0 requires b >=1.0.0\n",
 	},

@@ -198,6 +198,8 @@ type state struct {
 	// tried records candidates of a subscription passed over before its
 	// target, with how many nodes were selected at that moment.
 	tried map[*subState][]tried
+	// subs are the subscriptions decided together.
+	subs []*subState
 }
 
 type tried struct {
@@ -238,6 +240,7 @@ func (r *resolver) decide(subs []*subState, p *problem) *state {
 	st := &state{
 		sel: map[*node]*subState{}, pkgSel: map[scopePkg]*node{}, gvk: map[catalog.GVK]*node{},
 		pick: map[*requirement]*node{}, subPick: map[*subState]*node{}, tried: map[*subState][]tried{},
+		subs: subs,
 	}
 	var base []*group
 	if p != nil {
