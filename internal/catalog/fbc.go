@@ -247,33 +247,52 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 
 type docSpan struct{ off, n int }
 
-// splitJSON splits a stream of JSON values; on a syntax error it returns the
-// values read so far, the byte offset of the error and the error.
+// splitJSON splits a stream of JSON values by scanning brackets and strings
+// only; each value is fully parsed (and checked) later. On a syntax error it
+// returns the values read so far, the byte offset of the error and the error.
 func splitJSON(data []byte) ([]docSpan, int, error) {
 	var spans []docSpan
-	dec := json.NewDecoder(bytes.NewReader(data))
+	i := 0
 	for {
-		var raw json.RawMessage
-		start := dec.InputOffset()
-		err := dec.Decode(&raw)
-		if errors.Is(err, io.EOF) {
+		for i < len(data) && isJSONSpace(data[i]) {
+			i++
+		}
+		if i == len(data) {
 			return spans, 0, nil
 		}
+		end, err := scanJSONValue(data, i)
 		if err != nil {
-			at := len(data)
-			var se *json.SyntaxError
-			if errors.As(err, &se) && int(se.Offset) <= len(data) {
-				at = int(se.Offset)
-			}
-			return spans, at, err
+			return spans, end, err
 		}
-		end := int(dec.InputOffset())
-		off := int(start)
-		for off < end && isJSONSpace(data[off]) {
-			off++
-		}
-		spans = append(spans, docSpan{off: off, n: end - off})
+		spans = append(spans, docSpan{off: i, n: end - i})
+		i = end
 	}
+}
+
+// scanJSONValue returns the end of the object or array starting at i.
+func scanJSONValue(data []byte, i int) (int, error) {
+	if c := data[i]; c != '{' && c != '[' {
+		return i, fmt.Errorf("invalid character %q looking for the start of a document", c)
+	}
+	depth := 0
+	for j := i; j < len(data); j++ {
+		switch data[j] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return j + 1, nil
+			}
+		case '"':
+			for j++; j < len(data) && data[j] != '"'; j++ {
+				if data[j] == '\\' {
+					j++
+				}
+			}
+		}
+	}
+	return len(data), io.ErrUnexpectedEOF
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -311,8 +311,16 @@ func TestLazyManifestsFromDisk(t *testing.T) {
 	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(context.Background(), []Source{DirSource(dir)})
+	// Without the cache, every read goes to the file.
+	c, err := Load(context.Background(), []Source{DirSource(dir)}, WithManifestCache(0))
 	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := Load(context.Background(), []Source{DirSource(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cached.Bundle("foo", "foo.v1.0.0").Manifests(); err != nil {
 		t.Fatal(err)
 	}
 	b := c.Bundle("foo", "foo.v1.0.0")
@@ -328,6 +336,10 @@ func TestLazyManifestsFromDisk(t *testing.T) {
 	}
 	if _, err := b.Manifests(); err == nil || !strings.Contains(err.Error(), "changed since the catalog was loaded") {
 		t.Errorf("after the file changed: err = %v", err)
+	}
+	// A cached read still answers with the content the catalog was loaded with.
+	if ms, err := cached.Bundle("foo", "foo.v1.0.0").Manifests(); err != nil || len(ms) != 1 {
+		t.Errorf("cached read after the file changed: %v, %v", ms, err)
 	}
 }
 
@@ -370,5 +382,29 @@ func TestOnDiskObjectsValidatedAtLoad(t *testing.T) {
 	}
 	if c.Bundle("foo", "foo.v1.0.0") != nil {
 		t.Error("bundle with undecodable objects is served")
+	}
+}
+
+func TestManifestCache(t *testing.T) {
+	c := newManifestCache(100)
+	a, b, big := &blobRef{}, &blobRef{}, &blobRef{}
+	m := func(n int) []Manifest { return []Manifest{{JSON: make([]byte, n)}} }
+	c.put(a, m(20))
+	c.put(b, m(20))
+	if _, ok := c.get(a); !ok {
+		t.Fatal("a not cached")
+	}
+	c.put(big, m(60)) // over a quarter of the budget: not kept
+	if _, ok := c.get(big); ok {
+		t.Fatal("a bundle over a quarter of the budget was cached")
+	}
+	for i := 0; i < 4; i++ {
+		c.put(&blobRef{}, m(20))
+	}
+	if _, ok := c.get(b); ok {
+		t.Error("least recently used entry b survived")
+	}
+	if c.used > c.budget {
+		t.Errorf("used %d over budget %d", c.used, c.budget)
 	}
 }

@@ -47,7 +47,8 @@ func DirSource(dir string) Source {
 }
 
 type options struct {
-	strict bool
+	strict     bool
+	cacheBytes int
 }
 
 // Option configures Load.
@@ -57,12 +58,17 @@ type Option func(*options)
 // found, instead of serving what is valid.
 func WithStrict(strict bool) Option { return func(o *options) { o.strict = strict } }
 
+// WithManifestCache sets how many bytes of decoded manifests the catalog
+// keeps for bundles read from disk (default DefaultManifestCacheBytes; 0
+// disables the cache).
+func WithManifestCache(bytes int) Option { return func(o *options) { o.cacheBytes = bytes } }
+
 // Load reads and validates the sources into one catalog. It returns an error
 // only when a source cannot be read at all or, with WithStrict, when the
 // catalog has errors (a *StrictError). Otherwise problems are in
 // Catalog.Problems and the valid content is served.
 func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, error) {
-	var o options
+	o := options{cacheBytes: DefaultManifestCacheBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -103,6 +109,16 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 		sink.list = append(sink.list, local.list...)
 	}
 	c := build(all, sink)
+	if o.cacheBytes > 0 {
+		cache := newManifestCache(o.cacheBytes)
+		for _, p := range c.Packages {
+			for _, b := range p.Bundles {
+				if r, ok := b.manifests.(*blobRef); ok {
+					r.cache = cache
+				}
+			}
+		}
+	}
 	c.Sources = names
 	c.Problems = sink.list
 	c.Problems.sort()

@@ -24,8 +24,9 @@ type Manifest struct {
 const KindClusterServiceVersion = "ClusterServiceVersion"
 
 // Manifests returns every object the bundle ships, CSV included. For large
-// file-based catalogs the objects are read again from disk; an error means
-// the file changed since the catalog was loaded.
+// file-based catalogs the objects are read again from disk (recently read
+// ones are cached); an error means the file changed since the catalog was
+// loaded. The result is shared: callers must not modify it.
 func (b *Bundle) Manifests() ([]Manifest, error) {
 	if b.manifests == nil {
 		return nil, nil
@@ -72,6 +73,8 @@ type blobRef struct {
 	// located is true when every object's base64 data was found verbatim in
 	// the document, so reading needs no parsing.
 	located bool
+	// cache is the catalog's cache of decoded manifests; may be nil.
+	cache *manifestCache
 }
 
 // objectRef is one olm.bundle.object: its head, checked at load, and where
@@ -84,6 +87,19 @@ type objectRef struct {
 func (r *blobRef) count() int { return len(r.objects) }
 
 func (r *blobRef) manifests() ([]Manifest, error) {
+	if r.cache != nil {
+		if ms, ok := r.cache.get(r); ok {
+			return ms, nil
+		}
+	}
+	ms, err := r.decode()
+	if err == nil && r.cache != nil {
+		r.cache.put(r, ms)
+	}
+	return ms, err
+}
+
+func (r *blobRef) decode() ([]Manifest, error) {
 	buf, err := r.read()
 	if err != nil {
 		return nil, err
