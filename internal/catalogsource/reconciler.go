@@ -1,0 +1,224 @@
+package catalogsource
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+)
+
+// Reconciler runs one follower per CatalogSource and writes what the
+// followers see into the CatalogSource's status.
+type Reconciler struct {
+	// Client reads CatalogSources and patches their status; the manager's
+	// client when nil.
+	Client client.Client
+	// Store receives the catalogs. Required.
+	Store *Store
+	// RetryBase and RetryCap bound the reconnection backoff (defaults 500 ms and 30 s).
+	RetryBase, RetryCap time.Duration
+
+	log       logr.Logger
+	changes   *notifier
+	mu        sync.Mutex
+	base      context.Context // followers run under it; cancelled when the manager stops
+	cancel    context.CancelFunc
+	followers map[string]*follower
+}
+
+// SetupWithManager registers the controller and stops every follower when
+// the manager stops.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Store == nil {
+		return fmt.Errorf("catalogsource: Reconciler.Store is required")
+	}
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.RetryBase <= 0 {
+		r.RetryBase = defaultRetryBase
+	}
+	if r.RetryCap <= 0 {
+		r.RetryCap = defaultRetryCap
+	}
+	r.log = mgr.GetLogger().WithName("catalogsource")
+	r.changes = newNotifier(DefaultEventBuffer)
+	r.followers = map[string]*follower{}
+	r.base, r.cancel = context.WithCancel(context.Background())
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.stopAll()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("catalogsource").
+		For(&v1alpha1.CatalogSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.changes.C(), &handler.EnqueueRequestForObject{})).
+		Complete(r)
+}
+
+// reconcileState is what the steps of one reconcile share.
+type reconcileState struct {
+	name string
+	// obj is the CatalogSource; nil once it is gone.
+	obj *v1alpha1.CatalogSource
+	// before is obj as read, to patch against.
+	before *v1alpha1.CatalogSource
+	snap   *Snapshot
+}
+
+// step is one step of Reconcile; it returns false to end the reconcile.
+type step struct {
+	name string
+	run  func(context.Context, *reconcileState) (bool, error)
+}
+
+// Reconcile follows the CatalogSource at its address and reports what the
+// follower sees.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	st := &reconcileState{name: req.Name}
+	for _, s := range []step{
+		{"read", r.read},
+		{"follow", r.follow},
+		{"observe", r.observe},
+		{"write status", r.writeStatus},
+	} {
+		more, err := s.run(ctx, st)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("%s: %w", s.name, err)
+		}
+		if !more {
+			break
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// read fetches the CatalogSource; when it is gone or going, its follower
+// stops and the Store forgets it.
+func (r *Reconciler) read(ctx context.Context, st *reconcileState) (bool, error) {
+	obj := &v1alpha1.CatalogSource{}
+	err := r.Client.Get(ctx, client.ObjectKey{Name: st.name}, obj)
+	if apierrors.IsNotFound(err) || (err == nil && !obj.DeletionTimestamp.IsZero()) {
+		r.forget(st.name)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st.obj, st.before = obj, obj.DeepCopy()
+	return true, nil
+}
+
+// follow makes sure one follower runs for the CatalogSource's address.
+func (r *Reconciler) follow(_ context.Context, st *reconcileState) (bool, error) {
+	addr, prio := st.obj.Spec.Address, st.obj.Spec.Priority
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.followers[st.name]
+	if f != nil && f.address == addr {
+		r.Store.update(st.name, func(s *Snapshot) { s.Priority = prio })
+		return true, nil
+	}
+	if f != nil {
+		f.stop()
+		r.log.Info("catalog address changed", "catalogSource", st.name, "from", f.address, "to", addr)
+	}
+	// Keep the content until the new address answers.
+	r.Store.update(st.name, func(s *Snapshot) {
+		s.Priority, s.Address, s.Connected, s.Err = prio, addr, false, nil
+	})
+	f = &follower{
+		name: st.name, address: addr, store: r.Store,
+		log:     r.log.WithValues("catalogSource", st.name),
+		retry:   backoff{base: r.RetryBase, cap: r.RetryCap},
+		changed: r.changes.notify,
+	}
+	f.start(r.base)
+	r.followers[st.name] = f
+	return true, nil
+}
+
+// observe sets the status from what the follower last saw.
+func (r *Reconciler) observe(_ context.Context, st *reconcileState) (bool, error) {
+	snap, ok := r.Store.State(st.name)
+	if !ok {
+		return false, nil
+	}
+	st.snap = snap
+	s := &st.obj.Status
+	if snap.Catalog != nil {
+		if s.Digest != snap.Digest || s.LastUpdated == nil {
+			t := metav1.NewTime(snap.Updated).Rfc3339Copy()
+			s.LastUpdated = &t
+		}
+		n := snap.Catalog.Counts()
+		s.Digest, s.Packages, s.Channels, s.Bundles = snap.Digest, int32(n.Packages), int32(n.Channels), int32(n.Bundles)
+	}
+	switch {
+	case snap.Connected:
+		setCondition(st.obj, v1alpha1.TypeConnected, metav1.ConditionTrue, v1alpha1.ReasonConnected,
+			"following the catalog at "+snap.Address)
+	case snap.Err != nil:
+		setCondition(st.obj, v1alpha1.TypeConnected, metav1.ConditionFalse, v1alpha1.ReasonUnreachable, snap.Err.Error())
+	}
+	return true, nil
+}
+
+// writeStatus patches the status when it changed.
+func (r *Reconciler) writeStatus(ctx context.Context, st *reconcileState) (bool, error) {
+	if equality.Semantic.DeepEqual(st.before.Status, st.obj.Status) {
+		return true, nil
+	}
+	if err := r.Client.Status().Patch(ctx, st.obj, client.MergeFrom(st.before)); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return true, nil
+}
+
+// setCondition is the one place conditions are set.
+func setCondition(obj *v1alpha1.CatalogSource, typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&obj.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: message, ObservedGeneration: obj.Generation,
+	})
+}
+
+// forget stops the follower of name and removes it from the Store.
+func (r *Reconciler) forget(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f := r.followers[name]; f != nil {
+		f.stop()
+		delete(r.followers, name)
+		r.log.Info("catalog no longer followed", "catalogSource", name)
+	}
+	r.Store.remove(name)
+}
+
+// stopAll stops every follower; none starts afterwards.
+func (r *Reconciler) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel()
+	for name, f := range r.followers {
+		f.stop()
+		delete(r.followers, name)
+	}
+}

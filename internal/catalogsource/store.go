@@ -1,0 +1,389 @@
+package catalogsource
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/catalog"
+)
+
+// Snapshot is what the Store holds for one CatalogSource. Snapshots are
+// immutable: the Store replaces them, never changes them.
+type Snapshot struct {
+	// Name of the CatalogSource.
+	Name string
+	// Priority of the CatalogSource, from its spec.
+	Priority int32
+	// Address the catalog is followed at.
+	Address string
+	// Digest of Catalog, or "" before the first content arrived.
+	Digest string
+	// Catalog is the last good content, without manifests; nil before the
+	// first content arrived. Shared between CatalogSources serving the same
+	// digest: read only.
+	Catalog *catalog.Catalog
+	// Updated is when the current digest was received.
+	Updated time.Time
+	// Connected is true while the catalog is followed.
+	Connected bool
+	// Err is the last connection error, nil while connected.
+	Err error
+}
+
+// ErrNotFound is returned by Store.Manifests for an unknown catalog or bundle.
+var ErrNotFound = errors.New("not found")
+
+// ErrBundleChanged is returned by Store.Manifests when the catalog now serves
+// different content for the bundle than the held snapshot says; an event
+// for the new snapshot follows.
+var ErrBundleChanged = errors.New("bundle changed in the catalog")
+
+// Defaults for the Store's options.
+const (
+	DefaultEventBuffer        = 256
+	DefaultManifestCacheBytes = 128 << 20
+)
+
+type storeOptions struct {
+	eventBuffer   int
+	manifestBytes int64
+}
+
+// Option configures NewStore.
+type Option func(*storeOptions)
+
+// WithEventBuffer sets the capacity of the Events channel.
+func WithEventBuffer(n int) Option { return func(o *storeOptions) { o.eventBuffer = n } }
+
+// WithManifestCacheBytes bounds the manifests cached by bundle digest (by
+// the size of their JSON); 0 disables the cache.
+func WithManifestCacheBytes(n int64) Option { return func(o *storeOptions) { o.manifestBytes = n } }
+
+// Store holds the catalogs of all CatalogSources. It is safe for concurrent use.
+type Store struct {
+	mu       sync.RWMutex
+	sources  map[string]*storeEntry
+	catalogs map[string]*catalog.Catalog // by digest, shared
+	events   *notifier
+	cache    *manifestCache
+}
+
+type storeEntry struct {
+	snap   *Snapshot
+	client *Client
+}
+
+// NewStore returns an empty store.
+func NewStore(opts ...Option) *Store {
+	o := storeOptions{eventBuffer: DefaultEventBuffer, manifestBytes: DefaultManifestCacheBytes}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Store{
+		sources:  map[string]*storeEntry{},
+		catalogs: map[string]*catalog.Catalog{},
+		events:   newNotifier(o.eventBuffer),
+		cache:    newManifestCache(o.manifestBytes),
+	}
+}
+
+// Get returns the last good content of a CatalogSource, also while it is
+// disconnected. ok is false until content has arrived.
+func (s *Store) Get(name string) (*Snapshot, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.sources[name]
+	if e == nil || e.snap.Catalog == nil {
+		return nil, false
+	}
+	return e.snap, true
+}
+
+// State returns what is known of a followed CatalogSource, with or without
+// content (Catalog is nil until the first content arrives).
+func (s *Store) State(name string) (*Snapshot, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.sources[name]
+	if e == nil {
+		return nil, false
+	}
+	return e.snap, true
+}
+
+// List returns every CatalogSource that has content, sorted by name.
+func (s *Store) List() []*Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Snapshot, 0, len(s.sources))
+	for _, e := range s.sources {
+		if e.snap.Catalog != nil {
+			out = append(out, e.snap)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Events delivers a CatalogSource object (name only) each time a catalog's
+// digest or connection state changes, or it is removed. Sending never
+// blocks the followers: when the buffer is full, events are queued, one per
+// CatalogSource.
+func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
+
+// Manifests returns the manifests of a bundle of the named catalog, fetched
+// with GetBundle over that catalog's connection and cached by the bundle's
+// digest. The result is shared: callers must not modify it.
+func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error) {
+	s.mu.RLock()
+	e := s.sources[catalogName]
+	var snap *Snapshot
+	var cl *Client
+	if e != nil {
+		snap, cl = e.snap, e.client
+	}
+	s.mu.RUnlock()
+	if snap == nil || snap.Catalog == nil {
+		return nil, fmt.Errorf("catalog %q: %w", catalogName, ErrNotFound)
+	}
+	b := snap.Catalog.Bundle(pkg, bundle)
+	if b == nil {
+		return nil, fmt.Errorf("bundle %s of package %q in catalog %q: %w", bundle, pkg, catalogName, ErrNotFound)
+	}
+	key := b.Digest()
+	if ms, ok := s.cache.get(key); ok {
+		return ms, nil
+	}
+	if cl == nil {
+		return nil, fmt.Errorf("catalog %q is not followed", catalogName)
+	}
+	got, err := cl.Bundle(ctx, pkg, bundle)
+	if err != nil {
+		return nil, fmt.Errorf("catalog at %s: bundle %s: %s", cl.Address(), bundle, grpcMessage(err))
+	}
+	ms := ManifestsOf(got)
+	if got.GetDigest() != key {
+		s.cache.put(got.GetDigest(), ms)
+		return nil, fmt.Errorf("catalog %q: bundle %s: %w", catalogName, bundle, ErrBundleChanged)
+	}
+	s.cache.put(key, ms)
+	return ms, nil
+}
+
+// change says what an update changed.
+type change struct {
+	// public: digest or connection state, what Events reports.
+	public bool
+	// any: anything the status shows.
+	any bool
+}
+
+// update replaces the snapshot of name with what fn makes of a copy of it,
+// creating the entry when needed, and emits an event for a public change.
+func (s *Store) update(name string, fn func(*Snapshot)) change {
+	s.mu.Lock()
+	e := s.sources[name]
+	if e == nil {
+		e = &storeEntry{snap: &Snapshot{Name: name}}
+		s.sources[name] = e
+	}
+	old := e.snap
+	next := *old
+	fn(&next)
+	if next.Catalog != nil {
+		if shared := s.catalogs[next.Catalog.Digest]; shared != nil {
+			next.Catalog = shared
+		} else {
+			s.catalogs[next.Catalog.Digest] = next.Catalog
+		}
+		next.Digest = next.Catalog.Digest
+	}
+	e.snap = &next
+	s.collectLocked()
+	s.mu.Unlock()
+	c := change{public: old.Digest != next.Digest || old.Connected != next.Connected}
+	c.any = c.public || old.Priority != next.Priority || old.Address != next.Address || errText(old.Err) != errText(next.Err)
+	if c.public {
+		s.events.notify(name)
+	}
+	return c
+}
+
+// shared returns the catalog held for digest, if any CatalogSource has it.
+func (s *Store) shared(digest string) *catalog.Catalog {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.catalogs[digest]
+}
+
+// setClient records the connection Manifests uses for name; a nil c clears
+// it only when old is still the recorded one.
+func (s *Store) setClient(name string, c, old *Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.sources[name]
+	if e == nil {
+		e = &storeEntry{snap: &Snapshot{Name: name}}
+		s.sources[name] = e
+	}
+	if c != nil || e.client == old {
+		e.client = c
+	}
+}
+
+// remove forgets name and emits an event when it was known.
+func (s *Store) remove(name string) {
+	s.mu.Lock()
+	_, ok := s.sources[name]
+	delete(s.sources, name)
+	s.collectLocked()
+	s.mu.Unlock()
+	if ok {
+		s.events.notify(name)
+	}
+}
+
+// collectLocked drops catalogs no CatalogSource holds any more.
+func (s *Store) collectLocked() {
+	held := make(map[string]*catalog.Catalog, len(s.catalogs))
+	for _, e := range s.sources {
+		if e.snap.Catalog != nil {
+			held[e.snap.Digest] = e.snap.Catalog
+		}
+	}
+	s.catalogs = held
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// objectFor is the object events carry.
+func objectFor(name string) *v1alpha1.CatalogSource {
+	return &v1alpha1.CatalogSource{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "CatalogSource"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+	}
+}
+
+// notifier sends events on a buffered channel without ever blocking the
+// sender: when the channel is full, names are queued (once each) and a
+// goroutine delivers them in order.
+type notifier struct {
+	ch      chan event.GenericEvent
+	mu      sync.Mutex
+	queue   []string
+	queued  map[string]bool
+	pumping bool
+}
+
+func newNotifier(buffer int) *notifier {
+	return &notifier{ch: make(chan event.GenericEvent, buffer), queued: map[string]bool{}}
+}
+
+func (n *notifier) C() <-chan event.GenericEvent { return n.ch }
+
+func (n *notifier) notify(name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.pumping {
+		select {
+		case n.ch <- event.GenericEvent{Object: objectFor(name)}:
+			return
+		default:
+		}
+	}
+	if n.queued[name] {
+		return
+	}
+	n.queued[name] = true
+	n.queue = append(n.queue, name)
+	if !n.pumping {
+		n.pumping = true
+		go n.pump()
+	}
+}
+
+func (n *notifier) pump() {
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.pumping = false
+			n.mu.Unlock()
+			return
+		}
+		name := n.queue[0]
+		n.queue = n.queue[1:]
+		delete(n.queued, name)
+		n.mu.Unlock()
+		n.ch <- event.GenericEvent{Object: objectFor(name)}
+	}
+}
+
+// manifestCache keeps recently fetched manifests by bundle digest within a
+// byte budget, evicting the least recently used.
+type manifestCache struct {
+	mu     sync.Mutex
+	budget int64
+	size   int64
+	order  *list.List // front: most recent; values are *cacheItem
+	items  map[string]*list.Element
+}
+
+type cacheItem struct {
+	key  string
+	ms   []catalog.Manifest
+	size int64
+}
+
+func newManifestCache(budget int64) *manifestCache {
+	return &manifestCache{budget: budget, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *manifestCache) get(key string) ([]catalog.Manifest, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.items[key]
+	if el == nil {
+		return nil, false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*cacheItem).ms, true
+}
+
+func (c *manifestCache) put(key string, ms []catalog.Manifest) {
+	var size int64
+	for _, m := range ms {
+		size += int64(len(m.JSON) + len(m.APIVersion) + len(m.Kind) + len(m.Name))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if key == "" || size > c.budget {
+		return
+	}
+	if el := c.items[key]; el != nil {
+		c.order.MoveToFront(el)
+		return
+	}
+	c.items[key] = c.order.PushFront(&cacheItem{key: key, ms: ms, size: size})
+	c.size += size
+	for c.size > c.budget {
+		el := c.order.Back()
+		it := el.Value.(*cacheItem)
+		c.order.Remove(el)
+		delete(c.items, it.key)
+		c.size -= it.size
+	}
+}
