@@ -1,0 +1,276 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+)
+
+// DefaultCRDEstablishTimeout bounds the wait for applied CRDs to become
+// Established when Applier.CRDEstablishTimeout is zero.
+const DefaultCRDEstablishTimeout = 30 * time.Second
+
+// Applier applies rendered objects to a cluster, checks their health and
+// removes them.
+type Applier struct {
+	// Client talks to the cluster. Its scheme needs no types beyond the
+	// built-in ones: objects are read as unstructured or metadata.
+	Client client.Client
+	// FieldManager is the server-side apply field manager; FieldManager
+	// ("ferry") when empty.
+	FieldManager string
+	// CRDEstablishTimeout bounds the wait for CRDs to become Established;
+	// DefaultCRDEstablishTimeout when zero.
+	CRDEstablishTimeout time.Duration
+}
+
+// ApplyResult is what Apply did.
+type ApplyResult struct {
+	// Inventory is every object the owner now has installed; store it and
+	// pass it as previous to the next Apply and to Health and Uninstall.
+	// When Apply fails it still lists every object that may exist, the
+	// previous ones included, so nothing is forgotten.
+	Inventory []v1alpha1.ObjectReference
+	// Pruned lists the objects deleted because the new version does not
+	// ship them any more.
+	Pruned []v1alpha1.ObjectReference
+}
+
+func (a *Applier) fieldManager() string {
+	if a.FieldManager == "" {
+		return FieldManager
+	}
+	return a.FieldManager
+}
+
+// Apply server-side applies every object of r with force ownership: CRDs
+// first, waiting until they are Established, then the rest in order. It
+// recreates deleted objects and resets edited fields that Ferry manages.
+// Then it deletes the objects of previous that r no longer has, except CRDs,
+// which Apply never deletes (they stay in the inventory), and except objects
+// whose labels do not name r's owner.
+//
+// An object that exists and belongs to another owner is not taken over
+// (*OwnershipConflictError); CRDs are exempt, since several owners may share
+// one. On error nothing is pruned.
+func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.ObjectReference) (ApplyResult, error) {
+	if r == nil {
+		return ApplyResult{Inventory: previous}, errors.New("install: nothing rendered to apply")
+	}
+	inv := r.Inventory()
+	want := map[string]bool{}
+	for _, ref := range inv {
+		want[objectKey(ref)] = true
+	}
+	// The inventory to report on failure: everything that may exist.
+	union := append([]v1alpha1.ObjectReference{}, inv...)
+	for _, ref := range previous {
+		if !want[objectKey(ref)] {
+			union = append(union, ref)
+		}
+	}
+
+	var crds []*unstructured.Unstructured
+	for _, o := range r.Objects {
+		if isCRD(Ref(o)) {
+			crds = append(crds, o)
+		}
+	}
+	for _, o := range crds {
+		if err := a.applyOne(ctx, r.Owner, o); err != nil {
+			return ApplyResult{Inventory: union}, err
+		}
+	}
+	if err := a.waitEstablished(ctx, crds); err != nil {
+		return ApplyResult{Inventory: union}, err
+	}
+	var errs []error
+	for _, o := range r.Objects {
+		if isCRD(Ref(o)) {
+			continue
+		}
+		if err := a.applyOne(ctx, r.Owner, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return ApplyResult{Inventory: union}, errors.Join(errs...)
+	}
+
+	res := ApplyResult{Inventory: inv}
+	for _, ref := range previous {
+		if want[objectKey(ref)] {
+			continue
+		}
+		if isCRD(ref) {
+			res.Inventory = append(res.Inventory, ref)
+			continue
+		}
+		deleted, err := a.deleteOwned(ctx, func(l map[string]string) bool { return ownedBy(l, r.Owner) }, ref)
+		if err != nil {
+			res.Inventory = append(res.Inventory, ref)
+			errs = append(errs, fmt.Errorf("pruning %s: %w", describe(ref), err))
+			continue
+		}
+		if deleted {
+			res.Pruned = append(res.Pruned, ref)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func (a *Applier) applyOne(ctx context.Context, owner types.NamespacedName, o *unstructured.Unstructured) error {
+	ref := Ref(o)
+	if !isCRD(ref) {
+		cur, err := a.getMeta(ctx, ref)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", describe(ref), err)
+		default:
+			l := cur.GetLabels()
+			if l[LabelManagedBy] == ManagedByValue && !ownedBy(l, owner) && l[LabelOwnerName] != "" {
+				return &OwnershipConflictError{Object: ref, OwnerNamespace: l[LabelOwnerNamespace], OwnerName: l[LabelOwnerName]}
+			}
+		}
+	}
+	obj := o.DeepCopy()
+	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(a.fieldManager()), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s: %w", describe(ref), err)
+	}
+	return nil
+}
+
+func (a *Applier) getMeta(ctx context.Context, ref v1alpha1.ObjectReference) (*metav1.PartialObjectMetadata, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvkOf(ref))
+	err := a.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, m)
+	return m, err
+}
+
+// deleteOwned deletes the object when it exists and owns accepts its labels.
+// It reports whether it deleted it (or it was already being deleted).
+func (a *Applier) deleteOwned(ctx context.Context, owns func(map[string]string) bool, ref v1alpha1.ObjectReference) (bool, error) {
+	if ref.Kind == "Namespace" && ref.Group == "" {
+		return false, nil
+	}
+	cur, err := a.getMeta(ctx, ref)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		// Gone, or its kind is no longer served (its CRD is gone).
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !owns(cur.GetLabels()) {
+		return false, nil
+	}
+	if cur.GetDeletionTimestamp() != nil {
+		return true, nil
+	}
+	uid := cur.GetUID()
+	err = a.Client.Delete(ctx, cur, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if apierrors.IsConflict(err) {
+		// Replaced by another object of the same name since the read.
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (a *Applier) waitEstablished(ctx context.Context, crds []*unstructured.Unstructured) error {
+	if len(crds) == 0 {
+		return nil
+	}
+	timeout := a.CRDEstablishTimeout
+	if timeout <= 0 {
+		timeout = DefaultCRDEstablishTimeout
+	}
+	var pending string
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		for _, o := range crds {
+			ok, msg, err := a.crdEstablished(ctx, o.GetName())
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				pending = msg
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		if pending != "" {
+			return fmt.Errorf("waiting for CRDs to be established: %s: %w", pending, err)
+		}
+		return fmt.Errorf("waiting for CRDs to be established: %w", err)
+	}
+	return nil
+}
+
+var crdGVK = schema.GroupVersionKind{Group: groupAPIExtensions, Version: "v1", Kind: kindCRD}
+
+// crdEstablished reads a CRD's Established and NamesAccepted conditions.
+func (a *Applier) crdEstablished(ctx context.Context, name string) (ok bool, msg string, err error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(crdGVK)
+	if err := a.Client.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, "CRD " + name + ": not found", nil
+		}
+		return false, "", fmt.Errorf("reading CRD %s: %w", name, err)
+	}
+	conds := conditions(u)
+	if c, found := conds["NamesAccepted"]; found && c.status == "False" {
+		return false, fmt.Sprintf("CRD %s: names not accepted: %s", name, c.message), nil
+	}
+	if c := conds["Established"]; c.status != "True" {
+		if c.message != "" {
+			return false, fmt.Sprintf("CRD %s: not established: %s", name, c.message), nil
+		}
+		return false, "CRD " + name + ": not established", nil
+	}
+	return true, "", nil
+}
+
+type condition struct{ status, reason, message string }
+
+func conditions(u *unstructured.Unstructured) map[string]condition {
+	out := map[string]condition{}
+	list, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range list {
+		m, ok := c.(map[string]any)
+		if !ok {
+			continue
+		}
+		t, _ := m["type"].(string)
+		s, _ := m["status"].(string)
+		r, _ := m["reason"].(string)
+		msg, _ := m["message"].(string)
+		out[t] = condition{status: s, reason: r, message: msg}
+	}
+	return out
+}
+
+func isCRD(ref v1alpha1.ObjectReference) bool {
+	return ref.Group == groupAPIExtensions && ref.Kind == kindCRD
+}
+
+func gvkOf(ref v1alpha1.ObjectReference) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind}
+}

@@ -1,0 +1,68 @@
+package install
+
+import (
+	"encoding/json"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// clusterServiceVersion holds the CSV fields that drive an install.
+type clusterServiceVersion struct {
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec csvSpec `json:"spec"`
+}
+
+type csvSpec struct {
+	Version                   string                   `json:"version"`
+	InstallModes              []csvInstallMode         `json:"installModes"`
+	CustomResourceDefinitions csvCRDs                  `json:"customresourcedefinitions"`
+	Install                   csvInstall               `json:"install"`
+	WebhookDefinitions        []json.RawMessage        `json:"webhookdefinitions"`
+	APIServiceDefinitions     csvAPIServiceDefinitions `json:"apiservicedefinitions"`
+}
+
+type csvInstallMode struct {
+	Type      string `json:"type"`
+	Supported bool   `json:"supported"`
+}
+
+type csvCRDs struct {
+	Owned    []csvCRDDescription `json:"owned"`
+	Required []csvCRDDescription `json:"required"`
+}
+
+type csvCRDDescription struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+}
+
+type csvAPIServiceDefinitions struct {
+	Owned    []json.RawMessage `json:"owned"`
+	Required []json.RawMessage `json:"required"`
+}
+
+type csvInstall struct {
+	Strategy string          `json:"strategy"`
+	Spec     csvStrategySpec `json:"spec"`
+}
+
+type csvStrategySpec struct {
+	Deployments        []csvDeployment `json:"deployments"`
+	Permissions        []csvPermission `json:"permissions"`
+	ClusterPermissions []csvPermission `json:"clusterPermissions"`
+}
+
+type csvDeployment struct {
+	Name  string                `json:"name"`
+	Spec  appsv1.DeploymentSpec `json:"spec"`
+	Label map[string]string     `json:"label,omitempty"`
+}
+
+type csvPermission struct {
+	ServiceAccountName string              `json:"serviceAccountName"`
+	Rules              []rbacv1.PolicyRule `json:"rules"`
+}

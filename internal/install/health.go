@@ -1,0 +1,231 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+)
+
+// maxPodsReported bounds how many pods one Deployment's message describes.
+const maxPodsReported = 3
+
+// Health is whether an install is up.
+type Health struct {
+	// Healthy is true when every Deployment has rolled out and is Available
+	// and every CRD is Established.
+	Healthy bool
+	// Message explains what is not healthy and why, read from the cluster,
+	// e.g. "deployment ns/x: 0/1 replicas available: pod x-abc unschedulable:
+	// 0/1 nodes are available: ...". Objects are separated by "; ".
+	Message string
+	// Pending names the objects that are not healthy yet, e.g.
+	// "Deployment ns/x".
+	Pending []string
+}
+
+// Health checks every Deployment and CRD of the inventory. A Deployment is
+// healthy when its observedGeneration has caught up, all replicas are
+// updated and available and its Available condition is True; a CRD when it
+// is Established. Other kinds are not checked.
+func (a *Applier) Health(ctx context.Context, inventory []v1alpha1.ObjectReference) (Health, error) {
+	var msgs, pending []string
+	for _, ref := range inventory {
+		var msg string
+		var err error
+		switch {
+		case ref.Group == "apps" && ref.Kind == "Deployment":
+			msg, err = a.deploymentHealth(ctx, ref)
+		case isCRD(ref):
+			var ok bool
+			ok, msg, err = a.crdEstablished(ctx, ref.Name)
+			if ok {
+				msg = ""
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			return Health{}, err
+		}
+		if msg != "" {
+			msgs = append(msgs, msg)
+			pending = append(pending, describe(ref))
+		}
+	}
+	return Health{Healthy: len(pending) == 0, Message: strings.Join(msgs, "; "), Pending: pending}, nil
+}
+
+// deploymentHealth returns "" when the Deployment is rolled out and
+// available, otherwise why not.
+func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectReference) (string, error) {
+	prefix := fmt.Sprintf("deployment %s/%s", ref.Namespace, ref.Name)
+	d := &appsv1.Deployment{}
+	found, err := a.getTyped(ctx, ref, d)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return prefix + ": not found", nil
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	var available, progressing, replicaFailure *appsv1.DeploymentCondition
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		switch c.Type {
+		case appsv1.DeploymentAvailable:
+			available = c
+		case appsv1.DeploymentProgressing:
+			progressing = c
+		case appsv1.DeploymentReplicaFailure:
+			replicaFailure = c
+		}
+	}
+	var problem string
+	switch {
+	case st.ObservedGeneration < d.Generation:
+		problem = fmt.Sprintf("rollout not yet observed (generation %d, observed %d)", d.Generation, st.ObservedGeneration)
+	case st.UpdatedReplicas < want:
+		problem = fmt.Sprintf("%d/%d replicas updated", st.UpdatedReplicas, want)
+	case st.Replicas > st.UpdatedReplicas:
+		problem = fmt.Sprintf("%d old replicas pending termination", st.Replicas-st.UpdatedReplicas)
+	case st.AvailableReplicas < want:
+		problem = fmt.Sprintf("%d/%d replicas available", st.AvailableReplicas, want)
+	case available == nil || available.Status != corev1.ConditionTrue:
+		problem = "not Available"
+		if available != nil && available.Message != "" {
+			problem += " (" + available.Reason + ": " + available.Message + ")"
+		}
+	default:
+		return "", nil
+	}
+	parts := []string{prefix + ": " + problem}
+	if progressing != nil && progressing.Status == corev1.ConditionFalse {
+		parts = append(parts, fmt.Sprintf("%s: %s", progressing.Reason, progressing.Message))
+	}
+	if replicaFailure != nil && replicaFailure.Status == corev1.ConditionTrue {
+		parts = append(parts, fmt.Sprintf("%s: %s", replicaFailure.Reason, replicaFailure.Message))
+	}
+	podMsgs, err := a.podProblems(ctx, d)
+	if err != nil {
+		return "", err
+	}
+	parts = append(parts, podMsgs...)
+	return strings.Join(parts, ": "), nil
+}
+
+// podProblems lists why the Deployment's pods are not ready.
+func (a *Applier) podProblems(ctx context.Context, d *appsv1.Deployment) ([]string, error) {
+	if d.Spec.Selector == nil {
+		return nil, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, nil //nolint:nilerr // an invalid selector selects no pods; the Deployment's own conditions say more.
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := a.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, fmt.Errorf("listing pods of deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	pods := make([]corev1.Pod, 0, len(list.Items))
+	for i := range list.Items {
+		var p corev1.Pod
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &p); err != nil {
+			return nil, fmt.Errorf("reading pod %s/%s: %w", d.Namespace, list.Items[i].GetName(), err)
+		}
+		if p.DeletionTimestamp == nil {
+			pods = append(pods, p)
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	var out []string
+	for i := range pods {
+		if msg := podProblem(&pods[i]); msg != "" {
+			out = append(out, msg)
+		}
+	}
+	if len(out) > maxPodsReported {
+		out = append(out[:maxPodsReported], fmt.Sprintf("and %d more pods", len(out)-maxPodsReported))
+	}
+	if len(pods) == 0 {
+		out = append(out, "no pods")
+	}
+	return out, nil
+}
+
+// podProblem says why one pod is not ready, or "" when it is.
+func podProblem(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			if c.Reason == corev1.PodReasonUnschedulable {
+				return fmt.Sprintf("pod %s unschedulable: %s", p.Name, c.Message)
+			}
+			return fmt.Sprintf("pod %s not scheduled: %s: %s", p.Name, c.Reason, c.Message)
+		}
+	}
+	var reasons []string
+	for _, group := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range group {
+			switch {
+			case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "ContainerCreating" && cs.State.Waiting.Reason != "PodInitializing":
+				r := fmt.Sprintf("container %s %s", cs.Name, cs.State.Waiting.Reason)
+				if cs.State.Waiting.Message != "" {
+					r += ": " + cs.State.Waiting.Message
+				}
+				reasons = append(reasons, r)
+			case cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0:
+				reasons = append(reasons, fmt.Sprintf("container %s terminated: %s (exit code %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode))
+			}
+		}
+	}
+	if len(reasons) > 0 {
+		return fmt.Sprintf("pod %s %s", p.Name, strings.Join(reasons, ", "))
+	}
+	if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+		return fmt.Sprintf("pod %s %s: %s", p.Name, p.Status.Phase, p.Status.Message)
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+			if c.Message != "" {
+				return fmt.Sprintf("pod %s not ready: %s", p.Name, c.Message)
+			}
+			return fmt.Sprintf("pod %s not ready", p.Name)
+		}
+	}
+	if p.Status.Phase == corev1.PodPending {
+		return fmt.Sprintf("pod %s pending", p.Name)
+	}
+	return ""
+}
+
+// getTyped reads an object as unstructured and converts it into out, so the
+// client's scheme needs no typed registration.
+func (a *Applier) getTyped(ctx context.Context, ref v1alpha1.ObjectReference, out any) (bool, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvkOf(ref))
+	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading %s: %w", describe(ref), err)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		return false, fmt.Errorf("reading %s: %w", describe(ref), err)
+	}
+	return true, nil
+}
