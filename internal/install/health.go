@@ -115,10 +115,10 @@ func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectRefer
 	}
 	parts := []string{prefix + ": " + problem}
 	if progressing != nil && progressing.Status == corev1.ConditionFalse {
-		parts = append(parts, fmt.Sprintf("%s: %s", progressing.Reason, progressing.Message))
+		parts = append(parts, fmt.Sprintf("%s: %s", progressing.Reason, strings.TrimSuffix(progressing.Message, ".")))
 	}
 	if replicaFailure != nil && replicaFailure.Status == corev1.ConditionTrue {
-		parts = append(parts, fmt.Sprintf("%s: %s", replicaFailure.Reason, replicaFailure.Message))
+		parts = append(parts, fmt.Sprintf("%s: %s", replicaFailure.Reason, strings.TrimSuffix(replicaFailure.Message, ".")))
 	}
 	podMsgs, err := a.podProblems(ctx, d)
 	if err != nil {
