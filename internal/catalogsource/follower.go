@@ -103,7 +103,7 @@ func (f *follower) run(ctx context.Context) {
 		f.disconnected(err)
 		return
 	}
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	f.store.setClient(f.name, cl, nil)
 	defer f.store.setClient(f.name, nil, cl)
 	for {
@@ -179,7 +179,7 @@ func (f *follower) sync(ctx context.Context, cl *Client, digest string) error {
 	}
 	if next != nil && next.Digest != held {
 		n := next.Counts()
-		f.log.Info("catalog updated", "address", f.address, "digest", next.Digest, "packages", n.Packages, "bundles", n.Bundles)
+		f.log.Info("catalog updated", "address", f.address, "digest", next.Digest, "packages", n.Packages, "bundles", n.Bundles, "problems", len(next.Problems))
 	}
 	f.report(ch)
 	return nil

@@ -29,7 +29,8 @@ type Snapshot struct {
 	Digest string
 	// Catalog is the last good content, without manifests; nil before the
 	// first content arrived. Shared between CatalogSources serving the same
-	// digest: read only.
+	// digest (its Sources names the address it was first fetched from):
+	// read only. Bundles carry no manifests; see Store.Manifests.
 	Catalog *catalog.Catalog
 	// Updated is when the current digest was received.
 	Updated time.Time
@@ -135,14 +136,16 @@ func (s *Store) List() []*Snapshot {
 }
 
 // Events delivers a CatalogSource object (name only) each time a catalog's
-// digest or connection state changes, or it is removed. Sending never
+// digest, connection state or priority changes, or it is removed. Sending never
 // blocks the followers: when the buffer is full, events are queued, one per
 // CatalogSource.
 func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 
 // Manifests returns the manifests of a bundle of the named catalog, fetched
 // with GetBundle over that catalog's connection and cached by the bundle's
-// digest. The result is shared: callers must not modify it.
+// digest. It fails with ErrNotFound for an unknown catalog or bundle and
+// with ErrBundleChanged when the catalog no longer serves the bundle the
+// snapshot holds. The result is shared: callers must not modify it.
 func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error) {
 	s.mu.RLock()
 	e := s.sources[catalogName]
@@ -181,7 +184,7 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 
 // change says what an update changed.
 type change struct {
-	// public: digest or connection state, what Events reports.
+	// public: digest, connection state or priority, what Events reports.
 	public bool
 	// any: anything the status shows.
 	any bool
@@ -210,8 +213,8 @@ func (s *Store) update(name string, fn func(*Snapshot)) change {
 	e.snap = &next
 	s.collectLocked()
 	s.mu.Unlock()
-	c := change{public: old.Digest != next.Digest || old.Connected != next.Connected}
-	c.any = c.public || old.Priority != next.Priority || old.Address != next.Address || errText(old.Err) != errText(next.Err)
+	c := change{public: old.Digest != next.Digest || old.Connected != next.Connected || old.Priority != next.Priority}
+	c.any = c.public || old.Address != next.Address || errText(old.Err) != errText(next.Err)
 	if c.public {
 		s.events.notify(name)
 	}
