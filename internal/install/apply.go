@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -146,11 +147,37 @@ func (a *Applier) applyOne(ctx context.Context, owner types.NamespacedName, o *u
 			}
 		}
 	}
-	obj := o.DeepCopy()
-	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner(a.fieldManager()), client.ForceOwnership); err != nil {
+	err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
+	if err != nil && ref.Group == "apps" && ref.Kind == "Deployment" && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec.selector") {
+		// A new version changed the immutable selector: replace the
+		// Deployment, as OLM does.
+		if _, derr := a.deleteOwned(ctx, func(l map[string]string) bool { return ownedBy(l, owner) }, ref); derr != nil {
+			return fmt.Errorf("replacing %s after its selector changed: %w", describe(ref), derr)
+		}
+		if werr := a.waitGone(ctx, ref); werr != nil {
+			return fmt.Errorf("replacing %s after its selector changed: %w", describe(ref), werr)
+		}
+		err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
+	}
+	if err != nil {
 		return fmt.Errorf("applying %s: %w", describe(ref), err)
 	}
 	return nil
+}
+
+// waitGone waits, bounded by CRDEstablishTimeout, until the object is gone.
+func (a *Applier) waitGone(ctx context.Context, ref v1alpha1.ObjectReference) error {
+	timeout := a.CRDEstablishTimeout
+	if timeout <= 0 {
+		timeout = DefaultCRDEstablishTimeout
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		_, err := a.getMeta(ctx, ref)
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
 }
 
 func (a *Applier) getMeta(ctx context.Context, ref v1alpha1.ObjectReference) (*metav1.PartialObjectMetadata, error) {

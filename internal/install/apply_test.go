@@ -15,7 +15,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -417,4 +416,27 @@ func TestReapplyCorrectsDrift(t *testing.T) {
 	}
 }
 
-var _ = unstructured.Unstructured{}
+func TestApplyReplacesADeploymentWhoseSelectorChanged(t *testing.T) {
+	ctx := testContext(t)
+	ns := newNamespace(t)
+	res := mustApply(ctx, t, render(t, input(t, ns, lighthouse, "1.3.0")), nil)
+	var before appsv1.Deployment
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: sa}, &before); err != nil {
+		t.Fatal(err)
+	}
+	in := input(t, ns, lighthouse, "1.3.0")
+	in.Manifests = editCSV(t, in.Manifests, func(csv map[string]any) {
+		deps := csv["spec"].(map[string]any)["install"].(map[string]any)["spec"].(map[string]any)["deployments"].([]any)
+		spec := deps[0].(map[string]any)["spec"].(map[string]any)
+		spec["selector"] = map[string]any{"matchLabels": map[string]any{"app": "lighthouse-v2"}}
+		spec["template"].(map[string]any)["metadata"].(map[string]any)["labels"] = map[string]any{"app": "lighthouse-v2"}
+	})
+	mustApply(ctx, t, render(t, in), res.Inventory)
+	var d appsv1.Deployment
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: sa}, &d); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Selector.MatchLabels["app"]; got != "lighthouse-v2" || d.UID == before.UID {
+		t.Errorf("selector = %v (uid %s, was %s), want the new one on a new Deployment", d.Spec.Selector, d.UID, before.UID)
+	}
+}
