@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
@@ -266,4 +268,41 @@ func atLeast(got, want int) string {
 		return fmt.Sprintf("%d, want at least %d", got, want)
 	}
 	return ""
+}
+
+// TestStatusWrittenOnlyOnChange: reconciling again without news writes
+// nothing; a priority change reaches the Store, its event and the
+// condition's observedGeneration.
+func TestStatusWrittenOnlyOnChange(t *testing.T) {
+	r, evs := startController(t)
+	c := demoCatalog(t, 1)
+	srv := startCatalogd(t, c)
+	const name = "quiet"
+	createCatalogSource(t, name, srv.addr)
+	eventually(t, "connected", func() string { return statusIs(t, name, c, metav1.ConditionTrue) })
+
+	ctx := context.Background()
+	before := getCatalogSource(t, name).ResourceVersion
+	for range 3 {
+		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := getCatalogSource(t, name).ResourceVersion; after != before {
+		t.Errorf("resourceVersion %s → %s: status written without a change", before, after)
+	}
+
+	n := evs.count(name)
+	cs := getCatalogSource(t, name)
+	cs.Spec.Priority = 42
+	if err := env.Client.Update(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "priority in store", func() string {
+		if snap := mustGet(t, r.Store, name); snap.Priority != 42 {
+			return fmt.Sprintf("priority %d", snap.Priority)
+		}
+		return atLeast(evs.count(name), n+1)
+	})
+	eventually(t, "observed generation", func() string { return statusIs(t, name, c, metav1.ConditionTrue) })
 }
