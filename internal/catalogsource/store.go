@@ -138,7 +138,8 @@ func (s *Store) List() []*Snapshot {
 // Events delivers a CatalogSource object (name only) each time a catalog's
 // digest, connection state or priority changes, or it is removed. Sending never
 // blocks the followers: when the buffer is full, events are queued, one per
-// CatalogSource.
+// CatalogSource. The channel has one reader, typically a controller's
+// source.Channel.
 func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 
 // Manifests returns the manifests of a bundle of the named catalog, fetched
