@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Deploys Ferry (config/default) and its samples (config/samples) with kubectl.
+#
+#   hack/deploy.sh deploy            apply config/default, wait for the Deployments
+#   hack/deploy.sh undeploy          remove the samples' Subscriptions and CatalogSources, then config/default
+#   hack/deploy.sh deploy-samples    apply config/samples
+#   hack/deploy.sh undeploy-samples  delete config/samples
+#
+# Environment:
+#   KUBECONFIG        cluster to use (default: the local cluster of make cluster-up,
+#                     ${FERRY_CACHE:-~/.cache/ferry}/cluster/kubeconfig)
+#   IMG_INSTALLER     installer image (default ghcr.io/ferrydev/ferry/installer:v0.1.0)
+#   IMG_CATALOGD      catalogd image (default ghcr.io/ferrydev/ferry/catalogd:v0.1.0)
+#   CATALOG_ADDRESS   deploy-samples only: address for the sample CatalogSource instead of
+#                     catalogd.ferry-system.svc:50051 (e.g. 127.0.0.1:50051 for a catalogd
+#                     running on this machine)
+#   DEPLOY_TIMEOUT    how long deploy waits for the Deployments (default 180s)
+# See docs/deploy.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ns=ferry-system
+default_installer=ghcr.io/ferrydev/ferry/installer
+default_catalogd=ghcr.io/ferrydev/ferry/catalogd
+
+export KUBECONFIG="${KUBECONFIG:-${FERRY_CACHE:-$HOME/.cache/ferry}/cluster/kubeconfig}"
+timeout="${DEPLOY_TIMEOUT:-180s}"
+
+die() { echo "deploy: error: $*" >&2; exit 1; }
+say() { echo "deploy: $*"; }
+
+command -v kubectl >/dev/null || die "kubectl not found in PATH"
+[[ -f "${KUBECONFIG%%:*}" ]] || die "no kubeconfig at ${KUBECONFIG} (run make cluster-up, or set KUBECONFIG)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-deploy.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# render writes config/default with the images from IMG_INSTALLER and
+# IMG_CATALOGD to stdout, through a kustomization in a temporary folder
+# so that the committed one is never edited.
+render_default() {
+	if [[ -z "${IMG_INSTALLER:-}" && -z "${IMG_CATALOGD:-}" ]]; then
+		kubectl kustomize "$root/config/default"
+		return
+	fi
+	{
+		echo "apiVersion: kustomize.config.k8s.io/v1beta1"
+		echo "kind: Kustomization"
+		echo "resources:"
+		echo "- $(relative config/default)"
+		echo "images:"
+		for pair in "$default_installer=${IMG_INSTALLER:-}" "$default_catalogd=${IMG_CATALOGD:-}"; do
+			local name=${pair%%=*} img=${pair#*=}
+			[[ -n "$img" ]] || continue
+			echo "- name: $name"
+			case "$img" in
+			*@*) echo "  newName: ${img%%@*}"; echo "  digest: ${img#*@}" ;;
+			*:*) [[ "${img##*:}" == */* ]] && { echo "  newName: $img"; continue; }
+				echo "  newName: ${img%:*}"; echo "  newTag: ${img##*:}" ;;
+			*) echo "  newName: $img" ;;
+			esac
+		done
+	} >"$tmp/kustomization.yaml"
+	kubectl kustomize "$tmp"
+}
+
+render_samples() {
+	if [[ -z "${CATALOG_ADDRESS:-}" ]]; then
+		kubectl kustomize "$root/config/samples"
+		return
+	fi
+	cat >"$tmp/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- $(relative config/samples)
+patches:
+- target: {group: operators.ferry.dev, kind: CatalogSource, name: ferry-samples}
+  patch: |-
+    - op: replace
+      path: /spec/address
+      value: "${CATALOG_ADDRESS}"
+YAML
+	kubectl kustomize "$tmp"
+}
+
+# relative prints the path of a folder of the repository relative to $tmp:
+# kustomize refuses absolute paths in resources.
+relative() { realpath --relative-to="$tmp" "$root/$1"; }
+
+server() { kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'; }
+
+deploy() {
+	say "applying config/default to $(server) (KUBECONFIG=$KUBECONFIG)"
+	render_default >"$tmp/default.yaml"
+	kubectl apply --server-side --field-manager=ferry-deploy -f "$tmp/default.yaml"
+	say "waiting up to $timeout for the Deployments in $ns to become Available"
+	if ! kubectl -n "$ns" wait --for=condition=Available --timeout="$timeout" deployment/ferry-installer deployment/catalogd; then
+		kubectl -n "$ns" get deployments,pods -o wide >&2 || true
+		die "the Deployments did not become Available; see kubectl -n $ns describe pods"
+	fi
+	kubectl -n "$ns" get deployments,services
+	cat <<MSG
+
+Ferry is deployed in namespace $ns.
+Next steps:
+  export KUBECONFIG=$KUBECONFIG
+  make deploy-samples        # CatalogSource ferry-samples + Subscription lighthouse/lighthouse-operator
+  kubectl get catalogsources
+  kubectl get subscriptions -A
+  kubectl -n lighthouse wait --for=condition=Installed subscription/lighthouse-operator --timeout=3m
+On the local cluster (make cluster-up) the Ferry pods run on a kwok fake node and do not
+execute: run catalogd and the installer as local processes, see docs/deploy.md.
+MSG
+}
+
+subscriptions_crd_exists() {
+	kubectl get crd subscriptions.operators.ferry.dev >/dev/null 2>&1
+}
+
+undeploy() {
+	say "removing Ferry from $(server) (KUBECONFIG=$KUBECONFIG)"
+	# Subscriptions carry the finalizer operators.ferry.dev/uninstall: the
+	# installer removes what it installed, then the finalizer. Delete them
+	# while the installer still runs, before its Deployment and the CRDs go.
+	if subscriptions_crd_exists && [[ -n "$(kubectl get subscriptions -A -o name 2>/dev/null)" ]]; then
+		say "deleting Subscriptions (the installer uninstalls their operators)"
+		if ! kubectl delete subscriptions --all -A --wait --timeout="$timeout"; then
+			kubectl get subscriptions -A >&2 || true
+			die "Subscriptions are still there: is the installer running? docs/deploy.md (Removing Ferry) shows how to drop them without uninstalling their operators"
+		fi
+	fi
+	if kubectl get crd catalogsources.operators.ferry.dev >/dev/null 2>&1; then
+		kubectl delete catalogsources --all --wait --timeout="$timeout"
+	fi
+	render_default >"$tmp/default.yaml"
+	kubectl delete --ignore-not-found --wait --timeout="$timeout" -f "$tmp/default.yaml"
+	say "Ferry removed (operators it installed were uninstalled with their Subscriptions; CRDs they shipped are kept unless crdDeletionPolicy: Delete)"
+}
+
+deploy_samples() {
+	subscriptions_crd_exists || die "Ferry's CRDs are not installed; run make deploy first"
+	say "applying config/samples${CATALOG_ADDRESS:+ (CatalogSource address $CATALOG_ADDRESS)}"
+	render_samples >"$tmp/samples.yaml"
+	kubectl apply --server-side --field-manager=ferry-deploy -f "$tmp/samples.yaml"
+	cat <<MSG
+
+Watch the installer pick the Subscription up:
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get catalogsources
+  kubectl get subscriptions -A
+  kubectl -n lighthouse wait --for=condition=Installed subscription/lighthouse-operator --timeout=3m
+MSG
+}
+
+undeploy_samples() {
+	render_samples >"$tmp/samples.yaml"
+	kubectl delete --ignore-not-found --wait --timeout="$timeout" -f "$tmp/samples.yaml"
+}
+
+case "${1:-}" in
+deploy) deploy ;;
+undeploy) undeploy ;;
+deploy-samples) deploy_samples ;;
+undeploy-samples) undeploy_samples ;;
+*) die "usage: $0 deploy|undeploy|deploy-samples|undeploy-samples" ;;
+esac
