@@ -259,7 +259,7 @@ func installerNeeds() []permission {
 	// internal/install/health.go podProblems: uncached list of pods.
 	add("", "pods", "list")
 	// Events on Subscriptions in their namespaces (record.EventRecorder).
-	add("", "events", "create", "patch")
+	add("events.k8s.io", "events", "create", "patch")
 
 	// Everything the manager's cache watches (installedKinds) must be
 	// covered by readWatch: a kind watched without RBAC leaves the cache
@@ -457,10 +457,9 @@ func TestDeployments(t *testing.T) {
 				}
 			}
 			sc := c.SecurityContext
-			switch {
-			case sc == nil:
+			if sc == nil {
 				t.Error("no container securityContext")
-			default:
+			} else {
 				if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 					t.Error("container runAsNonRoot is not true")
 				}

@@ -92,7 +92,3 @@ type CatalogSourceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []CatalogSource `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&CatalogSource{}, &CatalogSourceList{})
-}

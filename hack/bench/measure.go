@@ -221,7 +221,7 @@ func waitReady(ctx context.Context, p *proc, started time.Time, limit time.Durat
 	defer tick.Stop()
 	for attempt := 1; attempt <= int(limit/(10*time.Millisecond))+1; attempt++ {
 		if p.exited() {
-			return 0, attempt, 0, fmt.Errorf("catalogd exited: %v\n%s", p.waitErr, p.logTail())
+			return 0, attempt, 0, fmt.Errorf("catalogd exited: %w\n%s", p.waitErr, p.logTail())
 		}
 		conn, err := dial(p.addr)
 		if err == nil {

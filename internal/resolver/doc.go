@@ -39,8 +39,9 @@
 // they are; their own requirements are not re-checked. olm.constraint
 // properties (CEL and compound constraints) are not evaluated.
 //
-// Options are preferred in this order: installed, not deprecated, from the
-// same catalog as the bundle that requires them, higher catalog priority,
+// Options are preferred in this order: installed, not deprecated, in the
+// package's default channel (a dependency comes from the channel its
+// publisher recommends, not from a preview channel), from the same catalog as the bundle that requires them, higher catalog priority,
 // catalog name, higher version, package name.
 //
 // # Search

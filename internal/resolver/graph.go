@@ -25,6 +25,7 @@ type node struct {
 	version    semver.Version
 	bundle     *catalog.Bundle
 	installed  bool // the bundle running in scope now
+	inDefault  bool // the bundle is in its package's default channel
 	fixed      bool // installed and not governed by a subscription: it stays as is
 	deprecated string
 	provides   []catalog.GVK
@@ -32,10 +33,9 @@ type node struct {
 	reqs     []*requirement
 	reqsDone bool
 	// dead: some requirement can never be met, whatever else is chosen.
-	dead     int8 // 0 unknown, 1 alive or in progress, 2 dead
-	deadWhy  *requirement
-	ofSub    []*subState // subscriptions having this node as a candidate
-	pkgLabel string
+	dead    int8 // 0 unknown, 1 alive or in progress, 2 dead
+	deadWhy *requirement
+	ofSub   []*subState // subscriptions having this node as a candidate
 }
 
 func (n *node) String() string { return n.pkg + " " + n.version.String() }
@@ -74,6 +74,9 @@ func (r *resolver) nodeFor(scope string, s *snap, b *catalog.Bundle) *node {
 	n := &node{
 		idx: len(r.all), scope: scope, pkg: b.Package, cat: s.Name, prio: s.Priority,
 		name: b.Name, version: b.Version, bundle: b, provides: b.ProvidedAPIs,
+	}
+	if p := s.Catalog.Package(b.Package); p != nil {
+		n.inDefault = slices.Contains(b.Channels, p.DefaultChannel)
 	}
 	if b.Deprecation != nil {
 		n.deprecated = b.Deprecation.Message
@@ -195,14 +198,18 @@ func (r *resolver) gvkOptions(q *requirement) {
 	r.sortOptions(q.owner.cat, q.options)
 }
 
-// sortOptions orders options: installed, not deprecated, same catalog as the
-// requiring bundle, catalog priority, catalog name, highest version, package.
+// sortOptions orders options: installed, not deprecated, in its package's
+// default channel, same catalog as the requiring bundle, catalog priority,
+// catalog name, highest version, package.
 func (r *resolver) sortOptions(sameCat string, opts []*node) {
 	slices.SortStableFunc(opts, func(a, b *node) int {
 		if c := cmpBool(a.installed, b.installed); c != 0 {
 			return c
 		}
 		if c := cmpBool(a.deprecated == "", b.deprecated == ""); c != 0 {
+			return c
+		}
+		if c := cmpBool(a.inDefault, b.inDefault); c != 0 {
 			return c
 		}
 		if c := cmpBool(a.cat == sameCat, b.cat == sameCat); c != 0 {

@@ -158,7 +158,7 @@ func checkPlan(t *testing.T, req Request, res Result) {
 				t.Errorf("%s: %s not in channel", d.Subscription, b.Name)
 			}
 		}
-		if s.Range != "" && !(isInst && b.Version.EQ(in.Version)) {
+		if s.Range != "" && (!isInst || !b.Version.EQ(in.Version)) {
 			if r, _ := catalog.ParseRange(s.Range); !r(b.Version) {
 				t.Errorf("%s: %s outside %s", d.Subscription, b.Version, s.Range)
 			}

@@ -187,19 +187,18 @@ type subState struct {
 	sub Subscription
 	key string
 
-	cat       *snap
-	ch        *catalog.Channel
-	rng       semver.Range
-	inst      *Installed
-	stay      *node // the installed bundle, when installed
-	instName  string
-	cands     []*node // most preferred first
-	edges     map[*node]EdgeKind
-	rejected  []Rejection
-	warnings  []string
-	fail      *Explanation
-	decision  *Decision
-	component int
+	cat      *snap
+	ch       *catalog.Channel
+	rng      semver.Range
+	inst     *Installed
+	stay     *node // the installed bundle, when installed
+	instName string
+	cands    []*node // most preferred first
+	edges    map[*node]EdgeKind
+	rejected []Rejection
+	warnings []string
+	fail     *Explanation
+	decision *Decision
 }
 
 // prepare finds the subscription's candidates and rejects the other bundles
@@ -321,7 +320,7 @@ func (r *resolver) prepare(s *subState) {
 			good = append(good, n)
 		}
 	}
-	s.cands = append(good, deprecated...)
+	s.cands = slices.Concat(good, deprecated)
 	if s.stay != nil {
 		s.cands = append(s.cands, s.stay)
 		s.edges[s.stay] = EdgeNone

@@ -57,15 +57,14 @@ func (p *problem) opts(opts []*node) []*node {
 	return opts
 }
 
-func (p *problem) add(n *node, d int) bool {
+func (p *problem) add(n *node, d int) {
 	if _, ok := p.vars[n]; ok {
-		return false
+		return
 	}
 	p.nv++
 	p.vars[n] = p.nv
 	p.depth[n] = d
 	p.nodes = append(p.nodes, n)
-	return true
 }
 
 // buildProblem encodes the subscriptions and everything their candidates may

@@ -1,0 +1,113 @@
+// Command installer is Ferry's in-cluster controller: it follows
+// CatalogSources and turns Subscriptions into running operators.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/catalogsource"
+	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/logging"
+	"github.com/ferrydev/ferry/internal/subscription"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "installer:", err)
+		os.Exit(1)
+	}
+}
+
+// Scheme holds every type the installer reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("installer", flag.ContinueOnError)
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	leaderElect := fs.Bool("leader-elect", true, "elect a leader, so that only one replica acts")
+	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
+	healthRequeue := fs.Duration("health-requeue", 5*time.Second, "how often an operator that is becoming healthy is checked")
+	logFormat := fs.String("log-format", logging.FormatJSON, "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := logging.New(*logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(log)
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	managed := labels.SelectorFromSet(labels.Set{install.LabelManagedBy: install.ManagedByValue})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, kind := range subscription.InstalledKinds {
+		byObject[kind] = cache.ByObject{Label: managed}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:  *probeAddr,
+		LeaderElection:          *leaderElect,
+		LeaderElectionID:        "installer.operators.ferry.dev",
+		LeaderElectionNamespace: *leaderNamespace,
+		Cache:                   cache.Options{ByObject: byObject},
+		// Pods are read to explain unhealthy Deployments; they are not cached.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	store := catalogsource.NewStore()
+	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CatalogSource controller: %w", err)
+	}
+	rec := &subscription.Reconciler{
+		Client:        mgr.GetClient(),
+		Catalogs:      store,
+		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
+		Recorder:      mgr.GetEventRecorder("ferry-installer"),
+		HealthRequeue: *healthRequeue,
+	}
+	if err := rec.SetupWithManager(mgr, store.Events()); err != nil {
+		return fmt.Errorf("setting up the Subscription controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	log.Info("starting installer", "leaderElection", *leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

@@ -1,0 +1,623 @@
+package subscription
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/blang/semver/v4"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogsource"
+	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/resolver"
+)
+
+// Finalizer keeps a Subscription until what it installed is removed.
+const Finalizer = "operators.ferry.dev/uninstall"
+
+// LabelParent is set on child Subscriptions created for dependencies; its
+// value is the parent Subscription's name.
+const LabelParent = "operators.ferry.dev/parent"
+
+// AnnotationRequiredBy on a child Subscription says which requirement made it.
+const AnnotationRequiredBy = "operators.ferry.dev/required-by"
+
+// Catalogs is what the controller needs of the catalog store.
+type Catalogs interface {
+	Get(name string) (*catalogsource.Snapshot, bool)
+	List() []*catalogsource.Snapshot
+	Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error)
+}
+
+// Reconciler reconciles Subscriptions.
+type Reconciler struct {
+	Client   ctrl.Client
+	Catalogs Catalogs
+	Applier  *install.Applier
+	Recorder events.EventRecorder
+	// HealthRequeue is how often a Subscription waiting for its operator to
+	// become healthy is looked at again.
+	HealthRequeue time.Duration
+}
+
+// state is what one reconcile works on.
+type state struct {
+	sub      *v1alpha1.Subscription
+	before   v1alpha1.SubscriptionStatus
+	log      logr.Logger
+	catalogs []resolver.Snapshot
+	decision *resolver.Decision
+	target   *resolver.Target
+	rendered *install.Rendered
+	requeue  time.Duration
+	// done stops the remaining steps (status is still written).
+	done bool
+}
+
+type step struct {
+	name string
+	run  func(context.Context, *state) error
+}
+
+// Reconcile runs the steps for one Subscription.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	sub := &v1alpha1.Subscription{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sub); err != nil {
+		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+	}
+	st := &state{sub: sub, before: *sub.Status.DeepCopy(), log: log.FromContext(ctx)}
+	if !sub.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, st)
+	}
+	if controllerutil.AddFinalizer(sub, Finalizer) {
+		if err := r.Client.Update(ctx, sub); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	steps := []step{
+		{"catalogs", r.gatherCatalogs},
+		{"resolve", r.resolve},
+		{"dependencies", r.ensureDependencies},
+		{"approve", r.approve},
+		{"apply", r.apply},
+		{"health", r.checkHealth},
+	}
+	var stepErr error
+	for _, s := range steps {
+		if st.done {
+			break
+		}
+		if err := s.run(ctx, st); err != nil {
+			stepErr = fmt.Errorf("%s: %w", s.name, err)
+			break
+		}
+	}
+	if err := r.writeStatus(ctx, st); err != nil {
+		return reconcile.Result{}, errors.Join(stepErr, err)
+	}
+	if stepErr != nil {
+		return reconcile.Result{}, stepErr
+	}
+	return reconcile.Result{RequeueAfter: st.requeue}, nil
+}
+
+// setCondition is the one way conditions are set: it records the generation.
+func setCondition(sub *v1alpha1.Subscription, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: sub.Generation,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// gatherCatalogs collects the catalog snapshots the Subscription may use.
+func (r *Reconciler) gatherCatalogs(_ context.Context, st *state) error {
+	sub := st.sub
+	var snaps []*catalogsource.Snapshot
+	if sub.Spec.Catalog != "" {
+		s, ok := r.Catalogs.Get(sub.Spec.Catalog)
+		if ok && s.Catalog != nil {
+			snaps = append(snaps, s)
+		}
+		// Other catalogs may serve dependencies.
+		for _, o := range r.Catalogs.List() {
+			if o.Name != sub.Spec.Catalog && o.Catalog != nil {
+				snaps = append(snaps, o)
+			}
+		}
+		if !ok || s.Catalog == nil {
+			msg := fmt.Sprintf("CatalogSource %q has not delivered a catalog yet", sub.Spec.Catalog)
+			if ok && s.Err != nil {
+				msg = fmt.Sprintf("CatalogSource %q is unreachable: %v", sub.Spec.Catalog, s.Err)
+			}
+			r.catalogUnavailable(st, msg)
+			return nil
+		}
+		if !s.Connected {
+			msg := fmt.Sprintf("CatalogSource %q is unreachable; using the content last received (%s)", sub.Spec.Catalog, s.Digest)
+			if s.Err != nil {
+				msg = fmt.Sprintf("CatalogSource %q is unreachable (%v); using the content last received (%s)", sub.Spec.Catalog, s.Err, s.Digest)
+			}
+			setCondition(sub, v1alpha1.TypeCatalogReachable, metav1.ConditionFalse, v1alpha1.ReasonCatalogUnavailable, msg)
+		} else {
+			setCondition(sub, v1alpha1.TypeCatalogReachable, metav1.ConditionTrue, v1alpha1.ReasonConnected, fmt.Sprintf("CatalogSource %q serves %s", s.Name, s.Digest))
+		}
+		sub.Status.CatalogDigest = s.Digest
+	} else {
+		for _, o := range r.Catalogs.List() {
+			if o.Catalog != nil {
+				snaps = append(snaps, o)
+			}
+		}
+		if len(snaps) == 0 {
+			r.catalogUnavailable(st, "no CatalogSource has delivered a catalog yet")
+			return nil
+		}
+		setCondition(sub, v1alpha1.TypeCatalogReachable, metav1.ConditionTrue, v1alpha1.ReasonConnected, fmt.Sprintf("%d catalogs available", len(snaps)))
+	}
+	for _, s := range snaps {
+		st.catalogs = append(st.catalogs, resolver.Snapshot{Name: s.Name, Priority: int(s.Priority), Catalog: s.Catalog})
+	}
+	return nil
+}
+
+// catalogUnavailable leaves whatever is installed running and says why
+// nothing else happens.
+func (r *Reconciler) catalogUnavailable(st *state, msg string) {
+	sub := st.sub
+	setCondition(sub, v1alpha1.TypeCatalogReachable, metav1.ConditionFalse, v1alpha1.ReasonCatalogUnavailable, msg)
+	setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonCatalogUnavailable, msg)
+	if sub.Status.InstalledVersion == "" {
+		sub.Status.State = v1alpha1.StateResolving
+	}
+	st.requeue = time.Minute
+	st.done = true
+}
+
+// resolve asks the resolver what this Subscription should run.
+func (r *Reconciler) resolve(ctx context.Context, st *state) error {
+	sub := st.sub
+	installed, err := r.installedOperators(ctx)
+	if err != nil {
+		return err
+	}
+	req := resolver.Request{
+		Catalogs:  st.catalogs,
+		Installed: installed,
+		Subscriptions: []resolver.Subscription{{
+			Namespace: sub.Namespace, Name: sub.Name, Catalog: sub.Spec.Catalog, Package: sub.Spec.Package,
+			Channel: sub.Spec.Channel, Range: sub.Spec.VersionRange, StartingVersion: sub.Spec.StartingVersion,
+			Approval:        resolver.Approval(orDefault(string(sub.Spec.Approval), string(v1alpha1.ApprovalAutomatic))),
+			ApprovedVersion: sub.Spec.ApprovedVersion,
+		}},
+	}
+	res, err := resolver.Resolve(ctx, req)
+	if err != nil {
+		// A malformed request: the spec is at fault.
+		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, err.Error())
+		sub.Status.Explanation = err.Error()
+		r.failed(st)
+		return nil
+	}
+	d := res.Decision(sub.Namespace + "/" + sub.Name)
+	st.decision = d
+	r.observeLatest(st)
+	if d.Status == resolver.StatusUnsatisfiable {
+		msg := d.Explanation.Message
+		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, msg)
+		sub.Status.Explanation = msg
+		r.failed(st)
+		return nil
+	}
+	sub.Status.Explanation = ""
+	st.target = d.Target
+	msg := fmt.Sprintf("%s %s from catalog %q, channel %q", d.Target.Package, d.Target.Version, d.Target.Catalog, d.Target.Channel)
+	if len(d.Warnings) > 0 {
+		msg += "; " + strings.Join(d.Warnings, "; ")
+	}
+	setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionTrue, v1alpha1.ReasonResolved, msg)
+	return nil
+}
+
+// failed marks a Subscription that cannot proceed; an installed operator keeps running.
+func (r *Reconciler) failed(st *state) {
+	if st.sub.Status.InstalledVersion == "" {
+		st.sub.Status.State = v1alpha1.StateFailed
+		setCondition(st.sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonNotInstalled, "nothing is installed: the Subscription cannot be resolved")
+	}
+	setCondition(st.sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, "waiting for the catalog or the spec to change")
+	st.done = true
+}
+
+// observeLatest records the newest version of the channel within the range.
+func (r *Reconciler) observeLatest(st *state) {
+	sub := st.sub
+	var latest *catalog.Bundle
+	rng := func(semver.Version) bool { return true }
+	if sub.Spec.VersionRange != "" {
+		if parsed, err := catalog.ParseRange(sub.Spec.VersionRange); err == nil {
+			rng = parsed
+		}
+	}
+	for _, s := range st.catalogs {
+		if sub.Spec.Catalog != "" && s.Name != sub.Spec.Catalog {
+			continue
+		}
+		p := s.Catalog.Package(sub.Spec.Package)
+		if p == nil {
+			continue
+		}
+		ch := p.Channel(orDefault(sub.Spec.Channel, p.DefaultChannel))
+		if ch == nil {
+			continue
+		}
+		for _, e := range ch.Entries {
+			if rng(e.Bundle.Version) && (latest == nil || e.Bundle.Version.GT(latest.Version)) {
+				latest = e.Bundle
+			}
+		}
+	}
+	sub.Status.LatestVersion = ""
+	if latest != nil {
+		sub.Status.LatestVersion = latest.Version.String()
+	}
+}
+
+// installedOperators lists what Subscriptions have installed, cluster-wide.
+func (r *Reconciler) installedOperators(ctx context.Context) ([]resolver.Installed, error) {
+	var list v1alpha1.SubscriptionList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	var out []resolver.Installed
+	seen := map[string]bool{}
+	for _, s := range list.Items {
+		if s.Status.InstalledVersion == "" {
+			continue
+		}
+		v, err := semver.Parse(s.Status.InstalledVersion)
+		if err != nil {
+			continue
+		}
+		key := s.Namespace + "/" + s.Spec.Package
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, resolver.Installed{
+			Namespace: s.Namespace, Package: s.Spec.Package, Version: v,
+			Bundle: s.Status.InstalledBundle, Catalog: s.Status.Catalog,
+		})
+	}
+	return out, nil
+}
+
+// ensureDependencies creates a child Subscription for every dependency that
+// no Subscription in the namespace provides yet, and waits until all are installed.
+func (r *Reconciler) ensureDependencies(ctx context.Context, st *state) error {
+	sub := st.sub
+	if len(st.decision.Dependencies) == 0 {
+		return nil
+	}
+	var list v1alpha1.SubscriptionList
+	if err := r.Client.List(ctx, &list, ctrl.InNamespace(sub.Namespace)); err != nil {
+		return err
+	}
+	byPackage := map[string]*v1alpha1.Subscription{}
+	for i := range list.Items {
+		byPackage[list.Items[i].Spec.Package] = &list.Items[i]
+	}
+	var waiting []string
+	for _, dep := range st.decision.Dependencies {
+		child := byPackage[dep.Package]
+		if child == nil {
+			child = r.childFor(st, dep)
+			if err := r.Client.Create(ctx, child); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating Subscription for dependency %s: %w", dep.Package, err)
+			}
+			r.Recorder.Eventf(sub, child, corev1.EventTypeNormal, "DependencySubscribed", "Subscribe", "created Subscription %s for %s (%s)", child.Name, dep.Package, dep.RequiredBy)
+		}
+		if !meta.IsStatusConditionTrue(child.Status.Conditions, v1alpha1.TypeInstalled) {
+			waiting = append(waiting, fmt.Sprintf("%s (Subscription %s, %s)", dep.Package, child.Name, dep.RequiredBy))
+		}
+	}
+	if len(waiting) > 0 {
+		msg := "waiting for dependencies to be installed: " + strings.Join(waiting, "; ")
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonDependencyNotReady, msg)
+		if sub.Status.InstalledVersion == "" {
+			sub.Status.State = v1alpha1.StateInstalling
+			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonDependencyNotReady, msg)
+		}
+		st.requeue = r.healthRequeue()
+		st.done = true
+	}
+	return nil
+}
+
+// childFor builds the child Subscription for a dependency: same namespace,
+// the dependency's catalog and channel, its version to start with, and the
+// range the parent requires.
+func (r *Reconciler) childFor(st *state, dep resolver.Dependency) *v1alpha1.Subscription {
+	parent := st.sub
+	channel := ""
+	for _, s := range st.catalogs {
+		if s.Name != dep.Catalog {
+			continue
+		}
+		if b := s.Catalog.Bundle(dep.Package, dep.Bundle); b != nil {
+			p := s.Catalog.Package(dep.Package)
+			channel = b.Channels[0]
+			for _, c := range b.Channels {
+				if c == p.DefaultChannel {
+					channel = c
+				}
+			}
+		}
+	}
+	versionRange := ""
+	for _, s := range st.catalogs {
+		if s.Name != st.target.Catalog {
+			continue
+		}
+		if b := s.Catalog.Bundle(st.target.Package, st.target.Bundle); b != nil {
+			for _, req := range b.RequiredPackages {
+				if req.PackageName == dep.Package {
+					versionRange = req.VersionRange
+				}
+			}
+		}
+	}
+	child := &v1alpha1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        dep.Package,
+			Namespace:   parent.Namespace,
+			Labels:      map[string]string{LabelParent: parent.Name},
+			Annotations: map[string]string{AnnotationRequiredBy: dep.RequiredBy},
+		},
+		Spec: v1alpha1.SubscriptionSpec{
+			Catalog: dep.Catalog, Package: dep.Package, Channel: channel, VersionRange: versionRange,
+			StartingVersion: dep.Version.String(), Approval: parent.Spec.Approval,
+			InstallMode: parent.Spec.InstallMode,
+		},
+	}
+	return child
+}
+
+// approve decides whether the target may be applied now.
+func (r *Reconciler) approve(ctx context.Context, st *state) error {
+	sub := st.sub
+	installed := sub.Status.InstalledBundle
+	t := st.target
+	upgrade := installed != "" && installed != t.Bundle
+	if !upgrade {
+		setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonNoUpgrade, "no newer version is reachable")
+		sub.Status.AvailableUpgrade = nil
+	}
+	if sub.Spec.Paused {
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonPaused, "paused: nothing is changed until spec.paused is false")
+		sub.Status.State = v1alpha1.StatePaused
+		if upgrade {
+			setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionTrue, v1alpha1.ReasonPaused, fmt.Sprintf("%s %s is available; the Subscription is paused", t.Package, t.Version))
+		}
+		st.done = true
+		return nil
+	}
+	if !upgrade || !st.decision.NeedsApproval {
+		return nil
+	}
+	// A Manual upgrade waits: the installed version keeps being applied
+	// (so drift is corrected) and the status says what would change.
+	newRendered, err := r.render(ctx, st, t.Catalog, t.Bundle, t.Version.String())
+	changes := []string{}
+	if err == nil {
+		if old, oerr := r.render(ctx, st, sub.Status.Catalog, sub.Status.InstalledBundle, sub.Status.InstalledVersion); oerr == nil {
+			changes = install.Changes(old, newRendered)
+		}
+	}
+	sub.Status.AvailableUpgrade = &v1alpha1.AvailableUpgrade{
+		Version: t.Version.String(), Bundle: t.Bundle, Edge: string(st.decision.Edge.Kind), Changes: changes,
+	}
+	setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionTrue, v1alpha1.ReasonUpgradePending,
+		fmt.Sprintf("%s %s is available (%s from %s); set spec.approvedVersion to %q to upgrade",
+			t.Package, t.Version, st.decision.Edge.Kind, installed, t.Version.String()))
+	sub.Status.State = v1alpha1.StateUpgradePending
+	st.target = &resolver.Target{Catalog: sub.Status.Catalog, Package: sub.Spec.Package, Bundle: installed, Channel: t.Channel}
+	if v, err := semver.Parse(sub.Status.InstalledVersion); err == nil {
+		st.target.Version = v
+	}
+	return nil
+}
+
+// render fetches a bundle's manifests and renders them for this Subscription.
+func (r *Reconciler) render(ctx context.Context, st *state, catalogName, bundle, version string) (*install.Rendered, error) {
+	sub := st.sub
+	ms, err := r.Catalogs.Manifests(ctx, catalogName, sub.Spec.Package, bundle)
+	if err != nil {
+		return nil, err
+	}
+	return install.Render(install.Input{
+		Owner:     types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
+		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: version, Bundle: bundle,
+		Manifests: ms, InstallMode: sub.Spec.InstallMode, Config: sub.Spec.Config,
+	})
+}
+
+// apply renders the target and applies it with server-side apply.
+func (r *Reconciler) apply(ctx context.Context, st *state) error {
+	sub := st.sub
+	t := st.target
+	rendered, err := r.render(ctx, st, t.Catalog, t.Bundle, t.Version.String())
+	if err != nil {
+		var reason string
+		state := sub.Status.State
+		var invalid *install.InvalidBundleError
+		var mode *install.UnsupportedInstallModeError
+		switch {
+		case errors.As(err, &invalid):
+			reason = v1alpha1.ReasonInvalidBundle
+		case errors.As(err, &mode):
+			reason = v1alpha1.ReasonUnsupportedMode
+		default:
+			// Fetching the bundle failed: try again later, change nothing.
+			setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonCatalogUnavailable, fmt.Sprintf("fetching %s: %v", t.Bundle, err))
+			st.requeue = r.healthRequeue()
+			st.done = true
+			return nil
+		}
+		msg := fmt.Sprintf("%s %s cannot be installed, nothing was applied: %v", t.Package, t.Version, err)
+		if sub.Status.InstalledVersion == "" {
+			state = v1alpha1.StateFailed
+			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, reason, msg)
+		}
+		sub.Status.State = state
+		sub.Status.Explanation = msg
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, reason, msg)
+		st.done = true
+		return nil
+	}
+	st.rendered = rendered
+	res, err := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
+	if len(res.Inventory) > 0 {
+		sub.Status.Inventory = mergeInventory(sub.Status.Inventory, res.Inventory, res.Pruned)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("applying %s %s: %v", t.Package, t.Version, err)
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
+		return err
+	}
+	sub.Status.Inventory = res.Inventory
+	sub.Status.TargetVersion = t.Version.String()
+	return nil
+}
+
+// mergeInventory keeps track of everything that may exist after a failed
+// apply: what was there, plus what was applied, minus what was pruned.
+func mergeInventory(prev, applied, pruned []v1alpha1.ObjectReference) []v1alpha1.ObjectReference {
+	gone := map[v1alpha1.ObjectReference]bool{}
+	for _, p := range pruned {
+		gone[p] = true
+	}
+	seen := map[v1alpha1.ObjectReference]bool{}
+	var out []v1alpha1.ObjectReference
+	for _, list := range [][]v1alpha1.ObjectReference{applied, prev} {
+		for _, o := range list {
+			if !gone[o] && !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// checkHealth waits until what was applied is healthy, then records it as installed.
+func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
+	sub := st.sub
+	t := st.target
+	h, err := r.Applier.Health(ctx, sub.Status.Inventory)
+	if err != nil {
+		return err
+	}
+	upgrading := sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != t.Bundle
+	if !h.Healthy {
+		msg := fmt.Sprintf("waiting for %s %s to become healthy: %s", t.Package, t.Version, h.Message)
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonWaitingForHealthy, msg)
+		switch {
+		case upgrading:
+			sub.Status.State = v1alpha1.StateUpgrading
+		case sub.Status.InstalledBundle == "":
+			sub.Status.State = v1alpha1.StateInstalling
+			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonInstalling, msg)
+		default:
+			// The installed version became unhealthy (drift, node loss).
+			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonWaitingForHealthy, msg)
+		}
+		st.requeue = r.healthRequeue()
+		return nil
+	}
+	if sub.Status.InstalledBundle != t.Bundle {
+		verb, reason := "installed", "Installed"
+		if upgrading {
+			verb, reason = "upgraded to", "Upgraded"
+		}
+		r.Recorder.Eventf(sub, nil, corev1.EventTypeNormal, reason, "Install", "%s %s %s from catalog %q", t.Package, verb, t.Version, t.Catalog)
+		st.log.Info("operator "+verb, "package", t.Package, "version", t.Version.String(), "catalog", t.Catalog)
+		// Resolve again from the new installed version: an upgrade may
+		// already be reachable from it.
+		st.requeue = time.Millisecond
+	}
+	sub.Status.InstalledVersion = t.Version.String()
+	sub.Status.InstalledBundle = t.Bundle
+	sub.Status.Catalog = t.Catalog
+	setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionTrue, v1alpha1.ReasonInstalled, fmt.Sprintf("%s %s is installed and healthy", t.Package, t.Version))
+	if sub.Status.State != v1alpha1.StateUpgradePending {
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonInstalled, "nothing to do")
+		sub.Status.State = v1alpha1.StateInstalled
+	}
+	return nil
+}
+
+func (r *Reconciler) healthRequeue() time.Duration {
+	if r.HealthRequeue > 0 {
+		return r.HealthRequeue
+	}
+	return 5 * time.Second
+}
+
+// finalize removes what the Subscription installed, then lets it go.
+func (r *Reconciler) finalize(ctx context.Context, st *state) (reconcile.Result, error) {
+	sub := st.sub
+	if !controllerutil.ContainsFinalizer(sub, Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	policy := sub.Spec.CRDDeletionPolicy
+	if policy == "" {
+		policy = v1alpha1.CRDDeletionKeep
+	}
+	res, err := r.Applier.Uninstall(ctx, sub.Status.Inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if res.Remaining > 0 {
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+	st.log.Info("operator uninstalled", "package", sub.Spec.Package, "version", sub.Status.InstalledVersion, "crdDeletionPolicy", string(policy))
+	controllerutil.RemoveFinalizer(sub, Finalizer)
+	return reconcile.Result{}, r.Client.Update(ctx, sub)
+}
+
+// writeStatus writes the status once, and only if it changed.
+func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
+	if equality.Semantic.DeepEqual(st.before, st.sub.Status) {
+		return nil
+	}
+	return r.Client.Status().Update(ctx, st.sub)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,528 @@
+package subscription_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/bundles"
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogd"
+	"github.com/ferrydev/ferry/internal/catalogsource"
+	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	testenv.Main(m, &env, testenv.WithScheme(v1alpha1.AddToScheme, apiextensionsv1.AddToScheme))
+}
+
+const timeout = 60 * time.Second
+
+// server is a real catalogd serving a catalog directory on 127.0.0.1.
+type server struct {
+	addr   string
+	dir    string
+	holder *catalogd.Holder
+	srv    *catalogd.Server
+	lis    net.Listener
+}
+
+func startCatalogd(t *testing.T, dir string) *server {
+	t.Helper()
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{addr: lis.Addr().String(), dir: dir, holder: catalogd.NewHolder(c), lis: lis}
+	s.srv = catalogd.NewServer(s.holder)
+	go func() { _ = s.srv.Serve(lis) }()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) stop() { s.srv.GRPC().Stop() }
+
+// reload serves the directory's current content.
+func (s *server) reload(t *testing.T) {
+	t.Helper()
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(s.dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.holder.Swap(c)
+}
+
+// sampleDir copies the sample catalog to a temp dir, leaving out paths
+// (relative, e.g. "lighthouse-operator/1.3.0").
+func sampleDir(t *testing.T, skip ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := fsCopy(dir, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func fsCopy(dst string, skip []string) error {
+	entries, err := bundles.FS.ReadDir(".")
+	if err != nil {
+		return err
+	}
+	var walk func(p string) error
+	walk = func(p string) error {
+		for _, s := range skip {
+			if p == s {
+				return nil
+			}
+		}
+		st, err := bundles.FS.ReadDir(p)
+		if err != nil { // a file
+			data, err := bundles.FS.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(p)), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dst, p), data, 0o644)
+		}
+		for _, e := range st {
+			if err := walk(p + "/" + e.Name()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := walk(e.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startManager runs the CatalogSource and Subscription controllers.
+func startManager(t *testing.T) client.Client {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  env.Scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
+		// Each test runs its own manager in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := catalogsource.NewStore()
+	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store, RetryBase: 100 * time.Millisecond, RetryCap: time.Second}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	rec := &subscription.Reconciler{
+		Client: mgr.GetClient(), Catalogs: store,
+		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
+		Recorder:      events.NewFakeRecorder(1000),
+		HealthRequeue: 200 * time.Millisecond,
+	}
+	if err := rec.SetupWithManager(mgr, store.Events()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return env.Client
+}
+
+// markHealthy plays kube-controller-manager for the Deployments Ferry
+// installs: envtest runs no controllers, so their status is set here.
+func markHealthy(t *testing.T, ns string, unless func(*appsv1.Deployment) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for ctx.Err() == nil {
+			var list appsv1.DeploymentList
+			if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err == nil {
+				for i := range list.Items {
+					d := &list.Items[i]
+					if unless != nil && unless(d) {
+						continue
+					}
+					r := int32(1)
+					if d.Spec.Replicas != nil {
+						r = *d.Spec.Replicas
+					}
+					if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == r {
+						continue
+					}
+					d.Status = appsv1.DeploymentStatus{
+						ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, ReadyReplicas: r, AvailableReplicas: r,
+						Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
+							LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+					}
+					_ = env.Client.Status().Update(ctx, d)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sub-"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func catalogSource(t *testing.T, c client.Client, addr string) string {
+	t.Helper()
+	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{GenerateName: "catalog-"}, Spec: v1alpha1.CatalogSourceSpec{Address: addr}}
+	if err := c.Create(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), cs) })
+	return cs.Name
+}
+
+func create(t *testing.T, c client.Client, ns, name, catalogName string, spec v1alpha1.SubscriptionSpec) {
+	t.Helper()
+	spec.Catalog = catalogName
+	if err := c.Create(context.Background(), &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitSub(t *testing.T, c client.Client, ns, name, what string, ok func(*v1alpha1.Subscription) bool) *v1alpha1.Subscription {
+	t.Helper()
+	sub := &v1alpha1.Subscription{}
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, sub); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return ok(sub), nil
+	})
+	if err != nil {
+		t.Fatalf("Subscription %s/%s never %s; status: %+v", ns, name, what, sub.Status)
+	}
+	return sub
+}
+
+func installed(version string) func(*v1alpha1.Subscription) bool {
+	return func(s *v1alpha1.Subscription) bool {
+		return s.Status.InstalledVersion == version && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.TypeInstalled)
+	}
+}
+
+func condition(s *v1alpha1.Subscription, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(s.Status.Conditions, typ)
+}
+
+func TestInstallWithDependencyAndUpgrade(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0"))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
+		Package: "lighthouse-operator", Channel: "stable",
+		Config: &v1alpha1.SubscriptionConfig{Env: []corev1.EnvVar{{Name: "REGION", Value: "eu-west-1"}}},
+	})
+	sub := waitSub(t, c, ns, "lighthouse", "installed 1.2.0", installed("1.2.0"))
+	for _, typ := range []string{v1alpha1.TypeResolved, v1alpha1.TypeInstalled, v1alpha1.TypeProgressing, v1alpha1.TypeUpgradeAvailable, v1alpha1.TypeCatalogReachable} {
+		cond := condition(sub, typ)
+		if cond == nil || cond.ObservedGeneration != sub.Generation {
+			t.Errorf("condition %s missing or stale: %+v", typ, cond)
+		}
+	}
+	if sub.Status.State != v1alpha1.StateInstalled || sub.Status.LatestVersion != "1.2.0" || sub.Status.Catalog != cat {
+		t.Errorf("status = %+v", sub.Status)
+	}
+	// The dependency is a child Subscription, installed first.
+	child := waitSub(t, c, ns, "signal-store", "installed", func(s *v1alpha1.Subscription) bool { return s.Status.InstalledVersion != "" })
+	if child.Labels[subscription.LabelParent] != "lighthouse" || child.Spec.VersionRange != ">=1.0.0 <2.0.0" {
+		t.Errorf("child = labels %v spec %+v", child.Labels, child.Spec)
+	}
+	// The Deployment carries the REGION override.
+	d := &appsv1.Deployment{}
+	var depName string
+	for _, o := range sub.Status.Inventory {
+		if o.Kind == "Deployment" {
+			depName = o.Name
+		}
+	}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: depName}, d); err != nil {
+		t.Fatal(err)
+	}
+	if !hasEnv(d, "REGION", "eu-west-1") {
+		t.Errorf("REGION not overridden: %+v", d.Spec.Template.Spec.Containers[0].Env)
+	}
+
+	// Drift: a deleted Deployment comes back.
+	if err := c.Delete(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: depName}, &appsv1.Deployment{})
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal("deleted Deployment was not restored")
+	}
+
+	// A new version in the catalog is installed automatically.
+	if err := fsCopyOne(srv.dir, "lighthouse-operator/1.3.0"); err != nil {
+		t.Fatal(err)
+	}
+	srv.reload(t)
+	waitSub(t, c, ns, "lighthouse", "upgraded to 1.3.0", installed("1.3.0"))
+
+	// Uninstall removes what was installed, keeps the CRD.
+	if err := c.Delete(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(sub), &v1alpha1.Subscription{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Fatal("Subscription not removed")
+	}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: depName}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment left after uninstall: %v", err)
+	}
+	if err := c.Get(context.Background(), types.NamespacedName{Name: "beacons.lighthouse.ferry.dev"}, &apiextensionsv1.CustomResourceDefinition{}); err != nil {
+		t.Errorf("CRD removed on uninstall: %v", err)
+	}
+}
+
+func hasEnv(d *appsv1.Deployment, name, value string) bool {
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == name {
+			return e.Value == value
+		}
+	}
+	return false
+}
+
+func fsCopyOne(dst, p string) error {
+	tmp := dst + ".new"
+	if err := fsCopy(tmp, nil); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, p)), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(filepath.Join(tmp, p), filepath.Join(dst, p))
+}
+
+func TestManualApproval(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{
+		Package: "signal-store", StartingVersion: "1.0.0", Approval: v1alpha1.ApprovalManual,
+	})
+	sub := waitSub(t, c, ns, "signals", "waiting for approval", func(s *v1alpha1.Subscription) bool {
+		return s.Status.InstalledVersion == "1.0.0" && s.Status.AvailableUpgrade != nil
+	})
+	up := sub.Status.AvailableUpgrade
+	if up.Version != "1.1.0" || up.Edge != "replaces" || len(up.Changes) == 0 || sub.Status.State != v1alpha1.StateUpgradePending {
+		t.Fatalf("availableUpgrade = %+v, state %s", up, sub.Status.State)
+	}
+	cond := condition(sub, v1alpha1.TypeUpgradeAvailable)
+	if cond.Status != metav1.ConditionTrue || !strings.Contains(cond.Message, `set spec.approvedVersion to "1.1.0"`) {
+		t.Errorf("UpgradeAvailable = %+v", cond)
+	}
+	// Approving something else approves nothing.
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Spec.ApprovedVersion = "9.9.9"
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	waitSub(t, c, ns, "signals", "still at 1.0.0", installed("1.0.0"))
+	patch = client.MergeFrom(sub.DeepCopy())
+	sub.Spec.ApprovedVersion = "1.1.0"
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	sub = waitSub(t, c, ns, "signals", "upgraded after approval", installed("1.1.0"))
+	if sub.Status.AvailableUpgrade != nil {
+		t.Errorf("availableUpgrade left after the upgrade: %+v", sub.Status.AvailableUpgrade)
+	}
+}
+
+func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "impossible", cat, v1alpha1.SubscriptionSpec{Package: "beacon-metrics", Channel: "stable", VersionRange: ">=9.0.0"})
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store"})
+	sub := waitSub(t, c, ns, "impossible", "explained", func(s *v1alpha1.Subscription) bool { return s.Status.State == v1alpha1.StateFailed })
+	want := `channel "stable" of package beacon-metrics in catalog "` + cat + `" has no version within the range >=9.0.0 (it has 1.0.0 and 1.1.0)`
+	if !strings.Contains(sub.Status.Explanation, want) {
+		t.Errorf("explanation = %q, want it to contain %q", sub.Status.Explanation, want)
+	}
+	if cond := condition(sub, v1alpha1.TypeResolved); cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != v1alpha1.ReasonUnsatisfiable {
+		t.Errorf("Resolved = %+v", cond)
+	}
+	waitSub(t, c, ns, "signals", "installed despite the other", installed("1.1.0"))
+}
+
+func TestCatalogUnreachable(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
+	sub := waitSub(t, c, ns, "signals", "installed", installed("1.1.0"))
+	inventory := sub.Status.Inventory
+	srv.stop()
+	sub = waitSub(t, c, ns, "signals", "told the catalog is unreachable", func(s *v1alpha1.Subscription) bool {
+		cond := condition(s, v1alpha1.TypeCatalogReachable)
+		return cond != nil && cond.Status == metav1.ConditionFalse
+	})
+	if !meta.IsStatusConditionTrue(sub.Status.Conditions, v1alpha1.TypeInstalled) || len(sub.Status.Inventory) != len(inventory) {
+		t.Errorf("installed operator disturbed: %+v", sub.Status)
+	}
+	for _, o := range inventory {
+		if o.Kind == "Deployment" {
+			if err := c.Get(context.Background(), types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, &appsv1.Deployment{}); err != nil {
+				t.Errorf("Deployment %s gone while the catalog is unreachable: %v", o.Name, err)
+			}
+		}
+	}
+	// A new Subscription against a catalog that never answered says so.
+	dead := catalogSource(t, c, "127.0.0.1:1")
+	create(t, c, ns, "nothing", dead, v1alpha1.SubscriptionSpec{Package: "signal-store"})
+	sub = waitSub(t, c, ns, "nothing", "told the catalog is unreachable", func(s *v1alpha1.Subscription) bool {
+		cond := condition(s, v1alpha1.TypeResolved)
+		return cond != nil && cond.Reason == v1alpha1.ReasonCatalogUnavailable
+	})
+	if !strings.Contains(condition(sub, v1alpha1.TypeCatalogReachable).Message, dead) {
+		t.Errorf("CatalogReachable = %+v", condition(sub, v1alpha1.TypeCatalogReachable))
+	}
+}
+
+func TestBadBundleAppliesNothing(t *testing.T) {
+	dir := sampleDir(t)
+	// signal-store 1.1.0 ships an object of a kind Ferry does not install.
+	extra := "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: gizmo\n"
+	if err := os.WriteFile(filepath.Join(dir, "signal-store", "1.1.0", "manifests", "gizmo.yaml"), []byte(extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startCatalogd(t, dir)
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
+	sub := waitSub(t, c, ns, "signals", "refused", func(s *v1alpha1.Subscription) bool {
+		cond := condition(s, v1alpha1.TypeInstalled)
+		return cond != nil && cond.Reason == v1alpha1.ReasonInvalidBundle
+	})
+	if !strings.Contains(condition(sub, v1alpha1.TypeInstalled).Message, "Gizmo") || sub.Status.State != v1alpha1.StateFailed {
+		t.Errorf("status = %+v", sub.Status)
+	}
+	var deps appsv1.DeploymentList
+	if err := c.List(context.Background(), &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
+		t.Errorf("something was applied: %d Deployments (%v)", len(deps.Items), err)
+	}
+}
+
+func TestUnsupportedInstallMode(t *testing.T) {
+	dir := sampleDir(t)
+	// signal-store 1.0.0 as an operator that can only watch its own namespace.
+	csv := filepath.Join(dir, "signal-store", "1.0.0", "manifests", "signal-store.clusterserviceversion.yaml")
+	data, err := os.ReadFile(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.Replace(string(data), "  - type: AllNamespaces\n    supported: true", "  - type: AllNamespaces\n    supported: false", 1))
+	if err := os.WriteFile(csv, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startCatalogd(t, dir)
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", InstallMode: v1alpha1.InstallModeAllNamespaces})
+	sub := waitSub(t, c, ns, "signals", "refused", func(s *v1alpha1.Subscription) bool {
+		cond := condition(s, v1alpha1.TypeInstalled)
+		return cond != nil && cond.Reason == v1alpha1.ReasonUnsupportedMode
+	})
+	if msg := condition(sub, v1alpha1.TypeInstalled).Message; !strings.Contains(msg, "AllNamespaces") {
+		t.Errorf("Installed message = %q", msg)
+	}
+	var deps appsv1.DeploymentList
+	if err := c.List(context.Background(), &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
+		t.Errorf("something was applied: %d Deployments (%v)", len(deps.Items), err)
+	}
+}
+
+func TestPaused(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", Paused: true})
+	sub := waitSub(t, c, ns, "signals", "paused", func(s *v1alpha1.Subscription) bool { return s.Status.State == v1alpha1.StatePaused })
+	var deps appsv1.DeploymentList
+	if err := c.List(context.Background(), &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
+		t.Errorf("a paused Subscription installed something: %d", len(deps.Items))
+	}
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Spec.Paused = false
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitSub(t, c, ns, "signals", "installed once unpaused", installed("1.1.0"))
+}
