@@ -423,7 +423,14 @@ func (r *Reconciler) approve(ctx context.Context, st *state) error {
 		st.done = true
 		return nil
 	}
-	if !upgrade || !st.decision.NeedsApproval {
+	if !upgrade {
+		return nil
+	}
+	if !st.decision.NeedsApproval {
+		// Automatic, or approved: the upgrade goes ahead now.
+		sub.Status.AvailableUpgrade = nil
+		setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonUpgrading,
+			fmt.Sprintf("upgrading to %s %s (%s from %s)", t.Package, t.Version, st.decision.Edge.Kind, installed))
 		return nil
 	}
 	// A Manual upgrade waits: the installed version keeps being applied
