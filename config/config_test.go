@@ -246,6 +246,8 @@ func installerNeeds() []permission {
 	// create child Subscriptions for dependencies, Status().Update.
 	add(ferry, "subscriptions", append(readWatch, "create", "update")...)
 	add(ferry, "subscriptions/status", "update")
+	add(ferry, "revisions", append(readWatch, "create", "delete")...)
+	add(ferry, "revisions/status", "update")
 	// internal/catalogsource: watch, Status().Patch.
 	add(ferry, "catalogsources", readWatch...)
 	add(ferry, "catalogsources/status", "patch")

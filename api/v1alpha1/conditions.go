@@ -17,6 +17,12 @@ const (
 	TypeCatalogReachable = "CatalogReachable"
 	// TypeConnected (CatalogSource): the installer follows the catalog.
 	TypeConnected = "Connected"
+	// TypeRolledBack: the last upgrade failed its health gate and the
+	// previous healthy revision was restored (True), with the cause.
+	TypeRolledBack = "RolledBack"
+	// TypeCRDUpgradeSafe: the CRD changes of the target version are safe for
+	// the data in the cluster (False blocks the upgrade under Strict).
+	TypeCRDUpgradeSafe = "CRDUpgradeSafe"
 )
 
 // Condition reasons.
@@ -39,15 +45,23 @@ const (
 	ReasonDependencyNotReady = "DependencyNotReady"
 	ReasonDeleting           = "Deleting"
 	ReasonNotInstalled       = "NotInstalled"
+	ReasonHealthGateFailed   = "HealthGateFailed"
+	ReasonRollbackRequested  = "RollbackRequested"
+	ReasonPinned             = "Pinned"
+	ReasonUpgradeFailed      = "UpgradeFailed"
+	ReasonCRDUnsafe          = "CRDChangeUnsafe"
+	ReasonCRDSafe            = "CRDChangeSafe"
+	ReasonDowngrading        = "Downgrading"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
-var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected}
+var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe}
 
 // ConditionReasons lists every condition reason.
 var ConditionReasons = []string{
 	ReasonResolved, ReasonUnsatisfiable, ReasonCatalogUnavailable, ReasonInstalled, ReasonInstalling,
 	ReasonUpgrading, ReasonWaitingForHealthy, ReasonInvalidBundle, ReasonUnsupportedMode, ReasonApplyFailed,
 	ReasonUpgradePending, ReasonNoUpgrade, ReasonPaused, ReasonConnected, ReasonUnreachable,
-	ReasonDependencyNotReady, ReasonDeleting, ReasonNotInstalled,
+	ReasonDependencyNotReady, ReasonDeleting, ReasonNotInstalled, ReasonHealthGateFailed, ReasonRollbackRequested,
+	ReasonPinned, ReasonUpgradeFailed, ReasonCRDUnsafe, ReasonCRDSafe, ReasonDowngrading,
 }

@@ -18,7 +18,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &CatalogSource{}, &CatalogSourceList{}, &Subscription{}, &SubscriptionList{})
+	s.AddKnownTypes(GroupVersion, &CatalogSource{}, &CatalogSourceList{}, &Subscription{}, &SubscriptionList{}, &Revision{}, &RevisionList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -105,12 +105,80 @@ type SubscriptionSpec struct {
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 
+	// revisionHistoryLimit is how many Revisions are kept.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+
+	// healthTimeout is how long a new revision may take to become healthy
+	// (every Deployment rolled out and available, every CRD established)
+	// before it counts as failed.
+	// +kubebuilder:default="5m"
+	// +optional
+	HealthTimeout *metav1.Duration `json:"healthTimeout,omitempty"`
+
+	// rollbackPolicy says what happens when an upgrade fails its health gate:
+	// Automatic (the default) restores the previous healthy revision; Never
+	// leaves the failed revision in place.
+	// +kubebuilder:default=Automatic
+	// +optional
+	RollbackPolicy RollbackPolicy `json:"rollbackPolicy,omitempty"`
+
+	// rollbackTo restores a revision from status history and pins the
+	// Subscription to it: no upgrade happens while it is set. It works even
+	// when the catalog no longer has that version.
+	// +optional
+	RollbackTo *RollbackTarget `json:"rollbackTo,omitempty"`
+
+	// allowDowngrade lets the installer move to a lower version when the
+	// installed one falls outside versionRange (pin an older version by
+	// narrowing the range). Without it, a downgrade is never made.
+	// +optional
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
+
+	// crdUpgradeSafety says what happens when a new version would change a
+	// CRD in a way that loses or invalidates data: Strict (the default)
+	// blocks the upgrade, Warn reports and proceeds, None skips the checks.
+	// +kubebuilder:default=Strict
+	// +optional
+	CRDUpgradeSafety CRDUpgradeSafety `json:"crdUpgradeSafety,omitempty"`
+
 	// crdDeletionPolicy says what happens to the CRDs this Subscription
 	// installed when it is deleted. Keep (the default) keeps them and every
 	// custom resource; Delete removes them, and all their custom resources.
 	// +kubebuilder:default=Keep
 	// +optional
 	CRDDeletionPolicy CRDDeletionPolicy `json:"crdDeletionPolicy,omitempty"`
+}
+
+// RollbackPolicy says what happens when an upgrade fails its health gate.
+// +kubebuilder:validation:Enum=Automatic;Never
+type RollbackPolicy string
+
+// Rollback policies.
+const (
+	RollbackAutomatic RollbackPolicy = "Automatic"
+	RollbackNever     RollbackPolicy = "Never"
+)
+
+// CRDUpgradeSafety is the policy for CRD changes that may lose data.
+// +kubebuilder:validation:Enum=Strict;Warn;None
+type CRDUpgradeSafety string
+
+// CRD upgrade safety policies.
+const (
+	CRDSafetyStrict CRDUpgradeSafety = "Strict"
+	CRDSafetyWarn   CRDUpgradeSafety = "Warn"
+	CRDSafetyNone   CRDUpgradeSafety = "None"
+)
+
+// RollbackTarget names a revision to restore.
+type RollbackTarget struct {
+	// revision is the number of a Revision of this Subscription.
+	// +kubebuilder:validation:Minimum=1
+	Revision int64 `json:"revision"`
 }
 
 // SubscriptionConfig overrides parts of the operator's Deployments.
@@ -190,17 +258,41 @@ type SubscriptionStatus struct {
 	// +optional
 	Explanation string `json:"explanation,omitempty"`
 
+	// currentRevision is the number of the Revision now applied.
+	// +optional
+	CurrentRevision int64 `json:"currentRevision,omitempty"`
+
+	// failedUpgrade is the last version that failed its health gate. It is
+	// not tried again until a newer version appears, or until the
+	// annotation operators.ferry.dev/retry-upgrade names its version.
+	// +optional
+	FailedUpgrade *FailedUpgrade `json:"failedUpgrade,omitempty"`
+
 	// inventory lists every object installed for this Subscription.
 	// +listType=atomic
 	// +optional
 	Inventory []ObjectReference `json:"inventory,omitempty"`
 
 	// conditions: Resolved, Installed, Progressing, UpgradeAvailable,
-	// CatalogReachable.
+	// CatalogReachable, RolledBack, CRDUpgradeSafe.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// FailedUpgrade records an upgrade that failed its health gate.
+type FailedUpgrade struct {
+	// version that failed.
+	Version string `json:"version"`
+	// bundle (CSV) name that failed.
+	Bundle string `json:"bundle"`
+	// revision that failed.
+	Revision int64 `json:"revision"`
+	// reason read from the cluster, e.g. "pod x unschedulable: ...".
+	Reason string `json:"reason"`
+	// time of the failure.
+	Time metav1.Time `json:"time"`
 }
 
 // AvailableUpgrade is an upgrade waiting for approval.
