@@ -33,48 +33,48 @@ func ParsePolicy(s string) (Policy, error) {
 type FindingKind string
 
 const (
-	// KindStoredVersionRemoved: a version listed in the live CRD's
+	// KindStoredVersionRemoved means a version listed in the live CRD's
 	// status.storedVersions is missing from the new spec.versions.
 	KindStoredVersionRemoved FindingKind = "StoredVersionRemoved"
-	// KindServedVersionRemoved: a version the live CRD serves is missing
+	// KindServedVersionRemoved means a version the live CRD serves is missing
 	// from the new spec.versions.
 	KindServedVersionRemoved FindingKind = "ServedVersionRemoved"
-	// KindServedVersionUnserved: a version the live CRD serves is still in
+	// KindServedVersionUnserved means a version the live CRD serves is still in
 	// the new spec.versions but with served: false.
 	KindServedVersionUnserved FindingKind = "ServedVersionUnserved"
-	// KindScopeChanged: spec.scope changed (Namespaced <-> Cluster).
+	// KindScopeChanged means spec.scope changed (Namespaced <-> Cluster).
 	KindScopeChanged FindingKind = "ScopeChanged"
-	// KindFieldRemoved: a property (or a map's additionalProperties, or the
+	// KindFieldRemoved means a property (or a map's additionalProperties, or the
 	// preservation of unknown fields) is gone from the new schema, so the
 	// data it held would be pruned.
 	KindFieldRemoved FindingKind = "FieldRemoved"
-	// KindTypeChanged: the type of a field changed to one that does not
+	// KindTypeChanged means the type of a field changed to one that does not
 	// accept every value of the old type, or the field is no longer nullable.
 	KindTypeChanged FindingKind = "TypeChanged"
-	// KindFormatChanged: a format was added to or changed on a field.
+	// KindFormatChanged means a format was added to or changed on a field.
 	KindFormatChanged FindingKind = "FormatChanged"
-	// KindRequiredAdded: a field that was optional is now required.
+	// KindRequiredAdded means a field that was optional is now required.
 	KindRequiredAdded FindingKind = "RequiredAdded"
-	// KindEnumNarrowed: an enum lost values, or a field without an enum got one.
+	// KindEnumNarrowed means an enum lost values, or a field without an enum got one.
 	KindEnumNarrowed FindingKind = "EnumNarrowed"
-	// KindBoundsTightened: minimum/maximum (or their exclusive flags),
+	// KindBoundsTightened means minimum/maximum (or their exclusive flags),
 	// min/max length, items, properties or multipleOf became stricter.
 	KindBoundsTightened FindingKind = "BoundsTightened"
-	// KindPatternChanged: a pattern was added or changed.
+	// KindPatternChanged means a pattern was added or changed.
 	KindPatternChanged FindingKind = "PatternChanged"
-	// KindListTypeChanged: x-kubernetes-list-type or its map keys changed to
+	// KindListTypeChanged means x-kubernetes-list-type or its map keys changed to
 	// something stricter (set or map where the list was atomic, other keys).
 	KindListTypeChanged FindingKind = "ListTypeChanged"
-	// KindValidationRuleAdded: a CEL rule (x-kubernetes-validations) that the
+	// KindValidationRuleAdded means a CEL rule (x-kubernetes-validations) was added that the
 	// old schema did not have.
 	KindValidationRuleAdded FindingKind = "ValidationRuleAdded"
-	// KindCombinatorChanged: allOf, anyOf, oneOf or not changed. Reported
+	// KindCombinatorChanged means allOf, anyOf, oneOf or not changed. Reported
 	// conservatively: the check does not work out whether the change widens.
 	KindCombinatorChanged FindingKind = "CombinatorChanged"
-	// KindInvalidObject: an existing custom resource does not validate
+	// KindInvalidObject means an existing custom resource does not validate
 	// against the new schema.
 	KindInvalidObject FindingKind = "InvalidObject"
-	// KindAlreadyInvalidObject: an existing custom resource does not
+	// KindAlreadyInvalidObject means an existing custom resource does not
 	// validate against the new schema, but the same field was already
 	// invalid under the old schema. It does not block.
 	KindAlreadyInvalidObject FindingKind = "AlreadyInvalidObject"
