@@ -53,7 +53,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newServeCommand(), newValidateCommand(stdout), newRenderCommand(stdout, stderr))
+	root.AddCommand(newServeCommand(), newValidateCommand(stdout), newRenderCommand(stdout, stderr),
+		newPublishCommand(stdout, stderr), newDeprecateCommand(stdout, stderr))
 	return root
 }
 
@@ -63,6 +64,7 @@ type serveFlags struct {
 	strict, watch         bool
 	logFormat, logLevel   string
 	shutdownTimeout       time.Duration
+	publish               publishServeFlags
 }
 
 func newServeCommand() *cobra.Command {
@@ -96,6 +98,7 @@ a reload that fails keeps serving the last good catalog.`,
 	fl.StringVar(&f.logFormat, "log-format", logging.FormatText, "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running calls may finish on SIGTERM")
+	addPublishServeFlags(fl, &f.publish)
 	return cmd
 }
 
@@ -112,8 +115,16 @@ func sources(dirs []string) []catalog.Source {
 
 func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	srcs := sources(f.catalogs)
+	metrics := catalogd.NewMetrics()
+	holder := catalogd.NewHolder(nil)
+	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
+	pub, closeStore, err := setupPublishing(f.publish, reloader, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	start := time.Now()
-	c, err := catalog.Load(ctx, srcs, catalog.WithStrict(f.strict))
+	c, err := catalog.Load(ctx, reloader.Sources(), catalog.WithStrict(f.strict))
 	if err != nil {
 		var se *catalog.StrictError
 		if errors.As(err, &se) {
@@ -130,14 +141,19 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	log.Info("catalog loaded", "sources", c.Sources, "digest", c.Digest, "packages", n.Packages, "channels", n.Channels,
 		"bundles", n.Bundles, "problems", len(c.Problems), "duration", time.Since(start).Round(time.Millisecond))
 
-	holder := catalogd.NewHolder(c)
-	metrics := catalogd.NewMetrics()
+	holder.Swap(c)
 	metrics.ObserveCatalog(c)
-	srv := catalogd.NewServer(holder, catalogd.WithLogger(log), catalogd.WithMetrics(metrics))
 	lis, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listening for gRPC: %w", err)
 	}
+	defer lis.Close()
+	opts := []catalogd.ServerOption{catalogd.WithLogger(log), catalogd.WithMetrics(metrics)}
+	more, err := serverSecurity(f.publish, pub, lis.Addr(), log)
+	if err != nil {
+		return err
+	}
+	srv := catalogd.NewServer(holder, append(opts, more...)...)
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "address", lis.Addr().String())
@@ -162,7 +178,6 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		log.Info("serving metrics", "address", mlis.Addr().String())
 	}
 
-	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -39,6 +39,13 @@ type Source struct {
 	Dir string
 	// Format of the tree; FormatAuto detects it.
 	Format Format
+	// Overlay, for a bundle or bundle-tree source, adds its bundles to the
+	// package of the same name read from an earlier bundle or bundle-tree
+	// source (channels and edges are then computed over both), instead of
+	// declaring that package a second time. Packages no earlier registry+v1
+	// source has are served as the overlay's own. catalogd's published
+	// bundles are such a source.
+	Overlay bool
 }
 
 // DirSource is the source for a directory on disk.
@@ -78,6 +85,14 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	all := &declConfig{}
 	sink := &problemSink{}
 	var names []string
+	// Each source becomes a part, merged in source order once overlays have
+	// joined their packages.
+	type part struct {
+		cfg  *declConfig
+		pkgs []*treePackage
+	}
+	var parts []part
+	trees := map[string]*treePackage{}
 	for _, s := range sources {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -100,13 +115,47 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 		}
 		names = append(names, s.Name)
 		local := &problemSink{}
+		format := s.Format
+		if format == FormatAuto {
+			format = DetectFormat(s.FS)
+		}
+		if format == FormatBundle || format == FormatBundleTree {
+			var pkgs []*treePackage
+			if format == FormatBundle {
+				pkgs = readBundle(s.FS, local)
+			} else {
+				pkgs = readBundleTree(s.FS, local)
+			}
+			prefixTree(pkgs, s.Name)
+			prefix(&declConfig{}, local, s.Name)
+			sink.list = append(sink.list, local.list...)
+			kept := pkgs[:0]
+			for _, tp := range pkgs {
+				if prev := trees[tp.name]; prev != nil && s.Overlay {
+					prev.bundles = append(prev.bundles, tp.bundles...)
+					continue
+				}
+				if trees[tp.name] == nil && !s.Overlay {
+					trees[tp.name] = tp
+				}
+				kept = append(kept, tp)
+			}
+			parts = append(parts, part{pkgs: kept})
+			continue
+		}
 		cfg, err := loadSource(ctx, s, local)
 		if err != nil {
 			return nil, fmt.Errorf("loading catalog %s: %w", s.Name, err)
 		}
 		prefix(cfg, local, s.Name)
-		all.merge(cfg)
+		parts = append(parts, part{cfg: cfg})
 		sink.list = append(sink.list, local.list...)
+	}
+	for _, p := range parts {
+		if p.cfg == nil {
+			p.cfg = emitPackages(p.pkgs, sink)
+		}
+		all.merge(p.cfg)
 	}
 	c := build(all, sink)
 	if o.cacheBytes > 0 {
@@ -136,9 +185,9 @@ func loadSource(ctx context.Context, s Source, sink *problemSink) (*declConfig, 
 	}
 	switch format {
 	case FormatBundle:
-		return loadBundle(s.FS, sink), nil
+		return emitPackages(readBundle(s.FS, sink), sink), nil
 	case FormatBundleTree:
-		return loadBundleTree(s.FS, sink), nil
+		return emitPackages(readBundleTree(s.FS, sink), sink), nil
 	case FormatFBC:
 		return loadFBC(ctx, s, sink)
 	default:
@@ -236,22 +285,42 @@ func readFBCFile(s Source, rel string) *fbcFile {
 	return parseFBCFile(rel, data, disk)
 }
 
+// joinSource puts a source's name in front of a path inside it.
+func joinSource(name, p string) string {
+	if name == "." || name == "" {
+		return p
+	}
+	if p == "" || p == "." || p == "./" {
+		return name
+	}
+	trail := strings.HasSuffix(p, "/")
+	out := path.Join(name, p)
+	if trail {
+		out += "/"
+	}
+	return out
+}
+
+// prefixTree puts the source's name in front of the paths of parsed bundles.
+func prefixTree(pkgs []*treePackage, name string) {
+	if name == "." || name == "" {
+		return
+	}
+	for _, tp := range pkgs {
+		tp.src = joinSource(name, tp.src)
+		for _, b := range tp.bundles {
+			b.dir = joinSource(name, b.dir)
+			b.decl.src = joinSource(name, b.decl.src)
+		}
+	}
+}
+
 // prefix puts the source's name in front of every path.
 func prefix(cfg *declConfig, sink *problemSink, name string) {
 	if name == "." || name == "" {
 		return
 	}
-	j := func(p string) string {
-		if p == "" || p == "." || p == "./" {
-			return name
-		}
-		trail := strings.HasSuffix(p, "/")
-		out := path.Join(name, p)
-		if trail {
-			out += "/"
-		}
-		return out
-	}
+	j := func(p string) string { return joinSource(name, p) }
 	for _, p := range cfg.packages {
 		p.src = j(p.src)
 	}

@@ -18,24 +18,28 @@ const (
 	updateGraphSemver   = "semver-mode"
 )
 
-// loadBundle loads a single bundle directory (the root of fsys).
-func loadBundle(fsys fs.FS, sink *problemSink) *declConfig {
-	b := parseBundleDir(fsys, ".", "", sink)
-	cfg := &declConfig{}
-	if b == nil {
-		return cfg
-	}
-	addPackage(cfg, b.decl.Package, "", updateGraphReplaces, []*bundleDir{b}, sink)
-	return cfg
+// treePackage is one package of parsed registry+v1 bundles, before it is
+// turned into package, channel and bundle documents by addPackage.
+type treePackage struct {
+	name, src, mode string
+	bundles         []*bundleDir
 }
 
-// loadBundleTree loads <package>/<version>/ bundle directories.
-func loadBundleTree(fsys fs.FS, sink *problemSink) *declConfig {
-	cfg := &declConfig{}
+// readBundle reads a single bundle directory (the root of fsys).
+func readBundle(fsys fs.FS, sink *problemSink) []*treePackage {
+	b := parseBundleDir(fsys, ".", "", sink)
+	if b == nil {
+		return nil
+	}
+	return []*treePackage{{name: b.decl.Package, mode: updateGraphReplaces, bundles: []*bundleDir{b}}}
+}
+
+// readBundleTree reads <package>/<version>/ bundle directories.
+func readBundleTree(fsys fs.FS, sink *problemSink) []*treePackage {
 	pkgs, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		sink.errorf(".", "", "cannot read: %v", err)
-		return cfg
+		return nil
 	}
 	type job struct {
 		pkg, dir string
@@ -104,8 +108,18 @@ func loadBundleTree(fsys fs.FS, sink *problemSink) *declConfig {
 		}
 		byPkg[j.pkg] = append(byPkg[j.pkg], results[i])
 	}
+	out := make([]*treePackage, 0, len(order))
 	for _, pkg := range order {
-		addPackage(cfg, pkg, pkg+"/", modes[pkg], byPkg[pkg], sink)
+		out = append(out, &treePackage{name: pkg, src: pkg + "/", mode: modes[pkg], bundles: byPkg[pkg]})
+	}
+	return out
+}
+
+// emitPackages turns parsed packages into documents.
+func emitPackages(pkgs []*treePackage, sink *problemSink) *declConfig {
+	cfg := &declConfig{}
+	for _, tp := range pkgs {
+		addPackage(cfg, tp.name, tp.src, tp.mode, tp.bundles, sink)
 	}
 	return cfg
 }
@@ -155,7 +169,7 @@ func addPackage(cfg *declConfig, pkg, src, mode string, bundles []*bundleDir, si
 	kept := bundles[:0:0]
 	for _, b := range bundles {
 		if prev := seen[b.decl.Name]; prev != nil {
-			sink.errorf(b.dir+"/", "", "bundle %q is also defined in %s/ of the same package; this copy is not served", b.decl.Name, strings.TrimPrefix(prev.dir, pkg+"/"))
+			sink.errorf(b.dir+"/", "", "bundle %q is also defined in %s/ of the same package; this copy is not served", b.decl.Name, strings.TrimPrefix(prev.dir, src))
 			continue
 		}
 		seen[b.decl.Name] = b

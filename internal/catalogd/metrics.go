@@ -17,6 +17,7 @@ type Metrics struct {
 	packages, channels, bundles, problems prometheus.Gauge
 	reloads                               *prometheus.CounterVec
 	lastReload                            prometheus.Gauge
+	publishes, deprecations               *prometheus.CounterVec
 }
 
 // NewMetrics registers catalogd's metrics on a fresh registry.
@@ -36,8 +37,16 @@ func NewMetrics() *Metrics {
 			Namespace: "ferry", Subsystem: "catalogd", Name: "catalog_reloads_total",
 			Help: "Catalog reloads by result (success, failure, unchanged).",
 		}, []string{"result"}),
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "publishes_total",
+			Help: "Publish calls by result (published, unchanged, invalid, conflict, denied, error).",
+		}, []string{"result"}),
+		deprecations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "deprecations_total",
+			Help: "Deprecate calls by result (deprecated, invalid, denied, error).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads,
+	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads, m.publishes, m.deprecations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{reloadSuccess, reloadFailure, reloadUnchanged} {
 		m.reloads.WithLabelValues(r)

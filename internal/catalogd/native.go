@@ -16,7 +16,8 @@ import (
 // CatalogServer implements ferry.catalog.v1.CatalogService.
 type CatalogServer struct {
 	catalogv1.UnimplementedCatalogServiceServer
-	holder *Holder
+	holder    *Holder
+	publisher *Publisher
 }
 
 // NewCatalogServer serves the holder's catalog over Ferry's own API.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -18,6 +19,9 @@ import (
 // Reloader loads the catalog sources again when they change and swaps the
 // result in. A reload that fails keeps the last good catalog.
 type Reloader struct {
+	// mu serialises loads and swaps: reloads and publishes.
+	mu       sync.Mutex
+	extra    func() []catalog.Source
 	holder   *Holder
 	sources  []catalog.Source
 	opts     []catalog.Option
@@ -36,8 +40,10 @@ var ErrEmptyReload = errors.New("the reloaded catalog has no servable package; k
 
 // Reload loads the sources and, if that works, serves the result.
 func (r *Reloader) Reload(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	start := time.Now()
-	c, err := catalog.Load(ctx, r.sources, r.opts...)
+	c, err := catalog.Load(ctx, r.allSources(r.extraSources()), r.opts...)
 	if err == nil && len(c.Packages) == 0 && len(r.holder.Catalog().Packages) > 0 {
 		err = ErrEmptyReload
 	}
@@ -46,13 +52,19 @@ func (r *Reloader) Reload(ctx context.Context) error {
 		r.log.Error(err, "catalog reload failed; still serving the last good catalog", "digest", r.holder.Catalog().Digest)
 		return err
 	}
+	r.serve(c, start)
+	return nil
+}
+
+// serve swaps c in, with metrics and logs; r.mu is held.
+func (r *Reloader) serve(c *catalog.Catalog, start time.Time) {
 	changed := r.holder.Swap(c)
 	if r.metrics != nil {
 		r.metrics.ObserveCatalog(c)
 	}
 	if !changed {
 		r.count(reloadUnchanged)
-		return nil
+		return
 	}
 	r.count(reloadSuccess)
 	n := c.Counts()
@@ -61,7 +73,6 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	for _, p := range c.Problems.Errors() {
 		r.log.Info("catalog problem", "severity", p.Severity, "path", p.Path, "field", p.Field, "reason", p.Reason)
 	}
-	return nil
 }
 
 func (r *Reloader) count(result string) {

@@ -38,8 +38,10 @@ type Server struct {
 }
 
 type serverOptions struct {
-	log     logr.Logger
-	metrics *Metrics
+	log       logr.Logger
+	metrics   *Metrics
+	publisher *Publisher
+	grpcOpts  []grpc.ServerOption
 }
 
 // ServerOption configures NewServer.
@@ -66,9 +68,17 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
 			grpc.ChainStreamInterceptor(o.metrics.GRPC.StreamServerInterceptor()))
 	}
+	cs := NewCatalogServer(h)
+	if o.publisher != nil {
+		cs.publisher = o.publisher
+		gopts = append(gopts,
+			grpc.ChainUnaryInterceptor(o.publisher.UnaryInterceptor()),
+			grpc.ChainStreamInterceptor(o.publisher.StreamInterceptor()))
+	}
+	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
 	api.RegisterRegistryServer(g, NewRegistryServer(h))
-	catalogv1.RegisterCatalogServiceServer(g, NewCatalogServer(h))
+	catalogv1.RegisterCatalogServiceServer(g, cs)
 	hs := health.NewServer()
 	for _, name := range HealthServices {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

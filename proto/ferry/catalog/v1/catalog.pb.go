@@ -1761,6 +1761,392 @@ func (x *CatalogEvent) GetInfo() *CatalogInfo {
 	return nil
 }
 
+type PublishRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*PublishRequest_Header
+	//	*PublishRequest_Chunk
+	Item          isPublishRequest_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishRequest) Reset() {
+	*x = PublishRequest{}
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishRequest) ProtoMessage() {}
+
+func (x *PublishRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
+func (*PublishRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_catalog_v1_catalog_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PublishRequest) GetItem() isPublishRequest_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *PublishRequest) GetHeader() *PublishHeader {
+	if x != nil {
+		if x, ok := x.Item.(*PublishRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *PublishRequest) GetChunk() []byte {
+	if x != nil {
+		if x, ok := x.Item.(*PublishRequest_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isPublishRequest_Item interface {
+	isPublishRequest_Item()
+}
+
+type PublishRequest_Header struct {
+	// header comes first, once.
+	Header *PublishHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type PublishRequest_Chunk struct {
+	// chunk is the next part of the archive, at most 1 MiB.
+	Chunk []byte `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*PublishRequest_Header) isPublishRequest_Item() {}
+
+func (*PublishRequest_Chunk) isPublishRequest_Item() {}
+
+type PublishHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// package and version, when set, must match the bundle (optional checks).
+	Package string `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// size is the archive's length in bytes (at most 64 MiB).
+	Size int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// sha256 is the archive's SHA-256, lower-case hex.
+	Sha256        string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishHeader) Reset() {
+	*x = PublishHeader{}
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishHeader) ProtoMessage() {}
+
+func (x *PublishHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishHeader.ProtoReflect.Descriptor instead.
+func (*PublishHeader) Descriptor() ([]byte, []int) {
+	return file_ferry_catalog_v1_catalog_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PublishHeader) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *PublishHeader) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PublishHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PublishHeader) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+type PublishResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Package string                 `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// name is the bundle's (CSV's) name.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// digest is "sha256:<hex>" over the bundle's files, independent of how
+	// the archive was made (order, times, compression).
+	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// channels the bundle is in, as served.
+	Channels []string `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
+	// unchanged is set when this exact content was already published.
+	Unchanged bool `protobuf:"varint,6,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// catalog_digest is the digest of the catalog now served.
+	CatalogDigest string `protobuf:"bytes,7,opt,name=catalog_digest,json=catalogDigest,proto3" json:"catalog_digest,omitempty"`
+	// warnings found while validating; the bundle is served anyway.
+	Warnings      []*Problem `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishResponse) Reset() {
+	*x = PublishResponse{}
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishResponse) ProtoMessage() {}
+
+func (x *PublishResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
+func (*PublishResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_catalog_v1_catalog_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PublishResponse) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *PublishResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+func (x *PublishResponse) GetCatalogDigest() string {
+	if x != nil {
+		return x.CatalogDigest
+	}
+	return ""
+}
+
+func (x *PublishResponse) GetWarnings() []*Problem {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type DeprecateRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Package string                 `protobuf:"bytes,1,opt,name=package,proto3" json:"package,omitempty"`
+	// At most one of bundle (the CSV name), version and channel; none
+	// deprecates the whole package.
+	Bundle  string `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Channel string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// message is shown to users; required.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeprecateRequest) Reset() {
+	*x = DeprecateRequest{}
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeprecateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeprecateRequest) ProtoMessage() {}
+
+func (x *DeprecateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeprecateRequest.ProtoReflect.Descriptor instead.
+func (*DeprecateRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_catalog_v1_catalog_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeprecateRequest) GetPackage() string {
+	if x != nil {
+		return x.Package
+	}
+	return ""
+}
+
+func (x *DeprecateRequest) GetBundle() string {
+	if x != nil {
+		return x.Bundle
+	}
+	return ""
+}
+
+func (x *DeprecateRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeprecateRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *DeprecateRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type DeprecateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// catalog_digest is the digest of the catalog now served.
+	CatalogDigest string `protobuf:"bytes,1,opt,name=catalog_digest,json=catalogDigest,proto3" json:"catalog_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeprecateResponse) Reset() {
+	*x = DeprecateResponse{}
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeprecateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeprecateResponse) ProtoMessage() {}
+
+func (x *DeprecateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_catalog_v1_catalog_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeprecateResponse.ProtoReflect.Descriptor instead.
+func (*DeprecateResponse) Descriptor() ([]byte, []int) {
+	return file_ferry_catalog_v1_catalog_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DeprecateResponse) GetCatalogDigest() string {
+	if x != nil {
+		return x.CatalogDigest
+	}
+	return ""
+}
+
 var File_ferry_catalog_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_ferry_catalog_v1_catalog_proto_rawDesc = "" +
@@ -1889,7 +2275,33 @@ const file_ferry_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x04item\"\x0e\n" +
 	"\fWatchRequest\"A\n" +
 	"\fCatalogEvent\x121\n" +
-	"\x04info\x18\x01 \x01(\v2\x1d.ferry.catalog.v1.CatalogInfoR\x04info2\xc8\x05\n" +
+	"\x04info\x18\x01 \x01(\v2\x1d.ferry.catalog.v1.CatalogInfoR\x04info\"k\n" +
+	"\x0ePublishRequest\x129\n" +
+	"\x06header\x18\x01 \x01(\v2\x1f.ferry.catalog.v1.PublishHeaderH\x00R\x06header\x12\x16\n" +
+	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x06\n" +
+	"\x04item\"o\n" +
+	"\rPublishHeader\x12\x18\n" +
+	"\apackage\x18\x01 \x01(\tR\apackage\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\"\x89\x02\n" +
+	"\x0fPublishResponse\x12\x18\n" +
+	"\apackage\x18\x01 \x01(\tR\apackage\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1a\n" +
+	"\bchannels\x18\x05 \x03(\tR\bchannels\x12\x1c\n" +
+	"\tunchanged\x18\x06 \x01(\bR\tunchanged\x12%\n" +
+	"\x0ecatalog_digest\x18\a \x01(\tR\rcatalogDigest\x125\n" +
+	"\bwarnings\x18\b \x03(\v2\x19.ferry.catalog.v1.ProblemR\bwarnings\"\x92\x01\n" +
+	"\x10DeprecateRequest\x12\x18\n" +
+	"\apackage\x18\x01 \x01(\tR\apackage\x12\x16\n" +
+	"\x06bundle\x18\x02 \x01(\tR\x06bundle\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\":\n" +
+	"\x11DeprecateResponse\x12%\n" +
+	"\x0ecatalog_digest\x18\x01 \x01(\tR\rcatalogDigest2\xf4\x06\n" +
 	"\x0eCatalogService\x12Z\n" +
 	"\x0eGetCatalogInfo\x12'.ferry.catalog.v1.GetCatalogInfoRequest\x1a\x1d.ferry.catalog.v1.CatalogInfo\"\x00\x12_\n" +
 	"\fListPackages\x12%.ferry.catalog.v1.ListPackagesRequest\x1a&.ferry.catalog.v1.ListPackagesResponse\"\x00\x12N\n" +
@@ -1899,7 +2311,9 @@ const file_ferry_catalog_v1_catalog_proto_rawDesc = "" +
 	"\tGetBundle\x12\".ferry.catalog.v1.GetBundleRequest\x1a\x18.ferry.catalog.v1.Bundle\"\x00\x12b\n" +
 	"\rGetSuccessors\x12&.ferry.catalog.v1.GetSuccessorsRequest\x1a'.ferry.catalog.v1.GetSuccessorsResponse\"\x00\x12X\n" +
 	"\vGetSnapshot\x12$.ferry.catalog.v1.GetSnapshotRequest\x1a\x1f.ferry.catalog.v1.SnapshotChunk\"\x000\x01\x12K\n" +
-	"\x05Watch\x12\x1e.ferry.catalog.v1.WatchRequest\x1a\x1e.ferry.catalog.v1.CatalogEvent\"\x000\x01B<Z:github.com/ferrydev/ferry/proto/ferry/catalog/v1;catalogv1b\x06proto3"
+	"\x05Watch\x12\x1e.ferry.catalog.v1.WatchRequest\x1a\x1e.ferry.catalog.v1.CatalogEvent\"\x000\x01\x12R\n" +
+	"\aPublish\x12 .ferry.catalog.v1.PublishRequest\x1a!.ferry.catalog.v1.PublishResponse\"\x00(\x01\x12V\n" +
+	"\tDeprecate\x12\".ferry.catalog.v1.DeprecateRequest\x1a#.ferry.catalog.v1.DeprecateResponse\"\x00B<Z:github.com/ferrydev/ferry/proto/ferry/catalog/v1;catalogv1b\x06proto3"
 
 var (
 	file_ferry_catalog_v1_catalog_proto_rawDescOnce sync.Once
@@ -1913,7 +2327,7 @@ func file_ferry_catalog_v1_catalog_proto_rawDescGZIP() []byte {
 	return file_ferry_catalog_v1_catalog_proto_rawDescData
 }
 
-var file_ferry_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ferry_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ferry_catalog_v1_catalog_proto_goTypes = []any{
 	(*GetCatalogInfoRequest)(nil), // 0: ferry.catalog.v1.GetCatalogInfoRequest
 	(*CatalogInfo)(nil),           // 1: ferry.catalog.v1.CatalogInfo
@@ -1941,10 +2355,15 @@ var file_ferry_catalog_v1_catalog_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),         // 23: ferry.catalog.v1.SnapshotChunk
 	(*WatchRequest)(nil),          // 24: ferry.catalog.v1.WatchRequest
 	(*CatalogEvent)(nil),          // 25: ferry.catalog.v1.CatalogEvent
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*PublishRequest)(nil),        // 26: ferry.catalog.v1.PublishRequest
+	(*PublishHeader)(nil),         // 27: ferry.catalog.v1.PublishHeader
+	(*PublishResponse)(nil),       // 28: ferry.catalog.v1.PublishResponse
+	(*DeprecateRequest)(nil),      // 29: ferry.catalog.v1.DeprecateRequest
+	(*DeprecateResponse)(nil),     // 30: ferry.catalog.v1.DeprecateResponse
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_ferry_catalog_v1_catalog_proto_depIdxs = []int32{
-	26, // 0: ferry.catalog.v1.CatalogInfo.loaded_at:type_name -> google.protobuf.Timestamp
+	31, // 0: ferry.catalog.v1.CatalogInfo.loaded_at:type_name -> google.protobuf.Timestamp
 	2,  // 1: ferry.catalog.v1.CatalogInfo.problems:type_name -> ferry.catalog.v1.Problem
 	5,  // 2: ferry.catalog.v1.ListPackagesResponse.packages:type_name -> ferry.catalog.v1.PackageSummary
 	10, // 3: ferry.catalog.v1.PackageSummary.deprecation:type_name -> ferry.catalog.v1.Deprecation
@@ -1966,27 +2385,33 @@ var file_ferry_catalog_v1_catalog_proto_depIdxs = []int32{
 	7,  // 19: ferry.catalog.v1.SnapshotChunk.package:type_name -> ferry.catalog.v1.Package
 	12, // 20: ferry.catalog.v1.SnapshotChunk.bundle:type_name -> ferry.catalog.v1.Bundle
 	1,  // 21: ferry.catalog.v1.CatalogEvent.info:type_name -> ferry.catalog.v1.CatalogInfo
-	0,  // 22: ferry.catalog.v1.CatalogService.GetCatalogInfo:input_type -> ferry.catalog.v1.GetCatalogInfoRequest
-	3,  // 23: ferry.catalog.v1.CatalogService.ListPackages:input_type -> ferry.catalog.v1.ListPackagesRequest
-	6,  // 24: ferry.catalog.v1.CatalogService.GetPackage:input_type -> ferry.catalog.v1.GetPackageRequest
-	11, // 25: ferry.catalog.v1.CatalogService.ListBundles:input_type -> ferry.catalog.v1.ListBundlesRequest
-	18, // 26: ferry.catalog.v1.CatalogService.GetBundle:input_type -> ferry.catalog.v1.GetBundleRequest
-	19, // 27: ferry.catalog.v1.CatalogService.GetSuccessors:input_type -> ferry.catalog.v1.GetSuccessorsRequest
-	22, // 28: ferry.catalog.v1.CatalogService.GetSnapshot:input_type -> ferry.catalog.v1.GetSnapshotRequest
-	24, // 29: ferry.catalog.v1.CatalogService.Watch:input_type -> ferry.catalog.v1.WatchRequest
-	1,  // 30: ferry.catalog.v1.CatalogService.GetCatalogInfo:output_type -> ferry.catalog.v1.CatalogInfo
-	4,  // 31: ferry.catalog.v1.CatalogService.ListPackages:output_type -> ferry.catalog.v1.ListPackagesResponse
-	7,  // 32: ferry.catalog.v1.CatalogService.GetPackage:output_type -> ferry.catalog.v1.Package
-	12, // 33: ferry.catalog.v1.CatalogService.ListBundles:output_type -> ferry.catalog.v1.Bundle
-	12, // 34: ferry.catalog.v1.CatalogService.GetBundle:output_type -> ferry.catalog.v1.Bundle
-	20, // 35: ferry.catalog.v1.CatalogService.GetSuccessors:output_type -> ferry.catalog.v1.GetSuccessorsResponse
-	23, // 36: ferry.catalog.v1.CatalogService.GetSnapshot:output_type -> ferry.catalog.v1.SnapshotChunk
-	25, // 37: ferry.catalog.v1.CatalogService.Watch:output_type -> ferry.catalog.v1.CatalogEvent
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	27, // 22: ferry.catalog.v1.PublishRequest.header:type_name -> ferry.catalog.v1.PublishHeader
+	2,  // 23: ferry.catalog.v1.PublishResponse.warnings:type_name -> ferry.catalog.v1.Problem
+	0,  // 24: ferry.catalog.v1.CatalogService.GetCatalogInfo:input_type -> ferry.catalog.v1.GetCatalogInfoRequest
+	3,  // 25: ferry.catalog.v1.CatalogService.ListPackages:input_type -> ferry.catalog.v1.ListPackagesRequest
+	6,  // 26: ferry.catalog.v1.CatalogService.GetPackage:input_type -> ferry.catalog.v1.GetPackageRequest
+	11, // 27: ferry.catalog.v1.CatalogService.ListBundles:input_type -> ferry.catalog.v1.ListBundlesRequest
+	18, // 28: ferry.catalog.v1.CatalogService.GetBundle:input_type -> ferry.catalog.v1.GetBundleRequest
+	19, // 29: ferry.catalog.v1.CatalogService.GetSuccessors:input_type -> ferry.catalog.v1.GetSuccessorsRequest
+	22, // 30: ferry.catalog.v1.CatalogService.GetSnapshot:input_type -> ferry.catalog.v1.GetSnapshotRequest
+	24, // 31: ferry.catalog.v1.CatalogService.Watch:input_type -> ferry.catalog.v1.WatchRequest
+	26, // 32: ferry.catalog.v1.CatalogService.Publish:input_type -> ferry.catalog.v1.PublishRequest
+	29, // 33: ferry.catalog.v1.CatalogService.Deprecate:input_type -> ferry.catalog.v1.DeprecateRequest
+	1,  // 34: ferry.catalog.v1.CatalogService.GetCatalogInfo:output_type -> ferry.catalog.v1.CatalogInfo
+	4,  // 35: ferry.catalog.v1.CatalogService.ListPackages:output_type -> ferry.catalog.v1.ListPackagesResponse
+	7,  // 36: ferry.catalog.v1.CatalogService.GetPackage:output_type -> ferry.catalog.v1.Package
+	12, // 37: ferry.catalog.v1.CatalogService.ListBundles:output_type -> ferry.catalog.v1.Bundle
+	12, // 38: ferry.catalog.v1.CatalogService.GetBundle:output_type -> ferry.catalog.v1.Bundle
+	20, // 39: ferry.catalog.v1.CatalogService.GetSuccessors:output_type -> ferry.catalog.v1.GetSuccessorsResponse
+	23, // 40: ferry.catalog.v1.CatalogService.GetSnapshot:output_type -> ferry.catalog.v1.SnapshotChunk
+	25, // 41: ferry.catalog.v1.CatalogService.Watch:output_type -> ferry.catalog.v1.CatalogEvent
+	28, // 42: ferry.catalog.v1.CatalogService.Publish:output_type -> ferry.catalog.v1.PublishResponse
+	30, // 43: ferry.catalog.v1.CatalogService.Deprecate:output_type -> ferry.catalog.v1.DeprecateResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ferry_catalog_v1_catalog_proto_init() }
@@ -1999,13 +2424,17 @@ func file_ferry_catalog_v1_catalog_proto_init() {
 		(*SnapshotChunk_Package)(nil),
 		(*SnapshotChunk_Bundle)(nil),
 	}
+	file_ferry_catalog_v1_catalog_proto_msgTypes[26].OneofWrappers = []any{
+		(*PublishRequest_Header)(nil),
+		(*PublishRequest_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ferry_catalog_v1_catalog_proto_rawDesc), len(file_ferry_catalog_v1_catalog_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,8 @@ const (
 	CatalogService_GetSuccessors_FullMethodName  = "/ferry.catalog.v1.CatalogService/GetSuccessors"
 	CatalogService_GetSnapshot_FullMethodName    = "/ferry.catalog.v1.CatalogService/GetSnapshot"
 	CatalogService_Watch_FullMethodName          = "/ferry.catalog.v1.CatalogService/Watch"
+	CatalogService_Publish_FullMethodName        = "/ferry.catalog.v1.CatalogService/Publish"
+	CatalogService_Deprecate_FullMethodName      = "/ferry.catalog.v1.CatalogService/Deprecate"
 )
 
 // CatalogServiceClient is the client API for CatalogService service.
@@ -68,6 +70,20 @@ type CatalogServiceClient interface {
 	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotChunk], error)
 	// Watch sends the current catalog info now and again on every change.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CatalogEvent], error)
+	// Publish adds one registry+v1 bundle to the served catalog. The first
+	// message is a header, the rest are chunks (at most 1 MiB each) of a tar or
+	// tar.gz of the bundle directory (manifests/ and metadata/). The bundle is
+	// validated with the loader's rules (InvalidArgument lists every problem as
+	// "path: field: reason"), stored durably, and served before the call
+	// returns. A version already published with other content is refused
+	// (AlreadyExists, both digests in the message); identical content succeeds
+	// with unchanged set. Needs a bearer token ("authorization: Bearer ...")
+	// allowed for the package: none gives Unauthenticated, a wrong one
+	// PermissionDenied.
+	Publish(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishRequest, PublishResponse], error)
+	// Deprecate marks a package, a channel or a bundle deprecated; clients
+	// show the message. Same authentication as Publish.
+	Deprecate(ctx context.Context, in *DeprecateRequest, opts ...grpc.CallOption) (*DeprecateResponse, error)
 }
 
 type catalogServiceClient struct {
@@ -185,6 +201,29 @@ func (c *catalogServiceClient) Watch(ctx context.Context, in *WatchRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CatalogService_WatchClient = grpc.ServerStreamingClient[CatalogEvent]
 
+func (c *catalogServiceClient) Publish(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishRequest, PublishResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CatalogService_ServiceDesc.Streams[3], CatalogService_Publish_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PublishRequest, PublishResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CatalogService_PublishClient = grpc.ClientStreamingClient[PublishRequest, PublishResponse]
+
+func (c *catalogServiceClient) Deprecate(ctx context.Context, in *DeprecateRequest, opts ...grpc.CallOption) (*DeprecateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeprecateResponse)
+	err := c.cc.Invoke(ctx, CatalogService_Deprecate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CatalogServiceServer is the server API for CatalogService service.
 // All implementations must embed UnimplementedCatalogServiceServer
 // for forward compatibility.
@@ -211,6 +250,20 @@ type CatalogServiceServer interface {
 	GetSnapshot(*GetSnapshotRequest, grpc.ServerStreamingServer[SnapshotChunk]) error
 	// Watch sends the current catalog info now and again on every change.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[CatalogEvent]) error
+	// Publish adds one registry+v1 bundle to the served catalog. The first
+	// message is a header, the rest are chunks (at most 1 MiB each) of a tar or
+	// tar.gz of the bundle directory (manifests/ and metadata/). The bundle is
+	// validated with the loader's rules (InvalidArgument lists every problem as
+	// "path: field: reason"), stored durably, and served before the call
+	// returns. A version already published with other content is refused
+	// (AlreadyExists, both digests in the message); identical content succeeds
+	// with unchanged set. Needs a bearer token ("authorization: Bearer ...")
+	// allowed for the package: none gives Unauthenticated, a wrong one
+	// PermissionDenied.
+	Publish(grpc.ClientStreamingServer[PublishRequest, PublishResponse]) error
+	// Deprecate marks a package, a channel or a bundle deprecated; clients
+	// show the message. Same authentication as Publish.
+	Deprecate(context.Context, *DeprecateRequest) (*DeprecateResponse, error)
 	mustEmbedUnimplementedCatalogServiceServer()
 }
 
@@ -244,6 +297,12 @@ func (UnimplementedCatalogServiceServer) GetSnapshot(*GetSnapshotRequest, grpc.S
 }
 func (UnimplementedCatalogServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[CatalogEvent]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedCatalogServiceServer) Publish(grpc.ClientStreamingServer[PublishRequest, PublishResponse]) error {
+	return status.Error(codes.Unimplemented, "method Publish not implemented")
+}
+func (UnimplementedCatalogServiceServer) Deprecate(context.Context, *DeprecateRequest) (*DeprecateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Deprecate not implemented")
 }
 func (UnimplementedCatalogServiceServer) mustEmbedUnimplementedCatalogServiceServer() {}
 func (UnimplementedCatalogServiceServer) testEmbeddedByValue()                        {}
@@ -389,6 +448,31 @@ func _CatalogService_Watch_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CatalogService_WatchServer = grpc.ServerStreamingServer[CatalogEvent]
 
+func _CatalogService_Publish_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CatalogServiceServer).Publish(&grpc.GenericServerStream[PublishRequest, PublishResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CatalogService_PublishServer = grpc.ClientStreamingServer[PublishRequest, PublishResponse]
+
+func _CatalogService_Deprecate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeprecateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogServiceServer).Deprecate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogService_Deprecate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogServiceServer).Deprecate(ctx, req.(*DeprecateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CatalogService_ServiceDesc is the grpc.ServiceDesc for CatalogService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -416,6 +500,10 @@ var CatalogService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetSuccessors",
 			Handler:    _CatalogService_GetSuccessors_Handler,
 		},
+		{
+			MethodName: "Deprecate",
+			Handler:    _CatalogService_Deprecate_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -432,6 +520,11 @@ var CatalogService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Watch",
 			Handler:       _CatalogService_Watch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Publish",
+			Handler:       _CatalogService_Publish_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "ferry/catalog/v1/catalog.proto",
