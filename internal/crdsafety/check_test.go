@@ -162,6 +162,14 @@ func TestCheckBlocksWhenAnExistingBeaconWouldBeInvalid(t *testing.T) {
 	required := live.DeepCopy()
 	edit(t, required, "v1", func(s *apiextensionsv1.JSONSchemaProps) { s.Required = append(s.Required, "region") }, "spec")
 
+	ruled := live.DeepCopy()
+	edit(t, ruled, "v1", func(s *apiextensionsv1.JSONSchemaProps) {
+		s.XValidations = apiextensionsv1.ValidationRules{{
+			Rule:    "!has(self.pattern) || self.pattern != 'Strobe' || has(self.region)",
+			Message: "a strobing beacon needs a region",
+		}}
+	}, "spec")
+
 	cases := []struct {
 		name        string
 		new         *apiextensionsv1.CustomResourceDefinition
@@ -181,6 +189,9 @@ func TestCheckBlocksWhenAnExistingBeaconWouldBeInvalid(t *testing.T) {
 		}, 1},
 		{"new required field, Strict", required, crdsafety.PolicyStrict, true, []string{
 			`CRD beacons.enum.lighthouse.ferry.dev: Beacon coast/north (stored as v1) is invalid under the new schema: spec.region: Required value`,
+		}, 1},
+		{"new CEL rule, Strict", ruled, crdsafety.PolicyStrict, true, []string{
+			`CRD beacons.enum.lighthouse.ferry.dev: Beacon coast/north (stored as v1) is invalid under the new schema: spec: Invalid value: a strobing beacon needs a region`,
 		}, 1},
 	}
 	for _, tc := range cases {

@@ -173,6 +173,10 @@ func (d *differ) schema(path string, o, n *apiextensionsv1.JSONSchemaProps) {
 	d.combinators(path, o, n)
 
 	for _, r := range n.Required {
+		if np, ok := n.Properties[r]; ok && np.Default != nil {
+			// The API server defaults it on every read and write.
+			continue
+		}
 		if !slices.Contains(o.Required, r) {
 			d.field(child(path, r), KindRequiredAdded, "new required field")
 		}

@@ -258,6 +258,12 @@ func TestDiffAcceptsCompatibleChanges(t *testing.T) {
 		{"maxLength raised", onV1(func(s *apiextensionsv1.JSONSchemaProps) { s.MaxLength = ptr.To[int64](1024) }, "spec", "message")},
 		{"pattern removed", onV1(func(s *apiextensionsv1.JSONSchemaProps) { s.Pattern = "" }, "status", "conditions", "*", "reason")},
 		{"integer widened to number", onV1(func(s *apiextensionsv1.JSONSchemaProps) { s.Type = "number" }, "spec", "intervalSeconds")},
+		{"new required field with a default", onV1(func(s *apiextensionsv1.JSONSchemaProps) {
+			r := s.Properties["region"]
+			r.Default = &apiextensionsv1.JSON{Raw: []byte(`"eu-west"`)}
+			s.Properties["region"] = r
+			s.Required = append(s.Required, "region")
+		}, "spec")},
 		{"field made optional", onV1(func(s *apiextensionsv1.JSONSchemaProps) { s.Required = nil }, "spec")},
 		{"made nullable", onV1(func(s *apiextensionsv1.JSONSchemaProps) { s.Nullable = true }, "spec", "region")},
 		{"description and default changed", onV1(func(s *apiextensionsv1.JSONSchemaProps) {
@@ -350,5 +356,19 @@ func TestDiffOfTheLighthouseBundles(t *testing.T) {
 	}
 	if got := crdsafety.Diff(nil, beaconCRD(t, "1.3.0")); got != nil {
 		t.Errorf("Diff(nil, new) = %v, want nil", got)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	for in, want := range map[string]crdsafety.Policy{"": crdsafety.PolicyStrict, "Strict": crdsafety.PolicyStrict, "Warn": crdsafety.PolicyWarn, "None": crdsafety.PolicyNone} {
+		if got, err := crdsafety.ParsePolicy(in); err != nil || got != want {
+			t.Errorf("ParsePolicy(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := crdsafety.ParsePolicy("strict"); err == nil {
+		t.Error("ParsePolicy(\"strict\") succeeded, want an error")
+	}
+	if _, err := (&crdsafety.Checker{}).Check(t.Context(), live(t), live(t), "Sometimes"); err == nil {
+		t.Error("Check with an unknown policy succeeded, want an error")
 	}
 }

@@ -50,7 +50,8 @@
 // CEL rule added, allOf/anyOf/oneOf/not changed (conservatively). At CRD
 // level: scope changed, a served version removed or no longer served.
 // Ratcheting: only changes that make the schema stricter are reported; a
-// constraint the old schema already had, a field that was already required,
+// constraint the old schema already had, a field that was already required
+// (or that is newly required but has a default the API server applies),
 // a new optional field, a widened enum, looser bounds, a new version and
 // description, default or printer-column changes produce nothing.
 //
