@@ -289,6 +289,9 @@ type FailedUpgrade struct {
 	Bundle string `json:"bundle"`
 	// revision that failed.
 	Revision int64 `json:"revision"`
+	// contentDigest of the failed revision's objects: the same content is
+	// not applied again automatically.
+	ContentDigest string `json:"contentDigest"`
 	// reason read from the cluster, e.g. "pod x unschedulable: ...".
 	Reason string `json:"reason"`
 	// time of the failure.

@@ -47,10 +47,15 @@ type Catalogs interface {
 
 // Reconciler reconciles Subscriptions.
 type Reconciler struct {
-	Client   ctrl.Client
-	Catalogs Catalogs
-	Applier  *install.Applier
-	Recorder events.EventRecorder
+	Client ctrl.Client
+	// APIReader reads what is not cached (revisions and their blobs); the
+	// Client when nil.
+	APIReader ctrl.Reader
+	Catalogs  Catalogs
+	Applier   *install.Applier
+	Recorder  events.EventRecorder
+	// CRDs checks CRD changes before they are applied; no checks when nil.
+	CRDs CRDChecker
 	// HealthRequeue is how often a Subscription waiting for its operator to
 	// become healthy is looked at again.
 	HealthRequeue time.Duration
@@ -64,8 +69,10 @@ type state struct {
 	catalogs []resolver.Snapshot
 	decision *resolver.Decision
 	target   *resolver.Target
-	rendered *install.Rendered
-	requeue  time.Duration
+	// want is what this reconcile applies, and current the revision now applied.
+	want    *desired
+	current *v1alpha1.Revision
+	requeue time.Duration
 	// done stops the remaining steps (status is still written).
 	done bool
 }
@@ -91,12 +98,29 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 	}
 	steps := []step{
+		{"revision", r.loadCurrent},
 		{"catalogs", r.gatherCatalogs},
 		{"resolve", r.resolve},
 		{"dependencies", r.ensureDependencies},
 		{"approve", r.approve},
+		{"render", r.render},
+		{"crds", r.checkCRDs},
+		{"record", r.record},
 		{"apply", r.apply},
 		{"health", r.checkHealth},
+		{"history", r.pruneHistory},
+	}
+	if sub.Spec.RollbackTo != nil {
+		// A pinned revision needs no catalog: it has its objects.
+		steps = []step{
+			{"revision", r.loadCurrent},
+			{"pin", r.pin},
+			{"crds", r.checkCRDs},
+			{"record", r.record},
+			{"apply", r.apply},
+			{"health", r.checkHealth},
+			{"history", r.pruneHistory},
+		}
 	}
 	var stepErr error
 	for _, s := range steps {
@@ -435,10 +459,10 @@ func (r *Reconciler) approve(ctx context.Context, st *state) error {
 	}
 	// A Manual upgrade waits: the installed version keeps being applied
 	// (so drift is corrected) and the status says what would change.
-	newRendered, err := r.render(ctx, st, t.Catalog, t.Bundle, t.Version.String())
+	newRendered, err := r.renderBundle(ctx, st, t.Catalog, t.Bundle, t.Version.String())
 	changes := []string{}
 	if err == nil {
-		if old, oerr := r.render(ctx, st, sub.Status.Catalog, sub.Status.InstalledBundle, sub.Status.InstalledVersion); oerr == nil {
+		if old, oerr := r.renderBundle(ctx, st, sub.Status.Catalog, sub.Status.InstalledBundle, sub.Status.InstalledVersion); oerr == nil {
 			changes = install.Changes(old, newRendered)
 		}
 	}
@@ -452,135 +476,6 @@ func (r *Reconciler) approve(ctx context.Context, st *state) error {
 	st.target = &resolver.Target{Catalog: sub.Status.Catalog, Package: sub.Spec.Package, Bundle: installed, Channel: t.Channel}
 	if v, err := semver.Parse(sub.Status.InstalledVersion); err == nil {
 		st.target.Version = v
-	}
-	return nil
-}
-
-// render fetches a bundle's manifests and renders them for this Subscription.
-func (r *Reconciler) render(ctx context.Context, st *state, catalogName, bundle, version string) (*install.Rendered, error) {
-	sub := st.sub
-	ms, err := r.Catalogs.Manifests(ctx, catalogName, sub.Spec.Package, bundle)
-	if err != nil {
-		return nil, err
-	}
-	return install.Render(install.Input{
-		Owner:     types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
-		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: version, Bundle: bundle,
-		Manifests: ms, InstallMode: sub.Spec.InstallMode, Config: sub.Spec.Config,
-	})
-}
-
-// apply renders the target and applies it with server-side apply.
-func (r *Reconciler) apply(ctx context.Context, st *state) error {
-	sub := st.sub
-	t := st.target
-	rendered, err := r.render(ctx, st, t.Catalog, t.Bundle, t.Version.String())
-	if err != nil {
-		var reason string
-		state := sub.Status.State
-		var invalid *install.InvalidBundleError
-		var mode *install.UnsupportedInstallModeError
-		switch {
-		case errors.As(err, &invalid):
-			reason = v1alpha1.ReasonInvalidBundle
-		case errors.As(err, &mode):
-			reason = v1alpha1.ReasonUnsupportedMode
-		default:
-			// Fetching the bundle failed: try again later, change nothing.
-			setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonCatalogUnavailable, fmt.Sprintf("fetching %s: %v", t.Bundle, err))
-			st.requeue = r.healthRequeue()
-			st.done = true
-			return nil
-		}
-		msg := fmt.Sprintf("%s %s cannot be installed, nothing was applied: %v", t.Package, t.Version, err)
-		if sub.Status.InstalledVersion == "" {
-			state = v1alpha1.StateFailed
-			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, reason, msg)
-		}
-		sub.Status.State = state
-		sub.Status.Explanation = msg
-		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, reason, msg)
-		st.done = true
-		return nil
-	}
-	st.rendered = rendered
-	res, err := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
-	if len(res.Inventory) > 0 {
-		sub.Status.Inventory = mergeInventory(sub.Status.Inventory, res.Inventory, res.Pruned)
-	}
-	if err != nil {
-		msg := fmt.Sprintf("applying %s %s: %v", t.Package, t.Version, err)
-		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
-		return err
-	}
-	sub.Status.Inventory = res.Inventory
-	sub.Status.TargetVersion = t.Version.String()
-	return nil
-}
-
-// mergeInventory keeps track of everything that may exist after a failed
-// apply: what was there, plus what was applied, minus what was pruned.
-func mergeInventory(prev, applied, pruned []v1alpha1.ObjectReference) []v1alpha1.ObjectReference {
-	gone := map[v1alpha1.ObjectReference]bool{}
-	for _, p := range pruned {
-		gone[p] = true
-	}
-	seen := map[v1alpha1.ObjectReference]bool{}
-	var out []v1alpha1.ObjectReference
-	for _, list := range [][]v1alpha1.ObjectReference{applied, prev} {
-		for _, o := range list {
-			if !gone[o] && !seen[o] {
-				seen[o] = true
-				out = append(out, o)
-			}
-		}
-	}
-	return out
-}
-
-// checkHealth waits until what was applied is healthy, then records it as installed.
-func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
-	sub := st.sub
-	t := st.target
-	h, err := r.Applier.Health(ctx, sub.Status.Inventory)
-	if err != nil {
-		return err
-	}
-	upgrading := sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != t.Bundle
-	if !h.Healthy {
-		msg := fmt.Sprintf("waiting for %s %s to become healthy: %s", t.Package, t.Version, h.Message)
-		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonWaitingForHealthy, msg)
-		switch {
-		case upgrading:
-			sub.Status.State = v1alpha1.StateUpgrading
-		case sub.Status.InstalledBundle == "":
-			sub.Status.State = v1alpha1.StateInstalling
-			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonInstalling, msg)
-		default:
-			// The installed version became unhealthy (drift, node loss).
-			setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonWaitingForHealthy, msg)
-		}
-		st.requeue = r.healthRequeue()
-		return nil
-	}
-	if sub.Status.InstalledBundle != t.Bundle {
-		verb, reason := "installed", "Installed"
-		if upgrading {
-			verb, reason = "upgraded to", "Upgraded"
-		}
-		r.Recorder.Eventf(sub, nil, corev1.EventTypeNormal, reason, "Install", "%s %s %s from catalog %q", t.Package, verb, t.Version, t.Catalog)
-		st.log.Info("operator "+verb, "package", t.Package, "version", t.Version.String(), "catalog", t.Catalog)
-		// Resolve again from the new installed version: an upgrade may
-		// already be reachable from it.
-		st.requeue = time.Millisecond
-	}
-	sub.Status.InstalledVersion = t.Version.String()
-	sub.Status.InstalledBundle = t.Bundle
-	sub.Status.Catalog = t.Catalog
-	setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionTrue, v1alpha1.ReasonInstalled, fmt.Sprintf("%s %s is installed and healthy", t.Package, t.Version))
-	if sub.Status.State != v1alpha1.StateUpgradePending {
-		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonInstalled, "nothing to do")
-		sub.Status.State = v1alpha1.StateInstalled
 	}
 	return nil
 }
@@ -608,6 +503,9 @@ func (r *Reconciler) finalize(ctx context.Context, st *state) (reconcile.Result,
 	}
 	if res.Remaining > 0 {
 		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+	if err := r.revisions().deleteAll(ctx, sub); err != nil {
+		return reconcile.Result{}, err
 	}
 	st.log.Info("operator uninstalled", "package", sub.Spec.Package, "version", sub.Status.InstalledVersion, "crdDeletionPolicy", string(policy))
 	controllerutil.RemoveFinalizer(sub, Finalizer)

@@ -2,9 +2,11 @@ package subscription_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -525,4 +527,108 @@ func TestPaused(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSub(t, c, ns, "signals", "installed once unpaused", installed("1.1.0"))
+}
+
+func revisionsOf(t *testing.T, c client.Client, ns, sub string) []v1alpha1.Revision {
+	t.Helper()
+	var list v1alpha1.RevisionList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []v1alpha1.Revision
+	for _, r := range list.Items {
+		if r.Spec.Subscription == sub {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Revision < out[j].Spec.Revision })
+	return out
+}
+
+func outcomes(revs []v1alpha1.Revision) string {
+	var parts []string
+	for _, r := range revs {
+		parts = append(parts, fmt.Sprintf("%d:%s:%s:%s", r.Spec.Revision, r.Spec.Version, r.Spec.Reason, r.Status.Outcome))
+	}
+	return strings.Join(parts, " ")
+}
+
+// neverReady leaves the rollback demo's Deployment unavailable, as a
+// nodeSelector no node matches would.
+func neverReady(d *appsv1.Deployment) bool {
+	return d.Spec.Template.Spec.NodeSelector["ferry.dev/rollback-demo"] != ""
+}
+
+func TestAutomaticRollback(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, neverReady)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
+		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
+		HealthTimeout: &metav1.Duration{Duration: 2 * time.Second},
+	})
+	sub := waitSub(t, c, ns, "lighthouse", "rolled back from 1.4.0", func(s *v1alpha1.Subscription) bool {
+		return s.Status.FailedUpgrade != nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.TypeRolledBack) && installed("1.3.0")(s)
+	})
+	if f := sub.Status.FailedUpgrade; f.Version != "1.4.0" || f.Revision != 2 || !strings.Contains(f.Reason, "deployment "+ns+"/lighthouse-operator-controller-manager") {
+		t.Errorf("failedUpgrade = %+v", f)
+	}
+	msg := condition(sub, v1alpha1.TypeRolledBack).Message
+	for _, want := range []string{"lighthouse-operator 1.4.0 (revision 2) did not become healthy within 2s", "restored 1.3.0 (revision 1) as revision 3", "dependencies (signal-store 1.1.0)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("RolledBack message %q lacks %q", msg, want)
+		}
+	}
+	sub = waitSub(t, c, ns, "lighthouse", "healthy again on revision 3", func(s *v1alpha1.Subscription) bool {
+		return s.Status.CurrentRevision == 3 && s.Status.State == v1alpha1.StateInstalled
+	})
+	if got, want := outcomes(revisionsOf(t, c, ns, "lighthouse")), "1:1.3.0:Install:Healthy 2:1.4.0:Upgrade:RolledBack 3:1.3.0:Rollback:Healthy"; got != want {
+		t.Errorf("revisions = %s, want %s", got, want)
+	}
+	// The failed version is not tried again.
+	time.Sleep(3 * time.Second)
+	if got := outcomes(revisionsOf(t, c, ns, "lighthouse")); !strings.HasSuffix(got, "3:1.3.0:Rollback:Healthy") {
+		t.Errorf("the failed version was retried: %s", got)
+	}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(sub), sub); err != nil {
+		t.Fatal(err)
+	}
+	if cond := condition(sub, v1alpha1.TypeUpgradeAvailable); cond == nil || cond.Reason != v1alpha1.ReasonUpgradeFailed || !strings.Contains(cond.Message, "operators.ferry.dev/retry-upgrade=1.4.0") {
+		t.Errorf("UpgradeAvailable = %+v", cond)
+	}
+}
+
+func TestManualRollbackAndHistory(t *testing.T) {
+	srv := startCatalogd(t, sampleDir(t))
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", RevisionHistoryLimit: ptr.To[int32](2)})
+	sub := waitSub(t, c, ns, "signals", "upgraded to 1.1.0", installed("1.1.0"))
+	// The catalog goes away; the revision still has the objects of 1.0.0.
+	srv.stop()
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Spec.RollbackTo = &v1alpha1.RollbackTarget{Revision: 1}
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	sub = waitSub(t, c, ns, "signals", "rolled back to revision 1", func(s *v1alpha1.Subscription) bool {
+		return installed("1.0.0")(s) && s.Status.CurrentRevision == 3
+	})
+	if cond := condition(sub, v1alpha1.TypeResolved); cond.Reason != v1alpha1.ReasonPinned {
+		t.Errorf("Resolved = %+v", cond)
+	}
+	// Only revisionHistoryLimit revisions are kept.
+	// The pinned revision 1 is kept; 2 goes.
+	if got := outcomes(revisionsOf(t, c, ns, "signals")); got != "1:1.0.0:Install:Healthy 3:1.0.0:Rollback:Healthy" {
+		t.Errorf("revisions = %s", got)
+	}
+	// Blobs of deleted revisions are collected; those in use remain.
+	var blobs corev1.SecretList
+	if err := c.List(context.Background(), &blobs, client.InNamespace(ns), client.MatchingLabels{subscription.LabelBlob: "true"}); err != nil || len(blobs.Items) == 0 {
+		t.Errorf("revision blobs: %d (%v)", len(blobs.Items), err)
+	}
 }

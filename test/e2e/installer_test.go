@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/test/e2e/framework"
 )
 
 // installerEnv is a catalogd serving a copy of bundles/ and an installer,
@@ -33,6 +34,16 @@ type installerEnv struct {
 	client     client.Client
 	catalogDir string
 	catalog    string
+	// installer is the running installer process.
+	installer *framework.Process
+	binary    string
+}
+
+// startInstallerProcess starts (or restarts) the installer.
+func (e *installerEnv) startInstallerProcess(t *testing.T) {
+	t.Helper()
+	e.installer = f.StartProcess(t, "installer", e.binary, "--leader-elect=false", "--metrics-bind-address=0",
+		"--health-probe-bind-address="+freePort(t), "--log-format=text", "--health-requeue=1s")
 }
 
 func ferryClient(t *testing.T) client.Client {
@@ -101,8 +112,8 @@ func startInstaller(t *testing.T, held ...string) *installerEnv {
 	catalogd := f.BuildBinary(t, "./cmd/catalogd")
 	installer := f.BuildBinary(t, "./cmd/installer")
 	f.StartProcess(t, "catalogd", catalogd, "serve", "--listen", addr, "--metrics-listen", "", "--catalog", dir)
-	f.StartProcess(t, "installer", installer, "--leader-elect=false", "--metrics-bind-address=0",
-		"--health-probe-bind-address="+freePort(t), "--log-format=text", "--health-requeue=1s")
+	env := &installerEnv{catalogDir: dir, binary: installer}
+	env.startInstallerProcess(t)
 	c := ferryClient(t)
 	name := fmt.Sprintf("sample-%d", time.Now().UnixNano()%100000)
 	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.CatalogSourceSpec{Address: addr}}
@@ -110,7 +121,8 @@ func startInstaller(t *testing.T, held ...string) *installerEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), cs) })
-	return &installerEnv{client: c, catalogDir: dir, catalog: name}
+	env.client, env.catalog = c, name
+	return env
 }
 
 func (e *installerEnv) subscription(t *testing.T, ns, name string, spec v1alpha1.SubscriptionSpec) {

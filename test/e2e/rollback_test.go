@@ -1,0 +1,162 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrydev/ferry/api/v1alpha1"
+)
+
+// publishVersion adds lighthouse-operator <version> to the catalog directory:
+// a copy of 1.3.0 (healthy) in the fast channel, reachable from 1.3.0 and
+// 1.4.0 (it replaces 1.4.0 and skips the range up to itself).
+func (e *installerEnv) publishVersion(t *testing.T, version string) {
+	t.Helper()
+	src := filepath.Join(f.ModuleRoot, "bundles", "lighthouse-operator", "1.3.0")
+	tmp := filepath.Join(t.TempDir(), version)
+	copyTree(t, src, tmp)
+	rewrite := func(rel string, pairs ...string) {
+		p := filepath.Join(tmp, rel)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				t.Fatalf("%s: %q not found", rel, pairs[i])
+			}
+			s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite(filepath.Join("metadata", "annotations.yaml"), "channels.v1: stable,fast", "channels.v1: fast")
+	rewrite(filepath.Join("manifests", "lighthouse-operator.clusterserviceversion.yaml"),
+		"name: lighthouse-operator.v1.3.0", "name: lighthouse-operator.v"+version,
+		"version: 1.3.0", "version: "+version,
+		"replaces: lighthouse-operator.v1.2.0", "replaces: lighthouse-operator.v1.4.0",
+		"  annotations:\n    alm-examples", "  annotations:\n    olm.skipRange: '>=1.3.0 <"+version+"'\n    alm-examples")
+	// Move it in as a whole, so catalogd never sees half a bundle.
+	if err := os.Rename(tmp, filepath.Join(e.catalogDir, "lighthouse-operator", version)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lighthouseDeployment(t *testing.T, c client.Client, ns string) *appsv1.Deployment {
+	t.Helper()
+	var deps appsv1.DeploymentList
+	if err := c.List(context.Background(), &deps, client.InNamespace(ns), client.MatchingLabels{"operators.ferry.dev/owner-name": "lighthouse"}); err != nil || len(deps.Items) != 1 {
+		t.Fatalf("lighthouse Deployments: %d (%v)", len(deps.Items), err)
+	}
+	return &deps.Items[0]
+}
+
+func revisionOutcomes(t *testing.T, c client.Client, ns, sub string) map[int64]v1alpha1.Revision {
+	t.Helper()
+	var list v1alpha1.RevisionList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]v1alpha1.Revision{}
+	for _, r := range list.Items {
+		if r.Spec.Subscription == sub {
+			out[r.Spec.Revision] = r
+		}
+	}
+	return out
+}
+
+func TestRollbackAndRecovery(t *testing.T) {
+	env := startInstaller(t)
+	ns := f.CreateNamespace(t)
+	ctx := context.Background()
+	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
+		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
+		HealthTimeout: &metav1.Duration{Duration: 20 * time.Second},
+	})
+	// 1.3.0 installs, then the upgrade to the broken 1.4.0 fails its health
+	// gate (its pods can never be scheduled) and 1.3.0 comes back.
+	sub := env.waitFor(t, ns, "lighthouse", "rolled back from 1.4.0", func(s *v1alpha1.Subscription) bool {
+		return s.Status.FailedUpgrade != nil && s.Status.State == v1alpha1.StateInstalled && installedAt("1.3.0")(s)
+	})
+	if f := sub.Status.FailedUpgrade; f.Version != "1.4.0" || !strings.Contains(f.Reason, "unschedulable") {
+		t.Errorf("failedUpgrade = %+v, want 1.4.0 with the scheduler's reason", f)
+	}
+	rb := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeRolledBack)
+	if rb == nil || rb.Status != metav1.ConditionTrue || !strings.Contains(rb.Message, "restored 1.3.0 (revision 1)") {
+		t.Errorf("RolledBack = %+v", rb)
+	}
+	d := lighthouseDeployment(t, env.client, ns)
+	if len(d.Spec.Template.Spec.NodeSelector) != 0 {
+		t.Errorf("the rolled back Deployment still has the broken nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
+	}
+	if out, err := f.Kubectl(t, "rollout", "status", "-n", ns, "deployment/"+d.Name, "--timeout=120s"); err != nil {
+		t.Fatalf("old pods not Ready again: %v\n%s", err, out)
+	}
+	if out, err := f.Kubectl(t, "get", "revisions", "-n", ns); err != nil || !strings.Contains(out, "RolledBack") {
+		t.Errorf("kubectl get revisions:\n%s", out)
+	}
+
+	// A newer good version published afterwards is installed.
+	env.publishVersion(t, "1.5.0")
+	sub = env.waitFor(t, ns, "lighthouse", "upgraded to 1.5.0", installedAt("1.5.0"))
+
+	// Manual rollback to revision 1.
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Spec.RollbackTo = &v1alpha1.RollbackTarget{Revision: 1}
+	if err := env.client.Patch(ctx, sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	env.waitFor(t, ns, "lighthouse", "back on revision 1's version", func(s *v1alpha1.Subscription) bool {
+		c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.TypeResolved)
+		return installedAt("1.3.0")(s) && c != nil && c.Reason == v1alpha1.ReasonPinned
+	})
+}
+
+func TestKilledMidUpgrade(t *testing.T) {
+	env := startInstaller(t)
+	ns := f.CreateNamespace(t)
+	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
+		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
+		HealthTimeout: &metav1.Duration{Duration: 15 * time.Second},
+	})
+	// Wait until the upgrade to 1.4.0 is applied and waiting to become healthy.
+	env.waitFor(t, ns, "lighthouse", "upgrading to 1.4.0", func(s *v1alpha1.Subscription) bool {
+		return s.Status.InstalledVersion == "1.3.0" && s.Status.TargetVersion == "1.4.0" && s.Status.State == v1alpha1.StateUpgrading
+	})
+	if err := syscall.Kill(env.installer.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	env.startInstallerProcess(t)
+	sub := env.waitFor(t, ns, "lighthouse", "settled after the restart", func(s *v1alpha1.Subscription) bool {
+		return s.Status.State == v1alpha1.StateInstalled && s.Status.FailedUpgrade != nil
+	})
+	// Never in between: the current revision is healthy and is what runs.
+	revs := revisionOutcomes(t, env.client, ns, "lighthouse")
+	cur := revs[sub.Status.CurrentRevision]
+	if cur.Status.Outcome != v1alpha1.OutcomeHealthy || cur.Spec.Version != sub.Status.InstalledVersion || sub.Status.InstalledVersion != "1.3.0" {
+		t.Errorf("current revision %d: %s %s, installed %s", cur.Spec.Revision, cur.Spec.Version, cur.Status.Outcome, sub.Status.InstalledVersion)
+	}
+	for n, r := range revs {
+		if r.Status.Outcome == v1alpha1.OutcomeProgressing {
+			t.Errorf("revision %d left Progressing", n)
+		}
+	}
+	if d := lighthouseDeployment(t, env.client, ns); len(d.Spec.Template.Spec.NodeSelector) != 0 {
+		t.Errorf("Deployment left half upgraded: nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
+	}
+}
