@@ -75,4 +75,11 @@
 //     columns and the conversion webhook's behaviour are not compared.
 //   - Objects created or changed between the check and the update of the CRD
 //     are not seen.
+//   - kube-apiserver (1.30+, CRDValidationRatcheting) lets an update keep an
+//     invalid field unchanged, so an object reported by (b) can often still
+//     be updated; it can no longer be created as it is (restore from backup,
+//     GitOps re-apply) nor have that field changed to another invalid value.
+//     Check reports it as blocking all the same.
+//   - With a conversion webhook, versions the live CRD does not serve are not
+//     checked against existing objects (see (b)).
 package crdsafety
