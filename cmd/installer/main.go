@@ -95,6 +95,7 @@ func run(args []string) error {
 	rec := &subscription.Reconciler{
 		Client:        mgr.GetClient(),
 		Catalogs:      store,
+		APIReader:     mgr.GetAPIReader(),
 		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
 		Recorder:      mgr.GetEventRecorder("ferry-installer"),
 		HealthRequeue: *healthRequeue,
