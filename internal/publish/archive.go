@@ -127,7 +127,7 @@ func Unpack(data []byte, limit int64) (Files, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not a gzip stream: %w", err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		r = zr
 	}
 	tr := tar.NewReader(r)
