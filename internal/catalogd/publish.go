@@ -423,7 +423,6 @@ func (p *Publisher) publish(stream grpc.ClientStreamingServer[catalogv1.PublishR
 			if b := pkg.BundleByVersion(info.Version); b != nil {
 				if b.Digest() == info.Digest {
 					resp.Unchanged = true
-					resp.Digest = info.Digest
 					resp.CatalogDigest = cur.Digest
 					resp.Channels = b.Channels
 					return nil, nil
