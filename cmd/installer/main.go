@@ -92,7 +92,13 @@ func run(args []string) error {
 	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CatalogSource controller: %w", err)
 	}
+	// CRD checks list custom resources in pages, straight from the API server.
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating API client: %w", err)
+	}
 	rec := &subscription.Reconciler{
+		CRDs:          subscription.NewCRDChecker(direct),
 		Client:        mgr.GetClient(),
 		Catalogs:      store,
 		APIReader:     mgr.GetAPIReader(),

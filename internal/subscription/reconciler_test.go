@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -154,7 +155,7 @@ func startManager(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	rec := &subscription.Reconciler{
-		Client: mgr.GetClient(), Catalogs: store,
+		Client: mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(env.Client),
 		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
 		Recorder:      events.NewFakeRecorder(1000),
 		HealthRequeue: 200 * time.Millisecond,
@@ -631,4 +632,82 @@ func TestManualRollbackAndHistory(t *testing.T) {
 	if err := c.List(context.Background(), &blobs, client.InNamespace(ns), client.MatchingLabels{subscription.LabelBlob: "true"}); err != nil || len(blobs.Items) == 0 {
 		t.Errorf("revision blobs: %d (%v)", len(blobs.Items), err)
 	}
+}
+
+func TestCRDChangeBlocked(t *testing.T) {
+	dir := sampleDir(t, "lighthouse-operator/1.4.0")
+	srv := startCatalogd(t, dir)
+	c := startManager(t)
+	ns := namespace(t)
+	markHealthy(t, ns, nil)
+	cat := catalogSource(t, c, srv.addr)
+	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0"})
+	waitSub(t, c, ns, "lighthouse", "installed", installed("1.3.0"))
+	beacon := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "lighthouse.ferry.dev/v1", "kind": "Beacon",
+		"metadata": map[string]any{"name": "north", "namespace": ns},
+		"spec":     map[string]any{"target": "web", "pattern": "Strobe"},
+	}}
+	if err := c.Create(context.Background(), beacon); err != nil {
+		t.Fatal(err)
+	}
+	// 1.4.0 here is 1.3.0 with "Strobe" no longer allowed.
+	if err := copyBundle(dir, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0", map[string][2]string{
+		"manifests/lighthouse-operator.clusterserviceversion.yaml": {"version: 1.3.0\n  replaces: lighthouse-operator.v1.2.0", "version: 1.4.0\n  replaces: lighthouse-operator.v1.3.0"},
+		"manifests/lighthouse.ferry.dev_beacons.yaml":               {"                - Pulse\n                - Strobe\n", "                - Pulse\n"},
+		"metadata/annotations.yaml":                                 {"channels.v1: stable,fast", "channels.v1: fast"},
+	}, "name: lighthouse-operator.v1.3.0", "name: lighthouse-operator.v1.4.0"); err != nil {
+		t.Fatal(err)
+	}
+	srv.reload(t)
+	sub := waitSub(t, c, ns, "lighthouse", "blocked", func(s *v1alpha1.Subscription) bool {
+		cond := condition(s, v1alpha1.TypeCRDUpgradeSafe)
+		return cond != nil && cond.Status == metav1.ConditionFalse
+	})
+	want := `CRD beacons.lighthouse.ferry.dev: Beacon ` + ns + `/north (stored as v1) is invalid under the new schema: spec.pattern: Unsupported value: "Strobe"`
+	if msg := condition(sub, v1alpha1.TypeCRDUpgradeSafe).Message; !strings.Contains(msg, want) {
+		t.Errorf("CRDUpgradeSafe message:\n%s\nwant it to contain:\n%s", msg, want)
+	}
+	if sub.Status.InstalledVersion != "1.3.0" || sub.Status.CurrentRevision != 1 {
+		t.Errorf("the blocked upgrade changed something: %+v", sub.Status)
+	}
+	// With Warn the upgrade goes ahead.
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Spec.CRDUpgradeSafety = v1alpha1.CRDSafetyWarn
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitSub(t, c, ns, "lighthouse", "upgraded under Warn", installed("1.4.0"))
+}
+
+// copyBundle copies bundle directory from to to inside dir, replacing text
+// in some files (pairs per file) and, in every file, old with new.
+func copyBundle(dir, from, to string, edits map[string][2]string, old, new string) error {
+	src, dst := filepath.Join(dir, from), filepath.Join(dir+".tmp", to)
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := strings.ReplaceAll(string(data), old, new)
+		if e, ok := edits[filepath.ToSlash(rel)]; ok {
+			if !strings.Contains(s, e[0]) {
+				return fmt.Errorf("%s: %q not found", rel, e[0])
+			}
+			s = strings.Replace(s, e[0], e[1], 1)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), []byte(s), 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir + ".tmp")
+	return os.Rename(dst, filepath.Join(dir, to))
 }
