@@ -25,7 +25,7 @@ import (
 	"github.com/ferrydev/ferry/internal/resolver"
 )
 
-// AnnotationRetryUpgrade, set to the version of status.failedUpgrade, lets
+// AnnotationRetryUpgrade set to the version of status.failedUpgrade lets
 // that version be tried again.
 const AnnotationRetryUpgrade = "operators.ferry.dev/retry-upgrade"
 
@@ -143,10 +143,10 @@ func (r *Reconciler) render(ctx context.Context, st *state) error {
 	rendered, err := r.renderBundle(ctx, st, t.Catalog, t.Bundle, t.Version.String())
 	if err == nil {
 		reason := reasonUpgrade
-		switch {
-		case sub.Status.InstalledBundle == "":
+		switch sub.Status.InstalledBundle {
+		case "":
 			reason = reasonInstall
-		case sub.Status.InstalledBundle == t.Bundle:
+		case t.Bundle:
 			reason = reasonReconfigure
 		}
 		st.want = &desired{target: revisionTarget{t.Catalog, t.Bundle, t.Version.String()}, objects: rendered.Objects, reason: reason}
@@ -188,8 +188,11 @@ func (r *Reconciler) render(ctx context.Context, st *state) error {
 
 // keepCRDVersions drops from objs every CRD whose live object stores a
 // version the object no longer has: applying it would be refused, and the
-// data stored in that version must stay readable. The live CRD is kept.
-func (r *Reconciler) keepCRDVersions(ctx context.Context, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, []string, error) {
+// data stored in that version must stay readable. The live CRD is kept. In a
+// rollback (restoring older objects) no installed CRD is changed at all, as
+// Helm and Flux do: the newer schema keeps every field the data may have;
+// only a CRD that is missing is created.
+func (r *Reconciler) keepCRDVersions(ctx context.Context, objs []*unstructured.Unstructured, rollback bool) ([]*unstructured.Unstructured, []string, error) {
 	var out []*unstructured.Unstructured
 	var kept []string
 	for _, o := range objs {
@@ -205,6 +208,10 @@ func (r *Reconciler) keepCRDVersions(ctx context.Context, objs []*unstructured.U
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if rollback {
+			kept = append(kept, fmt.Sprintf("CRD %s kept as it is: a rollback never changes an installed CRD", o.GetName()))
+			continue
 		}
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, crd); err != nil {
@@ -234,7 +241,8 @@ func missingStoredVersions(live, next *apiextensionsv1.CustomResourceDefinition)
 // is, and refuses content that already failed its health gate.
 func (r *Reconciler) record(ctx context.Context, st *state) error {
 	sub := st.sub
-	objs, kept, err := r.keepCRDVersions(ctx, st.want.objects)
+	rollback := st.want.reason == reasonRollback || st.want.reason == reasonDowngrade
+	objs, kept, err := r.keepCRDVersions(ctx, st.want.objects, rollback)
 	if err != nil {
 		return err
 	}
@@ -425,7 +433,7 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 	if err != nil {
 		return err
 	}
-	objs, kept, err := r.keepCRDVersions(ctx, objs)
+	objs, kept, err := r.keepCRDVersions(ctx, objs, true)
 	if err != nil {
 		return err
 	}
@@ -492,7 +500,8 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 	if policy == "" {
 		policy = v1alpha1.CRDSafetyStrict
 	}
-	if policy == v1alpha1.CRDSafetyNone {
+	if policy == v1alpha1.CRDSafetyNone || st.want.reason == reasonRollback || st.want.reason == reasonDowngrade {
+		// Rollbacks and downgrades leave installed CRDs as they are.
 		return nil
 	}
 	var findings []string
@@ -560,13 +569,11 @@ func (r *Reconciler) downgradeTarget(ctx context.Context, st *state) (*desired, 
 	if !sub.Spec.AllowDowngrade || sub.Spec.VersionRange == "" || sub.Status.InstalledVersion == "" {
 		return nil, false, nil
 	}
-	inRange, err := catalog.ParseRange(sub.Spec.VersionRange)
-	if err != nil {
-		return nil, false, nil
-	}
-	installed, err := semver.Parse(sub.Status.InstalledVersion)
-	if err != nil || inRange(installed) {
-		return nil, false, nil
+	inRange, rerr := catalog.ParseRange(sub.Spec.VersionRange)
+	installed, verr := semver.Parse(sub.Status.InstalledVersion)
+	if rerr != nil || verr != nil || inRange(installed) {
+		// An invalid range is reported by the resolver; nothing to downgrade to.
+		return nil, false, nil //nolint:nilerr // not an error of this step
 	}
 	var best *catalog.Bundle
 	var bestCat string

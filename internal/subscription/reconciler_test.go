@@ -210,6 +210,23 @@ func markHealthy(t *testing.T, ns string, unless func(*appsv1.Deployment) bool) 
 	}()
 }
 
+// freshCRDs deletes CRDs earlier tests installed: CRDs are cluster-wide, and
+// a test installing an older version would otherwise meet a newer CRD.
+func freshCRDs(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		if err := env.Client.Delete(context.Background(), crd); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			return apierrors.IsNotFound(env.Client.Get(ctx, types.NamespacedName{Name: n}, crd)), nil
+		}); err != nil {
+			t.Fatalf("CRD %s not deleted", n)
+		}
+	}
+}
+
 func namespace(t *testing.T) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sub-"}}
@@ -263,6 +280,7 @@ func condition(s *v1alpha1.Subscription, typ string) *metav1.Condition {
 }
 
 func TestInstallWithDependencyAndUpgrade(t *testing.T) {
+	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0"))
 	c := startManager(t)
 	ns := namespace(t)
@@ -360,6 +378,7 @@ func fsCopyOne(dst, p string) error {
 }
 
 func TestManualApproval(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -399,6 +418,7 @@ func TestManualApproval(t *testing.T) {
 }
 
 func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -418,6 +438,7 @@ func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestCatalogUnreachable(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -454,6 +475,7 @@ func TestCatalogUnreachable(t *testing.T) {
 }
 
 func TestBadBundleAppliesNothing(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	dir := sampleDir(t)
 	// signal-store 1.1.0 ships an object of a kind Ferry does not install.
 	extra := "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: gizmo\n"
@@ -480,6 +502,7 @@ func TestBadBundleAppliesNothing(t *testing.T) {
 }
 
 func TestUnsupportedInstallMode(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	dir := sampleDir(t)
 	// signal-store 1.0.0 as an operator that can only watch its own namespace.
 	csv := filepath.Join(dir, "signal-store", "1.0.0", "manifests", "signal-store.clusterserviceversion.yaml")
@@ -511,6 +534,7 @@ func TestUnsupportedInstallMode(t *testing.T) {
 }
 
 func TestPaused(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -561,6 +585,7 @@ func neverReady(d *appsv1.Deployment) bool {
 }
 
 func TestAutomaticRollback(t *testing.T) {
+	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -602,6 +627,7 @@ func TestAutomaticRollback(t *testing.T) {
 }
 
 func TestManualRollbackAndHistory(t *testing.T) {
+	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
 	c := startManager(t)
 	ns := namespace(t)
@@ -635,6 +661,7 @@ func TestManualRollbackAndHistory(t *testing.T) {
 }
 
 func TestCRDChangeBlocked(t *testing.T) {
+	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	dir := sampleDir(t, "lighthouse-operator/1.4.0")
 	srv := startCatalogd(t, dir)
 	c := startManager(t)
@@ -654,8 +681,8 @@ func TestCRDChangeBlocked(t *testing.T) {
 	// 1.4.0 here is 1.3.0 with "Strobe" no longer allowed.
 	if err := copyBundle(dir, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0", map[string][2]string{
 		"manifests/lighthouse-operator.clusterserviceversion.yaml": {"version: 1.3.0\n  replaces: lighthouse-operator.v1.2.0", "version: 1.4.0\n  replaces: lighthouse-operator.v1.3.0"},
-		"manifests/lighthouse.ferry.dev_beacons.yaml":               {"                - Pulse\n                - Strobe\n", "                - Pulse\n"},
-		"metadata/annotations.yaml":                                 {"channels.v1: stable,fast", "channels.v1: fast"},
+		"manifests/lighthouse.ferry.dev_beacons.yaml":              {"                - Pulse\n                - Strobe\n", "                - Pulse\n"},
+		"metadata/annotations.yaml":                                {"channels.v1: stable,fast", "channels.v1: fast"},
 	}, "name: lighthouse-operator.v1.3.0", "name: lighthouse-operator.v1.4.0"); err != nil {
 		t.Fatal(err)
 	}

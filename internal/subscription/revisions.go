@@ -37,9 +37,7 @@ const (
 	LabelSubscription = "operators.ferry.dev/subscription"
 	// LabelBlob marks the Secrets holding revision objects.
 	LabelBlob = "operators.ferry.dev/revision-blob"
-	// SecretTypeBlob is the type of those Secrets.
-	SecretTypeBlob corev1.SecretType = "operators.ferry.dev/revision-blob"
-	blobKey                          = "data"
+	blobKey   = "data"
 	// blobChunk keeps each Secret well under the API server's 1.5 MiB limit.
 	blobChunk = 768 << 10
 	// DefaultRevisionHistoryLimit is how many Revisions are kept by default.
@@ -47,6 +45,9 @@ const (
 	// DefaultHealthTimeout is how long a revision may take to become healthy.
 	DefaultHealthTimeout = 5 * time.Minute
 )
+
+// SecretTypeBlob is the type of the Secrets holding revision objects.
+const SecretTypeBlob corev1.SecretType = "operators.ferry.dev/revision-blob"
 
 // revisions reads and writes a Subscription's revisions.
 type revisions struct {
