@@ -230,8 +230,26 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 }
 
+// freshCRDs deletes operator CRDs earlier tests left: CRDs are cluster-wide,
+// and installing an older version over a newer CRD is (rightly) blocked.
+func freshCRDs(t *testing.T, c client.Client, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		if err := c.Delete(context.Background(), crd); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, pollTimeout, true, func(ctx context.Context) (bool, error) {
+			return apierrors.IsNotFound(c.Get(ctx, types.NamespacedName{Name: n}, crd)), nil
+		}); err != nil {
+			t.Fatalf("CRD %s not deleted: %v", n, err)
+		}
+	}
+}
+
 func TestManualApproval(t *testing.T) {
 	env := startInstaller(t)
+	freshCRDs(t, env.client, "signalstores.signals.ferry.dev")
 	ns := f.CreateNamespace(t)
 	ctx := context.Background()
 	env.subscription(t, ns, "signals", v1alpha1.SubscriptionSpec{

@@ -14,15 +14,17 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
 
 // publishVersion adds lighthouse-operator <version> to the catalog directory:
-// a copy of 1.3.0 (healthy) in the fast channel, reachable from 1.3.0 and
-// 1.4.0 (it replaces 1.4.0 and skips the range up to itself).
-func (e *installerEnv) publishVersion(t *testing.T, version string) {
+// a copy of 1.3.0 (healthy) in the fast channel that replaces the given
+// version and skips the range from 1.3.0 up to itself. crdEdits are pairs of
+// text to replace in its Beacon CRD.
+func (e *installerEnv) publishVersion(t *testing.T, version, replaces string, crdEdits ...string) {
 	t.Helper()
 	src := filepath.Join(f.ModuleRoot, "bundles", "lighthouse-operator", "1.3.0")
 	tmp := filepath.Join(t.TempDir(), version)
@@ -48,8 +50,11 @@ func (e *installerEnv) publishVersion(t *testing.T, version string) {
 	rewrite(filepath.Join("manifests", "lighthouse-operator.clusterserviceversion.yaml"),
 		"name: lighthouse-operator.v1.3.0", "name: lighthouse-operator.v"+version,
 		"version: 1.3.0", "version: "+version,
-		"replaces: lighthouse-operator.v1.2.0", "replaces: lighthouse-operator.v1.4.0",
+		"replaces: lighthouse-operator.v1.2.0", "replaces: lighthouse-operator.v"+replaces,
 		"  annotations:\n    alm-examples", "  annotations:\n    olm.skipRange: '>=1.3.0 <"+version+"'\n    alm-examples")
+	if len(crdEdits) > 0 {
+		rewrite(filepath.Join("manifests", "lighthouse.ferry.dev_beacons.yaml"), crdEdits...)
+	}
 	// Move it in as a whole, so catalogd never sees half a bundle.
 	if err := os.Rename(tmp, filepath.Join(e.catalogDir, "lighthouse-operator", version)); err != nil {
 		t.Fatal(err)
@@ -112,7 +117,7 @@ func TestRollbackAndRecovery(t *testing.T) {
 	}
 
 	// A newer good version published afterwards is installed.
-	env.publishVersion(t, "1.5.0")
+	env.publishVersion(t, "1.5.0", "1.4.0")
 	sub = env.waitFor(t, ns, "lighthouse", "upgraded to 1.5.0", installedAt("1.5.0"))
 
 	// Manual rollback to revision 1.
@@ -158,5 +163,34 @@ func TestKilledMidUpgrade(t *testing.T) {
 	}
 	if d := lighthouseDeployment(t, env.client, ns); len(d.Spec.Template.Spec.NodeSelector) != 0 {
 		t.Errorf("Deployment left half upgraded: nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
+	}
+}
+
+func TestCRDChangeBlocked(t *testing.T) {
+	env := startInstaller(t, filepath.Join("lighthouse-operator", "1.4.0"))
+	ns := f.CreateNamespace(t)
+	ctx := context.Background()
+	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0"})
+	env.waitFor(t, ns, "lighthouse", "installed", installedAt("1.3.0"))
+	beacon := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "lighthouse.ferry.dev/v1", "kind": "Beacon",
+		"metadata": map[string]any{"name": "north", "namespace": ns},
+		"spec":     map[string]any{"target": "web", "pattern": "Strobe"},
+	}}
+	if err := env.client.Create(ctx, beacon); err != nil {
+		t.Fatal(err)
+	}
+	// 1.6.0 no longer allows the pattern the Beacon uses.
+	env.publishVersion(t, "1.6.0", "1.3.0", "                - Pulse\n                - Strobe\n", "                - Pulse\n")
+	sub := env.waitFor(t, ns, "lighthouse", "blocked", func(s *v1alpha1.Subscription) bool {
+		c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.TypeCRDUpgradeSafe)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	want := `CRD beacons.lighthouse.ferry.dev: Beacon ` + ns + `/north (stored as v1) is invalid under the new schema: spec.pattern: Unsupported value: "Strobe"`
+	if msg := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeCRDUpgradeSafe).Message; !strings.Contains(msg, want) {
+		t.Errorf("CRDUpgradeSafe:\n%s\nwant it to contain\n%s", msg, want)
+	}
+	if sub.Status.InstalledVersion != "1.3.0" {
+		t.Errorf("installed %s while the upgrade is blocked", sub.Status.InstalledVersion)
 	}
 }
