@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,8 @@ type installerEnv struct {
 	// installer is the running installer process.
 	installer *framework.Process
 	binary    string
+	// catalogd is the catalogd binary, serving at address.
+	catalogd, address string
 }
 
 // startInstallerProcess starts (or restarts) the installer.
@@ -103,6 +106,12 @@ func copyTree(t *testing.T, src, dst string, skip ...string) {
 // without the lighthouse-operator versions in held) and the installer.
 func startInstaller(t *testing.T, held ...string) *installerEnv {
 	t.Helper()
+	return startInstallerWith(t, nil, held...)
+}
+
+// startInstallerWith also passes catalogdArgs to catalogd serve.
+func startInstallerWith(t *testing.T, catalogdArgs []string, held ...string) *installerEnv {
+	t.Helper()
 	if out, err := f.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(f.ModuleRoot, "config", "crd", "bases")); err != nil {
 		t.Fatalf("applying CRDs: %v\n%s", err, out)
 	}
@@ -111,8 +120,8 @@ func startInstaller(t *testing.T, held ...string) *installerEnv {
 	addr := freePort(t)
 	catalogd := f.BuildBinary(t, "./cmd/catalogd")
 	installer := f.BuildBinary(t, "./cmd/installer")
-	f.StartProcess(t, "catalogd", catalogd, "serve", "--listen", addr, "--metrics-listen", "", "--catalog", dir)
-	env := &installerEnv{catalogDir: dir, binary: installer}
+	f.StartProcess(t, "catalogd", append([]string{catalogd, "serve", "--listen", addr, "--metrics-listen", "", "--catalog", dir}, catalogdArgs...)...)
+	env := &installerEnv{catalogDir: dir, binary: installer, catalogd: catalogd, address: addr}
 	env.startInstallerProcess(t)
 	c := ferryClient(t)
 	name := fmt.Sprintf("sample-%d", time.Now().UnixNano()%100000)
@@ -273,4 +282,32 @@ func TestManualApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.waitFor(t, ns, "signals", "upgraded to 1.1.0 after approval", installedAt("1.1.0"))
+}
+
+func TestPublishTriggersUpgrade(t *testing.T) {
+	secrets := t.TempDir()
+	token := "e2e-token-0123456789abcdef"
+	tokens := filepath.Join(secrets, "tokens")
+	clientToken := filepath.Join(secrets, "token")
+	for p, content := range map[string]string{tokens: token + " lighthouse-operator\n", clientToken: token + "\n"} {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := startInstallerWith(t, []string{"--data-dir", filepath.Join(secrets, "data"), "--token-file", tokens},
+		filepath.Join("lighthouse-operator", "1.3.0"), filepath.Join("lighthouse-operator", "1.4.0"))
+	ns := f.CreateNamespace(t)
+	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "stable"})
+	env.waitFor(t, ns, "lighthouse", "installed at 1.2.0", installedAt("1.2.0"))
+
+	// CI publishes 1.3.0; the installer hears of it through Watch and upgrades.
+	out, err := exec.Command(env.catalogd, "publish", "--server", env.address, "--plaintext", "--token-file", clientToken,
+		filepath.Join(f.ModuleRoot, "bundles", "lighthouse-operator", "1.3.0")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("catalogd publish: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "published package=lighthouse-operator version=1.3.0") {
+		t.Errorf("publish output:\n%s", out)
+	}
+	env.waitFor(t, ns, "lighthouse", "upgraded to the published 1.3.0", installedAt("1.3.0"))
 }
