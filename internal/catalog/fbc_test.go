@@ -384,27 +384,3 @@ func TestOnDiskObjectsValidatedAtLoad(t *testing.T) {
 		t.Error("bundle with undecodable objects is served")
 	}
 }
-
-func TestManifestCache(t *testing.T) {
-	c := newManifestCache(100)
-	a, b, big := &blobRef{}, &blobRef{}, &blobRef{}
-	m := func(n int) []Manifest { return []Manifest{{JSON: make([]byte, n)}} }
-	c.put(a, m(20))
-	c.put(b, m(20))
-	if _, ok := c.get(a); !ok {
-		t.Fatal("a not cached")
-	}
-	c.put(big, m(60)) // over a quarter of the budget: not kept
-	if _, ok := c.get(big); ok {
-		t.Fatal("a bundle over a quarter of the budget was cached")
-	}
-	for i := 0; i < 4; i++ {
-		c.put(&blobRef{}, m(20))
-	}
-	if _, ok := c.get(b); ok {
-		t.Error("least recently used entry b survived")
-	}
-	if c.used > c.budget {
-		t.Errorf("used %d over budget %d", c.used, c.budget)
-	}
-}

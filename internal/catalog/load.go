@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferrydev/ferry/internal/lru"
 )
 
 // Format is the on-disk layout of a catalog source.
@@ -159,7 +161,7 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	}
 	c := build(all, sink)
 	if o.cacheBytes > 0 {
-		cache := newManifestCache(o.cacheBytes)
+		cache := lru.New[*blobRef, []Manifest](int64(o.cacheBytes))
 		for _, p := range c.Packages {
 			for _, b := range p.Bundles {
 				if r, ok := b.manifests.(*blobRef); ok {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferrydev/ferry/internal/lru"
 )
 
 // Manifest is one Kubernetes object a bundle ships.
@@ -74,7 +76,7 @@ type blobRef struct {
 	// the document, so reading needs no parsing.
 	located bool
 	// cache is the catalog's cache of decoded manifests; may be nil.
-	cache *manifestCache
+	cache *lru.Cache[*blobRef, []Manifest]
 }
 
 // objectRef is one olm.bundle.object: its head, checked at load, and where
@@ -88,13 +90,13 @@ func (r *blobRef) count() int { return len(r.objects) }
 
 func (r *blobRef) manifests() ([]Manifest, error) {
 	if r.cache != nil {
-		if ms, ok := r.cache.get(r); ok {
+		if ms, ok := r.cache.Get(r); ok {
 			return ms, nil
 		}
 	}
 	ms, err := r.decode()
 	if err == nil && r.cache != nil {
-		r.cache.put(r, ms)
+		r.cache.Put(r, ms, ManifestsSize(ms))
 	}
 	return ms, err
 }

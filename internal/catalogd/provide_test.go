@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -70,5 +71,46 @@ func TestRegistryProvidersAtHeads(t *testing.T) {
 	_, err = cl.GetDefaultBundleThatProvides(ctx, &api.GetDefaultProviderRequest{Group: "old.example.com", Version: "v1", Kind: "Old"})
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("default provider: err = %v, want NotFound (the default channel's head does not provide it)", err)
+	}
+}
+
+// TestRegistryAnswersFollowSwaps: cached answers belong to one loaded
+// catalog; after a swap the new catalog answers.
+func TestRegistryAnswersFollowSwaps(t *testing.T) {
+	dir := t.TempDir()
+	doc := func(versions ...string) string {
+		s := `{"schema":"olm.package","name":"demo","defaultChannel":"stable"}` + "\n"
+		var entries []string
+		for i, v := range versions {
+			e := `{"name":"demo.v` + v + `"`
+			if i > 0 {
+				e += `,"replaces":"demo.v` + versions[i-1] + `"`
+			}
+			entries = append(entries, e+"}")
+			s += `{"schema":"olm.bundle","package":"demo","name":"demo.v` + v + `","image":"registry.example.com/demo:v` + v + `","properties":[{"type":"olm.package","value":{"packageName":"demo","version":"` + v + `"}}]}` + "\n"
+		}
+		return s + `{"schema":"olm.channel","package":"demo","name":"stable","entries":[` + strings.Join(entries, ",") + `]}` + "\n"
+	}
+	writeFile(t, filepath.Join(dir, "catalog.json"), doc("1.0.0"))
+	h := catalogd.NewHolder(loadDir(t, dir))
+	cl := api.NewRegistryClient(startServer(t, h))
+	ctx := context.Background()
+	head := func() string {
+		b, err := cl.GetBundleForChannel(ctx, &api.GetBundleInChannelRequest{PkgName: "demo", ChannelName: "stable"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.CsvName
+	}
+	if got := head(); got != "demo.v1.0.0" || len(listRegistryBundles(t, cl)) != 1 {
+		t.Fatalf("before: head %s", got)
+	}
+	writeFile(t, filepath.Join(dir, "catalog.json"), doc("1.0.0", "1.1.0"))
+	h.Swap(loadDir(t, dir))
+	if got := head(); got != "demo.v1.1.0" {
+		t.Errorf("after the swap the head is %s", got)
+	}
+	if n := len(listRegistryBundles(t, cl)); n != 2 {
+		t.Errorf("after the swap ListBundles has %d bundles", n)
 	}
 }

@@ -3,12 +3,15 @@ package catalogd
 import (
 	"context"
 	"encoding/json"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/lru"
 	"github.com/ferrydev/ferry/proto/api"
 )
 
@@ -16,10 +19,22 @@ import (
 type RegistryServer struct {
 	api.UnimplementedRegistryServer
 	holder *Holder
+	// bundles keeps single-bundle answers (content included), which clients
+	// ask for again and again for the same channel heads.
+	bundles *lru.Cache[*catalog.ChannelEntry, *api.Bundle]
+	// list is the ListBundles answer of one catalog, built on first use.
+	listMu  sync.Mutex
+	listFor *catalog.Catalog
+	list    []*api.Bundle
 }
 
+// RegistryCacheBytes bounds the single-bundle answers the server keeps.
+const RegistryCacheBytes = 64 << 20
+
 // NewRegistryServer serves the holder's catalog over api.Registry.
-func NewRegistryServer(h *Holder) *RegistryServer { return &RegistryServer{holder: h} }
+func NewRegistryServer(h *Holder) *RegistryServer {
+	return &RegistryServer{holder: h, bundles: lru.New[*catalog.ChannelEntry, *api.Bundle](RegistryCacheBytes)}
+}
 
 // ListPackages streams every package name, sorted.
 func (s *RegistryServer) ListPackages(_ *api.ListPackageRequest, stream grpc.ServerStreamingServer[api.PackageName]) error {
@@ -62,7 +77,7 @@ func (s *RegistryServer) GetBundle(_ context.Context, req *api.GetBundleRequest)
 	if e == nil {
 		return nil, status.Errorf(codes.NotFound, "bundle %q not found in channel %q of package %q", req.GetCsvName(), ch.Name, ch.Package)
 	}
-	return trimmedBundle(ch, e)
+	return s.trimmedBundle(ch, e)
 }
 
 // GetBundleForChannel returns the head of a channel.
@@ -74,7 +89,7 @@ func (s *RegistryServer) GetBundleForChannel(_ context.Context, req *api.GetBund
 	if err != nil {
 		return nil, err
 	}
-	return trimmedBundle(ch, ch.HeadEntry())
+	return s.trimmedBundle(ch, ch.HeadEntry())
 }
 
 // GetChannelEntriesThatReplace streams the entries, in any channel, that
@@ -117,7 +132,7 @@ func (s *RegistryServer) GetBundleThatReplaces(_ context.Context, req *api.GetRe
 	for i := len(ch.Entries) - 1; i >= 0; i-- {
 		e := ch.Entries[i]
 		if _, ok := e.UpgradesFrom(req.GetCsvName(), nil); ok {
-			return trimmedBundle(ch, e)
+			return s.trimmedBundle(ch, e)
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "no bundle in channel %q of package %q replaces %q", ch.Name, ch.Package, req.GetCsvName())
@@ -176,7 +191,7 @@ func (s *RegistryServer) GetDefaultBundleThatProvides(_ context.Context, req *ap
 	for _, p := range s.holder.Catalog().Packages {
 		ch := p.Channel(p.DefaultChannel)
 		if head := ch.HeadEntry(); provides(head.Bundle, g) {
-			return trimmedBundle(ch, head)
+			return s.trimmedBundle(ch, head)
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "no default channel head provides %s", g)
@@ -185,20 +200,40 @@ func (s *RegistryServer) GetDefaultBundleThatProvides(_ context.Context, req *ap
 // ListBundles streams one bundle per package, channel and entry. Bundles with
 // an image leave csvJson and object empty; others carry their content.
 func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.ServerStreamingServer[api.Bundle]) error {
-	for _, p := range s.holder.Catalog().Packages {
+	list, err := s.listBundles(s.holder.Catalog())
+	if err != nil {
+		return err
+	}
+	for _, b := range list {
+		if err := stream.Send(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listBundles builds the ListBundles answer once per loaded catalog: OLM
+// asks for it on every resolution.
+func (s *RegistryServer) listBundles(c *catalog.Catalog) ([]*api.Bundle, error) {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if s.listFor == c {
+		return s.list, nil
+	}
+	var list []*api.Bundle
+	for _, p := range c.Packages {
 		for _, ch := range p.Channels {
 			for _, e := range ch.Entries {
 				b, err := apiBundle(ch, e, e.Bundle.Image == "")
 				if err != nil {
-					return err
+					return nil, err
 				}
-				if err := stream.Send(b); err != nil {
-					return err
-				}
+				list = append(list, b)
 			}
 		}
 	}
-	return nil
+	s.listFor, s.list = c, list
+	return list, nil
 }
 
 func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Channel, error) {
@@ -263,13 +298,19 @@ func apiDeprecation(d *catalog.Deprecation) *api.Deprecation {
 	return &api.Deprecation{Message: d.Message}
 }
 
-// trimmedBundle is a single-bundle answer: content included, replaces and skips empty.
-func trimmedBundle(ch *catalog.Channel, e *catalog.ChannelEntry) (*api.Bundle, error) {
+// trimmedBundle is a single-bundle answer: content included, replaces and
+// skips empty. Answers are immutable once built and kept in a cache (an
+// entry belongs to one loaded catalog, so a reload never serves stale ones).
+func (s *RegistryServer) trimmedBundle(ch *catalog.Channel, e *catalog.ChannelEntry) (*api.Bundle, error) {
+	if b, ok := s.bundles.Get(e); ok {
+		return b, nil
+	}
 	b, err := apiBundle(ch, e, true)
 	if err != nil {
 		return nil, err
 	}
 	b.Replaces, b.Skips = "", nil
+	s.bundles.Put(e, b, int64(proto.Size(b)))
 	return b, nil
 }
 

@@ -1,7 +1,6 @@
 package catalogsource
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/lru"
 )
 
 // Snapshot is what the Store holds for one CatalogSource. Snapshots are
@@ -75,7 +75,7 @@ type Store struct {
 	sources  map[string]*storeEntry
 	catalogs map[string]*catalog.Catalog // by digest, shared
 	events   *notifier
-	cache    *manifestCache
+	cache    *lru.Cache[string, []catalog.Manifest]
 }
 
 type storeEntry struct {
@@ -93,7 +93,7 @@ func NewStore(opts ...Option) *Store {
 		sources:  map[string]*storeEntry{},
 		catalogs: map[string]*catalog.Catalog{},
 		events:   newNotifier(o.eventBuffer),
-		cache:    newManifestCache(o.manifestBytes),
+		cache:    lru.New[string, []catalog.Manifest](o.manifestBytes),
 	}
 }
 
@@ -164,7 +164,7 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 		return nil, fmt.Errorf("bundle %s of package %q in catalog %q: %w", bundle, pkg, catalogName, ErrNotFound)
 	}
 	key := b.Digest()
-	if ms, ok := s.cache.get(key); ok {
+	if ms, ok := s.cache.Get(key); ok {
 		return ms, nil
 	}
 	if cl == nil {
@@ -176,10 +176,10 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	}
 	ms := ManifestsOf(got)
 	if got.GetDigest() != key {
-		s.cache.put(got.GetDigest(), ms)
+		s.cache.Put(got.GetDigest(), ms, catalog.ManifestsSize(ms))
 		return nil, fmt.Errorf("catalog %q: bundle %s: %w", catalogName, bundle, ErrBundleChanged)
 	}
-	s.cache.put(key, ms)
+	s.cache.Put(key, ms, catalog.ManifestsSize(ms))
 	return ms, nil
 }
 
@@ -333,61 +333,5 @@ func (n *notifier) pump() {
 		delete(n.queued, name)
 		n.mu.Unlock()
 		n.ch <- event.GenericEvent{Object: objectFor(name)}
-	}
-}
-
-// manifestCache keeps recently fetched manifests by bundle digest within a
-// byte budget, evicting the least recently used.
-type manifestCache struct {
-	mu     sync.Mutex
-	budget int64
-	size   int64
-	order  *list.List // front: most recent; values are *cacheItem
-	items  map[string]*list.Element
-}
-
-type cacheItem struct {
-	key  string
-	ms   []catalog.Manifest
-	size int64
-}
-
-func newManifestCache(budget int64) *manifestCache {
-	return &manifestCache{budget: budget, order: list.New(), items: map[string]*list.Element{}}
-}
-
-func (c *manifestCache) get(key string) ([]catalog.Manifest, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el := c.items[key]
-	if el == nil {
-		return nil, false
-	}
-	c.order.MoveToFront(el)
-	return el.Value.(*cacheItem).ms, true
-}
-
-func (c *manifestCache) put(key string, ms []catalog.Manifest) {
-	var size int64
-	for _, m := range ms {
-		size += int64(len(m.JSON) + len(m.APIVersion) + len(m.Kind) + len(m.Name))
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if key == "" || size > c.budget {
-		return
-	}
-	if el := c.items[key]; el != nil {
-		c.order.MoveToFront(el)
-		return
-	}
-	c.items[key] = c.order.PushFront(&cacheItem{key: key, ms: ms, size: size})
-	c.size += size
-	for c.size > c.budget {
-		el := c.order.Back()
-		it := el.Value.(*cacheItem)
-		c.order.Remove(el)
-		delete(c.items, it.key)
-		c.size -= it.size
 	}
 }

@@ -9,8 +9,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/ferrydev/ferry/internal/catalog"
 )
 
 func TestBackoffGrowsToCapWithJitter(t *testing.T) {
@@ -82,32 +80,6 @@ func TestNotifierNeverBlocks(t *testing.T) {
 	}
 	if total > 4 {
 		t.Errorf("%d events for 3 names with a buffer of 1: queued names not merged", total)
-	}
-}
-
-func TestManifestCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	c := newManifestCache(250)
-	ms := func(n int) []catalog.Manifest { return []catalog.Manifest{{JSON: make([]byte, n)}} }
-	c.put("a", ms(100))
-	c.put("b", ms(100))
-	if _, ok := c.get("a"); !ok {
-		t.Fatal("a missing")
-	}
-	c.put("c", ms(100)) // evicts b, the least recently used
-	if _, ok := c.get("b"); ok {
-		t.Error("b not evicted")
-	}
-	for _, k := range []string{"a", "c"} {
-		if _, ok := c.get(k); !ok {
-			t.Errorf("%s evicted", k)
-		}
-	}
-	c.put("huge", ms(1000))
-	if _, ok := c.get("huge"); ok {
-		t.Error("an entry over the budget was cached")
-	}
-	if c.size > c.budget {
-		t.Errorf("size %d over budget %d", c.size, c.budget)
 	}
 }
 
