@@ -2,7 +2,7 @@ package catalog
 
 // DefaultManifestCacheBytes bounds the decoded manifests a catalog keeps in
 // memory for bundles whose documents stay on disk.
-const DefaultManifestCacheBytes = 64 << 20
+const DefaultManifestCacheBytes = 32 << 20
 
 // ManifestsSize is what manifests weigh in a cache: the bytes of their JSON
 // and names.

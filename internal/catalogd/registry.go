@@ -29,7 +29,7 @@ type RegistryServer struct {
 }
 
 // RegistryCacheBytes bounds the single-bundle answers the server keeps.
-const RegistryCacheBytes = 64 << 20
+const RegistryCacheBytes = 32 << 20
 
 // NewRegistryServer serves the holder's catalog over api.Registry.
 func NewRegistryServer(h *Holder) *RegistryServer {
