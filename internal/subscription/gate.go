@@ -53,12 +53,15 @@ type desired struct {
 	rollbackOf int64
 }
 
-func (r *Reconciler) revisions() *revisions {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
+func (r *Reconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
 	}
-	return &revisions{client: r.Client, reader: reader}
+	return r.Client
+}
+
+func (r *Reconciler) revisions() *revisions {
+	return &revisions{client: r.Client, reader: r.reader()}
 }
 
 // loadCurrent reads the revision now applied.

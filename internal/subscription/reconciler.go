@@ -84,8 +84,11 @@ type step struct {
 
 // Reconcile runs the steps for one Subscription.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	// The Subscription is read from the API server, not the cache: the
+	// status written by the previous reconcile (current revision, installed
+	// version) must be seen, or a revision could be recorded twice.
 	sub := &v1alpha1.Subscription{}
-	if err := r.Client.Get(ctx, req.NamespacedName, sub); err != nil {
+	if err := r.reader().Get(ctx, req.NamespacedName, sub); err != nil {
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
 	st := &state{sub: sub, before: *sub.Status.DeepCopy(), log: log.FromContext(ctx)}

@@ -183,8 +183,9 @@ type newRevision struct {
 }
 
 // create records a new revision with outcome Progressing. When the newest
-// revision already holds the same content and is still progressing (the
-// installer stopped between recording and applying it), that one is reused.
+// revision already holds the same content and is progressing or healthy (the
+// installer stopped between recording it and writing the Subscription's
+// status), that one is reused.
 func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr newRevision) (*v1alpha1.Revision, error) {
 	objs, digest, err := rv.store(ctx, sub.Namespace, nr.objects)
 	if err != nil {
@@ -197,7 +198,7 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 	next := int64(1)
 	if len(all) > 0 {
 		last := all[len(all)-1]
-		if last.Spec.ContentDigest == digest && last.Status.Outcome == v1alpha1.OutcomeProgressing {
+		if last.Spec.ContentDigest == digest && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
 			return &last, nil
 		}
 		next = last.Spec.Revision + 1
