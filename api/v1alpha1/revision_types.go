@@ -54,8 +54,8 @@ type RevisionSpec struct {
 	// that the record stays small whatever the size of the bundle.
 	Objects RevisionObjects `json:"objects"`
 
-	// reason says why the revision was made: Install, Upgrade, Rollback,
-	// Downgrade or Reapply.
+	// reason says why the revision was made: Install, Upgrade, Reconfigure
+	// (the same version with a new configuration), Rollback or Downgrade.
 	// +optional
 	Reason string `json:"reason,omitempty"`
 

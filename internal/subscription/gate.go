@@ -47,8 +47,10 @@ type revisionTarget struct {
 type desired struct {
 	target  revisionTarget
 	objects []*unstructured.Unstructured
-	digest  string
-	reason  string
+	// apply is objects less the installed CRDs that must stay as they are.
+	apply  []*unstructured.Unstructured
+	digest string
+	reason string
 	// rollbackOf is the revision whose objects are restored.
 	rollbackOf int64
 }
@@ -65,22 +67,49 @@ func (r *Reconciler) revisions() *revisions {
 }
 
 // loadCurrent reads the revision now applied.
+// Revisions are the source of truth: when the newest one is newer than
+// status says (the installer stopped before writing status), it is adopted.
 func (r *Reconciler) loadCurrent(ctx context.Context, st *state) error {
-	rev, err := r.revisions().get(ctx, st.sub, st.sub.Status.CurrentRevision)
-	st.current = rev
-	return err
+	all, err := r.revisions().list(ctx, st.sub)
+	if err != nil {
+		return err
+	}
+	for i := range all {
+		if all[i].Spec.Revision == st.sub.Status.CurrentRevision {
+			st.current = &all[i]
+		}
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		rev := &all[i]
+		if rev.Spec.Revision <= st.sub.Status.CurrentRevision || rev.Status.Outcome == v1alpha1.OutcomeSuperseded {
+			break
+		}
+		if rev.Status.Outcome == v1alpha1.OutcomeRolledBack || rev.Status.Outcome == v1alpha1.OutcomeFailed {
+			continue
+		}
+		st.current = rev
+		st.sub.Status.CurrentRevision = rev.Spec.Revision
+		break
+	}
+	return nil
 }
 
 // pin restores the revision named by spec.rollbackTo and keeps it.
 func (r *Reconciler) pin(ctx context.Context, st *state) error {
 	sub := st.sub
+	if sub.Spec.Paused {
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonPaused, "paused: nothing is changed until spec.paused is false")
+		sub.Status.State = v1alpha1.StatePaused
+		st.done = true
+		return nil
+	}
 	n := sub.Spec.RollbackTo.Revision
 	rev, err := r.revisions().get(ctx, sub, n)
 	if err != nil {
 		return err
 	}
 	if rev == nil {
-		msg := fmt.Sprintf("spec.rollbackTo names revision %d, which does not exist (kubectl get revisions -n %s -l %s=%s)", n, sub.Namespace, LabelSubscription, sub.Name)
+		msg := fmt.Sprintf("spec.rollbackTo names revision %d, which does not exist (kubectl get revisions -n %s -l %s=%s)", n, sub.Namespace, LabelSubscription, install.LabelValue(sub.Name))
 		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonRollbackRequested, msg)
 		sub.Status.Explanation = msg
 		st.done = true
@@ -132,6 +161,9 @@ type CRDChecker interface {
 // render works out the objects of the target.
 func (r *Reconciler) render(ctx context.Context, st *state) error {
 	sub := st.sub
+	if st.keep {
+		return r.keepCurrent(ctx, st, "")
+	}
 	if d, ok, err := r.downgradeTarget(ctx, st); err != nil {
 		return err
 	} else if ok {
@@ -204,7 +236,7 @@ func (r *Reconciler) keepCRDVersions(ctx context.Context, objs []*unstructured.U
 			continue
 		}
 		live := &apiextensionsv1.CustomResourceDefinition{}
-		err := r.Client.Get(ctx, types.NamespacedName{Name: o.GetName()}, live)
+		err := r.reader().Get(ctx, types.NamespacedName{Name: o.GetName()}, live)
 		if apierrors.IsNotFound(err) {
 			out = append(out, o)
 			continue
@@ -213,7 +245,7 @@ func (r *Reconciler) keepCRDVersions(ctx context.Context, objs []*unstructured.U
 			return nil, nil, err
 		}
 		if rollback {
-			kept = append(kept, fmt.Sprintf("CRD %s kept as it is: a rollback never changes an installed CRD", o.GetName()))
+			kept = append(kept, fmt.Sprintf("CRD %s kept as it is: restoring or re-applying an installed version never changes an installed CRD", o.GetName()))
 			continue
 		}
 		crd := &apiextensionsv1.CustomResourceDefinition{}
@@ -241,64 +273,161 @@ func missingStoredVersions(live, next *apiextensionsv1.CustomResourceDefinition)
 }
 
 // record makes a new revision when what is to be applied differs from what
-// is, and refuses content that already failed its health gate.
+// is, and refuses content that already failed its health gate. A revision
+// records the objects of the version as rendered; what is applied leaves out
+// installed CRDs that must not change (see keepCRDVersions).
 func (r *Reconciler) record(ctx context.Context, st *state) error {
 	sub := st.sub
-	rollback := st.want.reason == reasonRollback || st.want.reason == reasonDowngrade
-	objs, kept, err := r.keepCRDVersions(ctx, st.want.objects, rollback)
+	digest, err := ObjectsDigest(st.want.objects)
 	if err != nil {
 		return err
 	}
-	st.want.objects = objs
+	if st.want.reason != reasonRollback {
+		failed, err := r.failedWith(ctx, st, digest)
+		if err != nil {
+			return err
+		}
+		if failed != nil {
+			if sub.Annotations[AnnotationRetryUpgrade] != failed.Spec.Version {
+				advice := "until a newer version appears"
+				if failed.Spec.Reason == reasonReconfigure {
+					advice = "until spec.config changes"
+				}
+				if err := r.keepCurrent(ctx, st, fmt.Sprintf("%s %s failed its health gate in revision %d (%s) and is not tried again %s or the annotation %s=%s is set",
+					sub.Spec.Package, failed.Spec.Version, failed.Spec.Revision, failed.Status.Message, advice, AnnotationRetryUpgrade, failed.Spec.Version)); err != nil || st.done {
+					return err
+				}
+				if digest, err = ObjectsDigest(st.want.objects); err != nil {
+					return err
+				}
+			} else {
+				// The retry is granted once: the annotation is consumed.
+				if err := r.consumeRetry(ctx, st); err != nil {
+					return err
+				}
+				sub.Status.FailedUpgrade = nil
+			}
+		}
+	}
+	st.want.digest = digest
+	// Only a new version changes a CRD: restoring, downgrading or re-applying
+	// the installed version leaves installed CRDs as they are.
+	keepCRDs := st.want.reason != reasonInstall && st.want.reason != reasonUpgrade
+	apply, kept, err := r.keepCRDVersions(ctx, st.want.objects, keepCRDs)
+	if err != nil {
+		return err
+	}
+	st.want.apply = apply
 	if len(kept) > 0 {
 		st.log.Info("CRD left in place", "subscription", sub.Name, "reason", strings.Join(kept, "; "))
 	}
-	digest, err := ObjectsDigest(objs)
-	if err != nil {
-		return err
-	}
-	st.want.digest = digest
 	if st.current != nil && st.current.Spec.ContentDigest == digest {
 		return nil
 	}
-	if f := sub.Status.FailedUpgrade; f != nil && f.ContentDigest == digest && st.want.reason != reasonRollback {
-		if sub.Annotations[AnnotationRetryUpgrade] != f.Version {
-			return r.keepCurrent(ctx, st, fmt.Sprintf("%s %s failed its health gate in revision %d (%s) and is not tried again until a newer version appears or the annotation %s=%s is set",
-				sub.Spec.Package, f.Version, f.Revision, f.Reason, AnnotationRetryUpgrade, f.Version))
-		}
-		sub.Status.FailedUpgrade = nil
-	}
-	rev, err := r.revisions().create(ctx, sub, newRevision{target: st.want.target, objects: objs, reason: st.want.reason, rollbackOf: st.want.rollbackOf})
+	rev, err := r.revisions().create(ctx, sub, newRevision{target: st.want.target, objects: st.want.objects, reason: st.want.reason, rollbackOf: st.want.rollbackOf})
 	if err != nil {
 		return err
 	}
-	if st.current != nil && st.current.Status.Outcome == v1alpha1.OutcomeProgressing && st.current.Name != rev.Name {
-		if err := r.revisions().finish(ctx, st.current, v1alpha1.OutcomeSuperseded, fmt.Sprintf("replaced by revision %d before it became healthy", rev.Spec.Revision)); err != nil {
-			return err
-		}
-	}
 	st.current = rev
 	sub.Status.CurrentRevision = rev.Spec.Revision
+	// Written now: a crash before the end of the reconcile must not lose
+	// which revision is being applied, nor what it may create.
+	sub.Status.Inventory = unionInventory(sub.Status.Inventory, inventoryOf(apply))
+	if err := r.patchStatus(ctx, st); err != nil {
+		return err
+	}
 	st.log.Info("revision recorded", "subscription", sub.Name, "revision", rev.Spec.Revision, "version", rev.Spec.Version, "reason", rev.Spec.Reason)
 	return nil
 }
 
 // keepCurrent applies the current revision again instead of the target.
+// When the current revision itself failed (the installer stopped in the
+// middle of a rollback), the last healthy revision is restored instead.
 func (r *Reconciler) keepCurrent(ctx context.Context, st *state, why string) error {
 	sub := st.sub
-	setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonUpgradeFailed, why)
-	if st.current == nil {
+	if why != "" {
+		setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonUpgradeFailed, why)
+	}
+	keep, reason, rollbackOf := st.current, reasonReconfigure, int64(0)
+	if keep != nil && (keep.Status.Outcome == v1alpha1.OutcomeRolledBack || keep.Status.Outcome == v1alpha1.OutcomeFailed) {
+		all, err := r.revisions().list(ctx, sub)
+		if err != nil {
+			return err
+		}
+		keep = nil
+		for i := range all {
+			if all[i].Status.Outcome == v1alpha1.OutcomeHealthy {
+				keep = &all[i]
+			}
+		}
+		if keep != nil {
+			reason, rollbackOf = reasonRollback, keep.Spec.Revision
+		}
+	}
+	if keep == nil {
 		st.done = true
 		return nil
 	}
-	objs, err := r.revisions().load(ctx, st.current)
+	objs, err := r.revisions().load(ctx, keep)
 	if err != nil {
 		return err
 	}
-	st.want = &desired{target: revisionTarget{st.current.Spec.Catalog, st.current.Spec.Bundle, st.current.Spec.Version}, objects: objs, digest: st.current.Spec.ContentDigest, reason: reasonReconfigure}
-	st.target = &resolver.Target{Catalog: st.current.Spec.Catalog, Package: st.current.Spec.Package, Bundle: st.current.Spec.Bundle}
-	st.target.Version, _ = semver.Parse(st.current.Spec.Version)
+	st.want = &desired{target: revisionTarget{keep.Spec.Catalog, keep.Spec.Bundle, keep.Spec.Version}, objects: objs, reason: reason, rollbackOf: rollbackOf}
+	st.target = &resolver.Target{Catalog: keep.Spec.Catalog, Package: keep.Spec.Package, Bundle: keep.Spec.Bundle}
+	st.target.Version, _ = semver.Parse(keep.Spec.Version)
 	return nil
+}
+
+// failedWith returns a revision with this content that failed its health
+// gate, if any.
+func (r *Reconciler) failedWith(ctx context.Context, st *state, digest string) (*v1alpha1.Revision, error) {
+	all, err := r.revisions().list(ctx, st.sub)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		o := all[i].Status.Outcome
+		if all[i].Spec.ContentDigest == digest && (o == v1alpha1.OutcomeRolledBack || o == v1alpha1.OutcomeFailed) {
+			return &all[i], nil
+		}
+		if all[i].Spec.ContentDigest == digest && o == v1alpha1.OutcomeHealthy {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+// consumeRetry removes the retry annotation once it has been honoured.
+func (r *Reconciler) consumeRetry(ctx context.Context, st *state) error {
+	obj := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: st.sub.Namespace, Name: st.sub.Name}}
+	patch := []byte(`{"metadata":{"annotations":{"` + AnnotationRetryUpgrade + `":null}}}`)
+	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	delete(st.sub.Annotations, AnnotationRetryUpgrade)
+	return nil
+}
+
+func inventoryOf(objs []*unstructured.Unstructured) []v1alpha1.ObjectReference {
+	out := make([]v1alpha1.ObjectReference, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, install.Ref(o))
+	}
+	return out
+}
+
+func unionInventory(a, b []v1alpha1.ObjectReference) []v1alpha1.ObjectReference {
+	seen := map[v1alpha1.ObjectReference]bool{}
+	var out []v1alpha1.ObjectReference
+	for _, list := range [][]v1alpha1.ObjectReference{a, b} {
+		for _, o := range list {
+			if !seen[o] {
+				seen[o] = true
+				out = append(out, o)
+			}
+		}
+	}
+	return out
 }
 
 // apply applies the wanted objects with server-side apply.
@@ -306,7 +435,7 @@ func (r *Reconciler) apply(ctx context.Context, st *state) error {
 	sub := st.sub
 	w := st.want
 	rendered := &install.Rendered{
-		Objects: w.objects, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
+		Objects: w.apply, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
 		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: w.target.version, Bundle: w.target.bundle,
 	}
 	res, err := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
@@ -316,6 +445,10 @@ func (r *Reconciler) apply(ctx context.Context, st *state) error {
 	if err != nil {
 		msg := fmt.Sprintf("applying %s %s: %v", sub.Spec.Package, w.target.version, err)
 		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonApplyFailed, msg)
+		if st.current != nil && st.current.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(sub, st.current) {
+			// A revision that cannot even be applied fails its gate too.
+			return r.gateFailed(ctx, st, "apply failed: "+err.Error())
+		}
 		return err
 	}
 	sub.Status.TargetVersion = w.target.version
@@ -334,14 +467,14 @@ func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
 	}
 	upgrading := sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != rev.Spec.Bundle
 	if !h.Healthy {
-		if rev.Status.Outcome == v1alpha1.OutcomeProgressing {
-			started := rev.CreationTimestamp.Time
-			if rev.Status.StartedAt != nil {
-				started = rev.Status.StartedAt.Time
-			}
-			if time.Since(started) > healthTimeout(sub) {
-				return r.gateFailed(ctx, st, h.Message)
-			}
+		if rev.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(sub, rev) {
+			return r.gateFailed(ctx, st, h.Message)
+		}
+		if rev.Status.Outcome == v1alpha1.OutcomeFailed {
+			// Failed its gate with nothing to return to; it stays failed
+			// until it becomes healthy after all.
+			st.requeue = r.healthRequeue()
+			return nil
 		}
 		msg := fmt.Sprintf("waiting for %s %s (revision %d) to become healthy: %s", rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision, h.Message)
 		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionTrue, v1alpha1.ReasonWaitingForHealthy, msg)
@@ -357,14 +490,22 @@ func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
 		st.requeue = r.healthRequeue()
 		return nil
 	}
-	if rev.Status.Outcome == v1alpha1.OutcomeProgressing {
+	if rev.Status.Outcome != v1alpha1.OutcomeHealthy {
 		if err := r.revisions().finish(ctx, rev, v1alpha1.OutcomeHealthy, "passed the health gate"); err != nil {
 			return err
+		}
+		if f := sub.Status.FailedUpgrade; f != nil && rev.Spec.Reason != reasonRollback && f.ContentDigest != rev.Spec.ContentDigest {
+			sub.Status.FailedUpgrade = nil
 		}
 	}
 	if sub.Status.InstalledBundle != rev.Spec.Bundle {
 		verb, reason := "installed", "Installed"
-		if upgrading {
+		switch {
+		case rev.Spec.Reason == reasonRollback:
+			verb, reason = "rolled back to", "RolledBack"
+		case rev.Spec.Reason == reasonDowngrade:
+			verb, reason = "downgraded to", "Downgraded"
+		case upgrading:
 			verb, reason = "upgraded to", "Upgraded"
 		}
 		r.Recorder.Eventf(sub, nil, corev1.EventTypeNormal, reason, "Install", "%s %s %s from catalog %q (revision %d)", rev.Spec.Package, verb, rev.Spec.Version, rev.Spec.Catalog, rev.Spec.Revision)
@@ -382,11 +523,22 @@ func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
 	sub.Status.InstalledBundle = rev.Spec.Bundle
 	sub.Status.Catalog = rev.Spec.Catalog
 	setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionTrue, v1alpha1.ReasonInstalled, fmt.Sprintf("%s %s is installed and healthy (revision %d)", rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision))
-	if sub.Status.State != v1alpha1.StateUpgradePending {
+	if sub.Status.AvailableUpgrade == nil {
 		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonInstalled, "nothing to do")
 		sub.Status.State = v1alpha1.StateInstalled
+	} else {
+		sub.Status.State = v1alpha1.StateUpgradePending
 	}
 	return nil
+}
+
+// pastGate reports whether a revision has had its whole health timeout.
+func pastGate(sub *v1alpha1.Subscription, rev *v1alpha1.Revision) bool {
+	started := rev.CreationTimestamp.Time
+	if rev.Status.StartedAt != nil {
+		started = rev.Status.StartedAt.Time
+	}
+	return time.Since(started) > healthTimeout(sub)
 }
 
 func healthTimeout(sub *v1alpha1.Subscription) time.Duration {
@@ -436,8 +588,18 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 	if err != nil {
 		return err
 	}
-	objs, kept, err := r.keepCRDVersions(ctx, objs, true)
+	apply, kept, err := r.keepCRDVersions(ctx, objs, true)
 	if err != nil {
+		return err
+	}
+	// The failed revision's outcome is written first: if the installer
+	// stops now, the next reconcile sees it failed and restores prev.
+	failedMsg := fmt.Sprintf("%s %s (revision %d) did not become healthy within %s: %s; rolling back to %s (revision %d)",
+		rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision, timeout, cause, prev.Spec.Version, prev.Spec.Revision)
+	if err := revs.finish(ctx, rev, v1alpha1.OutcomeRolledBack, failedMsg); err != nil {
+		return err
+	}
+	if err := r.patchStatus(ctx, st); err != nil {
 		return err
 	}
 	rb, err := revs.create(ctx, sub, newRevision{
@@ -448,7 +610,7 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 		return err
 	}
 	rendered := &install.Rendered{
-		Objects: objs, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
+		Objects: apply, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
 		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: prev.Spec.Version, Bundle: prev.Spec.Bundle,
 	}
 	res, applyErr := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
@@ -457,6 +619,10 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 	}
 	msg := fmt.Sprintf("%s %s (revision %d) did not become healthy within %s: %s; restored %s (revision %d) as revision %d",
 		rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision, timeout, cause, prev.Spec.Version, prev.Spec.Revision, rb.Spec.Revision)
+	if applyErr != nil {
+		msg = fmt.Sprintf("%s %s (revision %d) did not become healthy within %s: %s; restoring %s (revision %d) as revision %d failed so far: %v",
+			rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision, timeout, cause, prev.Spec.Version, prev.Spec.Revision, rb.Spec.Revision, applyErr)
+	}
 	if len(kept) > 0 {
 		msg += "; " + strings.Join(kept, "; ")
 	}
@@ -466,6 +632,7 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 	if err := revs.finish(ctx, rev, v1alpha1.OutcomeRolledBack, msg); err != nil {
 		return err
 	}
+	sub.Status.Inventory = unionInventory(sub.Status.Inventory, inventoryOf(apply))
 	st.current = rb
 	sub.Status.CurrentRevision = rb.Spec.Revision
 	sub.Status.TargetVersion = prev.Spec.Version
@@ -503,8 +670,8 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 	if policy == "" {
 		policy = v1alpha1.CRDSafetyStrict
 	}
-	if policy == v1alpha1.CRDSafetyNone || st.want.reason == reasonRollback || st.want.reason == reasonDowngrade {
-		// Rollbacks and downgrades leave installed CRDs as they are.
+	if policy == v1alpha1.CRDSafetyNone || (st.want.reason != reasonInstall && st.want.reason != reasonUpgrade) {
+		// Only a new version changes installed CRDs (see record).
 		return nil
 	}
 	var findings []string
@@ -514,7 +681,7 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 			continue
 		}
 		live := &apiextensionsv1.CustomResourceDefinition{}
-		err := r.Client.Get(ctx, types.NamespacedName{Name: o.GetName()}, live)
+		err := r.reader().Get(ctx, types.NamespacedName{Name: o.GetName()}, live)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -542,6 +709,8 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 		setCondition(sub, v1alpha1.TypeCRDUpgradeSafe, metav1.ConditionFalse, v1alpha1.ReasonCRDUnsafe, msg)
 		sub.Status.Explanation = msg
 		r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonCRDUnsafe, "CheckCRD", "%s", msg)
+		// Custom resources are not watched: check again later.
+		st.requeue = time.Minute
 		if st.current != nil && st.current.Spec.Bundle != st.want.target.bundle {
 			return r.keepCurrent(ctx, st, msg)
 		}
@@ -612,7 +781,7 @@ func (r *Reconciler) downgradeTarget(ctx context.Context, st *state) (*desired, 
 	var from *v1alpha1.Revision
 	for i := range all {
 		v, err := semver.Parse(all[i].Spec.Version)
-		if err == nil && inRange(v) && all[i].Status.Outcome == v1alpha1.OutcomeHealthy {
+		if err == nil && inRange(v) && v.LT(installed) && all[i].Status.Outcome == v1alpha1.OutcomeHealthy {
 			if from == nil || v.GTE(semver.MustParse(from.Spec.Version)) {
 				from = &all[i]
 			}

@@ -75,6 +75,11 @@ type state struct {
 	requeue time.Duration
 	// done stops the remaining steps (status is still written).
 	done bool
+	// keep: the target cannot be worked out now (catalog unavailable,
+	// unsatisfiable); the current revision is applied and gated as it is.
+	keep bool
+	// orig is the Subscription as read, the base of status patches.
+	orig *v1alpha1.Subscription
 }
 
 type step struct {
@@ -91,7 +96,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.reader().Get(ctx, req.NamespacedName, sub); err != nil {
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
-	st := &state{sub: sub, before: *sub.Status.DeepCopy(), log: log.FromContext(ctx)}
+	st := &state{sub: sub, before: *sub.Status.DeepCopy(), log: log.FromContext(ctx), orig: sub.DeepCopy()}
 	if !sub.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, st)
 	}
@@ -219,11 +224,24 @@ func (r *Reconciler) catalogUnavailable(st *state, msg string) {
 		sub.Status.State = v1alpha1.StateResolving
 	}
 	st.requeue = time.Minute
-	st.done = true
+	r.keepGoing(st)
+}
+
+// keepGoing stops resolution; a revision already applied is still applied
+// and gated, so an upgrade in flight ends healthy or rolled back.
+func (r *Reconciler) keepGoing(st *state) {
+	if st.current == nil {
+		st.done = true
+		return
+	}
+	st.keep = true
 }
 
 // resolve asks the resolver what this Subscription should run.
 func (r *Reconciler) resolve(ctx context.Context, st *state) error {
+	if st.keep {
+		return nil
+	}
 	sub := st.sub
 	installed, err := r.installedOperators(ctx)
 	if err != nil {
@@ -274,7 +292,9 @@ func (r *Reconciler) failed(st *state) {
 		setCondition(st.sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonNotInstalled, "nothing is installed: the Subscription cannot be resolved")
 	}
 	setCondition(st.sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, "waiting for the catalog or the spec to change")
-	st.done = true
+	// Another Subscription's change may make it possible: look again later.
+	st.requeue = time.Minute
+	r.keepGoing(st)
 }
 
 // observeLatest records the newest version of the channel within the range.
@@ -343,6 +363,9 @@ func (r *Reconciler) installedOperators(ctx context.Context) ([]resolver.Install
 // ensureDependencies creates a child Subscription for every dependency that
 // no Subscription in the namespace provides yet, and waits until all are installed.
 func (r *Reconciler) ensureDependencies(ctx context.Context, st *state) error {
+	if st.keep {
+		return nil
+	}
 	sub := st.sub
 	if len(st.decision.Dependencies) == 0 {
 		return nil
@@ -360,7 +383,13 @@ func (r *Reconciler) ensureDependencies(ctx context.Context, st *state) error {
 		child := byPackage[dep.Package]
 		if child == nil {
 			child = r.childFor(st, dep)
-			if err := r.Client.Create(ctx, child); err != nil && !apierrors.IsAlreadyExists(err) {
+			err := r.Client.Create(ctx, child)
+			if apierrors.IsAlreadyExists(err) {
+				// The name is taken by a Subscription of another package.
+				child.Name = fmt.Sprintf("%s-%s", sub.Name, dep.Package)
+				err = r.Client.Create(ctx, child)
+			}
+			if err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("creating Subscription for dependency %s: %w", dep.Package, err)
 			}
 			r.Recorder.Eventf(sub, child, corev1.EventTypeNormal, "DependencySubscribed", "Subscribe", "created Subscription %s for %s (%s)", child.Name, dep.Package, dep.RequiredBy)
@@ -433,6 +462,9 @@ func (r *Reconciler) childFor(st *state, dep resolver.Dependency) *v1alpha1.Subs
 
 // approve decides whether the target may be applied now.
 func (r *Reconciler) approve(ctx context.Context, st *state) error {
+	if st.keep {
+		return nil
+	}
 	sub := st.sub
 	installed := sub.Status.InstalledBundle
 	t := st.target
@@ -453,7 +485,13 @@ func (r *Reconciler) approve(ctx context.Context, st *state) error {
 	if !upgrade {
 		return nil
 	}
-	if !st.decision.NeedsApproval {
+	if st.decision.NeedsApproval && r.approvedTarget(st) {
+		upgrade = installed != st.target.Bundle
+		if !upgrade {
+			return nil
+		}
+	}
+	if !st.decision.NeedsApproval || sub.Spec.ApprovedVersion == st.target.Version.String() {
 		// Automatic, or approved: the upgrade goes ahead now.
 		sub.Status.AvailableUpgrade = nil
 		setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonUpgrading,
@@ -500,7 +538,11 @@ func (r *Reconciler) finalize(ctx context.Context, st *state) (reconcile.Result,
 	if policy == "" {
 		policy = v1alpha1.CRDDeletionKeep
 	}
-	res, err := r.Applier.Uninstall(ctx, sub.Status.Inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
+	inventory, err := r.unsharedInventory(ctx, sub, policy)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	res, err := r.Applier.Uninstall(ctx, inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -520,7 +562,19 @@ func (r *Reconciler) writeStatus(ctx context.Context, st *state) error {
 	if equality.Semantic.DeepEqual(st.before, st.sub.Status) {
 		return nil
 	}
-	return r.Client.Status().Update(ctx, st.sub)
+	return r.patchStatus(ctx, st)
+}
+
+// patchStatus writes the status as it is now (a merge patch against what was
+// last written, so several writes in one reconcile do not conflict).
+func (r *Reconciler) patchStatus(ctx context.Context, st *state) error {
+	patch := ctrl.MergeFrom(st.orig)
+	if err := r.Client.Status().Patch(ctx, st.sub, patch); err != nil {
+		return err
+	}
+	st.orig = st.sub.DeepCopy()
+	st.before = *st.sub.Status.DeepCopy()
+	return nil
 }
 
 func orDefault(s, d string) string {
@@ -528,4 +582,74 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// unsharedInventory is what a deleted Subscription may remove: with
+// crdDeletionPolicy Delete, a CRD another Subscription also installed stays.
+func (r *Reconciler) unsharedInventory(ctx context.Context, sub *v1alpha1.Subscription, policy v1alpha1.CRDDeletionPolicy) ([]v1alpha1.ObjectReference, error) {
+	if policy != v1alpha1.CRDDeletionDelete {
+		return sub.Status.Inventory, nil
+	}
+	var list v1alpha1.SubscriptionList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	shared := map[v1alpha1.ObjectReference]bool{}
+	for _, o := range list.Items {
+		if o.Namespace == sub.Namespace && o.Name == sub.Name {
+			continue
+		}
+		for _, ref := range o.Status.Inventory {
+			if ref.Kind == "CustomResourceDefinition" {
+				shared[ref] = true
+			}
+		}
+	}
+	out := make([]v1alpha1.ObjectReference, 0, len(sub.Status.Inventory))
+	for _, ref := range sub.Status.Inventory {
+		if !shared[ref] {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
+}
+
+// approvedTarget makes the approved version the target of a Manual
+// Subscription when it is reachable from the installed bundle, though a
+// newer version exists.
+func (r *Reconciler) approvedTarget(st *state) bool {
+	sub := st.sub
+	if sub.Spec.ApprovedVersion == "" || sub.Spec.ApprovedVersion == st.target.Version.String() {
+		return false
+	}
+	want, err := semver.Parse(sub.Spec.ApprovedVersion)
+	if err != nil {
+		return false
+	}
+	from, err := semver.Parse(sub.Status.InstalledVersion)
+	if err != nil {
+		return false
+	}
+	for _, s := range st.catalogs {
+		if s.Name != st.target.Catalog {
+			continue
+		}
+		p := s.Catalog.Package(sub.Spec.Package)
+		if p == nil {
+			return false
+		}
+		ch := p.Channel(st.target.Channel)
+		if ch == nil {
+			return false
+		}
+		for _, e := range ch.Entries {
+			if e.Bundle.Version.EQ(want) {
+				if _, ok := e.UpgradesFrom(sub.Status.InstalledBundle, &from); ok {
+					st.target = &resolver.Target{Catalog: s.Name, Package: sub.Spec.Package, Bundle: e.Name, Version: want, Channel: ch.Name}
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -137,13 +138,18 @@ func fsCopy(dst string, skip []string) error {
 	return nil
 }
 
-// startManager runs the CatalogSource and Subscription controllers.
-func startManager(t *testing.T) client.Client {
+// startManager runs the CatalogSource and Subscription controllers, seeing
+// the Subscriptions of one namespace only: the API server is shared by the
+// tests, and what earlier tests left must not be reconciled again.
+func startManager(t *testing.T, ns string) client.Client {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.Subscription{}: {Namespaces: map[string]cache.Config{ns: {}}},
+		}},
 		// Each test runs its own manager in this process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -282,8 +288,8 @@ func condition(s *v1alpha1.Subscription, typ string) *metav1.Condition {
 func TestInstallWithDependencyAndUpgrade(t *testing.T) {
 	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0"))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
@@ -380,8 +386,8 @@ func fsCopyOne(dst, p string) error {
 func TestManualApproval(t *testing.T) {
 	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{
@@ -420,8 +426,8 @@ func TestManualApproval(t *testing.T) {
 func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
 	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "impossible", cat, v1alpha1.SubscriptionSpec{Package: "beacon-metrics", Channel: "stable", VersionRange: ">=9.0.0"})
@@ -440,8 +446,8 @@ func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
 func TestCatalogUnreachable(t *testing.T) {
 	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
@@ -483,8 +489,8 @@ func TestBadBundleAppliesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startCatalogd(t, dir)
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
@@ -515,8 +521,8 @@ func TestUnsupportedInstallMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startCatalogd(t, dir)
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", InstallMode: v1alpha1.InstallModeAllNamespaces})
@@ -536,8 +542,8 @@ func TestUnsupportedInstallMode(t *testing.T) {
 func TestPaused(t *testing.T) {
 	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", Paused: true})
@@ -587,8 +593,8 @@ func neverReady(d *appsv1.Deployment) bool {
 func TestAutomaticRollback(t *testing.T) {
 	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, neverReady)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
@@ -629,8 +635,8 @@ func TestAutomaticRollback(t *testing.T) {
 func TestManualRollbackAndHistory(t *testing.T) {
 	freshCRDs(t, "signalstores.signals.ferry.dev")
 	srv := startCatalogd(t, sampleDir(t))
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", RevisionHistoryLimit: ptr.To[int32](2)})
@@ -664,8 +670,8 @@ func TestCRDChangeBlocked(t *testing.T) {
 	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	dir := sampleDir(t, "lighthouse-operator/1.4.0")
 	srv := startCatalogd(t, dir)
-	c := startManager(t)
 	ns := namespace(t)
+	c := startManager(t, ns)
 	markHealthy(t, ns, nil)
 	cat := catalogSource(t, c, srv.addr)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0"})

@@ -199,6 +199,13 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 	if len(all) > 0 {
 		last := all[len(all)-1]
 		if last.Spec.ContentDigest == digest && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
+			if last.Status.Outcome == "" {
+				now := metav1.Now()
+				last.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "recorded; applied next, then the health gate"}
+				if err := rv.client.Status().Update(ctx, &last); err != nil {
+					return nil, err
+				}
+			}
 			return &last, nil
 		}
 		next = last.Spec.Revision + 1
@@ -218,9 +225,16 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 		return nil, fmt.Errorf("recording revision %d: %w", next, err)
 	}
 	now := metav1.Now()
-	rev.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "applied; waiting for the health gate"}
+	rev.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "recorded; applied next, then the health gate"}
 	if err := rv.client.Status().Update(ctx, rev); err != nil {
 		return nil, fmt.Errorf("recording revision %d: %w", next, err)
+	}
+	for i := range all {
+		if o := all[i].Status.Outcome; o == v1alpha1.OutcomeProgressing || o == "" {
+			if err := rv.finish(ctx, &all[i], v1alpha1.OutcomeSuperseded, fmt.Sprintf("replaced by revision %d before it became healthy", next)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return rev, nil
 }

@@ -91,7 +91,7 @@ func TestRollbackAndRecovery(t *testing.T) {
 	ctx := context.Background()
 	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
-		HealthTimeout: &metav1.Duration{Duration: 20 * time.Second},
+		HealthTimeout: &metav1.Duration{Duration: 30 * time.Second},
 	})
 	// 1.3.0 installs, then the upgrade to the broken 1.4.0 fails its health
 	// gate (its pods can never be scheduled) and 1.3.0 comes back.
@@ -137,7 +137,7 @@ func TestKilledMidUpgrade(t *testing.T) {
 	ns := f.CreateNamespace(t)
 	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
-		HealthTimeout: &metav1.Duration{Duration: 15 * time.Second},
+		HealthTimeout: &metav1.Duration{Duration: 30 * time.Second},
 	})
 	// Wait until the upgrade to 1.4.0 is applied and waiting to become healthy.
 	env.waitFor(t, ns, "lighthouse", "upgrading to 1.4.0", func(s *v1alpha1.Subscription) bool {
