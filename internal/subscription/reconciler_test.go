@@ -239,6 +239,24 @@ func namespace(t *testing.T) string {
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	// Registered before the test's manager starts, so it runs after it
+	// stopped: no Subscription of this test is left for later managers to
+	// reconcile (objects they installed may still point at them).
+	t.Cleanup(func() {
+		ctx := context.Background()
+		var subs v1alpha1.SubscriptionList
+		if err := env.Client.List(ctx, &subs, client.InNamespace(ns.Name)); err != nil {
+			t.Errorf("listing Subscriptions: %v", err)
+			return
+		}
+		for i := range subs.Items {
+			s := &subs.Items[i]
+			patch := client.MergeFrom(s.DeepCopy())
+			s.Finalizers = nil
+			_ = env.Client.Patch(ctx, s, patch)
+			_ = env.Client.Delete(ctx, s)
+		}
+	})
 	return ns.Name
 }
 
