@@ -7,9 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferrydev/ferry/internal/lru"
@@ -237,26 +235,7 @@ func loadFBC(ctx context.Context, s Source, sink *problemSink) (*declConfig, err
 		return nil, err
 	}
 	results := make([]*fbcFile, len(files))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = readFBCFile(s, files[i])
-			}
-		}()
-	}
-	for i := range files {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := forEach(ctx, len(files), func(i int) { results[i] = readFBCFile(s, files[i]) }); err != nil {
 		return nil, err
 	}
 	cfg := &declConfig{}

@@ -499,7 +499,9 @@ func readMetadataFiles(fsys fs.FS, dir string, sink *problemSink) ([]Property, b
 	return props, ok
 }
 
-func readDependencies(fsys fs.FS, p string, sink *problemSink) ([]Property, bool) {
+// readMetadataDoc reads a metadata file whose only key must be key; misplaced
+// names the reason for keys that belong in another file.
+func readMetadataDoc(fsys fs.FS, p, key string, misplaced map[string]string, sink *problemSink) (map[string]json.RawMessage, bool) {
 	data, err := fs.ReadFile(fsys, p)
 	if err != nil {
 		sink.errorf(p, "", "cannot read: %v", err)
@@ -511,10 +513,22 @@ func readDependencies(fsys fs.FS, p string, sink *problemSink) ([]Property, bool
 		return nil, false
 	}
 	for k := range doc {
-		if k != "dependencies" {
-			sink.errorf(p, k, "unknown key (a dependencies file holds \"dependencies:\")")
+		if why, ok := misplaced[k]; ok {
+			sink.errorf(p, k, "%s", why)
 			return nil, false
 		}
+		if k != key {
+			sink.errorf(p, k, "unknown key (a %s file holds %q)", key, key+":")
+			return nil, false
+		}
+	}
+	return doc, true
+}
+
+func readDependencies(fsys fs.FS, p string, sink *problemSink) ([]Property, bool) {
+	doc, ok := readMetadataDoc(fsys, p, "dependencies", nil, sink)
+	if !ok {
+		return nil, false
 	}
 	var deps []struct {
 		Type  string          `json:"type"`
@@ -564,25 +578,11 @@ func readDependencies(fsys fs.FS, p string, sink *problemSink) ([]Property, bool
 }
 
 func readProperties(fsys fs.FS, p string, sink *problemSink) ([]Property, bool) {
-	data, err := fs.ReadFile(fsys, p)
-	if err != nil {
-		sink.errorf(p, "", "cannot read: %v", err)
+	doc, ok := readMetadataDoc(fsys, p, "properties", map[string]string{
+		"dependencies": `dependencies belong in dependencies.yaml; a properties file holds "properties:", so these would be ignored`,
+	}, sink)
+	if !ok {
 		return nil, false
-	}
-	var doc map[string]json.RawMessage
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		sink.errorf(p, "", "not valid YAML: %v", err)
-		return nil, false
-	}
-	for k := range doc {
-		if k == "dependencies" {
-			sink.errorf(p, k, "dependencies belong in dependencies.yaml; a properties file holds \"properties:\", so these would be ignored")
-			return nil, false
-		}
-		if k != "properties" {
-			sink.errorf(p, k, "unknown key (a properties file holds \"properties:\")")
-			return nil, false
-		}
 	}
 	var props []Property
 	if raw, ok := doc["properties"]; ok {

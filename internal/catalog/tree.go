@@ -1,13 +1,12 @@
 package catalog
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"sigs.k8s.io/yaml"
 )
@@ -76,26 +75,13 @@ func readBundleTree(fsys fs.FS, sink *problemSink) []*treePackage {
 	// Bundles parse independently; results are merged in directory order.
 	results := make([]*bundleDir, len(jobs))
 	sinks := make([]problemSink, len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				if j.nested {
-					sinks[i].warnf(path.Dir(j.dir)+"/", "", "bundle found one level down in bundle/; loaded from there")
-				}
-				results[i] = parseBundleDir(fsys, j.dir, j.pkg, &sinks[i])
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	_ = forEach(context.Background(), len(jobs), func(i int) {
+		j := jobs[i]
+		if j.nested {
+			sinks[i].warnf(path.Dir(j.dir)+"/", "", "bundle found one level down in bundle/; loaded from there")
+		}
+		results[i] = parseBundleDir(fsys, j.dir, j.pkg, &sinks[i])
+	})
 	byPkg := map[string][]*bundleDir{}
 	var order []string
 	for i, j := range jobs {

@@ -747,26 +747,7 @@ func (r *Reconciler) downgradeTarget(ctx context.Context, st *state) (*desired, 
 		// An invalid range is reported by the resolver; nothing to downgrade to.
 		return nil, false, nil //nolint:nilerr // not an error of this step
 	}
-	var best *catalog.Bundle
-	var bestCat string
-	for _, s := range st.catalogs {
-		if sub.Spec.Catalog != "" && s.Name != sub.Spec.Catalog {
-			continue
-		}
-		p := s.Catalog.Package(sub.Spec.Package)
-		if p == nil {
-			continue
-		}
-		ch := p.Channel(orDefault(sub.Spec.Channel, p.DefaultChannel))
-		if ch == nil {
-			continue
-		}
-		for _, e := range ch.Entries {
-			if inRange(e.Bundle.Version) && e.Bundle.Version.LT(installed) && (best == nil || e.Bundle.Version.GT(best.Version)) {
-				best, bestCat = e.Bundle, s.Name
-			}
-		}
-	}
+	best, bestCat := highestInChannel(st, func(v semver.Version) bool { return inRange(v) && v.LT(installed) })
 	if best != nil {
 		rendered, err := r.renderBundle(ctx, st, bestCat, best.Name, best.Version.String())
 		if err != nil {

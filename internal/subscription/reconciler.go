@@ -300,13 +300,25 @@ func (r *Reconciler) failed(st *state) {
 // observeLatest records the newest version of the channel within the range.
 func (r *Reconciler) observeLatest(st *state) {
 	sub := st.sub
-	var latest *catalog.Bundle
 	rng := func(semver.Version) bool { return true }
 	if sub.Spec.VersionRange != "" {
 		if parsed, err := catalog.ParseRange(sub.Spec.VersionRange); err == nil {
 			rng = parsed
 		}
 	}
+	latest, _ := highestInChannel(st, func(v semver.Version) bool { return rng(v) })
+	sub.Status.LatestVersion = ""
+	if latest != nil {
+		sub.Status.LatestVersion = latest.Version.String()
+	}
+}
+
+// highestInChannel returns the highest bundle of the Subscription's channel
+// (in its catalog, or in any) that ok accepts, and the catalog it is in.
+func highestInChannel(st *state, ok func(semver.Version) bool) (*catalog.Bundle, string) {
+	sub := st.sub
+	var best *catalog.Bundle
+	var bestCat string
 	for _, s := range st.catalogs {
 		if sub.Spec.Catalog != "" && s.Name != sub.Spec.Catalog {
 			continue
@@ -320,15 +332,12 @@ func (r *Reconciler) observeLatest(st *state) {
 			continue
 		}
 		for _, e := range ch.Entries {
-			if rng(e.Bundle.Version) && (latest == nil || e.Bundle.Version.GT(latest.Version)) {
-				latest = e.Bundle
+			if ok(e.Bundle.Version) && (best == nil || e.Bundle.Version.GT(best.Version)) {
+				best, bestCat = e.Bundle, s.Name
 			}
 		}
 	}
-	sub.Status.LatestVersion = ""
-	if latest != nil {
-		sub.Status.LatestVersion = latest.Version.String()
-	}
+	return best, bestCat
 }
 
 // installedOperators lists what Subscriptions have installed, cluster-wide.
