@@ -344,11 +344,21 @@ func (r *Reconciler) record(ctx context.Context, st *state) error {
 // When the current revision itself failed (the installer stopped in the
 // middle of a rollback), the last healthy revision is restored instead.
 func (r *Reconciler) keepCurrent(ctx context.Context, st *state, why string) error {
+	return r.keepCurrentBecause(ctx, st, v1alpha1.ReasonUpgradeFailed, why)
+}
+
+// keepCurrentBecause is keepCurrent with the UpgradeAvailable reason: an
+// upgrade that failed before is not available; one a CRD check blocks is.
+func (r *Reconciler) keepCurrentBecause(ctx context.Context, st *state, reason, why string) error {
 	sub := st.sub
 	if why != "" {
-		setCondition(sub, v1alpha1.TypeUpgradeAvailable, metav1.ConditionFalse, v1alpha1.ReasonUpgradeFailed, why)
+		status := metav1.ConditionFalse
+		if reason == v1alpha1.ReasonCRDUnsafe {
+			status = metav1.ConditionTrue
+		}
+		setCondition(sub, v1alpha1.TypeUpgradeAvailable, status, reason, why)
 	}
-	keep, reason, rollbackOf := st.current, reasonReconfigure, int64(0)
+	keep, keepReason, rollbackOf := st.current, reasonReconfigure, int64(0)
 	if keep != nil && (keep.Status.Outcome == v1alpha1.OutcomeRolledBack || keep.Status.Outcome == v1alpha1.OutcomeFailed) {
 		all, err := r.revisions().list(ctx, sub)
 		if err != nil {
@@ -361,7 +371,7 @@ func (r *Reconciler) keepCurrent(ctx context.Context, st *state, why string) err
 			}
 		}
 		if keep != nil {
-			reason, rollbackOf = reasonRollback, keep.Spec.Revision
+			keepReason, rollbackOf = reasonRollback, keep.Spec.Revision
 		}
 	}
 	if keep == nil {
@@ -372,7 +382,7 @@ func (r *Reconciler) keepCurrent(ctx context.Context, st *state, why string) err
 	if err != nil {
 		return err
 	}
-	st.want = &desired{target: revisionTarget{keep.Spec.Catalog, keep.Spec.Bundle, keep.Spec.Version}, objects: objs, reason: reason, rollbackOf: rollbackOf}
+	st.want = &desired{target: revisionTarget{keep.Spec.Catalog, keep.Spec.Bundle, keep.Spec.Version}, objects: objs, reason: keepReason, rollbackOf: rollbackOf}
 	st.target = &resolver.Target{Catalog: keep.Spec.Catalog, Package: keep.Spec.Package, Bundle: keep.Spec.Bundle}
 	st.target.Version, _ = semver.Parse(keep.Spec.Version)
 	return nil
@@ -712,7 +722,7 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 		// Custom resources are not watched: check again later.
 		st.requeue = time.Minute
 		if st.current != nil && st.current.Spec.Bundle != st.want.target.bundle {
-			return r.keepCurrent(ctx, st, msg)
+			return r.keepCurrentBecause(ctx, st, v1alpha1.ReasonCRDUnsafe, msg)
 		}
 		if sub.Status.InstalledBundle == "" {
 			sub.Status.State = v1alpha1.StateFailed

@@ -41,6 +41,8 @@ const AnnotationRequiredBy = "operators.ferry.dev/required-by"
 // Catalogs is what the controller needs of the catalog store.
 type Catalogs interface {
 	Get(name string) (*catalogsource.Snapshot, bool)
+	// State reports a CatalogSource's connection even before any content.
+	State(name string) (*catalogsource.Snapshot, bool)
 	List() []*catalogsource.Snapshot
 	Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error)
 }
@@ -180,8 +182,8 @@ func (r *Reconciler) gatherCatalogs(_ context.Context, st *state) error {
 		}
 		if !ok || s.Catalog == nil {
 			msg := fmt.Sprintf("CatalogSource %q has not delivered a catalog yet", sub.Spec.Catalog)
-			if ok && s.Err != nil {
-				msg = fmt.Sprintf("CatalogSource %q is unreachable: %v", sub.Spec.Catalog, s.Err)
+			if state, found := r.Catalogs.State(sub.Spec.Catalog); found && state.Err != nil {
+				msg = fmt.Sprintf("CatalogSource %q is unreachable: %v", sub.Spec.Catalog, state.Err)
 			}
 			r.catalogUnavailable(st, msg)
 			return nil
