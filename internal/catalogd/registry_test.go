@@ -332,6 +332,32 @@ var gvkErrorCases = []struct {
 	{"missing version", gvkReq{"lighthouse.ferry.dev", "", "Beacon"}, codes.InvalidArgument},
 }
 
+// providerCase is one provider lookup and the channel entries it answers.
+type providerCase struct {
+	name string
+	gvk  gvkReq
+	code codes.Code
+	want []string
+}
+
+// checkProviderEntries runs the cases, plus every case of gvkErrorCases,
+// against one provider lookup.
+func checkProviderEntries(t *testing.T, cases []providerCase, call func(gvkReq) (grpc.ServerStreamingClient[api.ChannelEntry], error)) {
+	t.Helper()
+	for _, e := range gvkErrorCases {
+		cases = append(cases, providerCase{name: e.name, gvk: e.gvk, code: e.code})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := streamEntries(t, func() (grpc.ServerStreamingClient[api.ChannelEntry], error) { return call(tc.gvk) })
+			checkCode(t, err, tc.code)
+			if tc.code == codes.OK && !slices.Equal(got, tc.want) {
+				t.Errorf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
 func streamEntries(t *testing.T, call func() (grpc.ServerStreamingClient[api.ChannelEntry], error)) ([]string, error) {
 	t.Helper()
 	stream, err := call()
@@ -348,13 +374,7 @@ func streamEntries(t *testing.T, call func() (grpc.ServerStreamingClient[api.Cha
 
 func TestRegistryGetChannelEntriesThatProvide(t *testing.T) {
 	cl, _ := registryClient(t)
-	type tcase struct {
-		name string
-		gvk  gvkReq
-		code codes.Code
-		want []string
-	}
-	cases := []tcase{
+	cases := []providerCase{
 		{name: "Beacon v1", gvk: beaconV1, want: []string{
 			"lighthouse-operator/fast/lighthouse-operator.v1.2.0<-lighthouse-operator.v1.1.0",
 			"lighthouse-operator/fast/lighthouse-operator.v1.2.0<-lighthouse-operator.v1.1.1",
@@ -372,31 +392,14 @@ func TestRegistryGetChannelEntriesThatProvide(t *testing.T) {
 			"beacon-metrics/stable/beacon-metrics.v1.1.0<-beacon-metrics.v1.0.0",
 		}},
 	}
-	for _, e := range gvkErrorCases {
-		cases = append(cases, tcase{name: e.name, gvk: e.gvk, code: e.code})
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := streamEntries(t, func() (grpc.ServerStreamingClient[api.ChannelEntry], error) {
-				return cl.GetChannelEntriesThatProvide(context.Background(), &api.GetAllProvidersRequest{Group: tc.gvk.group, Version: tc.gvk.version, Kind: tc.gvk.kind})
-			})
-			checkCode(t, err, tc.code)
-			if tc.code == codes.OK && !slices.Equal(got, tc.want) {
-				t.Errorf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	checkProviderEntries(t, cases, func(g gvkReq) (grpc.ServerStreamingClient[api.ChannelEntry], error) {
+		return cl.GetChannelEntriesThatProvide(context.Background(), &api.GetAllProvidersRequest{Group: g.group, Version: g.version, Kind: g.kind})
+	})
 }
 
 func TestRegistryGetLatestChannelEntriesThatProvide(t *testing.T) {
 	cl, _ := registryClient(t)
-	type tcase struct {
-		name string
-		gvk  gvkReq
-		code codes.Code
-		want []string
-	}
-	cases := []tcase{
+	cases := []providerCase{
 		{name: "Beacon v1", gvk: beaconV1, want: []string{
 			"lighthouse-operator/fast/lighthouse-operator.v1.4.0<-lighthouse-operator.v1.3.0",
 			"lighthouse-operator/stable/lighthouse-operator.v1.3.0<-lighthouse-operator.v1.2.0",
@@ -409,20 +412,9 @@ func TestRegistryGetLatestChannelEntriesThatProvide(t *testing.T) {
 			"signal-store/stable-v2/signal-store.v2.0.0<-",
 		}},
 	}
-	for _, e := range gvkErrorCases {
-		cases = append(cases, tcase{name: e.name, gvk: e.gvk, code: e.code})
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := streamEntries(t, func() (grpc.ServerStreamingClient[api.ChannelEntry], error) {
-				return cl.GetLatestChannelEntriesThatProvide(context.Background(), &api.GetLatestProvidersRequest{Group: tc.gvk.group, Version: tc.gvk.version, Kind: tc.gvk.kind})
-			})
-			checkCode(t, err, tc.code)
-			if tc.code == codes.OK && !slices.Equal(got, tc.want) {
-				t.Errorf("entries\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	checkProviderEntries(t, cases, func(g gvkReq) (grpc.ServerStreamingClient[api.ChannelEntry], error) {
+		return cl.GetLatestChannelEntriesThatProvide(context.Background(), &api.GetLatestProvidersRequest{Group: g.group, Version: g.version, Kind: g.kind})
+	})
 }
 
 func TestRegistryGetDefaultBundleThatProvides(t *testing.T) {

@@ -233,6 +233,30 @@ func freshCRDs(t *testing.T, names ...string) {
 	}
 }
 
+// setup starts a catalogd serving dir, the controllers watching a fresh
+// namespace (Deployments marked healthy unless unhealthy says otherwise) and
+// a CatalogSource for the catalogd, from fresh operator CRDs.
+func setup(t *testing.T, dir string, unhealthy func(*appsv1.Deployment) bool) (srv *server, c client.Client, ns, cat string) {
+	t.Helper()
+	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
+	srv = startCatalogd(t, dir)
+	ns = namespace(t)
+	c = startManager(t, ns)
+	markHealthy(t, ns, unhealthy)
+	cat = catalogSource(t, c, srv.addr)
+	return srv, c, ns, cat
+}
+
+// patchSpec changes a Subscription's spec.
+func patchSpec(t *testing.T, c client.Client, sub *v1alpha1.Subscription, change func(*v1alpha1.SubscriptionSpec)) {
+	t.Helper()
+	patch := client.MergeFrom(sub.DeepCopy())
+	change(&sub.Spec)
+	if err := c.Patch(context.Background(), sub, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func namespace(t *testing.T) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sub-"}}
@@ -304,12 +328,7 @@ func condition(s *v1alpha1.Subscription, typ string) *metav1.Condition {
 }
 
 func TestInstallWithDependencyAndUpgrade(t *testing.T) {
-	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0"))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	srv, c, ns, cat := setup(t, sampleDir(t, "lighthouse-operator/1.3.0", "lighthouse-operator/1.4.0"), nil)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "stable",
 		Config: &v1alpha1.SubscriptionConfig{Env: []corev1.EnvVar{{Name: "REGION", Value: "eu-west-1"}}},
@@ -402,12 +421,7 @@ func fsCopyOne(dst, p string) error {
 }
 
 func TestManualApproval(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, sampleDir(t), nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{
 		Package: "signal-store", StartingVersion: "1.0.0", Approval: v1alpha1.ApprovalManual,
 	})
@@ -423,18 +437,10 @@ func TestManualApproval(t *testing.T) {
 		t.Errorf("UpgradeAvailable = %+v", cond)
 	}
 	// Approving something else approves nothing.
-	patch := client.MergeFrom(sub.DeepCopy())
-	sub.Spec.ApprovedVersion = "9.9.9"
-	if err := c.Patch(context.Background(), sub, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.ApprovedVersion = "9.9.9" })
 	time.Sleep(time.Second)
 	waitSub(t, c, ns, "signals", "still at 1.0.0", installed("1.0.0"))
-	patch = client.MergeFrom(sub.DeepCopy())
-	sub.Spec.ApprovedVersion = "1.1.0"
-	if err := c.Patch(context.Background(), sub, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.ApprovedVersion = "1.1.0" })
 	sub = waitSub(t, c, ns, "signals", "upgraded after approval", installed("1.1.0"))
 	if sub.Status.AvailableUpgrade != nil {
 		t.Errorf("availableUpgrade left after the upgrade: %+v", sub.Status.AvailableUpgrade)
@@ -442,12 +448,7 @@ func TestManualApproval(t *testing.T) {
 }
 
 func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, sampleDir(t), nil)
 	create(t, c, ns, "impossible", cat, v1alpha1.SubscriptionSpec{Package: "beacon-metrics", Channel: "stable", VersionRange: ">=9.0.0"})
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store"})
 	sub := waitSub(t, c, ns, "impossible", "explained", func(s *v1alpha1.Subscription) bool { return s.Status.State == v1alpha1.StateFailed })
@@ -462,12 +463,7 @@ func TestUnsatisfiableDoesNotBlockOthers(t *testing.T) {
 }
 
 func TestCatalogUnreachable(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	srv, c, ns, cat := setup(t, sampleDir(t), nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
 	sub := waitSub(t, c, ns, "signals", "installed", installed("1.1.0"))
 	inventory := sub.Status.Inventory
@@ -499,18 +495,13 @@ func TestCatalogUnreachable(t *testing.T) {
 }
 
 func TestBadBundleAppliesNothing(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
 	dir := sampleDir(t)
 	// signal-store 1.1.0 ships an object of a kind Ferry does not install.
 	extra := "apiVersion: example.com/v1\nkind: Gizmo\nmetadata:\n  name: gizmo\n"
 	if err := os.WriteFile(filepath.Join(dir, "signal-store", "1.1.0", "manifests", "gizmo.yaml"), []byte(extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startCatalogd(t, dir)
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, dir, nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
 	sub := waitSub(t, c, ns, "signals", "refused", func(s *v1alpha1.Subscription) bool {
 		cond := condition(s, v1alpha1.TypeInstalled)
@@ -526,7 +517,6 @@ func TestBadBundleAppliesNothing(t *testing.T) {
 }
 
 func TestUnsupportedInstallMode(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
 	dir := sampleDir(t)
 	// signal-store 1.0.0 as an operator that can only watch its own namespace.
 	csv := filepath.Join(dir, "signal-store", "1.0.0", "manifests", "signal-store.clusterserviceversion.yaml")
@@ -538,11 +528,7 @@ func TestUnsupportedInstallMode(t *testing.T) {
 	if err := os.WriteFile(csv, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := startCatalogd(t, dir)
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, dir, nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", InstallMode: v1alpha1.InstallModeAllNamespaces})
 	sub := waitSub(t, c, ns, "signals", "refused", func(s *v1alpha1.Subscription) bool {
 		cond := condition(s, v1alpha1.TypeInstalled)
@@ -558,23 +544,14 @@ func TestUnsupportedInstallMode(t *testing.T) {
 }
 
 func TestPaused(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, sampleDir(t), nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", Paused: true})
 	sub := waitSub(t, c, ns, "signals", "paused", func(s *v1alpha1.Subscription) bool { return s.Status.State == v1alpha1.StatePaused })
 	var deps appsv1.DeploymentList
 	if err := c.List(context.Background(), &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
 		t.Errorf("a paused Subscription installed something: %d", len(deps.Items))
 	}
-	patch := client.MergeFrom(sub.DeepCopy())
-	sub.Spec.Paused = false
-	if err := c.Patch(context.Background(), sub, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.Paused = false })
 	waitSub(t, c, ns, "signals", "installed once unpaused", installed("1.1.0"))
 }
 
@@ -609,12 +586,7 @@ func neverReady(d *appsv1.Deployment) bool {
 }
 
 func TestAutomaticRollback(t *testing.T) {
-	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, neverReady)
-	cat := catalogSource(t, c, srv.addr)
+	_, c, ns, cat := setup(t, sampleDir(t), neverReady)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
 		HealthTimeout: &metav1.Duration{Duration: 2 * time.Second},
@@ -651,21 +623,12 @@ func TestAutomaticRollback(t *testing.T) {
 }
 
 func TestManualRollbackAndHistory(t *testing.T) {
-	freshCRDs(t, "signalstores.signals.ferry.dev")
-	srv := startCatalogd(t, sampleDir(t))
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	srv, c, ns, cat := setup(t, sampleDir(t), nil)
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", RevisionHistoryLimit: ptr.To[int32](2)})
 	sub := waitSub(t, c, ns, "signals", "upgraded to 1.1.0", installed("1.1.0"))
 	// The catalog goes away; the revision still has the objects of 1.0.0.
 	srv.stop()
-	patch := client.MergeFrom(sub.DeepCopy())
-	sub.Spec.RollbackTo = &v1alpha1.RollbackTarget{Revision: 1}
-	if err := c.Patch(context.Background(), sub, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.RollbackTo = &v1alpha1.RollbackTarget{Revision: 1} })
 	sub = waitSub(t, c, ns, "signals", "rolled back to revision 1", func(s *v1alpha1.Subscription) bool {
 		return installed("1.0.0")(s) && s.Status.CurrentRevision == 3
 	})
@@ -685,13 +648,8 @@ func TestManualRollbackAndHistory(t *testing.T) {
 }
 
 func TestCRDChangeBlocked(t *testing.T) {
-	freshCRDs(t, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	dir := sampleDir(t, "lighthouse-operator/1.4.0")
-	srv := startCatalogd(t, dir)
-	ns := namespace(t)
-	c := startManager(t, ns)
-	markHealthy(t, ns, nil)
-	cat := catalogSource(t, c, srv.addr)
+	srv, c, ns, cat := setup(t, dir, nil)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0"})
 	waitSub(t, c, ns, "lighthouse", "installed", installed("1.3.0"))
 	beacon := &unstructured.Unstructured{Object: map[string]any{
@@ -723,11 +681,7 @@ func TestCRDChangeBlocked(t *testing.T) {
 		t.Errorf("the blocked upgrade changed something: %+v", sub.Status)
 	}
 	// With Warn the upgrade goes ahead.
-	patch := client.MergeFrom(sub.DeepCopy())
-	sub.Spec.CRDUpgradeSafety = v1alpha1.CRDSafetyWarn
-	if err := c.Patch(context.Background(), sub, patch); err != nil {
-		t.Fatal(err)
-	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.CRDUpgradeSafety = v1alpha1.CRDSafetyWarn })
 	waitSub(t, c, ns, "lighthouse", "upgraded under Warn", installed("1.4.0"))
 }
 
