@@ -224,12 +224,9 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print every problem of a catalog; exit 1 if there is any",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := catalog.Load(cmd.Context(), []catalog.Source{catalog.DirSource(args[0])})
+			c, err := loadReporting(cmd.Context(), args[0], stdout)
 			if err != nil {
 				return err
-			}
-			for _, p := range c.Problems {
-				fmt.Fprintf(stdout, "%s: %s\n", p.Severity, p)
 			}
 			n := c.Counts()
 			errs := len(c.Problems.Errors())
@@ -251,12 +248,9 @@ func newRenderCommand(stdout, stderr io.Writer) *cobra.Command {
 stderr; what is invalid is left out, and the exit code is 1 if anything was.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := catalog.Load(cmd.Context(), []catalog.Source{catalog.DirSource(args[0])})
+			c, err := loadReporting(cmd.Context(), args[0], stderr)
 			if err != nil {
 				return err
-			}
-			for _, p := range c.Problems {
-				fmt.Fprintf(stderr, "%s: %s\n", p.Severity, p)
 			}
 			if err := catalog.Render(stdout, c); err != nil {
 				return err
@@ -267,4 +261,16 @@ stderr; what is invalid is left out, and the exit code is 1 if anything was.`,
 			return nil
 		},
 	}
+}
+
+// loadReporting loads the catalog in dir and writes every problem to w.
+func loadReporting(ctx context.Context, dir string, w io.Writer) (*catalog.Catalog, error) {
+	c, err := catalog.Load(ctx, []catalog.Source{catalog.DirSource(dir)})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range c.Problems {
+		fmt.Fprintf(w, "%s: %s\n", p.Severity, p)
+	}
+	return c, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -89,13 +88,9 @@ func serverSecurity(f publishServeFlags, pub *catalogd.Publisher, addr net.Addr,
 		}
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if f.tlsClientCA != "" {
-			pem, err := os.ReadFile(f.tlsClientCA)
+			pool, err := publish.CertPool("client CA file", f.tlsClientCA)
 			if err != nil {
-				return nil, fmt.Errorf("client CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("client CA file %s holds no PEM certificate", f.tlsClientCA)
+				return nil, err
 			}
 			cfg.ClientCAs = pool
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert

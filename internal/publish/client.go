@@ -77,13 +77,9 @@ func Dial(o ClientOptions) (*grpc.ClientConn, error) {
 	if !o.Plaintext {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 		if o.CAFile != "" {
-			pem, err := os.ReadFile(o.CAFile)
+			pool, err := CertPool("CA file", o.CAFile)
 			if err != nil {
-				return nil, fmt.Errorf("CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
+				return nil, err
 			}
 			cfg.RootCAs = pool
 		}
@@ -155,4 +151,17 @@ func Upload(ctx context.Context, client catalogv1.CatalogServiceClient, archive 
 		}
 	}
 	return stream.CloseAndRecv()
+}
+
+// CertPool reads PEM certificates from file; what names the file in errors.
+func CertPool(what, file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", what, file)
+	}
+	return pool, nil
 }
