@@ -40,6 +40,13 @@ func TestStopPIDStopsAProcessAndIgnoresOthers(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	pid := cmd.Process.Pid
+	// Right after the fork the child is not "sleep" yet: wait for the exec.
+	for deadline := time.Now().Add(10 * time.Second); !running(pid, "sleep"); {
+		if time.Now().After(deadline) {
+			t.Fatal("sleep never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// A PID file naming another component must not stop the process.
 	if killed, err := stopPID(pid, "etcd", time.Second); killed || err != nil {
