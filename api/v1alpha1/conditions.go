@@ -52,6 +52,14 @@ const (
 	ReasonCRDUnsafe          = "CRDChangeUnsafe"
 	ReasonCRDSafe            = "CRDChangeSafe"
 	ReasonDowngrading        = "Downgrading"
+	// ReasonTLSConfigInvalid (CatalogSource): the TLS settings cannot be
+	// used: a Secret or ConfigMap is missing, a key is absent, a certificate
+	// or key does not parse or has expired.
+	ReasonTLSConfigInvalid = "TLSConfigInvalid"
+	// ReasonTLSHandshakeFailed (CatalogSource): catalogd answered, but the
+	// TLS handshake failed (untrusted or expired certificate, name mismatch,
+	// a plaintext server).
+	ReasonTLSHandshakeFailed = "TLSHandshakeFailed"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
@@ -64,4 +72,5 @@ var ConditionReasons = []string{
 	ReasonUpgradePending, ReasonNoUpgrade, ReasonPaused, ReasonConnected, ReasonUnreachable,
 	ReasonDependencyNotReady, ReasonDeleting, ReasonNotInstalled, ReasonHealthGateFailed, ReasonRollbackRequested,
 	ReasonPinned, ReasonUpgradeFailed, ReasonCRDUnsafe, ReasonCRDSafe, ReasonDowngrading,
+	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
 }

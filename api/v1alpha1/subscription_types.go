@@ -151,6 +151,41 @@ type SubscriptionSpec struct {
 	// +kubebuilder:default=Keep
 	// +optional
 	CRDDeletionPolicy CRDDeletionPolicy `json:"crdDeletionPolicy,omitempty"`
+
+	// adoption says what happens when an object the operator installs
+	// already exists and was not created by Ferry for this Subscription.
+	// With policy None (the default) the install stops before anything is
+	// applied, and the condition names the object and who manages it; the
+	// object is never changed nor deleted. With AdoptUnmanaged an object no
+	// Ferry Subscription owns is taken over: from then on Ferry changes it,
+	// and deletes it when the operator no longer ships it or is uninstalled.
+	// Objects of another Subscription, and CRDs of another package, are
+	// never adopted.
+	// +optional
+	Adoption *AdoptionSpec `json:"adoption,omitempty"`
+}
+
+// AdoptionPolicy says whether existing objects may be taken over.
+// +kubebuilder:validation:Enum=None;AdoptUnmanaged
+type AdoptionPolicy string
+
+// Adoption policies.
+const (
+	// AdoptionNone never takes over an existing object.
+	AdoptionNone AdoptionPolicy = "None"
+	// AdoptionAdoptUnmanaged takes over existing objects that no Ferry
+	// Subscription owns.
+	AdoptionAdoptUnmanaged AdoptionPolicy = "AdoptUnmanaged"
+)
+
+// AdoptionSpec is the opt-in to take over existing objects.
+type AdoptionSpec struct {
+	// policy is None (the default: an existing object stops the install) or
+	// AdoptUnmanaged (an existing object no Ferry Subscription owns is taken
+	// over, changed and, on uninstall, deleted).
+	// +kubebuilder:default=None
+	// +optional
+	Policy AdoptionPolicy `json:"policy,omitempty"`
 }
 
 // RollbackPolicy says what happens when an upgrade fails its health gate.
@@ -268,6 +303,18 @@ type SubscriptionStatus struct {
 	// +optional
 	FailedUpgrade *FailedUpgrade `json:"failedUpgrade,omitempty"`
 
+	// revisionDigests records the content digest of every Revision the
+	// installer wrote for this Subscription, in the one place only the
+	// installer writes. A Revision, or a blob, whose content does not match
+	// the digest recorded here is refused. At most 128 entries: the kept
+	// revisions (spec.revisionHistoryLimit, at most 100) and the ones being
+	// recorded.
+	// +listType=map
+	// +listMapKey=revision
+	// +kubebuilder:validation:MaxItems=128
+	// +optional
+	RevisionDigests []RevisionDigest `json:"revisionDigests,omitempty"`
+
 	// inventory lists every object installed for this Subscription.
 	// +listType=atomic
 	// +optional
@@ -296,6 +343,17 @@ type FailedUpgrade struct {
 	Reason string `json:"reason"`
 	// time of the failure.
 	Time metav1.Time `json:"time"`
+}
+
+// RevisionDigest is the trusted record of one Revision's content.
+type RevisionDigest struct {
+	// revision is the number of the Revision.
+	// +kubebuilder:validation:Minimum=1
+	Revision int64 `json:"revision"`
+	// contentDigest is "sha256:<hex>" of the Revision's objects, as the
+	// installer recorded them.
+	// +kubebuilder:validation:MaxLength=71
+	ContentDigest string `json:"contentDigest"`
 }
 
 // AvailableUpgrade is an upgrade waiting for approval.
