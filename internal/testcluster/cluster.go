@@ -44,6 +44,26 @@ const (
 	serviceIP   = "10.0.0.1"
 )
 
+// The fake Node's heartbeat and kube-controller-manager's patience must
+// agree. kwok renews the Node's Lease every nodeLeaseDurationSeconds/4
+// (10 s) and rewrites its status every 20–45 s (its default node-heartbeat
+// stage). kube-controller-manager marks a Node NotReady when it heard
+// neither for --node-monitor-grace-period (default 50 s); on a busy
+// 2-core machine a late heartbeat then took the only Node down about once a
+// minute ("Controller detected that all Nodes are not-Ready. Entering master
+// disruption mode") and every running Pod with it, and kwok never made them
+// Ready again. The grace period is therefore many heartbeats long: a Node
+// that really stops (kwok killed) is noticed after it, which no test needs
+// sooner.
+const (
+	nodeLeaseDurationSeconds = 40
+	nodeMonitorGracePeriod   = 5 * time.Minute
+)
+
+// DisruptionMessage is what kube-controller-manager logs when it finds every
+// Node not ready; the test bed is healthy only if its log never says it.
+const DisruptionMessage = "Entering master disruption mode"
+
 // Cluster is a running local control plane.
 type Cluster struct {
 	// Dir holds the kubeconfig, certificates, logs and PID files.
@@ -263,6 +283,7 @@ func start(ctx context.Context, o options, c *Cluster) error {
 			"--service-account-private-key-file=" + p.saKey,
 			"--root-ca-file=" + p.caCert,
 			"--controllers=*",
+			"--node-monitor-grace-period=" + nodeMonitorGracePeriod.String(),
 		},
 		testbin.KubeScheduler: {
 			"--kubeconfig=" + c.Kubeconfig,
@@ -276,6 +297,7 @@ func start(ctx context.Context, o options, c *Cluster) error {
 			"--manage-nodes-with-label-selector=",
 			"--node-ip=127.0.0.1",
 			"--cidr=10.244.0.1/24",
+			"--node-lease-duration-seconds=" + strconv.Itoa(nodeLeaseDurationSeconds),
 		},
 	}
 
