@@ -370,7 +370,7 @@ func (p *Publisher) publish(stream grpc.ClientStreamingServer[catalogv1.PublishR
 	if err != nil {
 		return nil, err
 	}
-	files, err := publish.Unpack(archive, publish.MaxArchiveBytes)
+	files, err := publish.Unpack(ctx, archive)
 	if errors.Is(err, publish.ErrTooLarge) {
 		return nil, status.Errorf(codes.ResourceExhausted, "%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -115,12 +116,41 @@ func Pack(files Files) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// TarOverheadPerEntry is how many bytes of tar headers, extended (PAX)
+// records and padding each allowed entry may add to the uncompressed stream
+// on top of the contents limit.
+const TarOverheadPerEntry = 2048
+
+// unpackConfig holds Unpack's limits.
+type unpackConfig struct {
+	maxBytes   int64
+	maxEntries int
+}
+
+// UnpackOption sets a limit of Unpack.
+type UnpackOption func(*unpackConfig)
+
+// WithMaxBytes limits the total size of all entries (default MaxArchiveBytes).
+func WithMaxBytes(n int64) UnpackOption { return func(c *unpackConfig) { c.maxBytes = n } }
+
+// WithMaxEntries limits the number of entries (default MaxFiles).
+func WithMaxEntries(n int) UnpackOption { return func(c *unpackConfig) { c.maxEntries = n } }
+
 // Unpack reads a tar or gzipped tar of a bundle directory. Only regular
 // files and directories are allowed; paths must stay inside the bundle.
-// Hidden files are dropped. When every path lies under one top directory
-// that is not itself part of a bundle (bundle/manifests/...), that directory
-// is stripped. The unpacked contents may total at most limit bytes.
-func Unpack(data []byte, limit int64) (Files, error) {
+// Hidden files are dropped, but like every other entry (directories,
+// extended headers) they count against the limits: at most maxEntries
+// entries whose declared sizes total at most maxBytes, and an uncompressed
+// stream of at most maxBytes plus TarOverheadPerEntry a entry. Decompression
+// stops as soon as a limit is passed or ctx is done. When every path lies
+// under one top directory that is not itself part of a bundle
+// (bundle/manifests/...), that directory is stripped.
+func Unpack(ctx context.Context, data []byte, opts ...UnpackOption) (Files, error) {
+	cfg := unpackConfig{maxBytes: MaxArchiveBytes, maxEntries: MaxFiles}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	streamLimit := cfg.maxBytes + int64(cfg.maxEntries+1)*TarOverheadPerEntry
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		zr, err := gzip.NewReader(r)
@@ -130,27 +160,38 @@ func Unpack(data []byte, limit int64) (Files, error) {
 		defer func() { _ = zr.Close() }()
 		r = zr
 	}
-	tr := tar.NewReader(r)
+	br := &boundedReader{ctx: ctx, r: r, limit: streamLimit}
+	tr := tar.NewReader(br)
 	files := Files{}
 	var total int64
+	entries := 0
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
+			if berr := br.err; berr != nil {
+				return nil, berr
+			}
 			return nil, fmt.Errorf("not a tar archive: %w", err)
 		}
+		entries++
+		if entries > cfg.maxEntries {
+			return nil, fmt.Errorf("%w: archive entry %q: more than %d entries (directories and hidden files count)", ErrTooLarge, h.Name, cfg.maxEntries)
+		}
+		if h.Size < 0 || h.Size > cfg.maxBytes-total {
+			return nil, fmt.Errorf("%w: archive entry %q declares %d bytes: the entries would total more than %d bytes (hidden files count)", ErrTooLarge, h.Name, h.Size, cfg.maxBytes)
+		}
+		total += h.Size
 		name := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(h.Name, "./")), "/")
 		if path.IsAbs(h.Name) || strings.Contains("/"+h.Name+"/", "/../") || !fs.ValidPath(name) {
 			return nil, fmt.Errorf("archive entry %q: path leaves the bundle directory", h.Name)
 		}
 		switch h.Typeflag {
-		case tar.TypeDir:
+		case tar.TypeDir, tar.TypeXGlobalHeader:
 			continue
 		case tar.TypeReg:
-		case tar.TypeXGlobalHeader:
-			continue
 		default:
 			return nil, fmt.Errorf("archive entry %q: only regular files and directories are allowed (type %q)", h.Name, h.Typeflag)
 		}
@@ -163,23 +204,46 @@ func Unpack(data []byte, limit int64) (Files, error) {
 		if _, dup := files[name]; dup {
 			return nil, fmt.Errorf("archive entry %q: appears twice", h.Name)
 		}
-		if len(files) >= MaxFiles {
-			return nil, fmt.Errorf("%w: more than %d files", ErrTooLarge, MaxFiles)
+		body := make([]byte, h.Size)
+		if _, err := io.ReadFull(tr, body); err != nil {
+			if berr := br.err; berr != nil {
+				return nil, berr
+			}
+			return nil, fmt.Errorf("archive entry %q: truncated: %w", h.Name, err)
 		}
-		if h.Size < 0 || total+h.Size > limit {
-			return nil, fmt.Errorf("%w: unpacked contents exceed %d bytes", ErrTooLarge, limit)
-		}
-		body, err := io.ReadAll(io.LimitReader(tr, h.Size+1))
-		if err != nil {
-			return nil, fmt.Errorf("archive entry %q: %w", h.Name, err)
-		}
-		if int64(len(body)) != h.Size {
-			return nil, fmt.Errorf("archive entry %q: truncated", h.Name)
-		}
-		total += h.Size
 		files[name] = body
 	}
 	return stripTop(files), nil
+}
+
+// boundedReader stops reading when more than limit bytes were read or ctx
+// is done, and remembers why.
+type boundedReader struct {
+	ctx   context.Context
+	r     io.Reader
+	limit int64
+	n     int64
+	err   error
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if err := b.ctx.Err(); err != nil {
+		b.err = fmt.Errorf("unpacking stopped: %w", err)
+		return 0, b.err
+	}
+	if int64(len(p)) > b.limit-b.n+1 {
+		p = p[:b.limit-b.n+1]
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		b.err = fmt.Errorf("%w: the uncompressed archive exceeds %d bytes", ErrTooLarge, b.limit)
+		return n, b.err
+	}
+	return n, err
 }
 
 // stripTop removes a single top directory that wraps the bundle.

@@ -3,6 +3,7 @@ package publish
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestPackUnpackDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Unpack(archive, MaxArchiveBytes)
+	got, err := Unpack(context.Background(), archive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +56,14 @@ func TestPackUnpackDigest(t *testing.T) {
 		_, _ = tw.Write(data)
 	}
 	_ = tw.Close()
-	other, err := Unpack(buf.Bytes(), MaxArchiveBytes)
+	other, err := Unpack(context.Background(), buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if other.Digest() != files.Digest() {
 		t.Errorf("uncompressed, other order and modes: digest %s, want %s", other.Digest(), files.Digest())
 	}
-	wrapped, err := Unpack(plain, MaxArchiveBytes)
+	wrapped, err := Unpack(context.Background(), plain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +88,13 @@ func TestUnpackRefuses(t *testing.T) {
 		"garbage":  {[]byte("hello"), "not a tar archive"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Unpack(tc.archive, MaxArchiveBytes)
+			_, err := Unpack(context.Background(), tc.archive)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
 	}
-	_, err := Unpack(tarOf(t, &tar.Header{Name: "manifests/a.yaml", Size: 600}, &tar.Header{Name: "manifests/b.yaml", Size: 600}), 1000)
+	_, err := Unpack(context.Background(), tarOf(t, &tar.Header{Name: "manifests/a.yaml", Size: 600}, &tar.Header{Name: "manifests/b.yaml", Size: 600}), WithMaxBytes(1000))
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
