@@ -43,6 +43,8 @@ type bundleDir struct {
 	skipRange      string
 	description    string
 	icon           *Icon
+	// owned are the CRDs the CSV lists as owned, as APIs.
+	owned []GVK
 }
 
 // csvDoc holds the CSV fields the loader reads.
@@ -222,6 +224,9 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 		}
 	}
 	for i, o := range csv.Spec.CustomResourceDefinitions.Owned {
+		if _, group, ok := strings.Cut(o.Name, "."); ok && o.Version != "" && o.Kind != "" {
+			out.owned = append(out.owned, GVK{Group: group, Version: o.Version, Kind: o.Kind})
+		}
 		if !shipped[o.Name] {
 			sink.warnf(csvFile, fmt.Sprintf("spec.customresourcedefinitions.owned[%d]", i), "CRD %q is owned but not shipped in %s", o.Name, manifestsDir)
 		}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"io/fs"
+	"sort"
 
 	"github.com/blang/semver/v4"
 )
@@ -22,6 +23,11 @@ type BundleInfo struct {
 	SkipRange string
 	// Digest is the digest the served catalog gives the bundle (Bundle.Digest).
 	Digest string
+	// ClaimedAPIs are the APIs the bundle claims to provide, sorted and
+	// without duplicates: its olm.gvk properties (every version of each CRD it
+	// ships, and those metadata/properties.yaml or the CSV's olm.properties
+	// declare) and the CRDs its CSV lists as owned.
+	ClaimedAPIs []GVK
 }
 
 // ValidateBundle checks the registry+v1 bundle at the root of fsys with
@@ -45,10 +51,21 @@ func ValidateBundle(fsys fs.FS) (*BundleInfo, Problems) {
 		Channels: b.channels, DefaultChannel: b.defaultChannel,
 		Replaces: b.replaces, Skips: b.skips, SkipRange: b.skipRange,
 	}
+	claimed := map[GVK]bool{}
+	for _, g := range b.owned {
+		claimed[g] = true
+	}
 	if p := c.Package(info.Package); p != nil {
 		if sb := p.Bundle(info.Name); sb != nil {
 			info.Digest = sb.Digest()
+			for _, g := range sb.ProvidedAPIs {
+				claimed[g] = true
+			}
 		}
 	}
+	for g := range claimed {
+		info.ClaimedAPIs = append(info.ClaimedAPIs, g)
+	}
+	sort.Slice(info.ClaimedAPIs, func(i, j int) bool { return info.ClaimedAPIs[i].String() < info.ClaimedAPIs[j].String() })
 	return info, ps
 }

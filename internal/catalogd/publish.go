@@ -432,6 +432,11 @@ func (p *Publisher) publish(stream grpc.ClientStreamingServer[catalogv1.PublishR
 					info.Package, version, b.Source, b.Digest(), info.Digest)
 			}
 		}
+		// Scope: the bundle may not claim an API another package provides
+		// unless the token covers that package too.
+		if err := publish.CheckClaims(cur, info, g); err != nil {
+			return nil, status.Errorf(codes.PermissionDenied, "%s %s claims APIs of other packages:\n%v", info.Package, version, err)
+		}
 		p.mu.RLock()
 		next := make(map[string]*publish.Record, len(p.bundles)+1)
 		for k, v := range p.bundles {

@@ -25,6 +25,8 @@ import (
 const (
 	adminToken      = "admin-token-0123456789"
 	lighthouseToken = "lighthouse-token-0123456789"
+	// signalsToken covers lighthouse-operator and signal-store.
+	signalsToken = "signals-token-0123456789"
 )
 
 type publishEnv struct {
@@ -37,7 +39,7 @@ type publishEnv struct {
 // startPublishing serves the sample catalog plus what is published in dataDir.
 func startPublishing(t *testing.T, dataDir string, opts ...catalog.Option) *publishEnv {
 	t.Helper()
-	tokens, err := publish.ParseTokens("tokens", []byte(adminToken+"\n"+lighthouseToken+" lighthouse-operator\n"))
+	tokens, err := publish.ParseTokens("tokens", []byte(adminToken+"\n"+lighthouseToken+" lighthouse-operator\n"+signalsToken+" lighthouse-operator,signal-store\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -73,21 +72,7 @@ func ParseTokens(name string, data []byte) (*Tokens, error) {
 		if len(tok) < MinTokenLength {
 			return nil, fmt.Errorf("%s:%d: token is shorter than %d characters", name, line, MinTokenLength)
 		}
-		var pkgs []string
-		all := false
-		for _, p := range strings.Split(strings.Join(fields[1:], ","), ",") {
-			switch p = strings.TrimSpace(p); p {
-			case "":
-			case "*":
-				all = true
-			default:
-				pkgs = append(pkgs, p)
-			}
-		}
-		if all {
-			pkgs = nil
-		}
-		sort.Strings(pkgs)
+		pkgs := ParsePackages(strings.Join(fields[1:], ","))
 		sum := sha256.Sum256([]byte(tok))
 		if prev, dup := seen[sum]; dup {
 			return nil, fmt.Errorf("%s:%d: the same token as on line %d", name, line, prev)
