@@ -161,6 +161,8 @@ func rpcFailure(stderr io.Writer, what string, err error) error {
 func newPublishCommand(stdout, stderr io.Writer) *cobra.Command {
 	var f clientFlags
 	var dryRun bool
+	var catalogs []string
+	var scope string
 	cmd := &cobra.Command{
 		Use:   "publish --server ADDR --token-file FILE [--ca-file FILE] BUNDLE_DIR",
 		Short: "Validate a registry+v1 bundle and publish it to a catalogd",
@@ -172,6 +174,11 @@ rules catalogd applies, then upload it in chunks to a catalogd started with
 
 ("unchanged" instead of "published" when identical content was published
 before). Problems go to stderr as "severity: path: field: reason".
+
+With --catalog DIR (the directories the server serves), the bundle is also
+checked as the server checks it: it may not claim an API (olm.gvk, shipped
+or owned CRD) that another package provides, unless --packages (the
+token's packages; default: the bundle's own) covers that package.
 
 Exit codes: 0 published (or unchanged), 2 invalid bundle (found locally or by
 the server), 3 authentication or permission refused, 4 conflict (this version
@@ -194,6 +201,11 @@ was published with other content), 5 server unreachable or timed out,
 			if info == nil {
 				fmt.Fprintf(stderr, "%s: invalid bundle (%d errors); nothing was uploaded\n", name, len(problems.Errors()))
 				return exitError{publish.ExitInvalid}
+			}
+			if len(catalogs) > 0 {
+				if err := checkClaimsLocally(cmd.Context(), catalogs, scope, info, name, stderr); err != nil {
+					return err
+				}
 			}
 			archive, err := publish.Pack(files)
 			if err != nil {
@@ -233,7 +245,37 @@ was published with other content), 5 server unreachable or timed out,
 	}
 	addClientFlags(cmd, &f)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and pack only; do not contact the server")
+	cmd.Flags().StringArrayVar(&catalogs, "catalog", nil, "also check the bundle against this catalog directory, as catalogd serves it (repeatable): it may not claim an API another package provides")
+	cmd.Flags().StringVar(&scope, "packages", "", "with --catalog: the packages the token covers, as in the server's tokens file (\"*\" for every package; default: the bundle's package)")
 	return cmd
+}
+
+// checkClaimsLocally loads the catalog directories as serve would and
+// refuses a bundle that claims an API another package of them provides,
+// unless scope covers that package. Each claim is printed as an error.
+func checkClaimsLocally(ctx context.Context, dirs []string, scope string, info *catalog.BundleInfo, name string, stderr io.Writer) error {
+	c, err := catalog.Load(ctx, sources(dirs))
+	if err != nil {
+		return fmt.Errorf("loading --catalog: %w", err)
+	}
+	g := &publish.Grant{ID: "--packages", Packages: []string{info.Package}}
+	if strings.TrimSpace(scope) != "" {
+		g.Packages = publish.ParsePackages(scope)
+	}
+	err = publish.CheckClaims(c, info, g)
+	if err == nil {
+		return nil
+	}
+	var claims interface{ Unwrap() []error }
+	n := 1
+	if errors.As(err, &claims) {
+		n = len(claims.Unwrap())
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "error: %s: %s\n", name, line)
+	}
+	fmt.Fprintf(stderr, "%s: %d claims on other packages' APIs; nothing was uploaded (a token covering those packages may publish it: --packages)\n", name, n)
+	return exitError{publish.ExitAuth}
 }
 
 // progressPrinter returns a progress callback when w is a terminal.
