@@ -60,6 +60,15 @@ const (
 	// TLS handshake failed (untrusted or expired certificate, name mismatch,
 	// a plaintext server).
 	ReasonTLSHandshakeFailed = "TLSHandshakeFailed"
+	// ReasonOwnershipConflict: an object the operator installs already
+	// exists and is not Ferry's for this Subscription; nothing was applied.
+	ReasonOwnershipConflict = "OwnershipConflict"
+	// ReasonRevisionUntrusted: a Revision or its blobs were not written by
+	// the installer for this Subscription, or their content changed since.
+	ReasonRevisionUntrusted = "RevisionUntrusted"
+	// ReasonContentMismatch: a catalog served bundle content that does not
+	// match what it announced.
+	ReasonContentMismatch = "ContentMismatch"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
@@ -73,4 +82,5 @@ var ConditionReasons = []string{
 	ReasonDependencyNotReady, ReasonDeleting, ReasonNotInstalled, ReasonHealthGateFailed, ReasonRollbackRequested,
 	ReasonPinned, ReasonUpgradeFailed, ReasonCRDUnsafe, ReasonCRDSafe, ReasonDowngrading,
 	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
+	ReasonOwnershipConflict, ReasonRevisionUntrusted, ReasonContentMismatch,
 }
