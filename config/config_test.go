@@ -1,8 +1,8 @@
 // Package config holds Ferry's Kustomize manifests; this test guards them.
 //
 // It renders config/default and config/samples with `kubectl kustomize`
-// and checks that every object parses, that the installer's ClusterRole
-// grants what the code needs and no more than named resources, that both
+// and checks that every object parses, that the installer's ClusterRole is
+// the one generated from the code's RBAC markers, that both
 // Deployments are hardened and probed, and that the CRDs are the generated
 // ones from config/crd/bases. See docs/deploy.md.
 package config
@@ -25,10 +25,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/subscription"
 )
 
 const namespace = "ferry-system"
@@ -185,104 +189,38 @@ func (p permission) String() string {
 	return p.verb + " " + g + "/" + p.resource
 }
 
-var (
-	readWatch = []string{"get", "list", "watch"}
-	// manage is what install.Applier does to every kind a bundle may ship:
-	// get/list/watch through the cached client (metadata reads in
-	// apply.go getMeta start cluster-wide informers), create+patch for
-	// server-side apply (apply.go applyOne) and delete for pruning and
-	// uninstalling (apply.go deleteOwned, uninstall.go).
-	manage = []string{"get", "list", "watch", "create", "patch", "delete"}
-)
-
-// shippable mirrors the unexported map of the same name in
-// internal/install/render.go: the kinds a bundle may ship, as resources.
-var shippable = []struct{ group, resource string }{
-	{"apiextensions.k8s.io", "customresourcedefinitions"},
-	{"", "serviceaccounts"},
-	{"rbac.authorization.k8s.io", "roles"},
-	{"rbac.authorization.k8s.io", "clusterroles"},
-	{"rbac.authorization.k8s.io", "rolebindings"},
-	{"rbac.authorization.k8s.io", "clusterrolebindings"},
-	{"", "services"},
-	{"", "configmaps"},
-	{"", "secrets"},
-	{"monitoring.coreos.com", "servicemonitors"},
-	{"monitoring.coreos.com", "prometheusrules"},
-	{"policy", "poddisruptionbudgets"},
-	{"scheduling.k8s.io", "priorityclasses"},
-	{"networking.k8s.io", "networkpolicies"},
-	{"autoscaling.k8s.io", "verticalpodautoscalers"},
-	{"apps", "deployments"},
-}
-
-// installedKinds mirrors subscription.InstalledKinds
-// (internal/subscription/setup.go): the kinds the installer's cache watches
-// cluster-wide, selected by Ferry's managed-by label.
-var installedKinds = []struct{ group, resource string }{
-	{"apps", "deployments"},
-	{"", "serviceaccounts"},
-	{"", "services"},
-	{"", "configmaps"},
-	{"rbac.authorization.k8s.io", "roles"},
-	{"rbac.authorization.k8s.io", "rolebindings"},
-	{"rbac.authorization.k8s.io", "clusterroles"},
-	{"rbac.authorization.k8s.io", "clusterrolebindings"},
-	{"apiextensions.k8s.io", "customresourcedefinitions"},
-}
-
-// installerNeeds is every permission the installer's code uses, cluster-wide.
-// Keep it in step with cmd/installer/main.go, internal/install,
-// internal/subscription and internal/catalogsource.
-func installerNeeds() []permission {
-	var out []permission
-	add := func(group, resource string, verbs ...string) {
-		for _, v := range verbs {
-			out = append(out, permission{group, resource, v})
-		}
-	}
-	const ferry = "operators.ferry.dev"
-	// internal/subscription: watch, add/remove the finalizer (update),
-	// create child Subscriptions for dependencies, Status().Update.
-	add(ferry, "subscriptions", append(readWatch, "create", "update")...)
-	add(ferry, "subscriptions/status", "update")
-	add(ferry, "revisions", append(readWatch, "create", "delete")...)
-	add(ferry, "revisions/status", "update")
-	// internal/catalogsource: watch, Status().Patch.
-	add(ferry, "catalogsources", readWatch...)
-	add(ferry, "catalogsources/status", "patch")
-	for _, k := range shippable {
-		add(k.group, k.resource, manage...)
-	}
-	// Writing roles with permissions the installer does not hold itself,
-	// and binding them (the API server's escalation check).
-	add("rbac.authorization.k8s.io", "roles", "escalate", "bind")
-	add("rbac.authorization.k8s.io", "clusterroles", "escalate", "bind")
-	// internal/install/health.go podProblems: uncached list of pods.
-	add("", "pods", "list")
-	// Events on Subscriptions in their namespaces (record.EventRecorder).
-	add("events.k8s.io", "events", "create", "patch")
-
-	// Everything the manager's cache watches (installedKinds) must be
-	// covered by readWatch: a kind watched without RBAC leaves the cache
-	// unsynced.
-	for _, k := range installedKinds {
-		add(k.group, k.resource, readWatch...)
-	}
-	return out
-}
-
-// covers reports whether rules grant p.
+// covers reports whether rules grant p, wildcards included.
 func covers(rules []rbacv1.PolicyRule, p permission) bool {
+	match := func(list []string, s string) bool {
+		return slices.Contains(list, s) || slices.Contains(list, rbacv1.ResourceAll)
+	}
 	for _, r := range rules {
 		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
 			continue
 		}
-		if slices.Contains(r.APIGroups, p.group) && slices.Contains(r.Resources, p.resource) && slices.Contains(r.Verbs, p.verb) {
+		if match(r.APIGroups, p.group) && match(r.Resources, p.resource) && match(r.Verbs, p.verb) {
 			return true
 		}
 	}
 	return false
+}
+
+// generatedRole reads config/rbac/role.yaml, which make generate writes
+// from the +kubebuilder:rbac markers in the installer's code.
+func generatedRole(t *testing.T) rbacv1.ClusterRole {
+	t.Helper()
+	path := filepath.Join("rbac", "role.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run make generate)", err)
+	}
+	objs := split(t, path, data)
+	if len(objs) != 1 || objs[0].Kind != "ClusterRole" {
+		t.Fatalf("%s: want exactly one ClusterRole document, got %v", path, objs)
+	}
+	var cr rbacv1.ClusterRole
+	decodeStrict(t, objs[0], &cr)
+	return cr
 }
 
 func installerClusterRole(t *testing.T, objs []object) rbacv1.ClusterRole {
@@ -292,38 +230,101 @@ func installerClusterRole(t *testing.T, objs []object) rbacv1.ClusterRole {
 	return cr
 }
 
-func TestInstallerClusterRoleCoversTheCode(t *testing.T) {
-	cr := installerClusterRole(t, render(t, "default"))
-	for _, p := range installerNeeds() {
-		if !covers(cr.Rules, p) {
-			t.Errorf("ClusterRole ferry-installer does not grant %s", p)
+// TestInstallerClusterRoleIsTheGeneratedOne: config/default carries the
+// generated ClusterRole unchanged (but for labels), named as the binding
+// expects. The chart takes its rules from the same file.
+func TestInstallerClusterRoleIsTheGeneratedOne(t *testing.T) {
+	want := generatedRole(t)
+	if want.Name != "ferry-installer" {
+		t.Errorf("config/rbac/role.yaml names the ClusterRole %q, want ferry-installer (rbac:roleName in hack/gen-k8s.sh)", want.Name)
+	}
+	got := installerClusterRole(t, render(t, "default"))
+	if !reflect.DeepEqual(got.Rules, want.Rules) {
+		t.Errorf("ClusterRole ferry-installer in config/default differs from config/rbac/role.yaml:\n got %+v\nwant %+v", got.Rules, want.Rules)
+	}
+	if got.AggregationRule != nil {
+		t.Error("ClusterRole ferry-installer has an aggregation rule")
+	}
+}
+
+// TestInstallerClusterRoleCoversTheCache: every kind the manager's cache
+// watches (subscription.InstalledKinds, the installer's own types) needs
+// get, list and watch, or the cache never syncs and the installer never
+// starts. The markers next to the code grant them; this catches a kind
+// added to the watch list without one.
+func TestInstallerClusterRoleCoversTheCache(t *testing.T) {
+	cr := generatedRole(t)
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	watched := append(slices.Clone(subscription.InstalledKinds), &v1alpha1.Subscription{}, &v1alpha1.CatalogSource{})
+	for _, obj := range watched {
+		gvks, _, err := scheme.ObjectKinds(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plural, _ := meta.UnsafeGuessKindToResource(gvks[0])
+		for _, verb := range []string{"get", "list", "watch"} {
+			if p := (permission{gvks[0].Group, plural.Resource, verb}); !covers(cr.Rules, p) {
+				t.Errorf("ClusterRole ferry-installer does not grant %s, which the manager's cache needs", p)
+			}
 		}
 	}
 }
 
-func TestInstallerClusterRoleGrantsNothingElse(t *testing.T) {
-	cr := installerClusterRole(t, render(t, "default"))
-	need := map[permission]bool{}
-	for _, p := range installerNeeds() {
-		need[p] = true
-	}
+// TestInstallerClusterRoleWildcards: the one wildcard is deliberate, list
+// on every resource for the CRD upgrade check (internal/subscription
+// crdcheck.go, docs/deploy.md); every other rule names its groups,
+// resources and verbs, and no rule grants a wildcard verb.
+func TestInstallerClusterRoleWildcards(t *testing.T) {
+	cr := generatedRole(t)
+	deliberate := rbacv1.PolicyRule{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"list"}}
+	found := 0
 	for i, r := range cr.Rules {
-		if len(r.NonResourceURLs) > 0 || len(r.ResourceNames) > 0 {
-			t.Errorf("rule %d: nonResourceURLs/resourceNames are not expected in the ClusterRole", i)
+		if reflect.DeepEqual(r, deliberate) {
+			found++
+			continue
+		}
+		for _, list := range [][]string{r.APIGroups, r.Resources, r.Verbs, r.ResourceNames, r.NonResourceURLs} {
+			for _, s := range list {
+				if strings.Contains(s, "*") {
+					t.Errorf("rule %d %+v: wildcard %q", i, r, s)
+				}
+			}
+		}
+		if len(r.NonResourceURLs) > 0 {
+			t.Errorf("rule %d grants non-resource URLs %v", i, r.NonResourceURLs)
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d rules grant list on every resource, want exactly 1 (the CRD upgrade check)", found)
+	}
+}
+
+// TestInstallerClusterRoleNeverUpdatesInstalledObjects: installed objects
+// are written with server-side apply (patch) only; update is granted only
+// where the code calls Update (the Subscription finalizer, the Revision
+// status).
+func TestInstallerClusterRoleNeverUpdatesInstalledObjects(t *testing.T) {
+	allowed := map[string]bool{"operators.ferry.dev/subscriptions": true, "operators.ferry.dev/revisions/status": true}
+	for _, r := range generatedRole(t).Rules {
+		if !slices.Contains(r.Verbs, "update") {
+			continue
 		}
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
-				for _, v := range r.Verbs {
-					if p := (permission{g, res, v}); !need[p] {
-						t.Errorf("rule %d grants %s, which the code does not need (or add it to installerNeeds with the reason)", i, p)
-					}
+				if !allowed[g+"/"+res] {
+					t.Errorf("update granted on %s/%s", g, res)
 				}
 			}
 		}
 	}
 }
 
-func TestNoWildcards(t *testing.T) {
+func TestNoWildcardsInOtherRoles(t *testing.T) {
 	objs := render(t, "default")
 	check := func(what string, rules []rbacv1.PolicyRule) {
 		for i, r := range rules {
@@ -337,15 +338,17 @@ func TestNoWildcards(t *testing.T) {
 		}
 	}
 	for _, o := range objs {
-		switch o.Kind {
-		case "ClusterRole":
+		switch {
+		case o.Kind == "ClusterRole" && o.Metadata.Name == "ferry-installer":
+			// TestInstallerClusterRoleWildcards
+		case o.Kind == "ClusterRole":
 			var cr rbacv1.ClusterRole
 			decodeStrict(t, o, &cr)
 			if cr.AggregationRule != nil {
 				t.Errorf("%s: aggregation rules are not expected", o)
 			}
 			check(o.String(), cr.Rules)
-		case "Role":
+		case o.Kind == "Role":
 			var r rbacv1.Role
 			decodeStrict(t, o, &r)
 			check(o.String(), r.Rules)

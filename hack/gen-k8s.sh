@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates deepcopy code and CRD manifests from api/ with a pinned controller-gen.
+# Regenerates deepcopy code and CRD manifests from api/, and the installer's
+# ClusterRole from the +kubebuilder:rbac markers next to the code that needs
+# each permission, with a pinned controller-gen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +17,7 @@ fi
 "$gen" object:headerFile=hack/boilerplate.go.txt paths=./api/...
 rm -f config/crd/bases/*.yaml
 "$gen" crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-echo "generated: api/v1alpha1/zz_generated.deepcopy.go $(ls config/crd/bases/*.yaml | tr '\n' ' ')"
+# The installer's ClusterRole: every marker in the installer's packages.
+# config/rbac/role.yaml stays a single plain ClusterRole document.
+"$gen" rbac:roleName=ferry-installer paths=./cmd/installer/... paths=./internal/... output:rbac:artifacts:config=config/rbac
+echo "generated: api/v1alpha1/zz_generated.deepcopy.go $(ls config/crd/bases/*.yaml | tr '\n' ' ')config/rbac/role.yaml"

@@ -22,6 +22,14 @@ import (
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
 
+// The CatalogSource controller follows CatalogSources through the
+// manager's cache (get, list, watch) and never writes their spec; the
+// digest, counts and the Connected condition are written with
+// Status().Patch.
+//
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=catalogsources,verbs=get;list;watch
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=catalogsources/status,verbs=patch
+
 // Reconciler runs one follower per CatalogSource and writes what the
 // followers see into the CatalogSource's status.
 type Reconciler struct {

@@ -17,6 +17,11 @@ import (
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
 
+// Pods are listed, uncached and never watched, to explain why a Deployment
+// is not available (podProblems).
+//
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+
 // maxPodsReported bounds how many pods one Deployment's message describes.
 const maxPodsReported = 3
 

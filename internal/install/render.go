@@ -103,6 +103,32 @@ const (
 	kindCRD            = "CustomResourceDefinition"
 )
 
+// Permissions on the kinds a bundle may ship (shippable, below; Deployments
+// come from the CSV). Applier reads an object's metadata through the
+// manager's cached client before writing or deleting it, which starts a
+// cluster-wide metadata informer per kind: get, list and watch. Objects are
+// written with server-side apply, a PATCH that the API server also
+// authorizes as create when the object does not exist yet. Pruning and
+// uninstalling delete. Nothing is ever updated with PUT.
+//
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;configmaps;secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=priorityclasses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling.k8s.io,resources=verticalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+//
+// The API server lets nobody write a Role or ClusterRole granting what they
+// do not hold, or bind one: escalate and bind let the installer give an
+// operator the permissions its CSV asks for without holding them all
+// itself. docs/deploy.md explains what this means for who may create
+// Subscriptions.
+//
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=escalate;bind
+
 // shippable lists the group/kinds a bundle may carry besides its CSV.
 var shippable = map[schema.GroupKind]kindInfo{
 	{Group: groupAPIExtensions, Kind: kindCRD}:                   {rank: 0},

@@ -10,6 +10,16 @@ import (
 	"github.com/ferrydev/ferry/internal/crdsafety"
 )
 
+// The CRD upgrade check lists every existing custom resource of a CRD a new
+// bundle version changes, to validate it against the new schema. Those
+// CRDs are whatever operators ship, so their groups and resources are not
+// known in advance, and a ClusterRole cannot say "custom resources only":
+// list (and only list: no get, no watch, no write) is granted on every
+// resource of every group. docs/deploy.md weighs this against the
+// alternatives.
+//
+// +kubebuilder:rbac:groups=*,resources=*,verbs=list
+
 // NewCRDChecker checks CRD changes with internal/crdsafety. c must read from
 // the API server directly: custom resources are listed in pages.
 func NewCRDChecker(c client.Client) CRDChecker { return crdChecker{&crdsafety.Checker{Client: c}} }

@@ -28,6 +28,22 @@ import (
 	"github.com/ferrydev/ferry/internal/resolver"
 )
 
+// Permissions of the Subscription controller. config/rbac/role.yaml is
+// generated from the +kubebuilder:rbac markers of the installer's packages
+// (make generate); docs/deploy.md explains each rule.
+//
+// Subscriptions are watched by the manager's cache (get, list, watch) and
+// read from the API server at the start of each reconcile (get); the
+// finalizer is added and removed with Update; a child Subscription is
+// created for each missing dependency; the retry annotation is removed with
+// a merge Patch; status is written with Status().Patch. Events on
+// Subscriptions go through the manager's events.k8s.io recorder, which
+// creates an event and patches it when it repeats.
+//
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=subscriptions,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=subscriptions/status,verbs=patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // Finalizer keeps a Subscription until what it installed is removed.
 const Finalizer = "operators.ferry.dev/uninstall"
 

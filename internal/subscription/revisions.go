@@ -25,6 +25,16 @@ import (
 	"github.com/ferrydev/ferry/internal/install"
 )
 
+// Revisions are read from the API server, never cached (get, list), created
+// for every install, upgrade and rollback, deleted past the history limit,
+// and their outcome is written with Status().Update. Their objects are kept
+// in Secrets, read the same way, created once per content and deleted with
+// the last revision using them.
+//
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=revisions,verbs=get;list;create;delete
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=revisions/status,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;create;delete
+
 // Revision storage: a Revision records what was applied; the rendered
 // objects themselves are gzip-compressed JSON split into chunks, each kept
 // in an immutable Secret named by the SHA-256 of its content. Identical
