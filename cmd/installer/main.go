@@ -81,7 +81,11 @@ func run(args []string) error {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "installer.operators.ferry.dev",
 		LeaderElectionNamespace: *leaderNamespace,
-		Cache:                   cache.Options{ByObject: byObject},
+		// The process exits as soon as the manager stops, so the lease can
+		// be let go at once: a replacement (a rollout, a restart) leads
+		// without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cache.Options{ByObject: byObject},
 		// Pods are read to explain unhealthy Deployments; they are not cached.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
 	})
