@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,6 +28,10 @@ type Applier struct {
 	// Client talks to the cluster. Its scheme needs no types beyond the
 	// built-in ones: objects are read as unstructured or metadata.
 	Client client.Client
+	// Reader reads who owns an object, straight from the API server;
+	// Client when nil. It must not be a cache that selects by label: an
+	// object Ferry did not label would look absent and be taken over.
+	Reader client.Reader
 	// FieldManager is the server-side apply field manager; FieldManager
 	// ("ferry") when empty.
 	FieldManager string
@@ -61,14 +64,20 @@ func (a *Applier) fieldManager() string {
 // recreates deleted objects and resets edited fields that Ferry manages.
 // Then it deletes the objects of previous that r no longer has, except CRDs,
 // which Apply never deletes (they stay in the inventory), and except objects
-// whose labels do not name r's owner.
+// Ferry did not install for r's owner.
 //
-// An object that exists and belongs to another owner is not taken over
-// (*OwnershipConflictError); CRDs are exempt, since several owners may share
-// one. On error nothing is pruned.
-func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.ObjectReference) (ApplyResult, error) {
+// Before anything is applied, Preflight reads every object: one that exists
+// and may not be changed for r's owner (another Subscription's, a CRD of
+// another package, or one Ferry did not create, unless WithAdoption allows
+// it) stops Apply with one *OwnershipConflictError per object, and nothing
+// is applied. Every applied object carries r's owner labels and
+// AnnotationOwner, whatever r's content says. On error nothing is pruned.
+func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.ObjectReference, opts ...ApplyOption) (ApplyResult, error) {
 	if r == nil {
 		return ApplyResult{Inventory: previous}, errors.New("install: nothing rendered to apply")
+	}
+	if err := a.Preflight(ctx, r, opts...); err != nil {
+		return ApplyResult{Inventory: previous}, err
 	}
 	inv := r.Inventory()
 	want := map[string]bool{}
@@ -90,7 +99,7 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 		}
 	}
 	for _, o := range crds {
-		if err := a.applyOne(ctx, r.Owner, o); err != nil {
+		if err := a.applyOne(ctx, r, o); err != nil {
 			return ApplyResult{Inventory: union}, err
 		}
 	}
@@ -102,7 +111,7 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 		if isCRD(Ref(o)) {
 			continue
 		}
-		if err := a.applyOne(ctx, r.Owner, o); err != nil {
+		if err := a.applyOne(ctx, r, o); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -119,7 +128,7 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 			res.Inventory = append(res.Inventory, ref)
 			continue
 		}
-		deleted, err := a.deleteOwned(ctx, func(l map[string]string) bool { return ownedBy(l, r.Owner) }, ref)
+		deleted, err := a.deleteOwned(ctx, func(o metav1.Object) bool { return IsOwner(o, r.Owner) }, ref)
 		if err != nil {
 			res.Inventory = append(res.Inventory, ref)
 			errs = append(errs, fmt.Errorf("pruning %s: %w", describe(ref), err))
@@ -132,26 +141,16 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 	return res, errors.Join(errs...)
 }
 
-func (a *Applier) applyOne(ctx context.Context, owner types.NamespacedName, o *unstructured.Unstructured) error {
+func (a *Applier) applyOne(ctx context.Context, r *Rendered, in *unstructured.Unstructured) error {
+	owner := r.Owner
+	o := in.DeepCopy()
+	stampOwner(o, owner, r.Package)
 	ref := Ref(o)
-	if !isCRD(ref) {
-		cur, err := a.getMeta(ctx, ref)
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return fmt.Errorf("reading %s: %w", describe(ref), err)
-		default:
-			l := cur.GetLabels()
-			if l[LabelManagedBy] == ManagedByValue && !ownedBy(l, owner) && l[LabelOwnerName] != "" {
-				return &OwnershipConflictError{Object: ref, OwnerNamespace: l[LabelOwnerNamespace], OwnerName: l[LabelOwnerName]}
-			}
-		}
-	}
 	err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
 	if err != nil && ref.Group == "apps" && ref.Kind == "Deployment" && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec.selector") {
 		// A new version changed the immutable selector: replace the
 		// Deployment, as OLM does.
-		if _, derr := a.deleteOwned(ctx, func(l map[string]string) bool { return ownedBy(l, owner) }, ref); derr != nil {
+		if _, derr := a.deleteOwned(ctx, func(cur metav1.Object) bool { return IsOwner(cur, owner) }, ref); derr != nil {
 			return fmt.Errorf("replacing %s after its selector changed: %w", describe(ref), derr)
 		}
 		if werr := a.waitGone(ctx, ref); werr != nil {
@@ -180,16 +179,27 @@ func (a *Applier) waitGone(ctx context.Context, ref v1alpha1.ObjectReference) er
 	})
 }
 
+// reader is where ownership is read: Reader, or Client when nil.
+func (a *Applier) reader() client.Reader {
+	if a.Reader != nil {
+		return a.Reader
+	}
+	return a.Client
+}
+
+// getMeta reads an object's metadata from the API server (see Reader).
 func (a *Applier) getMeta(ctx context.Context, ref v1alpha1.ObjectReference) (*metav1.PartialObjectMetadata, error) {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(gvkOf(ref))
-	err := a.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, m)
+	err := a.reader().Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, m)
 	return m, err
 }
 
-// deleteOwned deletes the object when it exists and owns accepts its labels.
-// It reports whether it deleted it (or it was already being deleted).
-func (a *Applier) deleteOwned(ctx context.Context, owns func(map[string]string) bool, ref v1alpha1.ObjectReference) (bool, error) {
+// deleteOwned deletes the object when it exists and owns accepts it, read
+// from the API server. It reports whether it deleted it (or it was already
+// being deleted). The delete is conditional on the UID read, so an object
+// replaced since is left alone.
+func (a *Applier) deleteOwned(ctx context.Context, owns func(metav1.Object) bool, ref v1alpha1.ObjectReference) (bool, error) {
 	if ref.Kind == "Namespace" && ref.Group == "" {
 		return false, nil
 	}
@@ -201,7 +211,7 @@ func (a *Applier) deleteOwned(ctx context.Context, owns func(map[string]string) 
 	if err != nil {
 		return false, err
 	}
-	if !owns(cur.GetLabels()) {
+	if !owns(cur) {
 		return false, nil
 	}
 	if cur.GetDeletionTimestamp() != nil {

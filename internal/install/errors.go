@@ -49,14 +49,45 @@ func (e *UnsupportedInstallModeError) Error() string {
 }
 
 // OwnershipConflictError means an object the bundle installs already exists
-// and belongs to another Subscription. Ferry does not take it over.
+// and Ferry may not change it for this Subscription: it belongs to another
+// Subscription, it is a CRD of another package, or Ferry did not create it
+// and adoption was not asked for. Nothing is applied.
 type OwnershipConflictError struct {
 	// Object is the object in question.
 	Object v1alpha1.ObjectReference
-	// OwnerNamespace and OwnerName are the labels of the current owner.
+	// OwnerNamespace and OwnerName name the Ferry Subscription that owns
+	// the object; empty when Ferry does not manage it.
 	OwnerNamespace, OwnerName string
+	// OwnerPackage is the package label of a Ferry-managed object.
+	OwnerPackage string
+	// CRDOfOtherPackage is set for a CRD owned by a Subscription of another
+	// package: CRDs are shared only within one package.
+	CRDOfOtherPackage bool
+	// Managers are the field managers of an object Ferry does not manage,
+	// from its managedFields (e.g. kubectl-create, helm, kube-apiserver).
+	Managers []string
+	// ManagedBy is the object's app.kubernetes.io/managed-by label, if any.
+	ManagedBy string
 }
 
 func (e *OwnershipConflictError) Error() string {
-	return fmt.Sprintf("%s already exists and belongs to Subscription %s/%s", describe(e.Object), e.OwnerNamespace, e.OwnerName)
+	if e.OwnerName != "" {
+		if e.CRDOfOtherPackage {
+			return fmt.Sprintf("%s already exists and belongs to package %s (Subscription %s/%s); a CRD is shared only between Subscriptions of the same package",
+				describe(e.Object), e.OwnerPackage, e.OwnerNamespace, e.OwnerName)
+		}
+		return fmt.Sprintf("%s already exists and belongs to Subscription %s/%s", describe(e.Object), e.OwnerNamespace, e.OwnerName)
+	}
+	var who []string
+	if len(e.Managers) > 0 {
+		who = append(who, "field managers "+strings.Join(e.Managers, ", "))
+	}
+	if e.ManagedBy != "" {
+		who = append(who, LabelManagedBy+"="+e.ManagedBy)
+	}
+	if len(who) == 0 {
+		who = append(who, "no field manager recorded")
+	}
+	return fmt.Sprintf("%s already exists and was not created by Ferry (%s); it is left untouched: delete it, or set spec.adoption.policy to AdoptUnmanaged to let Ferry take it over",
+		describe(e.Object), strings.Join(who, "; "))
 }

@@ -190,7 +190,7 @@ func Render(in Input) (*Rendered, error) {
 		}
 		gvk := u.GroupVersionKind()
 		info, ok := shippable[gvk.GroupKind()]
-		if !ok || gvk.GroupKind() == (schema.GroupKind{Group: "apps", Kind: "Deployment"}) {
+		if !ok || gvk.GroupKind() == deploymentGK {
 			return nil, bad("manifest %s: kind %s (apiVersion %s) cannot be installed; a bundle may ship CRDs, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, Service, ConfigMap, Secret, ServiceMonitor, PrometheusRule, PodDisruptionBudget, PriorityClass, NetworkPolicy and VerticalPodAutoscaler", where, gvk.Kind, u.GetAPIVersion())
 		}
 		if gvk.Kind == kindCRD && gvk.Version != "v1" {

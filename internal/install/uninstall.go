@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
@@ -27,8 +28,8 @@ type uninstallOptions struct {
 	owner *types.NamespacedName
 }
 
-// ForOwner makes Uninstall delete, and count, only objects whose labels
-// name owner, instead of every object labelled as managed by Ferry. Pass it
+// ForOwner makes Uninstall delete, and count, only objects Ferry installed
+// for owner (see IsOwner), instead of every object Ferry manages. Pass it
 // whenever the owner is known: it keeps an uninstall from deleting a shared
 // CRD that another Subscription applied last.
 func ForOwner(owner types.NamespacedName) UninstallOption {
@@ -46,10 +47,10 @@ func (a *Applier) Uninstall(ctx context.Context, inventory []v1alpha1.ObjectRefe
 	for _, opt := range opts {
 		opt(&o)
 	}
-	owns := managedByFerry
+	owns := func(m metav1.Object) bool { return ferryOwner(m) != "" }
 	if o.owner != nil {
 		owner := *o.owner
-		owns = func(l map[string]string) bool { return ownedBy(l, owner) }
+		owns = func(m metav1.Object) bool { return IsOwner(m, owner) }
 	}
 	refs := make([]v1alpha1.ObjectReference, 0, len(inventory))
 	var crds []v1alpha1.ObjectReference
@@ -85,7 +86,7 @@ func (a *Applier) Uninstall(ctx context.Context, inventory []v1alpha1.ObjectRefe
 			case err != nil:
 				errs = append(errs, fmt.Errorf("reading %s: %w", describe(ref), err))
 				n++
-			case owns(m.GetLabels()):
+			case owns(m):
 				n++
 			}
 		}

@@ -14,6 +14,9 @@ func StoreObjects(ctx context.Context, c client.Client, ns string, objs []*unstr
 	return (&revisions{client: c, reader: c}).store(ctx, ns, objs)
 }
 
-func LoadObjects(ctx context.Context, c client.Client, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
-	return (&revisions{client: c, reader: c}).load(ctx, rev)
+func LoadObjects(ctx context.Context, c client.Client, sub *v1alpha1.Subscription, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
+	return (&revisions{client: c, reader: c}).load(ctx, sub, rev)
 }
+
+// DecompressObjects exposes the bounded decompression of revision objects.
+var DecompressObjects = decompressObjects

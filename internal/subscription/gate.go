@@ -115,7 +115,17 @@ func (r *Reconciler) pin(ctx context.Context, st *state) error {
 		st.done = true
 		return nil
 	}
-	objs, err := r.revisions().load(ctx, rev)
+	objs, err := r.revisions().load(ctx, sub, rev)
+	var untrusted *untrustedRevisionError
+	if errors.As(err, &untrusted) {
+		msg := fmt.Sprintf("spec.rollbackTo names revision %d, which is refused: %v; nothing was applied", n, err)
+		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonRevisionUntrusted, msg)
+		sub.Status.Explanation = msg
+		r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevisionUntrusted, "Rollback", "%s", msg)
+		st.log.Info("revision refused", "subscription", sub.Name, "revision", n, "reason", err.Error())
+		st.done = true
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -198,7 +208,7 @@ func (r *Reconciler) render(ctx context.Context, st *state) error {
 	case st.current != nil && st.current.Spec.Bundle == t.Bundle:
 		// The catalog cannot give the installed bundle (unreachable, or it no
 		// longer has it): keep applying what is installed, from its revision.
-		objs, lerr := r.revisions().load(ctx, st.current)
+		objs, lerr := r.revisions().load(ctx, sub, st.current)
 		if lerr != nil {
 			return errors.Join(err, lerr)
 		}
@@ -324,7 +334,17 @@ func (r *Reconciler) record(ctx context.Context, st *state) error {
 	if st.current != nil && st.current.Spec.ContentDigest == digest {
 		return nil
 	}
-	rev, err := r.revisions().create(ctx, sub, newRevision{target: st.want.target, objects: st.want.objects, reason: st.want.reason, rollbackOf: st.want.rollbackOf})
+	// Every object is checked for ownership before a revision is recorded:
+	// content that would take over an object Ferry did not create for this
+	// Subscription is never recorded nor applied.
+	if err := r.applier().Preflight(ctx, r.rendered(sub, st.want.target, apply), adoptionOf(sub)); err != nil {
+		if r.ownershipConflict(st, st.want.target.version, err) {
+			return nil
+		}
+		return err
+	}
+	rev, err := r.revisions().create(ctx, sub, newRevision{target: st.want.target, objects: st.want.objects, reason: st.want.reason, rollbackOf: st.want.rollbackOf},
+		func() error { return r.patchStatus(ctx, st) })
 	if err != nil {
 		return err
 	}
@@ -378,7 +398,7 @@ func (r *Reconciler) keepCurrentBecause(ctx context.Context, st *state, reason, 
 		st.done = true
 		return nil
 	}
-	objs, err := r.revisions().load(ctx, keep)
+	objs, err := r.revisions().load(ctx, sub, keep)
 	if err != nil {
 		return err
 	}
@@ -440,17 +460,24 @@ func unionInventory(a, b []v1alpha1.ObjectReference) []v1alpha1.ObjectReference 
 	return out
 }
 
+// rendered is what Apply and Preflight take for objects of the Subscription.
+func (r *Reconciler) rendered(sub *v1alpha1.Subscription, t revisionTarget, objs []*unstructured.Unstructured) *install.Rendered {
+	return &install.Rendered{
+		Objects: objs, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
+		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: t.version, Bundle: t.bundle,
+	}
+}
+
 // apply applies the wanted objects with server-side apply.
 func (r *Reconciler) apply(ctx context.Context, st *state) error {
 	sub := st.sub
 	w := st.want
-	rendered := &install.Rendered{
-		Objects: w.apply, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
-		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: w.target.version, Bundle: w.target.bundle,
-	}
-	res, err := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
+	res, err := r.applier().Apply(ctx, r.rendered(sub, w.target, w.apply), sub.Status.Inventory, adoptionOf(sub))
 	if len(res.Inventory) > 0 {
 		sub.Status.Inventory = res.Inventory
+	}
+	if err != nil && r.ownershipConflict(st, w.target.version, err) {
+		return nil
 	}
 	if err != nil {
 		msg := fmt.Sprintf("applying %s %s: %v", sub.Spec.Package, w.target.version, err)
@@ -471,7 +498,7 @@ func (r *Reconciler) apply(ctx context.Context, st *state) error {
 func (r *Reconciler) checkHealth(ctx context.Context, st *state) error {
 	sub := st.sub
 	rev := st.current
-	h, err := r.Applier.Health(ctx, sub.Status.Inventory)
+	h, err := r.applier().Health(ctx, sub.Status.Inventory)
 	if err != nil {
 		return err
 	}
@@ -594,7 +621,7 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 		r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonHealthGateFailed, "HealthCheck", "%s", msg)
 		return nil
 	}
-	objs, err := revs.load(ctx, prev)
+	objs, err := revs.load(ctx, sub, prev)
 	if err != nil {
 		return err
 	}
@@ -615,15 +642,12 @@ func (r *Reconciler) gateFailed(ctx context.Context, st *state, cause string) er
 	rb, err := revs.create(ctx, sub, newRevision{
 		target:  revisionTarget{prev.Spec.Catalog, prev.Spec.Bundle, prev.Spec.Version},
 		objects: objs, reason: reasonRollback, rollbackOf: prev.Spec.Revision,
-	})
+	}, func() error { return r.patchStatus(ctx, st) })
 	if err != nil {
 		return err
 	}
-	rendered := &install.Rendered{
-		Objects: apply, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
-		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: prev.Spec.Version, Bundle: prev.Spec.Bundle,
-	}
-	res, applyErr := r.Applier.Apply(ctx, rendered, sub.Status.Inventory)
+	rendered := r.rendered(sub, revisionTarget{prev.Spec.Catalog, prev.Spec.Bundle, prev.Spec.Version}, apply)
+	res, applyErr := r.applier().Apply(ctx, rendered, sub.Status.Inventory, adoptionOf(sub))
 	if len(res.Inventory) > 0 {
 		sub.Status.Inventory = res.Inventory
 	}
@@ -740,7 +764,10 @@ func (r *Reconciler) pruneHistory(ctx context.Context, st *state) error {
 	if l := st.sub.Spec.RevisionHistoryLimit; l != nil && *l > 0 {
 		limit = int(*l)
 	}
-	return r.revisions().prune(ctx, st.sub, limit)
+	if err := r.revisions().prune(ctx, st.sub, limit); err != nil {
+		return err
+	}
+	return r.revisions().forgetDigests(ctx, st.sub)
 }
 
 // downgradeTarget returns, for allowDowngrade, the highest version within
@@ -781,7 +808,7 @@ func (r *Reconciler) downgradeTarget(ctx context.Context, st *state) (*desired, 
 	if from == nil {
 		return nil, false, nil
 	}
-	objs, err := r.revisions().load(ctx, from)
+	objs, err := r.revisions().load(ctx, sub, from)
 	if err != nil {
 		return nil, false, err
 	}

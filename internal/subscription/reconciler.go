@@ -158,6 +158,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			break
 		}
 	}
+	var untrusted *untrustedRevisionError
+	if errors.As(stepErr, &untrusted) {
+		// A stored revision this reconcile needed was refused: say so.
+		msg := stepErr.Error()
+		setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonRevisionUntrusted, msg)
+		sub.Status.Explanation = msg
+		r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevisionUntrusted, "LoadRevision", "%s", msg)
+	}
 	if err := r.writeStatus(ctx, st); err != nil {
 		return reconcile.Result{}, errors.Join(stepErr, err)
 	}
@@ -569,7 +577,7 @@ func (r *Reconciler) finalize(ctx context.Context, st *state) (reconcile.Result,
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	res, err := r.Applier.Uninstall(ctx, inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
+	res, err := r.applier().Uninstall(ctx, inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -679,4 +687,50 @@ func (r *Reconciler) approvedTarget(st *state) bool {
 		}
 	}
 	return false
+}
+
+// applier is the Applier, reading ownership with the uncached reader when
+// the Applier has no reader of its own: the manager's cache holds only
+// objects labelled as Ferry's, so an object Ferry did not create would look
+// absent in it.
+func (r *Reconciler) applier() *install.Applier {
+	if r.Applier.Reader != nil {
+		return r.Applier
+	}
+	a := *r.Applier
+	a.Reader = r.reader()
+	return &a
+}
+
+// adoptionOf is the Subscription's adoption policy as an Apply option.
+func adoptionOf(sub *v1alpha1.Subscription) install.ApplyOption {
+	p := v1alpha1.AdoptionNone
+	if sub.Spec.Adoption != nil && sub.Spec.Adoption.Policy != "" {
+		p = sub.Spec.Adoption.Policy
+	}
+	return install.WithAdoption(p)
+}
+
+// ownershipConflict reports err, when it is about objects Ferry may not
+// change, in the Subscription's status and stops the reconcile; it returns
+// false for any other error. The objects are left as they are.
+func (r *Reconciler) ownershipConflict(st *state, version string, err error) bool {
+	var conflict *install.OwnershipConflictError
+	if !errors.As(err, &conflict) {
+		return false
+	}
+	sub := st.sub
+	msg := fmt.Sprintf("%s %s cannot be installed, nothing was applied: %v", sub.Spec.Package, version, err)
+	setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonOwnershipConflict, msg)
+	if sub.Status.InstalledVersion == "" {
+		sub.Status.State = v1alpha1.StateFailed
+		setCondition(sub, v1alpha1.TypeInstalled, metav1.ConditionFalse, v1alpha1.ReasonOwnershipConflict, msg)
+	}
+	sub.Status.Explanation = msg
+	r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonOwnershipConflict, "Apply", "%s", msg)
+	st.log.Info("ownership conflict", "subscription", sub.Name, "package", sub.Spec.Package, "version", version, "error", err.Error())
+	// Objects of other owners are not watched: look again later.
+	st.requeue = time.Minute
+	st.done = true
+	return true
 }

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/install"
 )
 
@@ -54,6 +55,16 @@ const (
 	DefaultRevisionHistoryLimit = 10
 	// DefaultHealthTimeout is how long a revision may take to become healthy.
 	DefaultHealthTimeout = 5 * time.Minute
+	// MaxRevisionObjectsBytes bounds a revision's objects as JSON, before
+	// compression when recorded and after decompression when read back:
+	// twice the largest bundle a catalog answer may carry
+	// (catalogd.ClientMaxRecvMsgSize, 64 MiB), as the rendered RBAC and
+	// Deployments are derived from the bundle's CSV. Reading stops at this
+	// bound, so a blob that decompresses to more (a gzip bomb) costs no more
+	// memory than that.
+	MaxRevisionObjectsBytes = 2 * catalogd.ClientMaxRecvMsgSize
+	// maxRevisionBlobs bounds the blobs one revision may name.
+	maxRevisionBlobs = (MaxRevisionObjectsBytes + blobChunk - 1) / blobChunk
 )
 
 // SecretTypeBlob is the type of the Secrets holding revision objects.
@@ -76,6 +87,9 @@ func encodeObjects(objs []*unstructured.Unstructured) (data []byte, digest strin
 	js, err := json.Marshal(raw)
 	if err != nil {
 		return nil, "", err
+	}
+	if len(js) > MaxRevisionObjectsBytes {
+		return nil, "", fmt.Errorf("the rendered objects take %d bytes as JSON, more than a revision may hold (%d)", len(js), MaxRevisionObjectsBytes)
 	}
 	sum := sha256.Sum256(js)
 	var buf bytes.Buffer
@@ -104,8 +118,7 @@ func (rv *revisions) store(ctx context.Context, ns string, objs []*unstructured.
 	out := v1alpha1.RevisionObjects{Count: int32(len(objs)), Size: int64(len(data))}
 	for off := 0; off < len(data); off += blobChunk {
 		chunk := data[off:min(off+blobChunk, len(data))]
-		sum := sha256.Sum256(chunk)
-		name := "ferry-blob-" + hex.EncodeToString(sum[:])[:40]
+		name := blobName(chunk)
 		s := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{LabelBlob: "true"}},
 			Type:       SecretTypeBlob,
@@ -120,27 +133,102 @@ func (rv *revisions) store(ctx context.Context, ns string, objs []*unstructured.
 	return out, digest, nil
 }
 
-// load reads a revision's objects back.
-func (rv *revisions) load(ctx context.Context, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
+// blobName is the name of the Secret holding chunk: derived from its
+// SHA-256, so that a Secret whose content was replaced is recognised.
+func blobName(chunk []byte) string {
+	sum := sha256.Sum256(chunk)
+	return "ferry-blob-" + hex.EncodeToString(sum[:])[:40]
+}
+
+// untrustedRevisionError means a Revision, or the blobs it names, cannot be
+// used: the installer did not write it for this Subscription, or its content
+// changed since. Nothing of it is applied.
+type untrustedRevisionError struct {
+	namespace, name string
+	reason          string
+}
+
+func (e *untrustedRevisionError) Error() string {
+	return fmt.Sprintf("Revision %s/%s is not trusted: %s", e.namespace, e.name, e.reason)
+}
+
+// trustError says why rev cannot be used for sub, or returns nil. A
+// Revision is trusted when its content digest is the one the installer
+// recorded for its number in the Subscription's status, which only the
+// installer writes; its labels and owner are not evidence, anyone allowed
+// to create Revisions can forge them.
+func trustError(sub *v1alpha1.Subscription, rev *v1alpha1.Revision) error {
+	untrusted := func(format string, args ...any) error {
+		return &untrustedRevisionError{namespace: rev.Namespace, name: rev.Name, reason: fmt.Sprintf(format, args...)}
+	}
+	if rev.Namespace != sub.Namespace || rev.Spec.Subscription != sub.Name || rev.Name != revisionName(sub.Name, rev.Spec.Revision) {
+		return untrusted("it is not revision %d of Subscription %s/%s (spec.subscription %q)", rev.Spec.Revision, sub.Namespace, sub.Name, rev.Spec.Subscription)
+	}
+	for _, d := range sub.Status.RevisionDigests {
+		if d.Revision != rev.Spec.Revision {
+			continue
+		}
+		if d.ContentDigest != rev.Spec.ContentDigest {
+			return untrusted("its spec.contentDigest %s is not the digest the installer recorded for revision %d (%s, in the Subscription's status.revisionDigests)", rev.Spec.ContentDigest, rev.Spec.Revision, d.ContentDigest)
+		}
+		return nil
+	}
+	return untrusted("the installer did not record it: status.revisionDigests of Subscription %s/%s has no revision %d", sub.Namespace, sub.Name, rev.Spec.Revision)
+}
+
+// recordDigest notes, in the Subscription's status, the content digest of
+// revision n, replacing an earlier note for the same number.
+func recordDigest(sub *v1alpha1.Subscription, n int64, digest string) {
+	for i := range sub.Status.RevisionDigests {
+		if sub.Status.RevisionDigests[i].Revision == n {
+			sub.Status.RevisionDigests[i].ContentDigest = digest
+			return
+		}
+	}
+	sub.Status.RevisionDigests = append(sub.Status.RevisionDigests, v1alpha1.RevisionDigest{Revision: n, ContentDigest: digest})
+}
+
+// load reads a trusted revision's objects back: the revision must be
+// trusted (trustError), every blob must be a revision blob Secret whose
+// content still hashes to its name, the compressed and decompressed sizes
+// are bounded by MaxRevisionObjectsBytes, and the objects must have the
+// recorded digest. They are then checked as rendered content is
+// (install.CheckRestored) and put in the Subscription's namespace.
+func (rv *revisions) load(ctx context.Context, sub *v1alpha1.Subscription, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
+	if err := trustError(sub, rev); err != nil {
+		return nil, err
+	}
+	untrusted := func(format string, args ...any) error {
+		return &untrustedRevisionError{namespace: rev.Namespace, name: rev.Name, reason: fmt.Sprintf(format, args...)}
+	}
+	if n := len(rev.Spec.Objects.Blobs); n == 0 || n > maxRevisionBlobs {
+		return nil, untrusted("it names %d blobs; a revision has 1 to %d", n, maxRevisionBlobs)
+	}
 	var data []byte
 	for _, name := range rev.Spec.Objects.Blobs {
 		s := &corev1.Secret{}
 		if err := rv.reader.Get(ctx, types.NamespacedName{Namespace: rev.Namespace, Name: name}, s); err != nil {
 			return nil, fmt.Errorf("revision %d: reading objects from Secret %s: %w", rev.Spec.Revision, name, err)
 		}
-		data = append(data, s.Data[blobKey]...)
+		chunk := s.Data[blobKey]
+		if s.Type != SecretTypeBlob {
+			return nil, untrusted("Secret %s/%s has type %q, not %s", s.Namespace, name, s.Type, SecretTypeBlob)
+		}
+		if blobName(chunk) != name {
+			return nil, untrusted("Secret %s/%s no longer holds the content its name was derived from (replaced or edited)", s.Namespace, name)
+		}
+		if len(data)+len(chunk) > MaxRevisionObjectsBytes {
+			return nil, untrusted("its blobs hold more than %d bytes", MaxRevisionObjectsBytes)
+		}
+		data = append(data, chunk...)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	js, err := decompressObjects(data)
 	if err != nil {
-		return nil, fmt.Errorf("revision %d: objects: %w", rev.Spec.Revision, err)
-	}
-	js, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("revision %d: objects: %w", rev.Spec.Revision, err)
+		return nil, untrusted("%v", err)
 	}
 	sum := sha256.Sum256(js)
 	if got := "sha256:" + hex.EncodeToString(sum[:]); got != rev.Spec.ContentDigest {
-		return nil, fmt.Errorf("revision %d: objects have digest %s, want %s", rev.Spec.Revision, got, rev.Spec.ContentDigest)
+		return nil, untrusted("its objects have digest %s, not the recorded %s", got, rev.Spec.ContentDigest)
 	}
 	var raw []map[string]any
 	if err := json.Unmarshal(js, &raw); err != nil {
@@ -150,11 +238,49 @@ func (rv *revisions) load(ctx context.Context, rev *v1alpha1.Revision) ([]*unstr
 	for _, o := range raw {
 		out = append(out, &unstructured.Unstructured{Object: o})
 	}
+	if err := install.CheckRestored(out, sub.Namespace); err != nil {
+		return nil, fmt.Errorf("revision %d: %w", rev.Spec.Revision, err)
+	}
 	return out, nil
 }
 
-// list returns a Subscription's revisions, oldest first.
+// decompressObjects gunzips a revision's objects, reading at most
+// MaxRevisionObjectsBytes of output.
+func decompressObjects(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("objects are not gzip data: %w", err)
+	}
+	js, err := io.ReadAll(io.LimitReader(zr, MaxRevisionObjectsBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing objects: %w", err)
+	}
+	if len(js) > MaxRevisionObjectsBytes {
+		return nil, fmt.Errorf("objects decompress to more than %d bytes, the most a revision may hold", MaxRevisionObjectsBytes)
+	}
+	return js, nil
+}
+
+// list returns a Subscription's trusted revisions (see trustError), oldest
+// first. Others are left out: they are never applied, restored, reused nor
+// counted as a failure or a success.
 func (rv *revisions) list(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
+	all, err := rv.listAll(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for i := range all {
+		if trustError(sub, &all[i]) == nil {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// listAll returns every Revision that names the Subscription, trusted or
+// not, oldest first.
+func (rv *revisions) listAll(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
 	var list v1alpha1.RevisionList
 	if err := rv.reader.List(ctx, &list, client.InNamespace(sub.Namespace), client.MatchingLabels{LabelSubscription: install.LabelValue(sub.Name)}); err != nil {
 		return nil, err
@@ -193,22 +319,25 @@ type newRevision struct {
 }
 
 // create records a new revision with outcome Progressing. When the newest
-// revision already holds the same content and is progressing or healthy (the
-// installer stopped between recording it and writing the Subscription's
-// status), that one is reused.
-func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr newRevision) (*v1alpha1.Revision, error) {
+// revision already holds the same content, is trusted and is progressing or
+// healthy (the installer stopped between recording it and writing the
+// Subscription's status), that one is reused. The revision's digest is
+// written to the Subscription's status (with persist) before the Revision
+// is created, so that a revision the installer wrote is always trusted, even
+// after a crash between the two writes.
+func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr newRevision, persist func() error) (*v1alpha1.Revision, error) {
 	objs, digest, err := rv.store(ctx, sub.Namespace, nr.objects)
 	if err != nil {
 		return nil, err
 	}
-	all, err := rv.list(ctx, sub)
+	all, err := rv.listAll(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
 	next := int64(1)
 	if len(all) > 0 {
 		last := all[len(all)-1]
-		if last.Spec.ContentDigest == digest && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
+		if last.Spec.ContentDigest == digest && trustError(sub, &last) == nil && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
 			if last.Status.Outcome == "" {
 				now := metav1.Now()
 				last.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "recorded; applied next, then the health gate"}
@@ -219,6 +348,10 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 			return &last, nil
 		}
 		next = last.Spec.Revision + 1
+	}
+	recordDigest(sub, next, digest)
+	if err := persist(); err != nil {
+		return nil, fmt.Errorf("recording the digest of revision %d: %w", next, err)
 	}
 	rev := &v1alpha1.Revision{
 		ObjectMeta: metav1.ObjectMeta{
@@ -240,6 +373,9 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 		return nil, fmt.Errorf("recording revision %d: %w", next, err)
 	}
 	for i := range all {
+		if trustError(sub, &all[i]) != nil {
+			continue
+		}
 		if o := all[i].Status.Outcome; o == v1alpha1.OutcomeProgressing || o == "" {
 			if err := rv.finish(ctx, &all[i], v1alpha1.OutcomeSuperseded, fmt.Sprintf("replaced by revision %d before it became healthy", next)); err != nil {
 				return nil, err
@@ -291,6 +427,32 @@ func (rv *revisions) prune(ctx context.Context, sub *v1alpha1.Subscription, limi
 	return rv.collectBlobs(ctx, sub.Namespace)
 }
 
+// forgetDigests drops from the Subscription's status the digests of
+// revisions that no longer exist, keeping those numbered above every
+// existing revision (being recorded now).
+func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscription) error {
+	all, err := rv.list(ctx, sub)
+	if err != nil {
+		return err
+	}
+	exists := map[int64]bool{}
+	var highest int64
+	for _, r := range all {
+		exists[r.Spec.Revision] = true
+		highest = max(highest, r.Spec.Revision)
+	}
+	kept := sub.Status.RevisionDigests[:0:0]
+	for _, d := range sub.Status.RevisionDigests {
+		if exists[d.Revision] || d.Revision > highest {
+			kept = append(kept, d)
+		}
+	}
+	if len(kept) != len(sub.Status.RevisionDigests) {
+		sub.Status.RevisionDigests = kept
+	}
+	return nil
+}
+
 // collectBlobs deletes the blob Secrets of a namespace no Revision uses.
 func (rv *revisions) collectBlobs(ctx context.Context, ns string) error {
 	var revs v1alpha1.RevisionList
@@ -317,9 +479,10 @@ func (rv *revisions) collectBlobs(ctx context.Context, ns string) error {
 	return nil
 }
 
-// deleteAll removes every revision of a Subscription and unused blobs.
+// deleteAll removes every revision that names the Subscription, trusted or
+// not, and unused blobs.
 func (rv *revisions) deleteAll(ctx context.Context, sub *v1alpha1.Subscription) error {
-	all, err := rv.list(ctx, sub)
+	all, err := rv.listAll(ctx, sub)
 	if err != nil {
 		return err
 	}

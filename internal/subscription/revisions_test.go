@@ -54,8 +54,10 @@ func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 	if err != nil || digest2 != digest || !equality.Semantic.DeepEqual(again, where) {
 		t.Fatalf("second store: %v, %s vs %s", err, digest2, digest)
 	}
-	rev := &v1alpha1.Revision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x-1"}, Spec: v1alpha1.RevisionSpec{Revision: 1, ContentDigest: digest, Objects: where}}
-	back, err := subscription.LoadObjects(ctx, env.Client, rev)
+	rev := &v1alpha1.Revision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x-1"}, Spec: v1alpha1.RevisionSpec{Subscription: "x", Revision: 1, ContentDigest: digest, Objects: where}}
+	sub := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"},
+		Status: v1alpha1.SubscriptionStatus{RevisionDigests: []v1alpha1.RevisionDigest{{Revision: 1, ContentDigest: digest}}}}
+	back, err := subscription.LoadObjects(ctx, env.Client, sub, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 	}
 	// A damaged blob is detected.
 	rev.Spec.ContentDigest = "sha256:0000"
-	if _, err := subscription.LoadObjects(ctx, env.Client, rev); err == nil {
+	if _, err := subscription.LoadObjects(ctx, env.Client, sub, rev); err == nil {
 		t.Fatal("a digest mismatch went unnoticed")
 	}
 }
