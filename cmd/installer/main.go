@@ -50,6 +50,7 @@ func run(args []string) error {
 	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader, so that only one replica acts")
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
+	tlsNamespace := fs.String("catalog-tls-namespace", catalogsource.DefaultTLSNamespace, "the only namespace the Secrets and ConfigMaps named by a CatalogSource's spec.tls are read from")
 	healthRequeue := fs.Duration("health-requeue", 5*time.Second, "how often an operator that is becoming healthy is checked")
 	logFormat := fs.String("log-format", logging.FormatJSON, "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info or error")
@@ -93,7 +94,7 @@ func run(args []string) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	store := catalogsource.NewStore()
-	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store}).SetupWithManager(mgr); err != nil {
+	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store, TLSNamespace: *tlsNamespace}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CatalogSource controller: %w", err)
 	}
 	// CRD checks list custom resources in pages, straight from the API server.

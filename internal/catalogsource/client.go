@@ -10,25 +10,48 @@ import (
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
-// Client talks to one catalogd over plaintext gRPC.
+// Client talks to one catalogd over gRPC.
 type Client struct {
-	address string
-	conn    *grpc.ClientConn
-	api     catalogv1.CatalogServiceClient
+	address    string
+	conn       *grpc.ClientConn
+	api        catalogv1.CatalogServiceClient
+	handshakes *handshakes
 }
+
+// DialOption configures Dial.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	security *Security
+}
+
+// WithSecurity sets how the connection is secured; default (and with nil):
+// TLS verified against the system roots (SystemRootsSecurity).
+func WithSecurity(s *Security) DialOption { return func(o *dialOptions) { o.security = s } }
 
 // Dial returns a client for the catalogd at address (host:port). The
 // connection is made lazily, on the first call.
-func Dial(address string) (*Client, error) {
+func Dial(address string, opts ...DialOption) (*Client, error) {
+	o := dialOptions{security: SystemRootsSecurity()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.security == nil {
+		o.security = SystemRootsSecurity()
+	}
+	rec := &handshakes{}
+	creds := o.security.credentials()
+	if !o.security.Plaintext {
+		creds = &recordingCredentials{TransportCredentials: creds, address: address, trust: o.security.Trust, rec: rec}
+	}
 	conn, err := grpc.NewClient("dns:///"+address,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(catalogd.ClientMaxRecvMsgSize)),
 		// The follower paces reconnection itself and resets gRPC's backoff
 		// before each attempt; this only bounds gRPC's own retries.
@@ -40,7 +63,19 @@ func Dial(address string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog at %s: %w", address, err)
 	}
-	return &Client{address: address, conn: conn, api: catalogv1.NewCatalogServiceClient(conn)}, nil
+	return &Client{address: address, conn: conn, api: catalogv1.NewCatalogServiceClient(conn), handshakes: rec}, nil
+}
+
+// explain returns the failed TLS handshake behind err when there was one,
+// else err.
+func (c *Client) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	if herr := c.handshakes.err(); herr != nil {
+		return herr
+	}
+	return err
 }
 
 // Address is the host:port the client talks to.

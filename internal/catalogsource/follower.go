@@ -73,7 +73,9 @@ var errStreamEnded = errors.New("watch stream ended")
 // open and fetches a snapshot whenever the digest changes.
 type follower struct {
 	name, address string
-	store         *Store
+	// security secures the connection.
+	security *Security
+	store    *Store
 	log           logr.Logger
 	retry         backoff
 	// changed is called after every change the status shows.
@@ -98,7 +100,7 @@ func (f *follower) stop() {
 
 func (f *follower) run(ctx context.Context) {
 	defer close(f.done)
-	cl, err := Dial(f.address)
+	cl, err := Dial(f.address, WithSecurity(f.security))
 	if err != nil {
 		f.disconnected(err)
 		return
@@ -114,7 +116,7 @@ func (f *follower) run(ctx context.Context) {
 		if progressed {
 			f.retry.reset()
 		}
-		f.disconnected(err)
+		f.disconnected(cl.explain(err))
 		if !sleep(ctx, f.retry.next()) {
 			return
 		}
@@ -187,7 +189,10 @@ func (f *follower) sync(ctx context.Context, cl *Client, digest string) error {
 
 // disconnected records a connection error, keeping the content.
 func (f *follower) disconnected(err error) {
-	uerr := &unreachableError{address: f.address, err: err}
+	var uerr error = &unreachableError{address: f.address, err: err}
+	if herr := (*TLSHandshakeError)(nil); errors.As(err, &herr) {
+		uerr = herr
+	}
 	ch := f.store.update(f.name, func(s *Snapshot) {
 		s.Address, s.Connected, s.Err = f.address, false, uerr
 	})

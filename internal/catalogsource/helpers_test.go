@@ -108,6 +108,7 @@ type catalogServer struct {
 	t       testing.TB
 	holder  *catalogd.Holder
 	addr    string
+	opts    []catalogd.ServerOption
 	mu      sync.Mutex
 	srv     *catalogd.Server
 	metrics *catalogd.Metrics
@@ -115,9 +116,9 @@ type catalogServer struct {
 }
 
 // startCatalogd serves c on a free port until the test ends.
-func startCatalogd(t testing.TB, c *catalog.Catalog) *catalogServer {
+func startCatalogd(t testing.TB, c *catalog.Catalog, opts ...catalogd.ServerOption) *catalogServer {
 	t.Helper()
-	s := &catalogServer{t: t, holder: catalogd.NewHolder(c), addr: "127.0.0.1:0"}
+	s := &catalogServer{t: t, holder: catalogd.NewHolder(c), addr: "127.0.0.1:0", opts: opts}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -141,7 +142,7 @@ func (s *catalogServer) start() {
 	defer s.mu.Unlock()
 	s.addr = lis.Addr().String()
 	s.metrics = catalogd.NewMetrics()
-	s.srv = catalogd.NewServer(s.holder, catalogd.WithMetrics(s.metrics))
+	s.srv = catalogd.NewServer(s.holder, append([]catalogd.ServerOption{catalogd.WithMetrics(s.metrics)}, s.opts...)...)
 	s.done = make(chan error, 1)
 	go func(srv *catalogd.Server, done chan<- error) { done <- srv.Serve(lis) }(s.srv, s.done)
 }
@@ -196,6 +197,13 @@ func (s *catalogServer) calls(method string) float64 {
 // the test ends, and collects the Store's events.
 func startController(t *testing.T) (*Reconciler, *events) {
 	t.Helper()
+	return startControllerIn(t, "")
+}
+
+// startControllerIn is startController reading TLS Secrets and ConfigMaps
+// from tlsNamespace ("": the default).
+func startControllerIn(t *testing.T, tlsNamespace string) (*Reconciler, *events) {
+	t.Helper()
 	out := io.Discard
 	if testing.Verbose() {
 		out = os.Stderr
@@ -209,7 +217,7 @@ func startController(t *testing.T) (*Reconciler, *events) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Reconciler{Store: NewStore()}
+	r := &Reconciler{Store: NewStore(), TLSNamespace: tlsNamespace}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -259,12 +267,20 @@ func (e *events) count(name string) int {
 	return e.n[name]
 }
 
-// createCatalogSource creates a CatalogSource deleted when the test ends.
+// createCatalogSource creates a plaintext CatalogSource deleted when the
+// test ends.
 func createCatalogSource(t *testing.T, name, address string) *v1alpha1.CatalogSource {
+	t.Helper()
+	return createCatalogSourceTLS(t, name, address, &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true})
+}
+
+// createCatalogSourceTLS creates a CatalogSource with the given TLS
+// settings, deleted when the test ends.
+func createCatalogSourceTLS(t *testing.T, name, address string, tls *v1alpha1.CatalogSourceTLS) *v1alpha1.CatalogSource {
 	t.Helper()
 	cs := &v1alpha1.CatalogSource{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1alpha1.CatalogSourceSpec{Address: address, Priority: 5},
+		Spec:       v1alpha1.CatalogSourceSpec{Address: address, Priority: 5, TLS: tls},
 	}
 	if err := env.Client.Create(context.Background(), cs); err != nil {
 		t.Fatal(err)

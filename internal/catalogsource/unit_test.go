@@ -115,7 +115,7 @@ func TestStoreSharesAndCollects(t *testing.T) {
 func TestClientSnapshotNotModified(t *testing.T) {
 	c := demoCatalog(t, 2)
 	srv := startCatalogd(t, c)
-	cl, err := Dial(srv.addr)
+	cl, err := Dial(srv.addr, WithSecurity(PlaintextSecurity()))
 	if err != nil {
 		t.Fatal(err)
 	}

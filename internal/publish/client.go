@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -155,13 +156,42 @@ func Upload(ctx context.Context, client catalogv1.CatalogServiceClient, archive 
 
 // CertPool reads PEM certificates from file; what names the file in errors.
 func CertPool(what, file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	pool, err := PEMCertPool(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, file, err)
+	}
+	return pool, nil
+}
+
+// PEMCertPool parses PEM certificates. Text around the PEM blocks is
+// ignored, as in CA bundles with comments; a block that is not a
+// CERTIFICATE or does not parse is an error naming the block, and so is
+// data without any certificate.
+func PEMCertPool(data []byte) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s %s holds no PEM certificate", what, file)
+	n := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is %q, not a CERTIFICATE", n, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		pool.AddCert(cert)
+	}
+	if n == 0 {
+		return nil, errors.New("holds no PEM certificate")
 	}
 	return pool, nil
 }

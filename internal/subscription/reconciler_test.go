@@ -286,7 +286,7 @@ func namespace(t *testing.T) string {
 
 func catalogSource(t *testing.T, c client.Client, addr string) string {
 	t.Helper()
-	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{GenerateName: "catalog-"}, Spec: v1alpha1.CatalogSourceSpec{Address: addr}}
+	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{GenerateName: "catalog-"}, Spec: v1alpha1.CatalogSourceSpec{Address: addr, TLS: &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true}}}
 	if err := c.Create(context.Background(), cs); err != nil {
 		t.Fatal(err)
 	}

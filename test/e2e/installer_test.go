@@ -125,7 +125,7 @@ func startInstallerWith(t *testing.T, catalogdArgs []string, held ...string) *in
 	env.startInstallerProcess(t)
 	c := ferryClient(t)
 	name := fmt.Sprintf("sample-%d", time.Now().UnixNano()%100000)
-	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.CatalogSourceSpec{Address: addr}}
+	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.CatalogSourceSpec{Address: addr, TLS: &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true}}}
 	if err := c.Create(context.Background(), cs); err != nil {
 		t.Fatal(err)
 	}
