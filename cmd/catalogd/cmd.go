@@ -65,10 +65,11 @@ type serveFlags struct {
 	logFormat, logLevel   string
 	shutdownTimeout       time.Duration
 	publish               publishServeFlags
+	limits                catalogd.Limits
 }
 
 func newServeCommand() *cobra.Command {
-	var f serveFlags
+	f := serveFlags{limits: catalogd.DefaultLimits()}
 	cmd := &cobra.Command{
 		Use:   "serve [--listen ADDR] [--catalog DIR]...",
 		Short: "Serve catalogs (default: the embedded sample catalog)",
@@ -99,6 +100,7 @@ a reload that fails keeps serving the last good catalog.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running calls may finish on SIGTERM")
 	addPublishServeFlags(fl, &f.publish)
+	f.limits.AddFlags(fl)
 	return cmd
 }
 
@@ -114,11 +116,17 @@ func sources(dirs []string) []catalog.Source {
 }
 
 func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
+	if f.limits == (catalogd.Limits{}) {
+		f.limits = catalogd.DefaultLimits()
+	}
+	if err := f.limits.Validate(); err != nil {
+		return err
+	}
 	srcs := sources(f.catalogs)
 	metrics := catalogd.NewMetrics()
 	holder := catalogd.NewHolder(nil)
 	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
-	pub, closeStore, err := setupPublishing(f.publish, reloader, log, metrics)
+	pub, closeStore, err := setupPublishing(f.publish, f.limits, reloader, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -148,7 +156,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		return fmt.Errorf("listening for gRPC: %w", err)
 	}
 	defer lis.Close()
-	opts := []catalogd.ServerOption{catalogd.WithLogger(log), catalogd.WithMetrics(metrics)}
+	opts := []catalogd.ServerOption{catalogd.WithLogger(log), catalogd.WithMetrics(metrics), catalogd.WithLimits(f.limits)}
 	more, err := serverSecurity(f.publish, pub, lis.Addr(), log)
 	if err != nil {
 		return err

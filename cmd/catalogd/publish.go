@@ -42,7 +42,7 @@ func addPublishServeFlags(fl *pflag.FlagSet, f *publishServeFlags) {
 }
 
 // setupPublishing opens the store and the tokens when --data-dir is set.
-func setupPublishing(f publishServeFlags, r *catalogd.Reloader, log logr.Logger, m *catalogd.Metrics) (*catalogd.Publisher, func(), error) {
+func setupPublishing(f publishServeFlags, limits catalogd.Limits, r *catalogd.Reloader, log logr.Logger, m *catalogd.Metrics) (*catalogd.Publisher, func(), error) {
 	if f.dataDir == "" {
 		if f.tokenFile != "" {
 			return nil, nil, errors.New("--token-file needs --data-dir: publishing stores bundles there")
@@ -63,7 +63,7 @@ func setupPublishing(f publishServeFlags, r *catalogd.Reloader, log logr.Logger,
 	if err != nil {
 		return nil, nil, err
 	}
-	pub, err := catalogd.NewPublisher(store, tokens, r, log.WithName("publish"), m)
+	pub, err := catalogd.NewPublisher(store, tokens, r, log.WithName("publish"), m, catalogd.WithPublishLimits(limits))
 	if err != nil {
 		_ = store.Close()
 		return nil, nil, err

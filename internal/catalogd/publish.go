@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -45,19 +47,36 @@ type Publisher struct {
 	reloader *Reloader
 	log      logr.Logger
 	metrics  *Metrics
+	limits   Limits
+	// turns holds a token for each Publish receiving its archive.
+	turns chan struct{}
 
 	mu           sync.RWMutex
 	bundles      map[string]*publish.Record     // by package/version
 	deprecations map[string]publish.Deprecation // by package, schema and name
 }
 
+// PublisherOption configures NewPublisher.
+type PublisherOption func(*Publisher)
+
+// WithPublishLimits sets the limits of Publish and Deprecate (the Publish
+// and deprecation fields of l; default DefaultLimits).
+func WithPublishLimits(l Limits) PublisherOption { return func(p *Publisher) { p.limits = l } }
+
 // NewPublisher reads everything stored and adds it to the reloader's sources.
 // Load the first catalog with Reloader.Sources afterwards.
-func NewPublisher(store *publish.Store, auth Authorizer, r *Reloader, log logr.Logger, m *Metrics) (*Publisher, error) {
+func NewPublisher(store *publish.Store, auth Authorizer, r *Reloader, log logr.Logger, m *Metrics, opts ...PublisherOption) (*Publisher, error) {
 	p := &Publisher{
-		store: store, auth: auth, reloader: r, log: log, metrics: m,
+		store: store, auth: auth, reloader: r, log: log, metrics: m, limits: DefaultLimits(),
 		bundles: map[string]*publish.Record{}, deprecations: map[string]publish.Deprecation{},
 	}
+	for _, o := range opts {
+		o(p)
+	}
+	if err := p.limits.Validate(); err != nil {
+		return nil, err
+	}
+	p.turns = make(chan struct{}, p.limits.MaxConcurrentPublishes)
 	recs, err := store.All()
 	if err != nil {
 		return nil, fmt.Errorf("reading published bundles: %w", err)
@@ -277,9 +296,57 @@ func publishResult(resp *catalogv1.PublishResponse, err error) string {
 	}
 }
 
-// receive reads the header and the archive.
-func receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalogv1.PublishResponse], g *publish.Grant) (*catalogv1.PublishHeader, []byte, error) {
-	first, err := stream.Recv()
+// receive reads the header and the archive. The archive buffer grows with
+// what arrives, never beyond what the header announced; a client that sends
+// nothing for PublishIdleTimeout, or has not sent everything after
+// PublishTimeout, is cut off.
+func (p *Publisher) receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalogv1.PublishResponse], g *publish.Grant) (*catalogv1.PublishHeader, []byte, error) {
+	ctx := stream.Context()
+	msgs := make(chan recvResult)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			select {
+			case msgs <- recvResult{m, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	total := time.NewTimer(p.limits.PublishTimeout)
+	defer total.Stop()
+	idle := time.NewTimer(p.limits.PublishIdleTimeout)
+	defer idle.Stop()
+	next := func() (*catalogv1.PublishRequest, error) {
+		select {
+		case r := <-msgs:
+			idle.Reset(p.limits.PublishIdleTimeout)
+			return r.m, r.err
+		case <-idle.C:
+			return nil, status.Errorf(codes.DeadlineExceeded, "nothing received for %s: the upload is cancelled", p.limits.PublishIdleTimeout)
+		case <-total.C:
+			return nil, status.Errorf(codes.DeadlineExceeded, "the upload took longer than %s: it is cancelled", p.limits.PublishTimeout)
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	return receiveFrom(next, g)
+}
+
+type recvResult struct {
+	m   *catalogv1.PublishRequest
+	err error
+}
+
+// receiveFrom reads a Publish stream's messages from next: the header first,
+// then chunks. It checks the framing and returns the header and archive.
+func receiveFrom(next func() (*catalogv1.PublishRequest, error), g *publish.Grant) (*catalogv1.PublishHeader, []byte, error) {
+	first, err := next()
 	if errors.Is(err, io.EOF) {
 		return nil, nil, status.Error(codes.InvalidArgument, "empty stream: the first message must be a header")
 	}
@@ -301,9 +368,10 @@ func receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalog
 	if pkg := hdr.GetPackage(); pkg != "" && !g.Allows(pkg) {
 		return nil, nil, status.Errorf(codes.PermissionDenied, "the token may not publish package %q", pkg)
 	}
-	buf := make([]byte, 0, hdr.GetSize())
+	size := int(hdr.GetSize())
+	var buf []byte
 	for {
-		m, err := stream.Recv()
+		m, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -317,13 +385,19 @@ func receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalog
 		if len(chunk) > publish.ChunkSize {
 			return nil, nil, status.Errorf(codes.InvalidArgument, "a chunk of %d bytes: chunks are at most %d bytes", len(chunk), publish.ChunkSize)
 		}
-		if int64(len(buf)+len(chunk)) > hdr.GetSize() {
-			return nil, nil, status.Errorf(codes.InvalidArgument, "more data than the %d bytes the header announced", hdr.GetSize())
+		if len(chunk) > size-len(buf) {
+			return nil, nil, status.Errorf(codes.InvalidArgument, "more data than the %d bytes the header announced", size)
+		}
+		if len(chunk) > cap(buf)-len(buf) {
+			// Grow with what arrived (doubling), never beyond the announced size.
+			grown := make([]byte, len(buf), min(max(2*cap(buf), len(buf)+len(chunk)), size))
+			copy(grown, buf)
+			buf = grown
 		}
 		buf = append(buf, chunk...)
 	}
-	if int64(len(buf)) != hdr.GetSize() {
-		return nil, nil, status.Errorf(codes.InvalidArgument, "received %d bytes; the header announced %d", len(buf), hdr.GetSize())
+	if len(buf) != size {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "received %d bytes; the header announced %d", len(buf), size)
 	}
 	if sum := publish.SHA256(buf); !strings.EqualFold(sum, hdr.GetSha256()) {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "archive sha256 is %s; the header says %s", sum, hdr.GetSha256())
@@ -366,7 +440,15 @@ func (p *Publisher) publish(stream grpc.ClientStreamingServer[catalogv1.PublishR
 	if g == nil {
 		return nil, status.Error(codes.Unauthenticated, "no bearer token")
 	}
-	hdr, archive, err := receive(stream, g)
+	// A turn to receive: at most MaxConcurrentPublishes archives are
+	// buffered at once; the others wait until their deadline.
+	select {
+	case p.turns <- struct{}{}:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	defer func() { <-p.turns }()
+	hdr, archive, err := p.receive(stream, g)
 	if err != nil {
 		return nil, err
 	}
@@ -547,6 +629,11 @@ func (p *Publisher) deprecate(ctx context.Context, req *catalogv1.DeprecateReque
 		return nil, d, status.Error(codes.InvalidArgument, "package is required")
 	case d.Message == "":
 		return nil, d, status.Error(codes.InvalidArgument, "message is required: it tells users what to do instead")
+	case len(d.Message) > p.limits.MaxDeprecationMessage:
+		return nil, d, status.Errorf(codes.InvalidArgument, "message is %d bytes; at most %d are accepted", len(d.Message), p.limits.MaxDeprecationMessage)
+	}
+	if err := checkMessageText(d.Message); err != nil {
+		return nil, d, status.Errorf(codes.InvalidArgument, "message: %v", err)
 	}
 	n := 0
 	for _, v := range []string{req.GetBundle(), req.GetVersion(), req.GetChannel()} {
@@ -591,6 +678,13 @@ func (p *Publisher) deprecate(ctx context.Context, req *catalogv1.DeprecateReque
 		default:
 			d.Schema = publish.SchemaPackage
 		}
+		p.mu.RLock()
+		_, replaces := p.deprecations[depKey(d)]
+		count := len(p.deprecations)
+		p.mu.RUnlock()
+		if !replaces && count >= p.limits.MaxDeprecations {
+			return nil, status.Errorf(codes.ResourceExhausted, "%d deprecations are stored, the most this server keeps; replace an existing one instead", count)
+		}
 		if err := p.store.PutDeprecation(d); err != nil {
 			return nil, status.Errorf(codes.Internal, "storing the deprecation: %v", err)
 		}
@@ -612,6 +706,21 @@ func (p *Publisher) deprecate(ctx context.Context, req *catalogv1.DeprecateReque
 		return c, nil
 	})
 	return resp, d, err
+}
+
+// checkMessageText accepts UTF-8 text without control characters other than
+// newline and tab: installers and terminals show deprecation messages as
+// they are.
+func checkMessageText(msg string) error {
+	if !utf8.ValidString(msg) {
+		return errors.New("not valid UTF-8")
+	}
+	for i, r := range msg {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)) {
+			return fmt.Errorf("control character %U at byte %d", r, i)
+		}
+	}
+	return nil
 }
 
 // WithPublisher enables Publish and Deprecate, with bearer-token

@@ -16,14 +16,6 @@ import (
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
-// MaxRecvMsgSize is the largest request catalogd accepts. Responses have no
-// limit on the server side: a bundle with all manifests can exceed gRPC's
-// 4 MiB default, so clients raise their receive limit (ClientMaxRecvMsgSize).
-const MaxRecvMsgSize = 64 << 20
-
-// ClientMaxRecvMsgSize is the receive limit Ferry's clients use.
-const ClientMaxRecvMsgSize = 64 << 20
-
 // HealthServices are the service names health answers SERVING for: "" for
 // kubelet probes, "Registry" for operator-registry's Go client, and each
 // service's full name.
@@ -42,6 +34,7 @@ type serverOptions struct {
 	metrics   *Metrics
 	publisher *Publisher
 	grpcOpts  []grpc.ServerOption
+	limits    Limits
 }
 
 // ServerOption configures NewServer.
@@ -50,19 +43,19 @@ type ServerOption func(*serverOptions)
 // WithLogger sets the logger.
 func WithLogger(l logr.Logger) ServerOption { return func(o *serverOptions) { o.log = l } }
 
+// WithLimits sets the connection and request limits (default DefaultLimits).
+func WithLimits(l Limits) ServerOption { return func(o *serverOptions) { o.limits = l } }
+
 // WithMetrics records request metrics.
 func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
 
 // NewServer builds the gRPC server with both catalog services, health and reflection.
 func NewServer(h *Holder, opts ...ServerOption) *Server {
-	o := serverOptions{log: logr.Discard()}
+	o := serverOptions{log: logr.Discard(), limits: DefaultLimits()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	gopts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		grpc.MaxSendMsgSize(math.MaxInt32),
-	}
+	gopts := append(o.limits.grpcOptions(), grpc.MaxSendMsgSize(math.MaxInt32))
 	if o.metrics != nil {
 		gopts = append(gopts,
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
