@@ -148,8 +148,9 @@ func (f *follower) follow(ctx context.Context, cl *Client) (progressed bool, err
 	}
 }
 
-// sync brings the store to digest: from another CatalogSource's copy when
-// one holds it, else with GetSnapshot.
+// sync brings the store to digest with GetSnapshot from this catalog's own
+// address. Content another CatalogSource holds for the same digest is never
+// taken: a catalog that claims another's digest gets nothing of its content.
 func (f *follower) sync(ctx context.Context, cl *Client, digest string) error {
 	var held string
 	var wasConnected bool
@@ -158,15 +159,12 @@ func (f *follower) sync(ctx context.Context, cl *Client, digest string) error {
 	}
 	var next *catalog.Catalog
 	if digest != held {
-		next = f.store.shared(digest)
-		if next == nil {
-			c, notModified, err := cl.Snapshot(ctx, held)
-			if err != nil {
-				return err
-			}
-			if !notModified {
-				next = c
-			}
+		c, notModified, err := cl.Snapshot(ctx, held)
+		if err != nil {
+			return err
+		}
+		if !notModified {
+			next = c
 		}
 	}
 	now := time.Now()

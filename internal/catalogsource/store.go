@@ -2,6 +2,8 @@ package catalogsource
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -28,9 +30,9 @@ type Snapshot struct {
 	// Digest of Catalog, or "" before the first content arrived.
 	Digest string
 	// Catalog is the last good content, without manifests; nil before the
-	// first content arrived. Shared between CatalogSources serving the same
-	// digest (its Sources names the address it was first fetched from):
-	// read only. Bundles carry no manifests; see Store.Manifests.
+	// first content arrived. It was fetched from this CatalogSource's own
+	// address, never taken from another CatalogSource that claims the same
+	// digest: read only. Bundles carry no manifests; see Store.Manifests.
 	Catalog *catalog.Catalog
 	// Updated is when the current digest was received.
 	Updated time.Time
@@ -47,6 +49,25 @@ var ErrNotFound = errors.New("not found")
 // different content for the bundle than the held snapshot says; an event
 // for the new snapshot follows.
 var ErrBundleChanged = errors.New("bundle changed in the catalog")
+
+// ContentMismatchError is returned by Store.Manifests when a catalog answers
+// GetBundle with content that does not match what it announced: another
+// package, bundle or digest than the snapshot names, manifests without the
+// bundle's ClusterServiceVersion, or, for a bundle digest already fetched
+// from this catalog, different manifests than the first time. Nothing of
+// the answer is kept.
+type ContentMismatchError struct {
+	// Catalog is the CatalogSource, Address where it is served.
+	Catalog, Address string
+	// Package and Bundle name the bundle asked for.
+	Package, Bundle string
+	// Reason says what does not match.
+	Reason string
+}
+
+func (e *ContentMismatchError) Error() string {
+	return fmt.Sprintf("catalog %q at %s: bundle %s of package %q: %s; the answer is refused", e.Catalog, e.Address, e.Bundle, e.Package, e.Reason)
+}
 
 // Defaults for the Store's options.
 const (
@@ -69,18 +90,41 @@ func WithEventBuffer(n int) Option { return func(o *storeOptions) { o.eventBuffe
 // the size of their JSON); 0 disables the cache.
 func WithManifestCacheBytes(n int64) Option { return func(o *storeOptions) { o.manifestBytes = n } }
 
-// Store holds the catalogs of all CatalogSources. It is safe for concurrent use.
+// Store holds the catalogs of all CatalogSources. It is safe for concurrent
+// use. Everything is kept per CatalogSource: a catalog claiming another's
+// digest, for the whole catalog or for a bundle, gets nothing of the other's
+// content and cannot change it.
 type Store struct {
-	mu       sync.RWMutex
-	sources  map[string]*storeEntry
-	catalogs map[string]*catalog.Catalog // by digest, shared
-	events   *notifier
-	cache    *lru.Cache[string, []catalog.Manifest]
+	mu      sync.RWMutex
+	sources map[string]*storeEntry
+	events  *notifier
+	// cache holds manifests by manifestKey (CatalogSource, address, bundle digest).
+	cache *lru.Cache[string, []catalog.Manifest]
 }
 
 type storeEntry struct {
 	snap   *Snapshot
 	client *Client
+	// pins records, per bundle digest of the current snapshot, the digest of
+	// the manifests first received for it (manifestsDigest): the same
+	// bundle digest must always bring the same manifests.
+	pins map[string]string
+}
+
+// manifestKey is the cache key of a bundle's manifests: the CatalogSource,
+// its address and the bundle digest it announced, never the digest alone.
+func manifestKey(catalogName, address, bundleDigest string) string {
+	return catalogName + "\x00" + address + "\x00" + bundleDigest
+}
+
+// manifestsDigest is the SHA-256 of manifests as received.
+func manifestsDigest(ms []catalog.Manifest) string {
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", m.APIVersion, m.Kind, m.Name, len(m.JSON))
+		h.Write(m.JSON)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // NewStore returns an empty store.
@@ -90,10 +134,9 @@ func NewStore(opts ...Option) *Store {
 		opt(&o)
 	}
 	return &Store{
-		sources:  map[string]*storeEntry{},
-		catalogs: map[string]*catalog.Catalog{},
-		events:   newNotifier(o.eventBuffer),
-		cache:    lru.New[string, []catalog.Manifest](o.manifestBytes),
+		sources: map[string]*storeEntry{},
+		events:  newNotifier(o.eventBuffer),
+		cache:   lru.New[string, []catalog.Manifest](o.manifestBytes),
 	}
 }
 
@@ -143,10 +186,15 @@ func (s *Store) List() []*Snapshot {
 func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 
 // Manifests returns the manifests of a bundle of the named catalog, fetched
-// with GetBundle over that catalog's connection and cached by the bundle's
-// digest. It fails with ErrNotFound for an unknown catalog or bundle and
-// with ErrBundleChanged when the catalog no longer serves the bundle the
-// snapshot holds. The result is shared: callers must not modify it.
+// with GetBundle over that catalog's connection and cached by (catalog,
+// bundle digest). The answer is checked against what the catalog announced
+// in its snapshot: the same package, bundle and digest, and exactly one
+// ClusterServiceVersion, named as the bundle; and the manifests must be the
+// ones this catalog first gave for that digest. It fails with ErrNotFound
+// for an unknown catalog or bundle, with ErrBundleChanged when the catalog
+// no longer serves the bundle the snapshot holds, and with
+// *ContentMismatchError for an answer that does not match. The result is
+// shared: callers must not modify it.
 func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error) {
 	s.mu.RLock()
 	e := s.sources[catalogName]
@@ -163,7 +211,7 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	if b == nil {
 		return nil, fmt.Errorf("bundle %s of package %q in catalog %q: %w", bundle, pkg, catalogName, ErrNotFound)
 	}
-	key := b.Digest()
+	key := manifestKey(catalogName, snap.Address, b.Digest())
 	if ms, ok := s.cache.Get(key); ok {
 		return ms, nil
 	}
@@ -174,13 +222,65 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	if err != nil {
 		return nil, fmt.Errorf("catalog at %s: bundle %s: %s", cl.Address(), bundle, grpcMessage(err))
 	}
+	mismatch := func(format string, args ...any) error {
+		return &ContentMismatchError{Catalog: catalogName, Address: cl.Address(), Package: pkg, Bundle: bundle, Reason: fmt.Sprintf(format, args...)}
+	}
+	if got.GetPackage() != pkg || got.GetName() != bundle {
+		return nil, mismatch("the answer is bundle %s of package %q", got.GetName(), got.GetPackage())
+	}
+	if got.GetDigest() != b.Digest() {
+		// Not cached: the next snapshot says what the catalog serves now.
+		return nil, fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", catalogName, bundle, ErrBundleChanged, b.Digest(), got.GetDigest())
+	}
 	ms := ManifestsOf(got)
-	if got.GetDigest() != key {
-		s.cache.Put(got.GetDigest(), ms, catalog.ManifestsSize(ms))
-		return nil, fmt.Errorf("catalog %q: bundle %s: %w", catalogName, bundle, ErrBundleChanged)
+	if reason := checkCSV(ms, bundle); reason != "" {
+		return nil, mismatch("%s", reason)
+	}
+	if err := s.pin(catalogName, snap.Digest, b.Digest(), manifestsDigest(ms)); err != "" {
+		return nil, mismatch("%s", err)
 	}
 	s.cache.Put(key, ms, catalog.ManifestsSize(ms))
 	return ms, nil
+}
+
+// checkCSV says what is wrong when ms does not hold exactly one
+// ClusterServiceVersion named bundle.
+func checkCSV(ms []catalog.Manifest, bundle string) string {
+	var names []string
+	for _, m := range ms {
+		if m.Kind == catalog.KindClusterServiceVersion {
+			names = append(names, m.Name)
+		}
+	}
+	switch {
+	case len(names) == 1 && names[0] == bundle:
+		return ""
+	case len(names) == 0:
+		return "the manifests hold no ClusterServiceVersion"
+	default:
+		return fmt.Sprintf("the manifests hold ClusterServiceVersions %v, want exactly %s", names, bundle)
+	}
+}
+
+// pin records the manifests digest first received for a bundle digest of a
+// catalog (while the catalog serves snapshot catalogDigest) and says what
+// is wrong when a later answer differs.
+func (s *Store) pin(catalogName, catalogDigest, bundleDigest, got string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.sources[catalogName]
+	if e == nil || e.snap.Digest != catalogDigest {
+		// The catalog moved on meanwhile; its new snapshot decides.
+		return ""
+	}
+	if e.pins == nil {
+		e.pins = map[string]string{}
+	}
+	if first, ok := e.pins[bundleDigest]; ok && first != got {
+		return fmt.Sprintf("bundle digest %s was first served with manifests %s, now with %s", bundleDigest, first, got)
+	}
+	e.pins[bundleDigest] = got
+	return ""
 }
 
 // change says what an update changed.
@@ -204,15 +304,13 @@ func (s *Store) update(name string, fn func(*Snapshot)) change {
 	next := *old
 	fn(&next)
 	if next.Catalog != nil {
-		if shared := s.catalogs[next.Catalog.Digest]; shared != nil {
-			next.Catalog = shared
-		} else {
-			s.catalogs[next.Catalog.Digest] = next.Catalog
-		}
 		next.Digest = next.Catalog.Digest
 	}
+	if next.Digest != old.Digest {
+		// Pins hold for one snapshot.
+		e.pins = nil
+	}
 	e.snap = &next
-	s.collectLocked()
 	s.mu.Unlock()
 	c := change{public: old.Digest != next.Digest || old.Connected != next.Connected || old.Priority != next.Priority}
 	c.any = c.public || old.Address != next.Address || errText(old.Err) != errText(next.Err)
@@ -220,13 +318,6 @@ func (s *Store) update(name string, fn func(*Snapshot)) change {
 		s.events.notify(name)
 	}
 	return c
-}
-
-// shared returns the catalog held for digest, if any CatalogSource has it.
-func (s *Store) shared(digest string) *catalog.Catalog {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.catalogs[digest]
 }
 
 // setClient records the connection Manifests uses for name; a nil c clears
@@ -249,22 +340,10 @@ func (s *Store) remove(name string) {
 	s.mu.Lock()
 	_, ok := s.sources[name]
 	delete(s.sources, name)
-	s.collectLocked()
 	s.mu.Unlock()
 	if ok {
 		s.events.notify(name)
 	}
-}
-
-// collectLocked drops catalogs no CatalogSource holds any more.
-func (s *Store) collectLocked() {
-	held := make(map[string]*catalog.Catalog, len(s.catalogs))
-	for _, e := range s.sources {
-		if e.snap.Catalog != nil {
-			held[e.snap.Digest] = e.snap.Catalog
-		}
-	}
-	s.catalogs = held
 }
 
 func errText(err error) string {

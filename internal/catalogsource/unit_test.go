@@ -83,9 +83,10 @@ func TestNotifierNeverBlocks(t *testing.T) {
 	}
 }
 
-// TestStoreSharesAndCollects: one catalog per digest, dropped when no
-// CatalogSource holds it; events only for digest, connection or priority.
-func TestStoreSharesAndCollects(t *testing.T) {
+// TestStoreKeepsCatalogsApart: two CatalogSources with the same digest each
+// keep the content they fetched; events only for digest, connection or
+// priority.
+func TestStoreKeepsCatalogsApart(t *testing.T) {
 	s := NewStore(WithEventBuffer(16))
 	c1 := demoCatalog(t, 1)
 	c1again := demoCatalog(t, 1)
@@ -93,8 +94,8 @@ func TestStoreSharesAndCollects(t *testing.T) {
 	s.update("b", func(sn *Snapshot) { sn.Catalog, sn.Connected = c1again, true })
 	a, _ := s.Get("a")
 	b, _ := s.Get("b")
-	if a.Catalog != b.Catalog || s.shared(c1.Digest) != a.Catalog {
-		t.Error("same digest not shared")
+	if a.Catalog != c1 || b.Catalog != c1again || a.Digest != b.Digest {
+		t.Error("a CatalogSource holds content it did not fetch")
 	}
 	if ch := s.update("a", func(sn *Snapshot) { sn.Err = errors.New("x") }); ch.public || !ch.any {
 		t.Errorf("error change: %+v", ch)
@@ -102,8 +103,8 @@ func TestStoreSharesAndCollects(t *testing.T) {
 	c2 := demoCatalog(t, 2)
 	s.update("a", func(sn *Snapshot) { sn.Catalog = c2 })
 	s.remove("b")
-	if s.shared(c1.Digest) != nil {
-		t.Error("catalog no one holds is kept")
+	if _, ok := s.Get("b"); ok {
+		t.Error("removed CatalogSource still held")
 	}
 	if got := len(s.Events()); got != 4 {
 		t.Errorf("%d events, want 4 (a, b, a's new digest, b removed)", got)
