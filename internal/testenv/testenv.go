@@ -37,6 +37,8 @@ type Env struct {
 	// Stop stops the control plane. It is safe to call more than once; Start
 	// registers it with t.Cleanup.
 	Stop func() error
+
+	installer installer // see InstallerConfig
 }
 
 type options struct {
