@@ -52,12 +52,9 @@ func setupPublishing(f publishServeFlags, limits catalogd.Limits, r *catalogd.Re
 	if f.tokenFile == "" {
 		return nil, nil, errors.New("--data-dir enables publishing, which needs --token-file")
 	}
-	tokens, err := publish.LoadTokenFile(f.tokenFile)
+	tokens, err := publish.LoadTokenFile(f.tokenFile, publish.WithTokenObserver(tokenObserver(log, m)))
 	if err != nil {
 		return nil, nil, err
-	}
-	if tokens.Len() == 0 {
-		log.Info("the tokens file holds no token: every publish will be refused", "file", f.tokenFile)
 	}
 	store, err := publish.Open(f.dataDir)
 	if err != nil {
@@ -69,6 +66,27 @@ func setupPublishing(f publishServeFlags, limits catalogd.Limits, r *catalogd.Re
 		return nil, nil, err
 	}
 	return pub, func() { _ = store.Close() }, nil
+}
+
+// tokenObserver logs every change of the tokens file and records it in the
+// metrics. A file that is missing or invalid revokes every token: that is
+// logged as an error.
+func tokenObserver(log logr.Logger, m *catalogd.Metrics) func(publish.TokenFileEvent) {
+	return func(ev publish.TokenFileEvent) {
+		m.ObserveTokens(ev)
+		mode := fmt.Sprintf("%04o", uint32(ev.Mode))
+		switch {
+		case ev.Err != nil:
+			log.Error(ev.Err, "tokens file unusable: every token is revoked until it is fixed", "file", ev.Path, "reason", ev.Reason)
+		case ev.Tokens == 0:
+			log.Info("the tokens file holds no token: every publish is refused", "file", ev.Path)
+		default:
+			log.Info("tokens loaded", "file", ev.Path, "tokens", ev.Tokens)
+		}
+		if ev.Insecure {
+			log.Info("warning: the tokens file is readable or writable by group or others; make it 0600 or 0400", "file", ev.Path, "mode", mode)
+		}
+	}
 }
 
 // serverSecurity returns the TLS and publishing options, and refuses

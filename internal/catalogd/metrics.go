@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/publish"
 )
 
 // Metrics are catalogd's Prometheus metrics: gRPC requests and latency by
@@ -18,6 +19,9 @@ type Metrics struct {
 	reloads                               *prometheus.CounterVec
 	lastReload                            prometheus.Gauge
 	publishes, deprecations               *prometheus.CounterVec
+	uploads, uploadBytes                  prometheus.Gauge
+	tokenFileErrors                       *prometheus.CounterVec
+	tokensLoaded, tokenFileInsecure       prometheus.Gauge
 }
 
 // NewMetrics registers catalogd's metrics on a fresh registry.
@@ -45,11 +49,23 @@ func NewMetrics() *Metrics {
 			Namespace: "ferry", Subsystem: "catalogd", Name: "deprecations_total",
 			Help: "Deprecate calls by result (deprecated, invalid, denied, error).",
 		}, []string{"result"}),
+		uploads:     gauge("publish_uploads_in_progress", "Publish calls holding a turn: receiving, checking or storing a bundle."),
+		uploadBytes: gauge("publish_upload_bytes", "Bytes of archives received by Publish calls in progress."),
+		tokenFileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "token_file_errors_total",
+			Help: "Reads of the tokens file that failed and revoked every token, by reason (missing, unreadable, invalid).",
+		}, []string{"reason"}),
+		tokensLoaded:      gauge("tokens_loaded", "Tokens in force: 0 while the tokens file is missing or invalid."),
+		tokenFileInsecure: gauge("token_file_insecure", "1 when the tokens file is readable or writable by group or others."),
 	}
 	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads, m.publishes, m.deprecations,
+		m.uploads, m.uploadBytes, m.tokenFileErrors, m.tokensLoaded, m.tokenFileInsecure,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{reloadSuccess, reloadFailure, reloadUnchanged} {
 		m.reloads.WithLabelValues(r)
+	}
+	for _, r := range publish.TokenFileErrorReasons {
+		m.tokenFileErrors.WithLabelValues(r)
 	}
 	return m
 }
@@ -72,4 +88,19 @@ func (m *Metrics) ObserveCatalog(c *catalog.Catalog) {
 	m.bundles.Set(float64(n.Bundles))
 	m.problems.Set(float64(len(c.Problems)))
 	m.lastReload.Set(float64(c.LoadedAt.Unix()))
+}
+
+// ObserveTokens records a tokens file read: how many tokens are in force, the
+// reason when the read failed (publish.TokenFileErrorReasons), and whether
+// the file is open to group or others.
+func (m *Metrics) ObserveTokens(ev publish.TokenFileEvent) {
+	m.tokensLoaded.Set(float64(ev.Tokens))
+	if ev.Reason != "" {
+		m.tokenFileErrors.WithLabelValues(ev.Reason).Inc()
+	}
+	insecure := 0.0
+	if ev.Insecure {
+		insecure = 1
+	}
+	m.tokenFileInsecure.Set(insecure)
 }

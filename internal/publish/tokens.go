@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
-	"time"
 )
 
 // MinTokenLength is the shortest token a tokens file may hold.
@@ -103,60 +105,179 @@ func (t *Tokens) Lookup(token string) (*Grant, bool) {
 	return found, found != nil
 }
 
-// TokenFile is a tokens file that is read again when it changes, so tokens
-// can be added and revoked without a restart.
-type TokenFile struct {
-	path string
+// MaxTokenFileBytes is the largest tokens file read.
+const MaxTokenFileBytes = 1 << 20
 
-	mu      sync.Mutex
-	modTime time.Time
-	size    int64
-	tokens  *Tokens
+// Reasons a tokens file read fails; each revokes every token.
+const (
+	TokenFileMissing    = "missing"
+	TokenFileUnreadable = "unreadable"
+	TokenFileInvalid    = "invalid"
+)
+
+// TokenFileErrorReasons lists every reason a read of the tokens file fails.
+var TokenFileErrorReasons = []string{TokenFileMissing, TokenFileUnreadable, TokenFileInvalid}
+
+// TokenFileEvent describes a read of the tokens file whose outcome differs
+// from the previous one.
+type TokenFileEvent struct {
+	// Path is the tokens file.
+	Path string
+	// Tokens is how many tokens are in force after the read: 0 when it failed.
+	Tokens int
+	// Reason is empty when the read succeeded, else one of
+	// TokenFileErrorReasons; Err says what went wrong.
+	Reason string
+	Err    error
+	// Insecure is set when group or others may read or write the file.
+	Insecure bool
+	// Mode is the file's permission bits (0 when it could not be read).
+	Mode fs.FileMode
 }
 
-// LoadTokenFile reads a tokens file (see ParseTokens).
-func LoadTokenFile(path string) (*TokenFile, error) {
+// TokenFile is a tokens file that is read again on every lookup, so tokens
+// can be added and revoked without a restart. It fails closed: while the file
+// is missing, unreadable or invalid, no token is valid.
+type TokenFile struct {
+	path    string
+	observe func(TokenFileEvent)
+
+	mu      sync.Mutex
+	sum     [sha256.Size]byte
+	tokens  *Tokens
+	lastErr string
+	mode    fs.FileMode
+	// reported is the content last reported to the observer.
+	reported *Tokens
+}
+
+// TokenFileOption configures LoadTokenFile.
+type TokenFileOption func(*TokenFile)
+
+// WithTokenObserver calls fn with the first read and every read whose outcome
+// (tokens, error or permissions) differs from the previous one: for logs and
+// metrics.
+func WithTokenObserver(fn func(TokenFileEvent)) TokenFileOption {
+	return func(f *TokenFile) { f.observe = fn }
+}
+
+// LoadTokenFile reads a tokens file (see ParseTokens). A file that cannot be
+// read or parsed at start is an error.
+func LoadTokenFile(path string, opts ...TokenFileOption) (*TokenFile, error) {
 	f := &TokenFile{path: path}
+	for _, o := range opts {
+		o(f)
+	}
 	if _, err := f.current(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tokens file: %w", err)
 	}
 	return f, nil
 }
 
-// Lookup finds the grant of a token in the file's current content. When the
-// file became unreadable or invalid, the last good content is used.
+// Path is the tokens file's path.
+func (f *TokenFile) Path() string { return f.path }
+
+// Lookup finds the grant of a token in the file's current content. While the
+// file is missing, unreadable or invalid, no token is found.
 func (f *TokenFile) Lookup(token string) (*Grant, bool) {
-	t, _ := f.current()
+	t, err := f.current()
+	if err != nil {
+		return nil, false
+	}
 	return t.Lookup(token)
 }
 
-// Len is the number of tokens in the current content.
+// Len is the number of tokens in force: 0 while the file is missing,
+// unreadable or invalid.
 func (f *TokenFile) Len() int {
-	t, _ := f.current()
+	t, err := f.current()
+	if err != nil {
+		return 0
+	}
 	return t.Len()
 }
 
+// Check reads the file again and returns why it cannot be used, or nil.
+func (f *TokenFile) Check() error {
+	_, err := f.current()
+	return err
+}
+
+// current reads and, when its content changed, parses the file. The file is
+// small and lookups are rare (Publish and Deprecate), so it is read every
+// time: a change is seen at the next lookup, whatever the file system's
+// time stamps do.
 func (f *TokenFile) current() (*Tokens, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st, err := os.Stat(f.path)
-	if err == nil && f.tokens != nil && st.ModTime().Equal(f.modTime) && st.Size() == f.size {
-		return f.tokens, nil
-	}
+	data, mode, reason, err := readTokenFile(f.path)
 	var t *Tokens
 	if err == nil {
-		var data []byte
-		data, err = os.ReadFile(f.path)
-		if err == nil {
-			t, err = ParseTokens(f.path, data)
+		sum := sha256.Sum256(data)
+		if f.tokens != nil && sum == f.sum {
+			t = f.tokens
+		} else if t, err = ParseTokens(f.path, data); err != nil {
+			reason = TokenFileInvalid
+		} else {
+			f.sum = sum
 		}
 	}
 	if err != nil {
-		if f.tokens == nil {
-			return nil, fmt.Errorf("tokens file: %w", err)
-		}
-		return f.tokens, err
+		f.tokens = nil
+		f.sum = [sha256.Size]byte{}
+	} else {
+		f.tokens = t
 	}
-	f.tokens, f.modTime, f.size = t, st.ModTime(), st.Size()
-	return t, nil
+	f.report(t, mode, reason, err)
+	return t, err
+}
+
+// report tells the observer about an outcome that differs from the last.
+func (f *TokenFile) report(t *Tokens, mode fs.FileMode, reason string, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	changed := f.observe != nil && (msg != f.lastErr || mode != f.mode || (err == nil && t != f.reported))
+	f.lastErr, f.mode = msg, mode
+	if err == nil {
+		f.reported = t
+	} else {
+		f.reported = nil
+	}
+	if !changed {
+		return
+	}
+	ev := TokenFileEvent{Path: f.path, Reason: reason, Err: err, Mode: mode, Insecure: mode&0o077 != 0}
+	if t != nil {
+		ev.Tokens = t.Len()
+	}
+	f.observe(ev)
+}
+
+// readTokenFile reads at most MaxTokenFileBytes of a tokens file.
+func readTokenFile(path string) (data []byte, mode fs.FileMode, reason string, err error) {
+	file, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, TokenFileMissing, err
+	}
+	if err != nil {
+		return nil, 0, TokenFileUnreadable, err
+	}
+	defer func() { _ = file.Close() }()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, 0, TokenFileUnreadable, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, st.Mode().Perm(), TokenFileUnreadable, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err = io.ReadAll(io.LimitReader(file, MaxTokenFileBytes+1))
+	if err != nil {
+		return nil, st.Mode().Perm(), TokenFileUnreadable, err
+	}
+	if len(data) > MaxTokenFileBytes {
+		return nil, st.Mode().Perm(), TokenFileInvalid, fmt.Errorf("%s: larger than %d bytes", path, MaxTokenFileBytes)
+	}
+	return data, st.Mode().Perm(), "", nil
 }
