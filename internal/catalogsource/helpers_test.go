@@ -208,7 +208,9 @@ func startControllerIn(t *testing.T, tlsNamespace string) (*Reconciler, *events)
 	if testing.Verbose() {
 		out = os.Stderr
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// The reconciler runs as the installer does in a cluster: as its
+	// ServiceAccount, with the generated RBAC.
+	mgr, err := ctrl.NewManager(env.InstallerConfig(t), ctrl.Options{
 		Scheme:     env.Scheme,
 		Metrics:    server.Options{BindAddress: "0"},
 		Logger:     zap.New(zap.UseDevMode(true), zap.WriteTo(out)),

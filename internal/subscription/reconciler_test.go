@@ -143,7 +143,15 @@ func fsCopy(dst string, skip []string) error {
 // tests, and what earlier tests left must not be reconciled again.
 func startManager(t *testing.T, ns string) client.Client {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// The controllers run as the installer does in a cluster: as its
+	// ServiceAccount, with the generated RBAC. Setup and assertions use
+	// env.Client (admin).
+	installer := env.InstallerConfig(t)
+	direct, err := client.New(installer, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(installer, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
@@ -161,7 +169,7 @@ func startManager(t *testing.T, ns string) client.Client {
 		t.Fatal(err)
 	}
 	rec := &subscription.Reconciler{
-		Client: mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(env.Client),
+		Client: mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(direct),
 		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
 		Recorder:      events.NewFakeRecorder(1000),
 		HealthRequeue: 200 * time.Millisecond,
