@@ -12,10 +12,14 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 GRPCURL_VERSION ?= v1.9.3
 GRPCURL := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)
+HELM_VERSION ?= v3.22.0
+HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)
 FUZZTIME ?= 10s
 CATALOGD_ARGS ?=
 
 export FERRY_CACHE
+# The chart tests (charts/) and make deploy DEPLOY_WITH=helm run this helm.
+export HELM
 
 -include hack/make/*.mk
 
@@ -45,12 +49,33 @@ $(GRPCURL):
 	GOBIN=$(TOOLS_DIR)/gobin-grpcurl $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	mv $(TOOLS_DIR)/gobin-grpcurl/grpcurl $@
 
+.PHONY: helm
+helm: $(HELM) ## Put helm into bin/ (built once from the module proxy)
+	@mkdir -p $(BIN_DIR) && ln -sf $(HELM) $(BIN_DIR)/helm
+
+# Built the way helm's own Makefile builds a release: the version, and the
+# Kubernetes version `helm template` and `helm lint` assume (one minor above
+# helm's client-go v0.X: 1.X), stamped into the binary.
+$(HELM):
+	@mkdir -p $(TOOLS_DIR)/gobin-helm
+	@echo "building helm $(HELM_VERSION) into $(TOOLS_DIR) (once)"
+	dir=$$($(GO) mod download -json helm.sh/helm/v3@$(HELM_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	minor=$$(sed -n 's/^[[:space:]]*k8s\.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$$dir/go.mod"); \
+	[ -n "$$minor" ] || { echo "no k8s.io/client-go in $$dir/go.mod" >&2; exit 1; }; \
+	GOBIN=$(TOOLS_DIR)/gobin-helm CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w \
+	  -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+	  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor \
+	  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor" \
+	  helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS_DIR)/gobin-helm/helm $@
+
 ##@ Code generation and checks
 
 .PHONY: generate
-generate: ## Regenerate gRPC code, deepcopy and CRDs (pinned protoc, plugins and controller-gen)
+generate: ## Regenerate gRPC code, deepcopy, CRDs and RBAC (pinned protoc, plugins and controller-gen); copy CRDs and RBAC rules into the chart
 	hack/gen-proto.sh
 	hack/gen-k8s.sh
+	hack/gen-chart.sh
 
 .PHONY: verify
 verify: generate ## Fail when generated code, formatting or go.mod are stale
@@ -73,7 +98,7 @@ test: testbin test-unit fuzz test-e2e ## Run every test: unit and envtest, short
 	@echo "all tests passed"
 
 .PHONY: test-unit
-test-unit: testbin grpcurl ## Unit and envtest tests (go test ./...)
+test-unit: testbin grpcurl helm ## Unit and envtest tests (go test ./...)
 	$(GO) test -count=1 ./...
 
 .PHONY: fuzz

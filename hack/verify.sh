@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-generated=(proto api config go.mod go.sum)
+generated=(proto api config charts go.mod go.sum)
 existing=()
 for p in "${generated[@]}"; do [ -e "$p" ] && existing+=("$p"); done
 go mod tidy
