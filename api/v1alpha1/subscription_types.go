@@ -306,12 +306,12 @@ type SubscriptionStatus struct {
 	// revisionDigests records the content digest of every Revision the
 	// installer wrote for this Subscription, in the one place only the
 	// installer writes. A Revision, or a blob, whose content does not match
-	// the digest recorded here is refused. At most 128 entries: the kept
-	// revisions (spec.revisionHistoryLimit, at most 100) and the ones being
-	// recorded.
+	// the digest recorded here is refused. Entries are kept for the
+	// existing revisions and the newest spec.revisionHistoryLimit revision
+	// numbers: at most 256.
 	// +listType=map
 	// +listMapKey=revision
-	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	RevisionDigests []RevisionDigest `json:"revisionDigests,omitempty"`
 

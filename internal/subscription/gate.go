@@ -767,7 +767,7 @@ func (r *Reconciler) pruneHistory(ctx context.Context, st *state) error {
 	if err := r.revisions().prune(ctx, st.sub, limit); err != nil {
 		return err
 	}
-	return r.revisions().forgetDigests(ctx, st.sub)
+	return r.revisions().forgetDigests(ctx, st.sub, limit)
 }
 
 // downgradeTarget returns, for allowDowngrade, the highest version within

@@ -428,9 +428,12 @@ func (rv *revisions) prune(ctx context.Context, sub *v1alpha1.Subscription, limi
 }
 
 // forgetDigests drops from the Subscription's status the digests of
-// revisions that no longer exist, keeping those numbered above every
-// existing revision (being recorded now).
-func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscription) error {
+// revisions that no longer exist, except those of the newest limit
+// revision numbers: the entries stay bounded, while a revision being
+// recorded, or one deleted by someone else, keeps its record. A record
+// without its Revision is harmless: only content with that exact digest,
+// the installer's own, would be accepted under that number.
+func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscription, limit int) error {
 	all, err := rv.list(ctx, sub)
 	if err != nil {
 		return err
@@ -439,11 +442,13 @@ func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscripti
 	var highest int64
 	for _, r := range all {
 		exists[r.Spec.Revision] = true
-		highest = max(highest, r.Spec.Revision)
+	}
+	for _, d := range sub.Status.RevisionDigests {
+		highest = max(highest, d.Revision)
 	}
 	kept := sub.Status.RevisionDigests[:0:0]
 	for _, d := range sub.Status.RevisionDigests {
-		if exists[d.Revision] || d.Revision > highest {
+		if exists[d.Revision] || d.Revision > highest-int64(limit) {
 			kept = append(kept, d)
 		}
 	}
