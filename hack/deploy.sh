@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Deploys Ferry (config/default) and its samples (config/samples) with kubectl.
+# Deploys Ferry (config/default, or the Helm chart charts/ferry) and its samples
+# (config/samples) with kubectl.
 #
-#   hack/deploy.sh deploy            apply config/default, wait for the Deployments
-#   hack/deploy.sh undeploy          remove the samples' Subscriptions and CatalogSources, then config/default
+#   hack/deploy.sh deploy            apply config/default (or the chart), wait for the Deployments
+#   hack/deploy.sh undeploy          remove the samples' Subscriptions and CatalogSources, then Ferry
 #   hack/deploy.sh deploy-samples    apply config/samples
 #   hack/deploy.sh undeploy-samples  delete config/samples
 #
 # Environment:
 #   KUBECONFIG        cluster to use (default: the local cluster of make cluster-up,
 #                     ${FERRY_CACHE:-~/.cache/ferry}/cluster/kubeconfig)
+#   DEPLOY_WITH       kustomize (default: config/default, rendered by kubectl kustomize) or
+#                     helm (charts/ferry, rendered by helm template as release "ferry" in
+#                     ferry-system, after the Namespace of config/default)
+#   HELM              helm binary for DEPLOY_WITH=helm (default: bin/helm, from make helm)
+#   HELM_VALUES       DEPLOY_WITH=helm only: a values file for the chart (e.g. TLS, publishing)
 #   IMG_INSTALLER     installer image (default ghcr.io/ferrydev/ferry/installer:v0.1.0)
 #   IMG_CATALOGD      catalogd image (default ghcr.io/ferrydev/ferry/catalogd:v0.1.0)
 #   CATALOG_ADDRESS   deploy-samples only: address for the sample CatalogSource instead of
@@ -25,9 +31,15 @@ default_catalogd=ghcr.io/ferrydev/ferry/catalogd
 
 export KUBECONFIG="${KUBECONFIG:-${FERRY_CACHE:-$HOME/.cache/ferry}/cluster/kubeconfig}"
 timeout="${DEPLOY_TIMEOUT:-180s}"
+deploy_with="${DEPLOY_WITH:-kustomize}"
 
 die() { echo "deploy: error: $*" >&2; exit 1; }
 say() { echo "deploy: $*"; }
+
+case "$deploy_with" in
+kustomize | helm) ;;
+*) die "DEPLOY_WITH=$deploy_with: want kustomize or helm" ;;
+esac
 
 command -v kubectl >/dev/null || die "kubectl not found in PATH"
 [[ -f "${KUBECONFIG%%:*}" ]] || die "no kubeconfig at ${KUBECONFIG} (run make cluster-up, or set KUBECONFIG)"
@@ -35,10 +47,46 @@ command -v kubectl >/dev/null || die "kubectl not found in PATH"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-deploy.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# render writes config/default with the images from IMG_INSTALLER and
-# IMG_CATALOGD to stdout, through a kustomization in a temporary folder
-# so that the committed one is never edited.
+# render_default writes Ferry's manifests to stdout, from config/default or
+# from the chart (DEPLOY_WITH).
 render_default() {
+	case "$deploy_with" in
+	kustomize) render_kustomize ;;
+	helm) render_helm ;;
+	esac
+}
+
+# render_helm writes the chart rendered by helm template, with the images
+# from IMG_INSTALLER and IMG_CATALOGD and the values of HELM_VALUES, after
+# the Namespace of config/default: the chart leaves the namespace to
+# `helm install --create-namespace`, which cannot label it.
+render_helm() {
+	local helm=${HELM:-$root/bin/helm}
+	[[ -x "$helm" ]] || die "no helm at $helm (run make helm, or set HELM)"
+	local args=(template ferry "$root/charts/ferry" --namespace "$ns")
+	if [[ -n "${HELM_VALUES:-}" ]]; then
+		[[ -f "$HELM_VALUES" ]] || die "HELM_VALUES=$HELM_VALUES: no such file"
+		args+=(--values "$HELM_VALUES")
+	fi
+	for pair in "installer=${IMG_INSTALLER:-}" "catalogd=${IMG_CATALOGD:-}"; do
+		local component=${pair%%=*} img=${pair#*=}
+		[[ -n "$img" ]] || continue
+		local repo=$img tag="" digest=""
+		case "$img" in
+		*@*) repo=${img%%@*} digest=${img#*@} ;;
+		*:*) [[ "${img##*:}" == */* ]] || { repo=${img%:*} tag=${img##*:}; } ;;
+		esac
+		args+=(--set-string "$component.image.repository=$repo" --set-string "$component.image.tag=$tag" --set-string "$component.image.digest=$digest")
+	done
+	cat "$root/config/default/namespace.yaml"
+	echo "---"
+	"$helm" "${args[@]}"
+}
+
+# render_kustomize writes config/default with the images from IMG_INSTALLER
+# and IMG_CATALOGD, through a kustomization in a temporary folder so that
+# the committed one is never edited.
+render_kustomize() {
 	if [[ -z "${IMG_INSTALLER:-}" && -z "${IMG_CATALOGD:-}" ]]; then
 		kubectl kustomize "$root/config/default"
 		return
@@ -91,7 +139,7 @@ relative() { realpath --relative-to="$tmp" "$root/$1"; }
 server() { kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'; }
 
 deploy() {
-	say "applying config/default to $(server) (KUBECONFIG=$KUBECONFIG)"
+	say "applying Ferry (DEPLOY_WITH=$deploy_with) to $(server) (KUBECONFIG=$KUBECONFIG)"
 	render_default >"$tmp/default.yaml"
 	kubectl apply --server-side --field-manager=ferry-deploy -f "$tmp/default.yaml"
 	say "waiting up to $timeout for the Deployments in $ns to become Available"

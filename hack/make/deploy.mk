@@ -1,9 +1,14 @@
-# Deployment targets: apply config/ to a cluster with kubectl.
+# Deployment targets: apply config/ (or the Helm chart charts/ferry) to a
+# cluster with kubectl.
 # Included by the root Makefile; recipes live in hack/deploy.sh.
 # See docs/deploy.md.
 
 ##@ Deploy
 
+# How Ferry's manifests are rendered: kustomize (config/default) or helm
+# (charts/ferry with helm template; HELM_VALUES names a values file).
+DEPLOY_WITH ?= kustomize
+HELM_VALUES ?=
 # Images to deploy; empty keeps the ones in config/default (v0.1.0).
 IMG_INSTALLER ?=
 IMG_CATALOGD ?=
@@ -11,14 +16,16 @@ IMG_CATALOGD ?=
 # catalogd.ferry-system.svc:50051.
 CATALOG_ADDRESS ?=
 
-DEPLOY_ENV = IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)'
+DEPLOY_ENV = DEPLOY_WITH='$(DEPLOY_WITH)' HELM_VALUES='$(HELM_VALUES)' IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)'
+# The pinned helm, built once, when the chart is rendered.
+DEPLOY_TOOLS = $(if $(filter helm,$(DEPLOY_WITH)),helm)
 
-.PHONY: deploy undeploy deploy-samples undeploy-samples manifests-check
+.PHONY: deploy undeploy deploy-samples undeploy-samples manifests-check chart-check
 
-deploy: ## Apply config/default (CRDs, RBAC, installer, catalogd) to KUBECONFIG (default: the local cluster) and wait
+deploy: $(DEPLOY_TOOLS) ## Apply config/default, or the chart with DEPLOY_WITH=helm (CRDs, RBAC, installer, catalogd), to KUBECONFIG (default: the local cluster) and wait
 	$(DEPLOY_ENV) hack/deploy.sh deploy
 
-undeploy: ## Delete Subscriptions, CatalogSources and config/default from KUBECONFIG
+undeploy: $(DEPLOY_TOOLS) ## Delete Subscriptions, CatalogSources and Ferry (DEPLOY_WITH as for deploy) from KUBECONFIG
 	$(DEPLOY_ENV) hack/deploy.sh undeploy
 
 deploy-samples: ## Apply config/samples: CatalogSource ferry-samples and Subscription lighthouse/lighthouse-operator
@@ -29,3 +36,6 @@ undeploy-samples: ## Delete config/samples
 
 manifests-check: ## Render config/default and config/samples and check them (go test ./config/)
 	$(GO) test -count=1 ./config/
+
+chart-check: helm ## Lint and render the Helm chart and compare it with config/ (go test ./charts/)
+	$(GO) test -count=1 ./charts/
