@@ -21,6 +21,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
 )
@@ -199,10 +200,15 @@ func (r *Reconciler) render(ctx context.Context, st *state) error {
 	}
 	var invalid *install.InvalidBundleError
 	var mode *install.UnsupportedInstallModeError
+	var mismatch *catalogsource.ContentMismatchError
 	var reason string
 	switch {
 	case errors.As(err, &invalid):
 		reason = v1alpha1.ReasonInvalidBundle
+	case errors.As(err, &mismatch):
+		// The catalog's answer does not match what it announced: nothing
+		// of it is applied, and nothing is retried until the catalog changes.
+		reason = v1alpha1.ReasonContentMismatch
 	case errors.As(err, &mode):
 		reason = v1alpha1.ReasonUnsupportedMode
 	case st.current != nil && st.current.Spec.Bundle == t.Bundle:
