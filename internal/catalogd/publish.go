@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -296,11 +295,12 @@ func publishResult(resp *catalogv1.PublishResponse, err error) string {
 	}
 }
 
-// receive reads the header and the archive. The archive buffer grows with
+// receive reads the header and the archive, and tells received the size of
+// every chunk that arrives. The archive buffer grows with
 // what arrives, never beyond what the header announced; a client that sends
 // nothing for PublishIdleTimeout, or has not sent everything after
 // PublishTimeout, is cut off.
-func (p *Publisher) receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalogv1.PublishResponse], g *publish.Grant) (*catalogv1.PublishHeader, []byte, error) {
+func (p *Publisher) receive(stream grpc.ClientStreamingServer[catalogv1.PublishRequest, catalogv1.PublishResponse], g *publish.Grant, received func(n int)) (*catalogv1.PublishHeader, []byte, error) {
 	ctx := stream.Context()
 	msgs := make(chan recvResult)
 	done := make(chan struct{})
@@ -326,6 +326,7 @@ func (p *Publisher) receive(stream grpc.ClientStreamingServer[catalogv1.PublishR
 		select {
 		case r := <-msgs:
 			idle.Reset(p.limits.PublishIdleTimeout)
+			received(len(r.m.GetChunk()))
 			return r.m, r.err
 		case <-idle.C:
 			return nil, status.Errorf(codes.DeadlineExceeded, "nothing received for %s: the upload is cancelled", p.limits.PublishIdleTimeout)
@@ -448,7 +449,20 @@ func (p *Publisher) publish(stream grpc.ClientStreamingServer[catalogv1.PublishR
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	defer func() { <-p.turns }()
-	hdr, archive, err := p.receive(stream, g)
+	var held int
+	if p.metrics != nil {
+		p.metrics.uploads.Inc()
+		defer func() {
+			p.metrics.uploads.Dec()
+			p.metrics.uploadBytes.Sub(float64(held))
+		}()
+	}
+	hdr, archive, err := p.receive(stream, g, func(n int) {
+		held += n
+		if p.metrics != nil {
+			p.metrics.uploadBytes.Add(float64(n))
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -708,13 +722,10 @@ func (p *Publisher) deprecate(ctx context.Context, req *catalogv1.DeprecateReque
 	return resp, d, err
 }
 
-// checkMessageText accepts UTF-8 text without control characters other than
+// checkMessageText accepts text without control characters other than
 // newline and tab: installers and terminals show deprecation messages as
-// they are.
+// they are. (gRPC has checked that it is UTF-8.)
 func checkMessageText(msg string) error {
-	if !utf8.ValidString(msg) {
-		return errors.New("not valid UTF-8")
-	}
 	for i, r := range msg {
 		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)) {
 			return fmt.Errorf("control character %U at byte %d", r, i)

@@ -39,6 +39,12 @@ type publishEnv struct {
 // startPublishing serves the sample catalog plus what is published in dataDir.
 func startPublishing(t *testing.T, dataDir string, opts ...catalog.Option) *publishEnv {
 	t.Helper()
+	return startPublishingWith(t, dataDir, catalogd.DefaultLimits(), opts...)
+}
+
+// startPublishingWith is startPublishing with other limits.
+func startPublishingWith(t *testing.T, dataDir string, limits catalogd.Limits, opts ...catalog.Option) *publishEnv {
+	t.Helper()
 	tokens, err := publish.ParseTokens("tokens", []byte(adminToken+"\n"+lighthouseToken+" lighthouse-operator\n"+signalsToken+" lighthouse-operator,signal-store\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +56,7 @@ func startPublishing(t *testing.T, dataDir string, opts ...catalog.Option) *publ
 	m := catalogd.NewMetrics()
 	h := catalogd.NewHolder(nil)
 	r := catalogd.NewReloader(h, []catalog.Source{{Name: "bundles", FS: bundles.FS}}, logr.Discard(), m, opts...)
-	pub, err := catalogd.NewPublisher(store, tokens, r, logr.Discard(), m)
+	pub, err := catalogd.NewPublisher(store, tokens, r, logr.Discard(), m, catalogd.WithPublishLimits(limits))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +65,7 @@ func startPublishing(t *testing.T, dataDir string, opts ...catalog.Option) *publ
 		t.Fatal(err)
 	}
 	h.Swap(c)
-	conn := startServer(t, h, catalogd.WithPublisher(pub), catalogd.WithMetrics(m))
+	conn := startServer(t, h, catalogd.WithPublisher(pub), catalogd.WithMetrics(m), catalogd.WithLimits(limits))
 	stopped := false
 	stop := func() {
 		if stopped {
