@@ -21,6 +21,11 @@
 #                     catalogd.ferry-system.svc:50051 (e.g. 127.0.0.1:50051 for a catalogd
 #                     running on this machine)
 #   DEPLOY_TIMEOUT    how long deploy waits for the Deployments (default 180s)
+#   DEPLOY_TARGET     local: the installer and catalogd run as processes on this machine,
+#                     as their Deployments would run them (hack/asdeployed; the local
+#                     cluster's kwok node runs no containers); cluster: apply everything and
+#                     wait for the Deployments. Default: local when KUBECONFIG is the local
+#                     cluster's, else cluster.
 # See docs/deploy.md.
 set -euo pipefail
 
@@ -29,7 +34,18 @@ ns=ferry-system
 default_installer=ghcr.io/ferrydev/ferry/installer
 default_catalogd=ghcr.io/ferrydev/ferry/catalogd
 
-export KUBECONFIG="${KUBECONFIG:-${FERRY_CACHE:-$HOME/.cache/ferry}/cluster/kubeconfig}"
+local_kubeconfig="${FERRY_CACHE:-$HOME/.cache/ferry}/cluster/kubeconfig"
+export KUBECONFIG="${KUBECONFIG:-$local_kubeconfig}"
+if [[ -z "${DEPLOY_TARGET:-}" ]]; then
+	DEPLOY_TARGET=cluster
+	[[ "$(realpath -m "$KUBECONFIG")" == "$(realpath -m "$local_kubeconfig")" ]] && DEPLOY_TARGET=local
+fi
+case "$DEPLOY_TARGET" in
+local | cluster) ;;
+*) echo "deploy: error: DEPLOY_TARGET=$DEPLOY_TARGET: want local or cluster" >&2; exit 1 ;;
+esac
+# The local target serves the catalog here; the sample CatalogSource points at it.
+[[ "$DEPLOY_TARGET" == local ]] && CATALOG_ADDRESS="${CATALOG_ADDRESS:-127.0.0.1:50051}"
 timeout="${DEPLOY_TIMEOUT:-180s}"
 deploy_with="${DEPLOY_WITH:-kustomize}"
 
@@ -128,8 +144,18 @@ patches:
     - op: replace
       path: /spec/address
       value: "${CATALOG_ADDRESS}"
+$(plaintext_patch)
 YAML
 	kubectl kustomize "$tmp"
+}
+
+# plaintext_patch asks for plaintext when CATALOG_ADDRESS is on loopback,
+# where catalogd serves without TLS.
+plaintext_patch() {
+	case "$CATALOG_ADDRESS" in
+	127.* | localhost:* | "[::1]:"*)
+		printf '%s\n' '    - op: add' '      path: /spec/tls' '      value: {insecurePlaintext: true}' ;;
+	esac
 }
 
 # relative prints the path of a folder of the repository relative to $tmp:
@@ -138,7 +164,43 @@ relative() { realpath --relative-to="$tmp" "$root/$1"; }
 
 server() { kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'; }
 
+# asdeployed runs hack/asdeployed (see its doc comment) from the repository root.
+asdeployed() { (cd "$root" && go run ./hack/asdeployed "$@"); }
+
+# deploy_local applies the rendered manifests but for the two Deployments
+# and runs their containers here, with their flags and the installer's
+# ServiceAccount token.
+deploy_local() {
+	say "bringing Ferry (DEPLOY_WITH=$deploy_with) up on $(server): manifests applied, the installer and catalogd as local processes"
+	render_default >"$tmp/default.yaml"
+	(cd "$root" && go build -o "$root/bin/" ./cmd/installer ./cmd/catalogd)
+	asdeployed -manifests "$tmp/default.yaml" -bin-dir "$root/bin" up
+	cat <<MSG
+
+Ferry is up: catalogd on $CATALOG_ADDRESS and the installer run on this machine with the flags
+of their Deployments; the installer as ServiceAccount $ns/ferry-installer (make deploy-status).
+Next steps:
+  export KUBECONFIG=$KUBECONFIG
+  make deploy-samples        # CatalogSource ferry-samples ($CATALOG_ADDRESS) + Subscription lighthouse/lighthouse-operator
+  kubectl get catalogsources
+  kubectl get subscriptions -A
+  kubectl -n lighthouse wait --for=condition=Installed subscription/lighthouse-operator --timeout=3m
+MSG
+}
+
+deploy_status() {
+	if [[ "$DEPLOY_TARGET" == local ]]; then
+		asdeployed status
+	else
+		kubectl -n "$ns" get deployments,pods,services
+	fi
+}
+
 deploy() {
+	if [[ "$DEPLOY_TARGET" == local ]]; then
+		deploy_local
+		return
+	fi
 	say "applying Ferry (DEPLOY_WITH=$deploy_with) to $(server) (KUBECONFIG=$KUBECONFIG)"
 	render_default >"$tmp/default.yaml"
 	kubectl apply --server-side --field-manager=ferry-deploy -f "$tmp/default.yaml"
@@ -158,7 +220,7 @@ Next steps:
   kubectl get subscriptions -A
   kubectl -n lighthouse wait --for=condition=Installed subscription/lighthouse-operator --timeout=3m
 On the local cluster (make cluster-up) the Ferry pods run on a kwok fake node and do not
-execute: run catalogd and the installer as local processes, see docs/deploy.md.
+execute: there make deploy runs them as local processes (DEPLOY_TARGET=local), see docs/deploy.md.
 MSG
 }
 
@@ -180,6 +242,9 @@ undeploy() {
 	fi
 	if kubectl get crd catalogsources.operators.ferry.dev >/dev/null 2>&1; then
 		kubectl delete catalogsources --all --wait --timeout="$timeout"
+	fi
+	if [[ "$DEPLOY_TARGET" == local ]]; then
+		asdeployed down
 	fi
 	render_default >"$tmp/default.yaml"
 	kubectl delete --ignore-not-found --wait --timeout="$timeout" -f "$tmp/default.yaml"
@@ -210,6 +275,7 @@ case "${1:-}" in
 deploy) deploy ;;
 undeploy) undeploy ;;
 deploy-samples) deploy_samples ;;
+deploy-status) deploy_status ;;
 undeploy-samples) undeploy_samples ;;
-*) die "usage: $0 deploy|undeploy|deploy-samples|undeploy-samples" ;;
+*) die "usage: $0 deploy|undeploy|deploy-status|deploy-samples|undeploy-samples" ;;
 esac

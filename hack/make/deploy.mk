@@ -15,18 +15,24 @@ IMG_CATALOGD ?=
 # Address for the sample CatalogSource (deploy-samples); empty keeps
 # catalogd.ferry-system.svc:50051.
 CATALOG_ADDRESS ?=
+# local (the installer and catalogd as processes here, as their Deployments
+# run them) or cluster; empty: local when KUBECONFIG is the local cluster's.
+DEPLOY_TARGET ?=
 
-DEPLOY_ENV = DEPLOY_WITH='$(DEPLOY_WITH)' HELM_VALUES='$(HELM_VALUES)' IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)'
+DEPLOY_ENV = DEPLOY_TARGET='$(DEPLOY_TARGET)' DEPLOY_WITH='$(DEPLOY_WITH)' HELM_VALUES='$(HELM_VALUES)' IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)'
 # The pinned helm, built once, when the chart is rendered.
 DEPLOY_TOOLS = $(if $(filter helm,$(DEPLOY_WITH)),helm)
 
-.PHONY: deploy undeploy deploy-samples undeploy-samples manifests-check chart-check
+.PHONY: deploy undeploy deploy-status deploy-samples undeploy-samples manifests-check chart-check
 
-deploy: $(DEPLOY_TOOLS) ## Apply config/default, or the chart with DEPLOY_WITH=helm (CRDs, RBAC, installer, catalogd), to KUBECONFIG (default: the local cluster) and wait
+deploy: $(DEPLOY_TOOLS) ## Apply config/default, or the chart with DEPLOY_WITH=helm, to KUBECONFIG (default: the local cluster, the installer and catalogd as local processes) and wait
 	$(DEPLOY_ENV) hack/deploy.sh deploy
 
 undeploy: $(DEPLOY_TOOLS) ## Delete Subscriptions, CatalogSources and Ferry (DEPLOY_WITH as for deploy) from KUBECONFIG
 	$(DEPLOY_ENV) hack/deploy.sh undeploy
+
+deploy-status: ## Show the installer and catalogd processes (local target) or Deployments
+	$(DEPLOY_ENV) hack/deploy.sh deploy-status
 
 deploy-samples: ## Apply config/samples: CatalogSource ferry-samples and Subscription lighthouse/lighthouse-operator
 	$(DEPLOY_ENV) hack/deploy.sh deploy-samples

@@ -26,6 +26,12 @@ type process struct {
 // this program and a terminal's Ctrl-C), writes its output to <dir>/<name>.log
 // and its process id to <dir>/<name>.pid.
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
+	return startProcessEnv(dir, name, bin, nil, args...)
+}
+
+// startProcessEnv is startProcess with env added to this program's
+// environment (a later entry wins).
+func startProcessEnv(dir, name, bin string, env []string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -36,6 +42,9 @@ func startProcess(dir, name, bin string, args ...string) (*process, error) {
 
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -154,4 +163,60 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Detached is a process started with StartDetached.
+type Detached struct{ p *process }
+
+// Pid is the process id.
+func (d *Detached) Pid() int { return d.p.cmd.Process.Pid }
+
+// LogPath is the file its output goes to.
+func (d *Detached) LogPath() string { return d.p.logPath }
+
+// Exited reports whether the process has exited, and how.
+func (d *Detached) Exited() (bool, error) { return d.p.hasExited() }
+
+// StartDetached starts bin in its own session, so that it outlives this
+// program, with env added to this program's environment. Its output goes
+// to <dir>/<name>.log and its process id to <dir>/<name>.pid; name must be
+// the binary's base name (StopDetached checks it before signalling).
+func StartDetached(dir, name, bin string, env []string, args ...string) (*Detached, error) {
+	if filepath.Base(bin) != name {
+		return nil, fmt.Errorf("process name %q is not the base name of %s", name, bin)
+	}
+	p, err := startProcessEnv(dir, name, bin, env, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &Detached{p}, nil
+}
+
+// RunningPID returns the process id in <dir>/<name>.pid when that process
+// still runs name, else 0.
+func RunningPID(dir, name string) (int, error) {
+	pid, err := readPID(dir, name)
+	if err != nil || pid == 0 || !running(pid, name) {
+		return 0, err
+	}
+	return pid, nil
+}
+
+// StopDetached stops the process of <dir>/<name>.pid with SIGTERM and,
+// after grace, SIGKILL, and removes the PID file. It reports whether a
+// process was running.
+func StopDetached(dir, name string, grace time.Duration) (bool, error) {
+	pid, err := RunningPID(dir, name)
+	if err != nil {
+		return false, err
+	}
+	if pid != 0 {
+		if _, err := stopPID(pid, name, grace); err != nil {
+			return true, err
+		}
+	}
+	if err := os.Remove(pidPath(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return pid != 0, err
+	}
+	return pid != 0, nil
 }
