@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -27,7 +28,11 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	err := run(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return // --help: the flag set printed the usage
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "installer:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,320 @@
+package images
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// testMeta is fixed, so that two builds must give the same digests.
+var testMeta = Metadata{Version: "v0.0.0-test", Revision: "0123456789abcdef0123456789abcdef01234567", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// buildAll builds every image once per test binary.
+func buildAll(t *testing.T) []Image {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the images hold Linux binaries; running them needs Linux")
+	}
+	built, err := Build(context.Background(), moduleRoot(t), testMeta, Commands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return built
+}
+
+// extract returns the only file of the image's only layer, written to dir.
+func extract(t *testing.T, img v1.Image, dir string) (path string, hdr *tar.Header) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 {
+		t.Fatalf("%d layers, want 1", len(layers))
+	}
+	if mt, _ := layers[0].MediaType(); mt != types.OCILayer {
+		t.Errorf("layer media type %s", mt)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr != nil {
+			t.Fatalf("second file %s in the layer", h.Name)
+		}
+		hdr = h
+		path = filepath.Join(dir, filepath.Base(h.Name))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hdr == nil {
+		t.Fatal("empty layer")
+	}
+	return path, hdr
+}
+
+// TestImages: each image holds one static binary as its entrypoint, runs
+// it as 65532, carries the labels, answers --help with its usage, and is
+// the same, digest for digest, when built again and when read back from the
+// OCI layout.
+func TestImages(t *testing.T) {
+	built := buildAll(t)
+	usage := map[string][]string{
+		"catalogd":  {"catalogd [command]", "serve", "publish"},
+		"installer": {"Usage of installer:", "-catalog-tls-namespace", "-leader-elect"},
+	}
+	if len(built) != len(Commands) {
+		t.Fatalf("%d images for %d commands", len(built), len(Commands))
+	}
+	for _, im := range built {
+		t.Run(im.Command.Name, func(t *testing.T) {
+			cf, err := im.Image.ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Labels(im.Command, testMeta)
+			for k, v := range want {
+				if cf.Config.Labels[k] != v {
+					t.Errorf("label %s = %q, want %q", k, cf.Config.Labels[k], v)
+				}
+			}
+			if cf.Config.Labels[LabelCreated] != "2026-01-02T03:04:05Z" {
+				t.Errorf("created label %q", cf.Config.Labels[LabelCreated])
+			}
+			if cf.Config.User != User || len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/"+im.Command.Name {
+				t.Errorf("user %q, entrypoint %q", cf.Config.User, cf.Config.Entrypoint)
+			}
+			if cf.OS != "linux" || cf.Architecture != runtime.GOARCH || !cf.Created.Equal(testMeta.Created) {
+				t.Errorf("platform %s/%s, created %s", cf.OS, cf.Architecture, cf.Created)
+			}
+			m, err := im.Image.Manifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.MediaType != types.OCIManifestSchema1 || m.Config.MediaType != types.OCIConfigJSON || m.Annotations[LabelVersion] != testMeta.Version {
+				t.Errorf("manifest %s, config %s, annotations %v", m.MediaType, m.Config.MediaType, m.Annotations)
+			}
+
+			bin, hdr := extract(t, im.Image, t.TempDir())
+			if hdr.Name != im.Command.Name || hdr.Mode != 0o555 || hdr.Uid != 0 || !hdr.ModTime.Equal(testMeta.Created) {
+				t.Errorf("layer entry %s mode %o uid %d mtime %s", hdr.Name, hdr.Mode, hdr.Uid, hdr.ModTime)
+			}
+			if out, err := exec.Command("go", "version", "-m", bin).Output(); err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") || !strings.Contains(string(out), "-trimpath=true") {
+				t.Errorf("binary is not a static, trimmed build (%v):\n%s", err, out)
+			}
+			cmd := exec.Command(bin, "--help")
+			cmd.Env = []string{} // as in the image: nothing inherited
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s --help: %v\n%s", im.Command.Name, err, out)
+			}
+			for _, s := range usage[im.Command.Name] {
+				if !strings.Contains(string(out), s) {
+					t.Errorf("%s --help does not show %q:\n%s", im.Command.Name, s, out)
+				}
+			}
+		})
+	}
+
+	// Built again: the same digests.
+	again, err := Build(context.Background(), moduleRoot(t), testMeta, Commands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range built {
+		if again[i].Digest != built[i].Digest {
+			t.Errorf("%s: digest %s, then %s: the build is not reproducible", built[i].Command.Name, built[i].Digest, again[i].Digest)
+		}
+	}
+
+	// Through an OCI layout and back.
+	dir := filepath.Join(t.TempDir(), "oci")
+	if err := WriteLayout(dir, built, testMeta.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLayout(dir, built, testMeta.Version); err != nil {
+		t.Fatalf("replacing a layout: %v", err)
+	}
+	read, err := ReadLayout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range built {
+		got, ok := read[im.Command.Name]
+		if !ok {
+			t.Fatalf("%s missing from the layout: %v", im.Command.Name, read)
+		}
+		if d, _ := got.Digest(); d != im.Digest {
+			t.Errorf("%s: layout digest %s, built %s", im.Command.Name, d, im.Digest)
+		}
+	}
+	notLayout := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notLayout, "precious"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLayout(notLayout, built, testMeta.Version); err == nil || !strings.Contains(err.Error(), "not an OCI layout") {
+		t.Errorf("replacing a directory that is not a layout: %v", err)
+	}
+}
+
+// TestPushToRegistry: the images pushed to a registry running as its own
+// process (hack/registry) are pulled back by digest, identical, and
+// deploy.env and the chart values name them by digest.
+func TestPushToRegistry(t *testing.T) {
+	built := buildAll(t)
+	addr := startRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pushed, err := Push(ctx, built, addr+"/ferry/", testMeta.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, values := DeployEnv(pushed), ChartValues(pushed)
+	for i, p := range pushed {
+		im := built[i]
+		wantDigest := addr + "/ferry/" + im.Command.Name + "@" + im.Digest.String()
+		if p.Digest.String() != wantDigest || p.Tag.String() != addr+"/ferry/"+im.Command.Name+":"+testMeta.Version {
+			t.Errorf("pushed %s %s, want %s", p.Tag, p.Digest, wantDigest)
+		}
+		ref, err := name.NewDigest(wantDigest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled, err := remote.Image(ref, remote.WithContext(ctx))
+		if err != nil {
+			t.Fatalf("pulling %s: %v", ref, err)
+		}
+		if d, _ := pulled.Digest(); d != im.Digest {
+			t.Errorf("pulled %s, pushed %s", d, im.Digest)
+		}
+		pl, _ := pulled.Layers()
+		bl, _ := im.Image.Layers()
+		if len(pl) != 1 || len(bl) != 1 {
+			t.Fatalf("layers: pulled %d, built %d", len(pl), len(bl))
+		}
+		pd, _ := pl[0].Digest()
+		bd, _ := bl[0].Digest()
+		if pd != bd {
+			t.Errorf("layer %s pulled, %s built", pd, bd)
+		}
+		byTag, err := remote.Head(p.Tag, remote.WithContext(ctx))
+		if err != nil || byTag.Digest != im.Digest {
+			t.Errorf("tag %s: %+v %v", p.Tag, byTag, err)
+		}
+		if line := "IMG_" + strings.ToUpper(im.Command.Name) + "=" + wantDigest + "\n"; !strings.Contains(env, line) {
+			t.Errorf("deploy.env lacks %q:\n%s", line, env)
+		}
+		if s := "    digest: \"" + im.Digest.String() + "\""; !strings.Contains(values, s) {
+			t.Errorf("chart values lack %q:\n%s", s, values)
+		}
+	}
+}
+
+// startRegistry builds hack/registry and runs it on a free port until the
+// test ends; it returns host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "registry")
+	build := exec.Command("go", "build", "-o", bin, "./hack/registry")
+	build.Dir = moduleRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building hack/registry: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--quiet")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("registry did not say where it listens: %v", err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		t.Fatalf("registry said %q", line)
+	}
+	return addr
+}
+
+// TestMetadataValidate: every bad field is reported at once.
+func TestMetadataValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		meta Metadata
+		errs []string
+	}{
+		{name: "valid", meta: testMeta},
+		{name: "empty", meta: Metadata{}, errs: []string{`version "": not a valid image tag`, "revision: empty", "created: not set"}},
+		{name: "tag with a slash", meta: Metadata{Version: "feature/x", Revision: "r", Created: testMeta.Created}, errs: []string{`version "feature/x"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.meta.Validate()
+			if len(tc.errs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("valid")
+			}
+			for _, s := range tc.errs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q lacks %q", err, s)
+				}
+			}
+		})
+	}
+	if _, err := Build(context.Background(), ".", Metadata{}, Commands); err == nil || !strings.Contains(err.Error(), "image metadata") {
+		t.Errorf("Build with bad metadata: %v", err)
+	}
+}
