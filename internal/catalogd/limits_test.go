@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/publish"
+	"github.com/ferrydev/ferry/internal/publish/publishtest"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
@@ -159,5 +160,28 @@ func TestDeprecateLimits(t *testing.T) {
 				t.Error("a refused deprecation changed the catalog")
 			}
 		})
+	}
+}
+
+// TestPublishHiddenHugeEntry: an archive whose hidden entry claims 16 GiB
+// of zeros is refused at that entry's header; nothing changes.
+func TestPublishHiddenHugeEntry(t *testing.T) {
+	env := startPublishing(t, t.TempDir())
+	before := env.holder.Catalog().Digest
+	archive := publishtest.ZeroEntryTarGz(t, "bundle/manifests/.git/objects/pack", 16<<30)
+	ctx, cancel := context.WithTimeout(publish.WithToken(context.Background(), adminToken), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := publish.Upload(ctx, env.client, archive, &catalogv1.PublishHeader{}, nil)
+	wantCode(t, err, codes.ResourceExhausted,
+		`archive entry "bundle/manifests/.git/objects/pack" declares 17179869184 bytes: the entries would total more than 67108864 bytes`)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("refused after %s", d)
+	}
+	if env.holder.Catalog().Digest != before {
+		t.Error("the catalog changed")
+	}
+	if gaugeValue(t, env.metrics, "ferry_catalogd_publish_upload_bytes") != 0 {
+		t.Error("the upload is still held")
 	}
 }
