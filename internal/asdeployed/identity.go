@@ -80,15 +80,23 @@ func WriteKubeconfig(path string, cfg *rest.Config) error {
 // maxReportedLines bounds how many lines Forbidden returns.
 const maxReportedLines = 20
 
+// terminatingNamespace is the one Forbidden that is no permission problem:
+// the namespace lifecycle admission refuses new objects in a namespace
+// being deleted, whoever asks (a Subscription reconciled while its
+// namespace goes away).
+const terminatingNamespace = "forbidden: unable to create new content in namespace"
+
 // Forbidden returns the lines of a log that report a request the API
-// server refused for lack of permission ("forbidden", any case), at most
-// 20 of them. A process run as deployed must never log one.
+// server refused ("forbidden", any case), at most 20 of them, leaving out
+// only refusals to create objects in a namespace being deleted. A process
+// run as deployed must never log one.
 func Forbidden(r io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var out []string
 	for sc.Scan() {
-		if line := sc.Text(); strings.Contains(strings.ToLower(line), "forbidden") {
+		line := sc.Text()
+		if strings.Contains(strings.ReplaceAll(strings.ToLower(line), terminatingNamespace, ""), "forbidden") {
 			out = append(out, line)
 			if len(out) == maxReportedLines {
 				break
