@@ -32,7 +32,7 @@ func (e *APIClaimError) Error() string {
 // claims (info.ClaimedAPIs) that a package of c other than the bundle's own
 // provides and the grant does not allow. nil when there is none.
 func CheckClaims(c *catalog.Catalog, info *catalog.BundleInfo, g *Grant) error {
-	var errs []error
+	var claims []*APIClaimError
 	for _, api := range info.ClaimedAPIs {
 		seen := map[string]bool{}
 		providers := c.Providers(api)
@@ -43,16 +43,19 @@ func CheckClaims(c *catalog.Catalog, info *catalog.BundleInfo, g *Grant) error {
 				continue
 			}
 			seen[b.Package] = true
-			errs = append(errs, &APIClaimError{Bundle: info.Name, Package: info.Package, API: api, Provider: b.Package, ProviderBundle: b.Name})
+			claims = append(claims, &APIClaimError{Bundle: info.Name, Package: info.Package, API: api, Provider: b.Package, ProviderBundle: b.Name})
 		}
 	}
-	sort.SliceStable(errs, func(i, j int) bool {
-		a, b := errs[i].(*APIClaimError), errs[j].(*APIClaimError)
-		if a.API != b.API {
-			return a.API.String() < b.API.String()
+	sort.SliceStable(claims, func(i, j int) bool {
+		if claims[i].API != claims[j].API {
+			return claims[i].API.String() < claims[j].API.String()
 		}
-		return a.Provider < b.Provider
+		return claims[i].Provider < claims[j].Provider
 	})
+	errs := make([]error, len(claims))
+	for i, e := range claims {
+		errs[i] = e
+	}
 	return errors.Join(errs...)
 }
 
