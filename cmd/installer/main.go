@@ -112,7 +112,9 @@ func run(args []string) error {
 		Client:        mgr.GetClient(),
 		Catalogs:      store,
 		APIReader:     mgr.GetAPIReader(),
-		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
+		// Ownership is read from the API server: the cache holds only
+		// what Ferry labelled, and an object it did not create would look absent.
+		Applier:       &install.Applier{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), FieldManager: install.FieldManager},
 		Recorder:      mgr.GetEventRecorder("ferry-installer"),
 		HealthRequeue: *healthRequeue,
 	}
