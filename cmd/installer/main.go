@@ -108,10 +108,10 @@ func run(args []string) error {
 		return fmt.Errorf("creating API client: %w", err)
 	}
 	rec := &subscription.Reconciler{
-		CRDs:          subscription.NewCRDChecker(direct),
-		Client:        mgr.GetClient(),
-		Catalogs:      store,
-		APIReader:     mgr.GetAPIReader(),
+		CRDs:      subscription.NewCRDChecker(direct),
+		Client:    mgr.GetClient(),
+		Catalogs:  store,
+		APIReader: mgr.GetAPIReader(),
 		// Ownership is read from the API server: the cache holds only
 		// what Ferry labelled, and an object it did not create would look absent.
 		Applier:       &install.Applier{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), FieldManager: install.FieldManager},
