@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/ferrydev/ferry/internal/publish"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
@@ -261,7 +263,11 @@ func TestLargeReadRequestsRefused(t *testing.T) {
 	s := startCatalogd(t, bin)
 	digest := s.catalogDigest(t)
 	const clients = 8
-	name := strings.Repeat("x", 60<<20)
+	// One encoded GetPackageRequest with a 60 MiB name, sent as is by every
+	// client (the raw codec), so the test holds it once.
+	req := protowire.AppendTag(nil, 1, protowire.BytesType)
+	req = protowire.AppendVarint(req, 60<<20)
+	req = append(req, bytes.Repeat([]byte("x"), 60<<20)...)
 	errs := make([]error, clients)
 	var wg sync.WaitGroup
 	for i := range clients {
@@ -275,7 +281,8 @@ func TestLargeReadRequestsRefused(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			_, errs[i] = catalogv1.NewCatalogServiceClient(conn).GetPackage(ctx, &catalogv1.GetPackageRequest{Name: name})
+			var resp []byte
+			errs[i] = conn.Invoke(ctx, catalogv1.CatalogService_GetPackage_FullMethodName, req, &resp, grpc.ForceCodecV2(rawCodec{}))
 		}()
 	}
 	wg.Wait()
@@ -294,6 +301,20 @@ func TestLargeReadRequestsRefused(t *testing.T) {
 	}
 	s.checkServed(t)
 }
+
+// rawCodec sends and receives messages as bytes, unencoded.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }
 
 // TestTokenRevocation: a token removed from the file is refused at the next
 // call; a deleted file revokes every token, loudly; a file open to others
