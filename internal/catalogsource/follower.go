@@ -76,8 +76,8 @@ type follower struct {
 	// security secures the connection.
 	security *Security
 	store    *Store
-	log           logr.Logger
-	retry         backoff
+	log      logr.Logger
+	retry    backoff
 	// changed is called after every change the status shows.
 	changed func(name string)
 
