@@ -133,7 +133,7 @@ func up(ctx context.Context, c config) error {
 		return err
 	}
 	if !installer.APIAccess {
-		return fmt.Errorf("Deployment %s/%s mounts no service account token; the installer needs one", namespace, installerDeployment)
+		return fmt.Errorf("the Deployment %s/%s mounts no service account token; the installer needs one", namespace, installerDeployment)
 	}
 
 	// Stop what an earlier up started: its flags or token may be stale.
@@ -167,7 +167,7 @@ func up(ctx context.Context, c config) error {
 	if err := waitFor(ctx, cat, "catalogd to listen on "+c.catalogdListen, func(ctx context.Context) error {
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", c.catalogdListen)
 		if err == nil {
-			conn.Close()
+			_ = conn.Close()
 		}
 		return err
 	}); err != nil {
@@ -208,14 +208,14 @@ func waitFor(ctx context.Context, p *testcluster.Detached, what string, check fu
 	var last error
 	for {
 		if gone, why := p.Exited(); gone {
-			return fmt.Errorf("%s: the process %v; last lines of %s:\n%s", what, why, p.LogPath(), testcluster.Tail(p.LogPath(), 30))
+			return fmt.Errorf("%s: the process %w; last lines of %s:\n%s", what, why, p.LogPath(), testcluster.Tail(p.LogPath(), 30))
 		}
 		if last = check(ctx); last == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("timed out waiting for %s (%v); last lines of %s:\n%s", what, last, p.LogPath(), testcluster.Tail(p.LogPath(), 30))
+			return fmt.Errorf("timed out waiting for %s (%w); last lines of %s:\n%s", what, last, p.LogPath(), testcluster.Tail(p.LogPath(), 30))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

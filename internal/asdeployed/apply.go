@@ -154,7 +154,7 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, crds []*unstruc
 			live, err := dyn.Resource(res).Get(ctx, u.GetName(), metav1.GetOptions{})
 			if err != nil {
 				last = err.Error()
-				return false, nil
+				return false, nil //nolint:nilerr // not there yet: keep polling, report the last error at the deadline
 			}
 			var crd apiextensionsv1.CustomResourceDefinition
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &crd); err != nil {
@@ -170,7 +170,7 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, crds []*unstruc
 			return false, nil
 		})
 		if err != nil {
-			return fmt.Errorf("CustomResourceDefinition %s is not Established after %v (%s): %w", u.GetName(), timeout, last, err)
+			return fmt.Errorf("the CustomResourceDefinition %s is not Established after %v (%s): %w", u.GetName(), timeout, last, err)
 		}
 	}
 	return nil

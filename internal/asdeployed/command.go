@@ -71,12 +71,12 @@ func (m *Manifests) Command(namespace, name string, opts ...CommandOption) (*Com
 	}
 	var d appsv1.Deployment
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &d); err != nil {
-		return nil, fmt.Errorf("Deployment %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("the Deployment %s/%s: %w", namespace, name, err)
 	}
 	pod := d.Spec.Template.Spec
 	c, err := pickContainer(pod.Containers, o.container)
 	if err != nil {
-		return nil, fmt.Errorf("Deployment %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("the Deployment %s/%s: %w", namespace, name, err)
 	}
 	where := fmt.Sprintf("Deployment %s/%s container %s", namespace, name, c.Name)
 	if len(c.EnvFrom) > 0 {
@@ -149,7 +149,7 @@ func (m *Manifests) Command(namespace, name string, opts ...CommandOption) (*Com
 // container sets names the same program (by base name).
 func (c *Command) Binary(bin string) (string, error) {
 	if c.Entrypoint != "" && path.Base(c.Entrypoint) != path.Base(bin) {
-		return "", fmt.Errorf("Deployment %s/%s container %s runs %s, not %s", c.Namespace, c.Deployment, c.Container, c.Entrypoint, bin)
+		return "", fmt.Errorf("the Deployment %s/%s container %s runs %s, not %s", c.Namespace, c.Deployment, c.Container, c.Entrypoint, bin)
 	}
 	return bin, nil
 }

@@ -32,9 +32,11 @@ func TestForbiddenRecorder(t *testing.T) {
 	}
 	for range maxRecorded + 5 {
 		req, _ := http.NewRequest(http.MethodPatch, "https://127.0.0.1/x", nil)
-		if _, err := rec.RoundTrip(req); err != nil {
+		resp, err := rec.RoundTrip(req)
+		if err != nil {
 			t.Fatal(err)
 		}
+		resp.Body.Close()
 	}
 	if n := len(rec.list()); n != maxRecorded {
 		t.Errorf("%d recorded, want the bound %d", n, maxRecorded)
