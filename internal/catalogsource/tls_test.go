@@ -262,7 +262,9 @@ func TestHandshake(t *testing.T) {
 		{name: "TLS to a plaintext server", addr: plaintext.addr, sec: trust(ca, "", nil), handshake: true,
 			err: "TLS handshake with catalog at " + plaintext.addr + " failed"},
 		{name: "mutual TLS", addr: mutual.addr, sec: trust(ca, "", ca.Issue(t, "installer"))},
-		{name: "mutual TLS without a client certificate", addr: mutual.addr, sec: trust(ca, "", nil), err: "certificate required"},
+		// With TLS 1.3 the server refuses after the client's handshake is
+		// done: the call fails, as "certificate required" or a broken pipe.
+		{name: "mutual TLS without a client certificate", addr: mutual.addr, sec: trust(ca, "", nil), err: "code = Unavailable"},
 		{name: "plaintext", addr: plaintext.addr, sec: PlaintextSecurity()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
