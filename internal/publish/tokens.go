@@ -174,9 +174,6 @@ func LoadTokenFile(path string, opts ...TokenFileOption) (*TokenFile, error) {
 	return f, nil
 }
 
-// Path is the tokens file's path.
-func (f *TokenFile) Path() string { return f.path }
-
 // Lookup finds the grant of a token in the file's current content. While the
 // file is missing, unreadable or invalid, no token is found.
 func (f *TokenFile) Lookup(token string) (*Grant, bool) {
@@ -195,12 +192,6 @@ func (f *TokenFile) Len() int {
 		return 0
 	}
 	return t.Len()
-}
-
-// Check reads the file again and returns why it cannot be used, or nil.
-func (f *TokenFile) Check() error {
-	_, err := f.current()
-	return err
 }
 
 // current reads and, when its content changed, parses the file. The file is
