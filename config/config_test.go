@@ -589,6 +589,11 @@ func TestSamples(t *testing.T) {
 	if cs.Spec.Address != "catalogd.ferry-system.svc:50051" {
 		t.Errorf("CatalogSource address = %q", cs.Spec.Address)
 	}
+	// config/default's catalogd serves plaintext: the sample must say so,
+	// since a CatalogSource without spec.tls speaks TLS.
+	if cs.Spec.TLS == nil || !cs.Spec.TLS.InsecurePlaintext {
+		t.Errorf("CatalogSource spec.tls = %+v, want insecurePlaintext: true for the plaintext catalogd of config/default", cs.Spec.TLS)
+	}
 	var sub v1alpha1.Subscription
 	decodeStrict(t, find(t, objs, "Subscription", "lighthouse-operator"), &sub)
 	if sub.Spec.Package != "lighthouse-operator" || sub.Spec.Channel != "stable" || sub.Spec.Catalog != cs.Name {
