@@ -752,28 +752,7 @@ func TestSameAsConfig(t *testing.T) {
 	})
 
 	for _, name := range []string{"ferry-installer", "catalogd"} {
-		t.Run("Deployment "+name, func(t *testing.T) {
-			a, ac := deployment(t, chart, name)
-			b, bc := deployment(t, config, name)
-			// The pod security context may add to config/'s (fsGroup for
-			// catalogd's volumes); the container runs the same.
-			ac.ImagePullPolicy = bc.ImagePullPolicy
-			if !equality.Semantic.DeepEqual(ac, bc) {
-				t.Errorf("container differs from config/: %s", firstDifference(ac, bc))
-			}
-			as, bs := a.Spec.Template.Spec, b.Spec.Template.Spec
-			if as.ServiceAccountName != bs.ServiceAccountName || !reflect.DeepEqual(as.AutomountServiceAccountToken, bs.AutomountServiceAccountToken) {
-				t.Errorf("identity: serviceAccountName %q automount %v, config/ %q %v", as.ServiceAccountName, as.AutomountServiceAccountToken, bs.ServiceAccountName, bs.AutomountServiceAccountToken)
-			}
-			if !reflect.DeepEqual(a.Spec.Selector, b.Spec.Selector) {
-				t.Errorf("selector %v, config/ %v (selectors are immutable: they must match to switch between the two)", a.Spec.Selector, b.Spec.Selector)
-			}
-			if psc, csc := as.SecurityContext, bs.SecurityContext; psc == nil || csc == nil ||
-				!reflect.DeepEqual(psc.RunAsNonRoot, csc.RunAsNonRoot) || !reflect.DeepEqual(psc.RunAsUser, csc.RunAsUser) ||
-				!reflect.DeepEqual(psc.RunAsGroup, csc.RunAsGroup) || !reflect.DeepEqual(psc.SeccompProfile, csc.SeccompProfile) {
-				t.Errorf("pod security context %+v, config/ %+v", psc, csc)
-			}
-		})
+		t.Run("Deployment "+name, func(t *testing.T) { sameDeployment(t, chart, config, name, false) })
 	}
 
 	t.Run("Services", func(t *testing.T) {
@@ -791,4 +770,73 @@ func TestSameAsConfig(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sameDeployment compares the Deployment name of the chart and of config/:
+// the container, the identity, the selector and the pod security context
+// (to which the chart may add fsGroup, for catalogd's volumes); with
+// volumes, also the pod's volumes, the pod's fsGroup and the strategy.
+func sameDeployment(t *testing.T, chart, config []object, name string, volumes bool) {
+	t.Helper()
+	a, ac := deployment(t, chart, name)
+	b, bc := deployment(t, config, name)
+	ac.ImagePullPolicy = bc.ImagePullPolicy // config/ leaves it to the API server's default
+	if !equality.Semantic.DeepEqual(ac, bc) {
+		t.Errorf("container differs from config/: %s", firstDifference(ac, bc))
+	}
+	as, bs := a.Spec.Template.Spec, b.Spec.Template.Spec
+	if as.ServiceAccountName != bs.ServiceAccountName || !reflect.DeepEqual(as.AutomountServiceAccountToken, bs.AutomountServiceAccountToken) {
+		t.Errorf("identity: serviceAccountName %q automount %v, config/ %q %v", as.ServiceAccountName, as.AutomountServiceAccountToken, bs.ServiceAccountName, bs.AutomountServiceAccountToken)
+	}
+	if !reflect.DeepEqual(a.Spec.Selector, b.Spec.Selector) {
+		t.Errorf("selector %v, config/ %v (selectors are immutable: they must match to switch between the two)", a.Spec.Selector, b.Spec.Selector)
+	}
+	psc, csc := as.SecurityContext, bs.SecurityContext
+	if psc == nil || csc == nil ||
+		!reflect.DeepEqual(psc.RunAsNonRoot, csc.RunAsNonRoot) || !reflect.DeepEqual(psc.RunAsUser, csc.RunAsUser) ||
+		!reflect.DeepEqual(psc.RunAsGroup, csc.RunAsGroup) || !reflect.DeepEqual(psc.SeccompProfile, csc.SeccompProfile) {
+		t.Fatalf("pod security context %+v, config/ %+v", psc, csc)
+	}
+	if !volumes {
+		return
+	}
+	if !equality.Semantic.DeepEqual(as.Volumes, bs.Volumes) {
+		t.Errorf("volumes differ from config/: %s", firstDifference(as.Volumes, bs.Volumes))
+	}
+	if !reflect.DeepEqual(psc.FSGroup, csc.FSGroup) || !reflect.DeepEqual(psc.FSGroupChangePolicy, csc.FSGroupChangePolicy) {
+		t.Errorf("fsGroup %v (%v), config/ %v (%v)", psc.FSGroup, psc.FSGroupChangePolicy, csc.FSGroup, csc.FSGroupChangePolicy)
+	}
+	if !reflect.DeepEqual(a.Spec.Strategy, b.Spec.Strategy) {
+		t.Errorf("strategy %+v, config/ %+v", a.Spec.Strategy, b.Spec.Strategy)
+	}
+}
+
+// TestSameAsConfigPublishing: the chart with publishing and TLS on (the
+// Secrets config/publishing names) renders the catalogd and the claim of
+// config/publishing, and otherwise what config/default does.
+func TestSameAsConfigPublishing(t *testing.T) {
+	chart := render(t, nil, "catalogd.publishing.enabled=true", "catalogd.publishing.tokens.existingSecret=catalogd-publish-tokens",
+		"catalogd.tls.enabled=true", "catalogd.tls.secretName=catalogd-tls")
+	config := kustomize(t, "publishing")
+	sameDeployment(t, chart, config, "catalogd", true)
+	sameDeployment(t, chart, config, "ferry-installer", false)
+	var a, b corev1.PersistentVolumeClaim
+	decodeStrict(t, find(t, chart, "PersistentVolumeClaim", "catalogd-data"), &a)
+	decodeStrict(t, find(t, config, "PersistentVolumeClaim", "catalogd-data"), &b)
+	if !equality.Semantic.DeepEqual(a.Spec, b.Spec) {
+		t.Errorf("claim catalogd-data differs from config/publishing: %s", firstDifference(a.Spec, b.Spec))
+	}
+	kinds := func(objs []object) []string {
+		var out []string
+		for _, o := range objs {
+			if o.Kind != "Namespace" {
+				out = append(out, o.String())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if a, b := kinds(chart), kinds(config); !slices.Equal(a, b) {
+		t.Errorf("the chart renders\n%v\nconfig/publishing renders\n%v", a, b)
+	}
 }

@@ -1,10 +1,10 @@
 // Package config holds Ferry's Kustomize manifests; this test guards them.
 //
-// It renders config/default and config/samples with `kubectl kustomize`
-// and checks that every object parses, that the installer's ClusterRole is
-// the one generated from the code's RBAC markers, that both
-// Deployments are hardened and probed, and that the CRDs are the generated
-// ones from config/crd/bases. See docs/deploy.md.
+// It renders config/default, config/samples and config/publishing with
+// `kubectl kustomize` and checks that every object parses, that the
+// installer's ClusterRole is the one generated from the code's RBAC markers,
+// that both Deployments are hardened and probed, and that the CRDs are the
+// generated ones from config/crd/bases. See docs/deploy.md.
 package config
 
 import (
@@ -121,6 +121,8 @@ func typed(kind string) any {
 		return &corev1.ServiceAccount{}
 	case "Service":
 		return &corev1.Service{}
+	case "PersistentVolumeClaim":
+		return &corev1.PersistentVolumeClaim{}
 	case "Deployment":
 		return &appsv1.Deployment{}
 	case "ClusterRole":
@@ -142,7 +144,7 @@ func typed(kind string) any {
 }
 
 func TestEveryObjectParses(t *testing.T) {
-	for _, dir := range []string{"default", "samples"} {
+	for _, dir := range []string{"default", "samples", "publishing"} {
 		t.Run(dir, func(t *testing.T) {
 			objs := render(t, dir)
 			if len(objs) == 0 {
