@@ -34,6 +34,9 @@ const (
 // Limits bound what a client can make catalogd hold. DefaultLimits are the
 // defaults; every field is a flag of "catalogd serve" (AddFlags).
 type Limits struct {
+	// MaxConnections is the most connections open at once; more wait in
+	// the listen backlog until one closes.
+	MaxConnections int
 	// MaxConcurrentStreams is the most calls one connection may have open.
 	MaxConcurrentStreams uint32
 	// MaxConnectionIdle closes a connection that has had no call for this long.
@@ -63,6 +66,7 @@ type Limits struct {
 // DefaultLimits are the limits catalogd serves with unless told otherwise.
 func DefaultLimits() Limits {
 	return Limits{
+		MaxConnections:         256,
 		MaxConcurrentStreams:   100,
 		MaxConnectionIdle:      5 * time.Minute,
 		KeepaliveTime:          2 * time.Minute,
@@ -79,6 +83,7 @@ func DefaultLimits() Limits {
 
 // AddFlags registers a flag for every limit, with l's values as defaults.
 func (l *Limits) AddFlags(fl *pflag.FlagSet) {
+	fl.IntVar(&l.MaxConnections, "max-connections", l.MaxConnections, "most gRPC connections open at once; more wait until one closes")
 	fl.Uint32Var(&l.MaxConcurrentStreams, "max-concurrent-streams", l.MaxConcurrentStreams, "most calls open at once on one connection")
 	fl.DurationVar(&l.MaxConnectionIdle, "max-connection-idle", l.MaxConnectionIdle, "close a connection without calls after this long")
 	fl.DurationVar(&l.KeepaliveTime, "keepalive-time", l.KeepaliveTime, "ping a connection that was silent this long")
@@ -100,6 +105,7 @@ func (l Limits) Validate() error {
 			errs = append(errs, fmt.Errorf("--%s must be positive", flag))
 		}
 	}
+	positive("max-connections", l.MaxConnections > 0)
 	positive("max-concurrent-streams", l.MaxConcurrentStreams > 0)
 	positive("max-connection-idle", l.MaxConnectionIdle > 0)
 	positive("keepalive-time", l.KeepaliveTime > 0)

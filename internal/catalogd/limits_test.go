@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/publish"
@@ -186,4 +190,72 @@ func TestPublishHiddenHugeEntry(t *testing.T) {
 	if gaugeValue(t, env.metrics, "ferry_catalogd_publish_upload_bytes") != 0 {
 		t.Error("the upload is still held")
 	}
+}
+
+// TestConnectionLimit: at most MaxConnections are served at once; the next
+// one is served when one of them closes.
+func TestConnectionLimit(t *testing.T) {
+	limits := catalogd.DefaultLimits()
+	limits.MaxConnections = 2
+	m := catalogd.NewMetrics()
+	lis := bufconn.Listen(1 << 20)
+	srv := catalogd.NewServer(catalogd.NewHolder(sampleCatalog(t)), catalogd.WithLimits(limits), catalogd.WithMetrics(m))
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.GRPC().Stop)
+	dial := func() *grpc.ClientConn {
+		conn, err := grpc.NewClient("passthrough:///bufconn",
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var conns []*grpc.ClientConn
+	for range 2 {
+		conn := dial()
+		watch, err := catalogv1.NewCatalogServiceClient(conn).Watch(ctx, &catalogv1.WatchRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := watch.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+	}
+	waitFor(t, "the limit to be reached", func() bool {
+		return gaugeValue(t, m, "ferry_catalogd_grpc_connections") == 2 &&
+			counterValue(t, m, "ferry_catalogd_grpc_connection_limit_reached_total") == 1
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := catalogv1.NewCatalogServiceClient(dial()).GetCatalogInfo(ctx, &catalogv1.GetCatalogInfoRequest{})
+		done <- err
+	}()
+	_ = conns[0].Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the third connection: %v", err)
+	}
+	if got := gaugeValue(t, m, "ferry_catalogd_grpc_connections"); got > 2 {
+		t.Errorf("%v connections open", got)
+	}
+}
+
+// counterValue reads one gathered counter without labels.
+func counterValue(t *testing.T, m *catalogd.Metrics, name string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
 }

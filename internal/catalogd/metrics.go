@@ -22,6 +22,8 @@ type Metrics struct {
 	uploads, uploadBytes                  prometheus.Gauge
 	tokenFileErrors                       *prometheus.CounterVec
 	tokensLoaded, tokenFileInsecure       prometheus.Gauge
+	connections                           prometheus.Gauge
+	connLimitReached                      prometheus.Counter
 }
 
 // NewMetrics registers catalogd's metrics on a fresh registry.
@@ -57,9 +59,14 @@ func NewMetrics() *Metrics {
 		}, []string{"reason"}),
 		tokensLoaded:      gauge("tokens_loaded", "Tokens in force: 0 while the tokens file is missing or invalid."),
 		tokenFileInsecure: gauge("token_file_insecure", "1 when the tokens file is readable or writable by group or others."),
+		connections:       gauge("grpc_connections", "gRPC connections open."),
+		connLimitReached: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "grpc_connection_limit_reached_total",
+			Help: "Times catalogd stopped accepting gRPC connections because --max-connections were open.",
+		}),
 	}
 	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads, m.publishes, m.deprecations,
-		m.uploads, m.uploadBytes, m.tokenFileErrors, m.tokensLoaded, m.tokenFileInsecure,
+		m.uploads, m.uploadBytes, m.tokenFileErrors, m.tokensLoaded, m.tokenFileInsecure, m.connections, m.connLimitReached,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{reloadSuccess, reloadFailure, reloadUnchanged} {
 		m.reloads.WithLabelValues(r)

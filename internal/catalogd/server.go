@@ -27,6 +27,7 @@ type Server struct {
 	health  *health.Server
 	log     logr.Logger
 	metrics *Metrics
+	limits  Limits
 }
 
 type serverOptions struct {
@@ -81,14 +82,17 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	if o.metrics != nil {
 		o.metrics.GRPC.InitializeMetrics(g)
 	}
-	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics}
+	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits}
 }
 
 // GRPC returns the underlying gRPC server.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
-// Serve answers on lis until Stop.
-func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+// Serve answers on lis until Stop, on at most Limits.MaxConnections
+// connections at once.
+func (s *Server) Serve(lis net.Listener) error {
+	return s.grpc.Serve(newLimitListener(lis, s.limits.MaxConnections, s.metrics))
+}
 
 // Stop marks every service NOT_SERVING, lets running calls finish for up to
 // timeout (streams such as Watch are cancelled then) and stops.
