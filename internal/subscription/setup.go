@@ -2,6 +2,7 @@ package subscription
 
 import (
 	"context"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -60,8 +61,13 @@ var ownedByFerry = predicate.NewPredicateFuncs(func(o client.Object) bool {
 	return o.GetLabels()[install.LabelOwnerName] != ""
 })
 
-// ownerOf maps an installed object to the Subscription that owns it.
+// ownerOf maps an installed object to the Subscription that owns it: by the
+// owner annotation, which names it exactly, else by the owner labels (whose
+// values are shortened for long names).
 func ownerOf(_ context.Context, o client.Object) []reconcile.Request {
+	if ns, name, ok := strings.Cut(o.GetAnnotations()[install.AnnotationOwner], "/"); ok && ns != "" && name != "" {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	}
 	l := o.GetLabels()
 	if l[install.LabelOwnerName] == "" {
 		return nil
