@@ -350,7 +350,7 @@ func TestTLSCatalogSource(t *testing.T) {
 	eventually(t, "content kept", func() string { return storeHas(r.Store, name, v1, false) })
 
 	// The right CA again, with the server certificate's CA appended.
-	cm.Data["ca.crt"] = cm.Data["ca.crt"] + string(ca.CertPEM)
+	cm.Data["ca.crt"] += string(ca.CertPEM)
 	if err := env.Client.Update(context.Background(), cm); err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,11 @@ func NewCA(t testing.TB, name string, opts ...Option) *Cert {
 	return create(t, name, nil, true, opts)
 }
 
-// Issue returns a certificate signed by ca, usable by servers and clients.
-func (ca *Cert) Issue(t testing.TB, name string, opts ...Option) *Cert {
+// Issue returns a certificate signed by c (a CA), usable by servers and
+// clients.
+func (c *Cert) Issue(t testing.TB, name string, opts ...Option) *Cert {
 	t.Helper()
-	return create(t, name, ca, false, opts)
+	return create(t, name, c, false, opts)
 }
 
 // WriteFiles writes <dir>/<CN>.crt and .key and returns their paths.
