@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
@@ -66,11 +69,17 @@ func Dial(address string, opts ...DialOption) (*Client, error) {
 	return &Client{address: address, conn: conn, api: catalogv1.NewCatalogServiceClient(conn), handshakes: rec}, nil
 }
 
-// explain returns the failed TLS handshake behind err when there was one,
-// else err.
+// explain returns the failed TLS handshake behind err when err is gRPC's
+// report of one, else err. gRPC gives the handshake's error only as text
+// ("transport: authentication handshake failed: ..."); the credentials
+// recorded it as it was.
 func (c *Client) explain(err error) error {
 	if err == nil {
 		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "handshake") {
+		return err
 	}
 	if herr := c.handshakes.err(); herr != nil {
 		return herr

@@ -297,6 +297,31 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
+// TestHandshakeErrorNotStale: after a failed handshake, a server that is
+// gone is reported as unreachable, not as the old handshake failure.
+func TestHandshakeErrorNotStale(t *testing.T) {
+	ca := testpki.NewCA(t, "ferry test CA")
+	srv := startCatalogd(t, demoCatalog(t, 1), serverTLS(ca.Issue(t, "catalogd"), nil))
+	cl, err := Dial(srv.addr, WithSecurity(SystemRootsSecurity()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, _, err = cl.Snapshot(ctx, "")
+	var herr *TLSHandshakeError
+	if err = cl.explain(err); !errors.As(err, &herr) {
+		t.Fatalf("untrusted server: %v, want a TLSHandshakeError", err)
+	}
+	srv.stop()
+	cl.resetBackoff()
+	_, _, err = cl.Snapshot(ctx, "")
+	if err = cl.explain(err); err == nil || errors.As(err, &herr) || disconnectedReason(err) != v1alpha1.ReasonUnreachable {
+		t.Errorf("server gone: %v (%T), want an unreachable error", err, err)
+	}
+}
+
 // connectedIs checks the Connected condition of a CatalogSource: its
 // status, reason and a part of its message, for the current generation.
 func connectedIs(t *testing.T, name string, status metav1.ConditionStatus, reason, message string) string {
