@@ -34,7 +34,7 @@ ns=ferry-system
 default_installer=ghcr.io/ferrydev/ferry/installer
 default_catalogd=ghcr.io/ferrydev/ferry/catalogd
 
-local_kubeconfig="${FERRY_CACHE:-$HOME/.cache/ferry}/cluster/kubeconfig"
+local_kubeconfig="${FERRY_CLUSTER_DIR:-${FERRY_CACHE:-$HOME/.cache/ferry}/cluster}/kubeconfig"
 export KUBECONFIG="${KUBECONFIG:-$local_kubeconfig}"
 if [[ -z "${DEPLOY_TARGET:-}" ]]; then
 	DEPLOY_TARGET=cluster
@@ -165,7 +165,9 @@ relative() { realpath --relative-to="$tmp" "$root/$1"; }
 server() { kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}'; }
 
 # asdeployed runs hack/asdeployed (see its doc comment) from the repository root.
-asdeployed() { (cd "$root" && go run ./hack/asdeployed "$@"); }
+# Its processes' logs, PID files and the installer's kubeconfig go to
+# FERRY_DEPLOY_DIR (default ${FERRY_CACHE:-~/.cache/ferry}/deploy).
+asdeployed() { (cd "$root" && go run ./hack/asdeployed -dir "${FERRY_DEPLOY_DIR:-${FERRY_CACHE:-$HOME/.cache/ferry}/deploy}" "$@"); }
 
 # deploy_local applies the rendered manifests but for the two Deployments
 # and runs their containers here, with their flags and the installer's

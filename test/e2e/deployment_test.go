@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
+
+	"github.com/ferrydev/ferry/internal/testbin"
+	"github.com/ferrydev/ferry/internal/testcluster"
 )
 
 // pollTimeout is generous: the tests assert behaviour, not speed.
@@ -71,6 +77,113 @@ func poll(t *testing.T, what string, check func(ctx context.Context) error) {
 	if err != nil {
 		t.Fatalf("waiting for %s: %v (last check: %v)", what, err, last)
 	}
+}
+
+// stableFor is how long TestDeploymentsStayAvailable watches.
+const stableFor = 3 * time.Minute
+
+// TestDeploymentsStayAvailable: on the test bed, a Deployment that became
+// Available stays so, its pods Ready and the Node Ready, for minutes; and
+// kube-controller-manager never finds the Node unhealthy. It is the first
+// test of the package and parallel: it starts watching, steps aside while
+// the other tests run, and afterwards waits only for what remains of
+// stableFor.
+func TestDeploymentsStayAvailable(t *testing.T) {
+	ctx := context.Background()
+	ns := f.CreateNamespace(t)
+	const replicas = 2
+	d := newDeployment(ns, "steady", replicas, nil)
+	if _, err := f.Clientset.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Deployment: %v", err)
+	}
+	poll(t, "Deployment steady to be Available", func(ctx context.Context) error { return steady(ctx, ns, d.Name, replicas) })
+	since := time.Now()
+
+	// Watch from now on, while the other tests run.
+	var mu sync.Mutex
+	var lapses []string
+	watchCtx, stop := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-tick.C:
+			}
+			err := steady(watchCtx, ns, d.Name, replicas)
+			if err != nil && watchCtx.Err() == nil {
+				mu.Lock()
+				if len(lapses) < 20 {
+					lapses = append(lapses, fmt.Sprintf("after %v: %v", time.Since(since).Round(time.Second), err))
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-watched })
+	t.Parallel()
+
+	check := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(lapses) > 0 {
+			return fmt.Errorf("Deployment %s/%s stopped being available:\n%s", ns, d.Name, strings.Join(lapses, "\n"))
+		}
+		if log, err := os.ReadFile(f.Cluster.LogPath(testbin.KubeControllerManager)); err != nil {
+			return err
+		} else if bytes.Contains(log, []byte(testcluster.DisruptionMessage)) {
+			return fmt.Errorf("kube-controller-manager found every Node not ready (%q in %s)", testcluster.DisruptionMessage, f.Cluster.LogPath(testbin.KubeControllerManager))
+		}
+		return nil
+	}
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
+		if err := check(); err != nil {
+			return false, err
+		}
+		return time.Since(since) >= stableFor, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Deployment %s/%s stayed Available for %v", ns, d.Name, time.Since(since).Round(time.Second))
+}
+
+// steady says why the Deployment, its pods or the Node are not available,
+// or nil.
+func steady(ctx context.Context, ns, name string, replicas int32) error {
+	got, err := f.Clientset.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if c := condition(got, appsv1.DeploymentAvailable); c == nil || c.Status != corev1.ConditionTrue {
+		return fmt.Errorf("Deployment Available condition %+v", c)
+	}
+	if got.Status.AvailableReplicas != replicas || got.Status.ReadyReplicas != replicas {
+		return fmt.Errorf("Deployment: %d available and %d ready replicas, want %d", got.Status.AvailableReplicas, got.Status.ReadyReplicas, replicas)
+	}
+	pods, err := f.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
+	if err != nil {
+		return err
+	}
+	for i := range pods.Items {
+		if c := podCondition(&pods.Items[i], corev1.PodReady); c == nil || c.Status != corev1.ConditionTrue {
+			return fmt.Errorf("pod %s Ready condition %+v", pods.Items[i].Name, c)
+		}
+	}
+	node, err := f.Clientset.CoreV1().Nodes().Get(ctx, f.Cluster.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
+			return fmt.Errorf("Node %s Ready=%s: %s", node.Name, c.Status, c.Message)
+		}
+	}
+	return nil
 }
 
 func TestDeploymentOnFakeNodeBecomesAvailable(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/asdeployed"
 	"github.com/ferrydev/ferry/test/e2e/framework"
 )
 
@@ -42,11 +43,20 @@ type installerEnv struct {
 	catalogd, address string
 }
 
-// startInstallerProcess starts (or restarts) the installer.
+// startInstallerProcess starts (or restarts) the installer as deployed:
+// the arguments and environment of its Deployment, leader election in
+// ferry-system, the ferry-installer ServiceAccount's token and RBAC. Only
+// its listen addresses move to free ports on 127.0.0.1. A Forbidden in its
+// log fails the test.
 func (e *installerEnv) startInstallerProcess(t *testing.T) {
 	t.Helper()
-	e.installer = f.StartProcess(t, "installer", e.binary, "--leader-elect=false", "--metrics-bind-address=0",
-		"--health-probe-bind-address="+freePort(t), "--log-format=text", "--health-requeue=1s")
+	e.installer = f.StartDeployed(t, framework.DeployedProcess{
+		Name: "installer", Binary: e.binary, Deployment: framework.InstallerDeployment,
+		Rewrite: []asdeployed.CommandOption{
+			asdeployed.WithFlag("--metrics-bind-address", freePort(t)),
+			asdeployed.WithFlag("--health-probe-bind-address", freePort(t)),
+		},
+	})
 }
 
 func ferryClient(t *testing.T) client.Client {
@@ -112,15 +122,22 @@ func startInstaller(t *testing.T, held ...string) *installerEnv {
 // startInstallerWith also passes catalogdArgs to catalogd serve.
 func startInstallerWith(t *testing.T, catalogdArgs []string, held ...string) *installerEnv {
 	t.Helper()
-	if out, err := f.Kubectl(t, "apply", "--server-side", "-f", filepath.Join(f.ModuleRoot, "config", "crd", "bases")); err != nil {
-		t.Fatalf("applying CRDs: %v\n%s", err, out)
-	}
+	f.Deployed(t) // CRDs, RBAC and the rest of config/default, once per run
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(f.ModuleRoot, "bundles"), dir, held...)
 	addr := freePort(t)
 	catalogd := f.BuildBinary(t, "./cmd/catalogd")
 	installer := f.BuildBinary(t, "./cmd/installer")
-	f.StartProcess(t, "catalogd", append([]string{catalogd, "serve", "--listen", addr, "--metrics-listen", "", "--catalog", dir}, catalogdArgs...)...)
+	// catalogd as its Deployment runs it, serving the test's catalog (the
+	// Deployment's comment: add --catalog=DIR) on a free port.
+	f.StartDeployed(t, framework.DeployedProcess{
+		Name: "catalogd", Binary: catalogd, Deployment: framework.CatalogdDeployment,
+		Rewrite: []asdeployed.CommandOption{
+			asdeployed.WithFlag("--listen", addr),
+			asdeployed.WithFlag("--metrics-listen", freePort(t)),
+		},
+		ExtraArgs: append([]string{"--catalog=" + dir}, catalogdArgs...),
+	})
 	env := &installerEnv{catalogDir: dir, binary: installer, catalogd: catalogd, address: addr}
 	env.startInstallerProcess(t)
 	c := ferryClient(t)
@@ -271,10 +288,10 @@ func TestManualApproval(t *testing.T) {
 	if sub.Status.AvailableUpgrade.Version != "1.1.0" || sub.Status.State != v1alpha1.StateUpgradePending {
 		t.Fatalf("available upgrade %+v, state %s", sub.Status.AvailableUpgrade, sub.Status.State)
 	}
-	// Not approving is not upgrading.
-	time.Sleep(3 * time.Second)
-	if err := env.client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil || sub.Status.InstalledVersion != "1.0.0" {
-		t.Fatalf("upgraded without approval: %+v (%v)", sub.Status, err)
+	// Not approving is not upgrading: the controller observed this
+	// generation and decided to wait; nothing else would make it upgrade.
+	if c := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeUpgradeAvailable); c.ObservedGeneration != sub.Generation || sub.Status.InstalledVersion != "1.0.0" {
+		t.Fatalf("generation %d: UpgradeAvailable %+v, installed %s", sub.Generation, c, sub.Status.InstalledVersion)
 	}
 	patch := client.MergeFrom(sub.DeepCopy())
 	sub.Spec.ApprovedVersion = "1.1.0"

@@ -47,6 +47,7 @@ type Framework struct {
 
 	builds   sync.Map // package path -> *build
 	logNames sync.Map // log file base name -> struct{}
+	deployed deployedOnce
 }
 
 type options struct {
