@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,6 +165,30 @@ func TestKilledMidUpgrade(t *testing.T) {
 	if d := lighthouseDeployment(t, env.client, ns); len(d.Spec.Template.Spec.NodeSelector) != 0 {
 		t.Errorf("Deployment left half upgraded: nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
 	}
+	// The restarted installer stops before the namespace is deleted (its
+	// cleanup was registered last): uninstall while it still runs, or the
+	// Subscriptions' finalizers hold the namespace until the next test.
+	env.uninstallAll(t, ns)
+}
+
+// uninstallAll deletes every Subscription in ns and waits until the
+// installer has uninstalled them and they are gone.
+func (e *installerEnv) uninstallAll(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.client.DeleteAllOf(ctx, &v1alpha1.Subscription{}, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the Subscriptions in "+ns+" to be uninstalled", func(ctx context.Context) error {
+		var list v1alpha1.SubscriptionList
+		if err := e.client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if n := len(list.Items); n > 0 {
+			return fmt.Errorf("%d Subscriptions left", n)
+		}
+		return nil
+	})
 }
 
 func TestCRDChangeBlocked(t *testing.T) {
