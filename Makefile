@@ -94,7 +94,7 @@ $(GOLANGCI_LINT):
 ##@ Tests
 
 .PHONY: test
-test: testbin test-unit fuzz test-e2e ## Run every test: unit and envtest, short fuzzing, end-to-end
+test: testbin test-unit fuzz test-e2e test-e2e-helm ## Run every test: unit and envtest, short fuzzing, end-to-end (also with Ferry deployed from the Helm chart)
 	@echo "all tests passed"
 
 .PHONY: test-unit

@@ -6,6 +6,7 @@
 #   hack/deploy.sh undeploy          remove the samples' Subscriptions and CatalogSources, then Ferry
 #   hack/deploy.sh deploy-samples    apply config/samples
 #   hack/deploy.sh undeploy-samples  delete config/samples
+#   hack/deploy.sh render            print the manifests deploy applies (DEPLOY_WITH, images, HELM_VALUES)
 #
 # Environment:
 #   KUBECONFIG        cluster to use (default: the local cluster of make cluster-up,
@@ -58,7 +59,8 @@ kustomize | helm) ;;
 esac
 
 command -v kubectl >/dev/null || die "kubectl not found in PATH"
-[[ -f "${KUBECONFIG%%:*}" ]] || die "no kubeconfig at ${KUBECONFIG} (run make cluster-up, or set KUBECONFIG)"
+# render needs no cluster.
+[[ "${1:-}" == render || -f "${KUBECONFIG%%:*}" ]] || die "no kubeconfig at ${KUBECONFIG} (run make cluster-up, or set KUBECONFIG)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-deploy.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -278,6 +280,7 @@ deploy) deploy ;;
 undeploy) undeploy ;;
 deploy-samples) deploy_samples ;;
 deploy-status) deploy_status ;;
+render) render_default ;;
 undeploy-samples) undeploy_samples ;;
-*) die "usage: $0 deploy|undeploy|deploy-status|deploy-samples|undeploy-samples" ;;
+*) die "usage: $0 deploy|undeploy|deploy-status|deploy-samples|undeploy-samples|render" ;;
 esac

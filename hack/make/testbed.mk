@@ -26,7 +26,7 @@ cluster-down: ## Stop the local cluster started by cluster-up (keeps its logs)
 cluster-status: ## Show which local cluster components are running, with their PIDs and logs
 	hack/cluster-status.sh
 
-test-envtest: testbin ## Run the tests of the packages that use envtest (real kube-apiserver + etcd)
+test-envtest: testbin helm ## Run the tests of the packages that use envtest (real kube-apiserver + etcd; charts/ needs helm)
 	hack/test-envtest.sh $(GOTESTFLAGS)
 
 test-e2e: testbin ## Run the end-to-end tests against a fresh local cluster (go test -tags e2e ./test/e2e/...)
