@@ -27,6 +27,8 @@
 #                     cluster's kwok node runs no containers); cluster: apply everything and
 #                     wait for the Deployments. Default: local when KUBECONFIG is the local
 #                     cluster's, else cluster.
+#   FERRY_DEPLOY_DIR  local target: logs and PID files of the two processes and the
+#                     installer's kubeconfig (default ${FERRY_CACHE:-~/.cache/ferry}/deploy)
 # See docs/deploy.md.
 set -euo pipefail
 

@@ -7,6 +7,12 @@
 // downloaded. When the binaries are missing, Start fails the test with the
 // command that builds them.
 //
+// env.Config and env.Client are cluster admin, for setup and assertions.
+// The installer's reconcilers run with env.InstallerConfig(t): a token for
+// the installer's ServiceAccount with the RBAC of config/rbac applied (the
+// generated ClusterRole included), which fails the test on any request the
+// API server refuses with 403.
+//
 // envtest runs no controllers: a Deployment gets no ReplicaSets and no Pods.
 // Use the end-to-end harness in test/e2e for that.
 //

@@ -8,6 +8,15 @@
 //	cluster/   the cluster's kubeconfig, certificates, component logs and PID files
 //	logs/      output of the processes started with StartProcess
 //	bin/       binaries built with BuildBinary
+//	manifests.yaml             Ferry's rendered manifests, applied by Deployed
+//	kubeconfig-<ns>-<account>  a TokenRequest token of a ServiceAccount StartDeployed runs as
+//
+// Deployed applies Ferry's rendered manifests (config/default, or the file
+// named by FERRY_E2E_MANIFESTS) once per run, but for the installer's and
+// catalogd's Deployments; StartDeployed runs those Deployments' containers
+// as processes with their arguments, environment and ServiceAccount, and
+// fails the test when a process's log reports a request the API server
+// refused.
 //
 // It is removed after a passing run and kept (its path printed) after a
 // failing one, or always with FERRY_E2E_KEEP=1.
