@@ -178,9 +178,10 @@ func TestAddressChange(t *testing.T) {
 	}
 }
 
-// TestSharedContent: CatalogSources serving the same digest share one
-// catalog, fetched once.
-func TestSharedContent(t *testing.T) {
+// TestSameDigestFetchedFromEachCatalog: CatalogSources serving the same
+// digest each fetch and hold their own content: a digest another catalog
+// claims is no reason to trust it (see TestRogueCatalogCannotPoisonAnother).
+func TestSameDigestFetchedFromEachCatalog(t *testing.T) {
 	r, _ := startController(t)
 	c := demoCatalog(t, 2)
 	srvA := startCatalogd(t, c)
@@ -194,11 +195,11 @@ func TestSharedContent(t *testing.T) {
 	eventually(t, "b stored", func() string { return storeHas(r.Store, "shared-b", c, true) })
 
 	a, b := mustGet(t, r.Store, "shared-a"), mustGet(t, r.Store, "shared-b")
-	if a.Catalog != b.Catalog {
-		t.Error("two catalogs with the same digest are not shared")
+	if a.Catalog == b.Catalog || a.Digest != b.Digest {
+		t.Error("two catalogs with the same digest share one snapshot")
 	}
-	if n := srvB.calls("GetSnapshot"); n != 0 {
-		t.Errorf("%v GetSnapshot calls for a digest already held, want 0", n)
+	if n := srvB.calls("GetSnapshot"); n != 1 {
+		t.Errorf("%v GetSnapshot calls to the second catalog, want 1: its own content", n)
 	}
 	if got := r.Store.List(); len(got) != 2 || got[0].Name != "shared-a" || got[1].Name != "shared-b" {
 		t.Errorf("List: %v", got)
