@@ -103,12 +103,22 @@ func createBeacon(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition, v
 	}
 }
 
-// countingClient counts the list requests made through env.Client.
-func countingClient(lists *atomic.Int32) client.Client {
-	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+// installerClient reads as the installer does in a cluster: as its
+// ServiceAccount, whose generated ClusterRole grants list on every resource
+// for exactly this check (and nothing but list on custom resources).
+func installerClient(t *testing.T) client.WithWatch {
+	t.Helper()
+	c, err := client.NewWithWatch(env.InstallerConfig(t), client.Options{Scheme: env.Scheme})
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
+	return c
+}
+
+// countingClient counts the list requests made through installerClient.
+func countingClient(t *testing.T, lists *atomic.Int32) client.Client {
+	t.Helper()
+	c := installerClient(t)
 	return interceptor.NewClient(c, interceptor.Funcs{
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 			lists.Add(1)
@@ -197,7 +207,7 @@ func TestCheckBlocksWhenAnExistingBeaconWouldBeInvalid(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var lists atomic.Int32
-			c := &crdsafety.Checker{Client: countingClient(&lists), PageSize: 2}
+			c := &crdsafety.Checker{Client: countingClient(t, &lists), PageSize: 2}
 			res, err := c.Check(context1m(t), live, tc.new, tc.policy)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +237,7 @@ func TestCheckBlocksWhenAnExistingBeaconWouldBeInvalid(t *testing.T) {
 	}
 
 	t.Run("the invalid field is named", func(t *testing.T) {
-		res, err := (&crdsafety.Checker{Client: env.Client, PageSize: 2}).Check(context1m(t), live, required, crdsafety.PolicyStrict)
+		res, err := (&crdsafety.Checker{Client: installerClient(t), PageSize: 2}).Check(context1m(t), live, required, crdsafety.PolicyStrict)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +249,7 @@ func TestCheckBlocksWhenAnExistingBeaconWouldBeInvalid(t *testing.T) {
 
 	t.Run("None checks nothing", func(t *testing.T) {
 		var lists atomic.Int32
-		res, err := (&crdsafety.Checker{Client: countingClient(&lists)}).Check(context1m(t), live, narrowed, crdsafety.PolicyNone)
+		res, err := (&crdsafety.Checker{Client: countingClient(t, &lists)}).Check(context1m(t), live, narrowed, crdsafety.PolicyNone)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +270,7 @@ func TestCheckBlocksRemovingAStoredVersion(t *testing.T) {
 	removeVersion(new, "v1")
 	new.Spec.Versions[0].Storage = true
 
-	res, err := (&crdsafety.Checker{Client: env.Client}).Check(context1m(t), live, new, crdsafety.PolicyStrict)
+	res, err := (&crdsafety.Checker{Client: installerClient(t)}).Check(context1m(t), live, new, crdsafety.PolicyStrict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +283,7 @@ func TestCheckBlocksRemovingAStoredVersion(t *testing.T) {
 		t.Fatalf("finding %+v, want %q", f, want)
 	}
 
-	res, err = (&crdsafety.Checker{Client: env.Client}).Check(context1m(t), live, new, crdsafety.PolicyWarn)
+	res, err = (&crdsafety.Checker{Client: installerClient(t)}).Check(context1m(t), live, new, crdsafety.PolicyWarn)
 	if err != nil || res.Blocked || len(res.Findings) != 1 {
 		t.Fatalf("Warn: %v %s", err, describe(res))
 	}
@@ -285,7 +295,7 @@ func TestCheckAcceptsSafeUpgrades(t *testing.T) {
 	for _, key := range []string{"default/a", "harbor/b", "coast/c"} {
 		createBeacon(t, live, "v1beta1", key, map[string]any{"target": "svc", "intervalSeconds": int64(60)})
 	}
-	c := &crdsafety.Checker{Client: env.Client, PageSize: 2}
+	c := &crdsafety.Checker{Client: installerClient(t), PageSize: 2}
 
 	// 1.1.1 -> 1.3.0 adds v1 (with a new optional field) and keeps v1beta1.
 	next := regroup(beaconCRD(t, "1.3.0"), group)
@@ -363,7 +373,7 @@ func TestCheckDoesNotBlockOnObjectsThatWereAlreadyInvalid(t *testing.T) {
 	edit(t, new, "v1", func(s *apiextensionsv1.JSONSchemaProps) {
 		s.Properties["color"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
 	}, "spec")
-	res, err := (&crdsafety.Checker{Client: env.Client}).Check(context1m(t), live, new, crdsafety.PolicyStrict)
+	res, err := (&crdsafety.Checker{Client: installerClient(t)}).Check(context1m(t), live, new, crdsafety.PolicyStrict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +389,7 @@ func TestCheckDoesNotBlockOnObjectsThatWereAlreadyInvalid(t *testing.T) {
 	// A new CRD that also makes the other Beacon invalid blocks on that one only.
 	stricter := new.DeepCopy()
 	edit(t, stricter, "v1", func(s *apiextensionsv1.JSONSchemaProps) { s.Enum = enumOf("Pulse") }, "spec", "pattern")
-	res, err = (&crdsafety.Checker{Client: env.Client}).Check(context1m(t), live, stricter, crdsafety.PolicyStrict)
+	res, err = (&crdsafety.Checker{Client: installerClient(t)}).Check(context1m(t), live, stricter, crdsafety.PolicyStrict)
 	if err != nil {
 		t.Fatal(err)
 	}
