@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,11 +45,22 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	helm := func(args ...string) {
+	helm := func(args ...string) string {
 		t.Helper()
 		args = append(args, "--kubeconfig", kubeconfigPath, "--namespace", namespace)
-		if _, err := runHelm(t, args...); err != nil {
+		out, err := runHelm(t, args...)
+		if err != nil {
 			t.Fatal(err)
+		}
+		return string(out)
+	}
+	// notes checks that the notes helm printed hold every line of want.
+	notes := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("the notes lack %q:\n%s", w, out)
+			}
 		}
 	}
 	get := func(o object) (*unstructured.Unstructured, error) {
@@ -59,7 +71,9 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 
 	// Install with the default values: everything rendered is created.
-	helm("install", release, chartDir, "--create-namespace")
+	notes(helm("install", release, chartDir, "--create-namespace"),
+		"catalogd serves at catalogd.ferry-system.svc:50051 in plaintext",
+		"    address: catalogd.ferry-system.svc:50051\n    tls:\n      insecurePlaintext: true")
 	installed := render(t, nil)
 	for _, o := range installed {
 		if _, err := get(o); err != nil {
@@ -86,7 +100,12 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	}
 
 	// Upgrade: publishing, TLS, a claim for the store.
-	helm("upgrade", release, chartDir, "-f", filepath.Join("testdata", allOn), "--set", "metrics.serviceMonitor.enabled=false")
+	notes(helm("upgrade", release, chartDir, "-f", filepath.Join("testdata", allOn), "--set", "metrics.serviceMonitor.enabled=false"),
+		"over TLS, client certificates required",
+		"secretRef: {name: catalogd-tls, key: ca.crt}",
+		"clientCertificate:",
+		"Publishing is on",
+		"--ca-file CA_FILE --cert-file CERT --key-file KEY")
 	var d appsv1.Deployment
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "catalogd"}, &d); err != nil {
 		t.Fatal(err)
