@@ -102,8 +102,8 @@ work; values.schema.json has already checked every value on its own.
 {{- if and (not $c.tls.enabled) (not $p.allowInsecure) -}}
 {{- fail "catalogd.publishing.enabled is true but catalogd.tls.enabled is false: publishing sends bearer tokens, which would travel in the clear; enable TLS (catalogd.tls.enabled, catalogd.tls.secretName) or set catalogd.publishing.allowInsecure=true when a TLS-terminating proxy or mesh is in front of catalogd" -}}
 {{- end -}}
-{{- if ne (int $c.replicas) 1 -}}
-{{- fail (printf "catalogd.replicas is %d but catalogd.publishing.enabled is true: the published-bundle store is one file that one catalogd opens; run one replica" (int $c.replicas)) -}}
+{{- if gt (int $c.replicas) 1 -}}
+{{- fail (printf "catalogd.replicas is %d but catalogd.publishing.enabled is true: the published-bundle store is one file that one catalogd opens; run one replica (or none)" (int $c.replicas)) -}}
 {{- end -}}
 {{- if and $p.persistence.enabled (not $p.persistence.existingClaim) (not $p.persistence.accessModes) -}}
 {{- fail "catalogd.publishing.persistence.accessModes is empty: a PersistentVolumeClaim needs at least one access mode" -}}
