@@ -77,7 +77,7 @@ func TestUninstallWithoutOwnerDeletesOnlyFerrysObjects(t *testing.T) {
 func uninstallUntilDone(ctx context.Context, t *testing.T, inv []v1alpha1.ObjectReference, policy v1alpha1.CRDDeletionPolicy, opts ...install.UninstallOption) {
 	t.Helper()
 	eventually(ctx, t, "uninstall to finish", func() (bool, error) {
-		res, err := applier().Uninstall(ctx, inv, policy, opts...)
+		res, err := applier(t).Uninstall(ctx, inv, policy, opts...)
 		if err != nil {
 			return false, err
 		}
