@@ -38,11 +38,11 @@ import (
 	"github.com/ferrydev/ferry/internal/testcluster"
 )
 
-// Where config/ deploys Ferry.
+// Where Ferry's manifests deploy it, and the binaries' names.
 const (
-	namespace           = "ferry-system"
-	installerDeployment = "ferry-installer"
-	catalogdDeployment  = "catalogd"
+	namespace           = asdeployed.Namespace
+	installerDeployment = asdeployed.InstallerDeployment
+	catalogdDeployment  = asdeployed.CatalogdDeployment
 	installerName       = "installer"
 	catalogdName        = "catalogd"
 )

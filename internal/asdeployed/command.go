@@ -11,6 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
+// Where Ferry's manifests (config/default, the Helm chart) deploy it. The
+// end-to-end tests and make deploy run these Deployments' containers as
+// local processes.
+const (
+	// Namespace is Ferry's namespace.
+	Namespace = "ferry-system"
+	// InstallerDeployment is the installer's Deployment.
+	InstallerDeployment = "ferry-installer"
+	// CatalogdDeployment is catalogd's Deployment.
+	CatalogdDeployment = "catalogd"
+)
+
 // LocalPodIP is what status.podIP and status.hostIP read as for a process
 // on this machine.
 const LocalPodIP = "127.0.0.1"

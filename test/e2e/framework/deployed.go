@@ -15,15 +15,14 @@ import (
 	"github.com/ferrydev/ferry/internal/asdeployed"
 )
 
-// Where config/ deploys Ferry. The e2e tests run these Deployments'
-// containers as local processes.
+// Where Ferry's manifests deploy it (see asdeployed).
 const (
 	// Namespace is Ferry's namespace.
-	Namespace = "ferry-system"
+	Namespace = asdeployed.Namespace
 	// InstallerDeployment is the installer's Deployment.
-	InstallerDeployment = "ferry-installer"
+	InstallerDeployment = asdeployed.InstallerDeployment
 	// CatalogdDeployment is catalogd's Deployment.
-	CatalogdDeployment = "catalogd"
+	CatalogdDeployment = asdeployed.CatalogdDeployment
 )
 
 // ManifestsEnv names a file of rendered manifests to deploy instead of
