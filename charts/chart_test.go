@@ -4,13 +4,14 @@ import (
 	"encoding/base64"
 	"maps"
 	"os"
-	"path"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferrydev/ferry/internal/images"
 )
 
 // allOn is the values file with every feature of the chart on.
@@ -447,7 +450,7 @@ type chartValues struct {
 
 func readValues(t *testing.T, file string) chartValues {
 	t.Helper()
-	data, err := os.ReadFile(path.Join("testdata", file))
+	data, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,6 +536,47 @@ func TestImages(t *testing.T) {
 				t.Errorf("catalogd image %q, want %q", c.Image, tc.catalogd)
 			}
 		})
+	}
+}
+
+// TestImagesFromMakeImages: the values make images-push writes
+// (images.ChartValues) pin both images by digest, and the chart's default
+// images are the ones make images names (images.DefaultRepository).
+func TestImagesFromMakeImages(t *testing.T) {
+	const version = "v0.2.0-3-gabcdef0"
+	var pushed []images.Pushed
+	want := map[string]string{}
+	for i, c := range images.Commands {
+		repo := "127.0.0.1:5000/ferry/" + c.Name
+		tag, err := name.NewTag(repo + ":" + version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, err := name.NewDigest(repo + "@sha256:" + strings.Repeat(strconv.Itoa(i+1), 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushed = append(pushed, images.Pushed{Command: c, Tag: tag, Digest: digest})
+		want[c.Name] = digest.String()
+	}
+	file := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(file, []byte(images.ChartValues(pushed)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pinned := render(t, []string{file})
+	defaults := render(t, nil)
+	deployments := map[string]string{"installer": "ferry-installer", "catalogd": "catalogd"}
+	for _, c := range images.Commands {
+		d, ok := deployments[c.Name]
+		if !ok {
+			t.Fatalf("make images builds %s, which the chart does not deploy", c.Name)
+		}
+		if _, ct := deployment(t, pinned, d); ct.Image != want[c.Name] {
+			t.Errorf("%s image with the values of make images-push: %q, want %q", c.Name, ct.Image, want[c.Name])
+		}
+		if _, ct := deployment(t, defaults, d); !strings.HasPrefix(ct.Image, images.DefaultRepository+"/"+c.Name+":") {
+			t.Errorf("%s default image %q is not in %s", c.Name, ct.Image, images.DefaultRepository)
+		}
 	}
 }
 

@@ -109,12 +109,15 @@ func runHelm(t *testing.T, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// valueArgs turns a case's values into helm flags: files under testdata/
-// (-f) and key=value pairs (--set).
+// valueArgs turns a case's values into helm flags: files (-f), relative
+// ones under testdata/, and key=value pairs (--set).
 func valueArgs(files []string, sets []string) []string {
 	var args []string
 	for _, f := range files {
-		args = append(args, "-f", filepath.Join("testdata", f))
+		if !filepath.IsAbs(f) {
+			f = filepath.Join("testdata", f)
+		}
+		args = append(args, "-f", f)
 	}
 	for _, s := range sets {
 		args = append(args, "--set", s)
