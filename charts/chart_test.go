@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	crname "github.com/google/go-containerregistry/pkg/name"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -353,15 +353,15 @@ func TestCatalogd(t *testing.T) {
 			// Every file a flag names is mounted; the expected ones from
 			// the expected source.
 			for _, a := range c.Args {
-				name, file, ok := strings.Cut(a, "=")
-				if !ok || !slices.Contains(fileFlags, name) {
+				flag, file, ok := strings.Cut(a, "=")
+				if !ok || !slices.Contains(fileFlags, flag) {
 					continue
 				}
 				got := mounted(pod, c, file)
 				if got == "" {
-					t.Errorf("%s: nothing is mounted at %s", name, file)
+					t.Errorf("%s: nothing is mounted at %s", flag, file)
 				} else if want, ok := tc.mounts[file]; ok && got != want {
-					t.Errorf("%s: %s comes from %q, want %q", name, file, got, want)
+					t.Errorf("%s: %s comes from %q, want %q", flag, file, got, want)
 				}
 			}
 			for file := range tc.mounts {
@@ -377,14 +377,14 @@ func TestCatalogd(t *testing.T) {
 			if got := d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType; got != tc.recreate {
 				t.Errorf("strategy %q, want Recreate: %v", d.Spec.Strategy.Type, tc.recreate)
 			}
-			for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+			for kind, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 				switch {
 				case p == nil:
-					t.Errorf("no %s probe", name)
+					t.Errorf("no %s probe", kind)
 				case tc.grpcProbe && (p.GRPC == nil || p.GRPC.Port != 50051):
-					t.Errorf("%s probe is not gRPC on 50051 (TLS is off)", name)
+					t.Errorf("%s probe is not gRPC on 50051 (TLS is off)", kind)
 				case !tc.grpcProbe && (p.HTTPGet == nil || p.HTTPGet.Port.String() != "metrics"):
-					t.Errorf("%s probe is not HTTP on the metrics port (the kubelet's gRPC probe cannot speak TLS)", name)
+					t.Errorf("%s probe is not HTTP on the metrics port (the kubelet's gRPC probe cannot speak TLS)", kind)
 				}
 			}
 			if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
@@ -548,11 +548,11 @@ func TestImagesFromMakeImages(t *testing.T) {
 	want := map[string]string{}
 	for i, c := range images.Commands {
 		repo := "127.0.0.1:5000/ferry/" + c.Name
-		tag, err := name.NewTag(repo + ":" + version)
+		tag, err := crname.NewTag(repo + ":" + version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		digest, err := name.NewDigest(repo + "@sha256:" + strings.Repeat(strconv.Itoa(i+1), 64))
+		digest, err := crname.NewDigest(repo + "@sha256:" + strings.Repeat(strconv.Itoa(i+1), 64))
 		if err != nil {
 			t.Fatal(err)
 		}
