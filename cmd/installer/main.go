@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -75,11 +74,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	managed := labels.SelectorFromSet(labels.Set{install.LabelManagedBy: install.ManagedByValue})
-	byObject := map[client.Object]cache.ByObject{}
-	for _, kind := range subscription.InstalledKinds {
-		byObject[kind] = cache.ByObject{Label: managed}
-	}
+	byObject := subscription.InstalledCache()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},

@@ -151,13 +151,15 @@ func startManager(t *testing.T, ns string) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The installer's cache: installed kinds only when labelled as Ferry's,
+	// so an object Ferry did not create is absent from it, as in a cluster.
+	byObject := subscription.InstalledCache()
+	byObject[&v1alpha1.Subscription{}] = cache.ByObject{Namespaces: map[string]cache.Config{ns: {}}}
 	mgr, err := ctrl.NewManager(installer, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.Subscription{}: {Namespaces: map[string]cache.Config{ns: {}}},
-		}},
+		Cache:   cache.Options{ByObject: byObject},
 		// Each test runs its own manager in this process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

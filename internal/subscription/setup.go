@@ -8,9 +8,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -29,6 +31,20 @@ var InstalledKinds = []client.Object{
 	&appsv1.Deployment{}, &corev1.ServiceAccount{}, &corev1.Service{}, &corev1.ConfigMap{},
 	&rbacv1.Role{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{},
 	&apiextensionsv1.CustomResourceDefinition{},
+}
+
+// InstalledCache is the manager's cache configuration for InstalledKinds:
+// only objects labelled as installed by Ferry, so that the cache does not
+// hold every ServiceAccount, ConfigMap and RBAC object of the cluster. An
+// object Ferry did not create is therefore absent from this cache: who owns
+// an object is always read from the API server (Reconciler.APIReader).
+func InstalledCache() map[client.Object]cache.ByObject {
+	managed := labels.SelectorFromSet(labels.Set{install.LabelManagedBy: install.ManagedByValue})
+	out := make(map[client.Object]cache.ByObject, len(InstalledKinds))
+	for _, kind := range InstalledKinds {
+		out[kind] = cache.ByObject{Label: managed}
+	}
+	return out
 }
 
 // SetupWithManager registers the controller. events delivers CatalogSources
