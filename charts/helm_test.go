@@ -4,9 +4,11 @@
 // with the default values and with every feature on, `helm template` for each
 // toggle (the arguments of both Deployments, every file a flag names mounted
 // from the right Secret, ConfigMap or claim, the objects each toggle adds),
-// values the chart must refuse, and that the chart and config/ (rendered with
-// `kubectl kustomize`) grant the same RBAC rules and install the same CRDs.
-// See charts/ferry/README.md and docs/deploy.md.
+// values the chart must refuse, that the chart and config/ (rendered with
+// `kubectl kustomize`) grant the same RBAC rules and install the same CRDs,
+// helm install/upgrade/uninstall on a real API server (envtest), and that
+// every value of values.yaml is documented. See charts/ferry/README.md and
+// docs/deploy.md.
 package charts
 
 import (
