@@ -1,6 +1,7 @@
 package charts
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/ferrydev/ferry/internal/asdeployed"
 	"github.com/ferrydev/ferry/internal/testenv"
 )
 
@@ -32,28 +34,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	env := testenv.Start(t, testenv.WithoutProjectCRDs())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	user, err := env.Environment.AddUser(envtest.User{Name: "chart-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfigPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	helm := func(args ...string) string {
-		t.Helper()
-		args = append(args, "--kubeconfig", kubeconfigPath, "--namespace", namespace)
-		out, err := runHelm(t, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
+	helm := helmAgainst(t, env)
 	// notes checks that the notes helm printed hold every line of want.
 	notes := func(out string, want ...string) {
 		t.Helper()
@@ -63,12 +44,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			}
 		}
 	}
-	get := func(o object) (*unstructured.Unstructured, error) {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(schema.FromAPIVersionAndKind(o.APIVersion, o.Kind))
-		err := env.Client.Get(ctx, client.ObjectKey{Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}, u)
-		return u, err
-	}
+	get := func(o object) (*unstructured.Unstructured, error) { return getObject(ctx, env, o) }
 
 	// Install with the default values: everything rendered is created.
 	notes(helm("install", release, chartDir, "--create-namespace"),
@@ -150,5 +126,99 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	var pvc corev1.PersistentVolumeClaim
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "catalogd-data"}, &pvc); err != nil || pvc.DeletionTimestamp != nil {
 		t.Errorf("claim catalogd-data after uninstall (it holds the published bundles): %v, deleting: %v", err, pvc.DeletionTimestamp)
+	}
+}
+
+// helmAgainst returns a function that runs helm against env's API server as
+// a cluster administrator, in the release namespace, and returns what it
+// printed; an error fails the test.
+func helmAgainst(t *testing.T, env *testenv.Env) func(args ...string) string {
+	t.Helper()
+	try := tryHelmAgainst(t, env)
+	return func(args ...string) string {
+		t.Helper()
+		out, err := try(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// tryHelmAgainst is helmAgainst returning helm's error.
+func tryHelmAgainst(t *testing.T, env *testenv.Env) func(args ...string) (string, error) {
+	t.Helper()
+	user, err := env.Environment.AddUser(envtest.User{Name: "chart-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, error) {
+		t.Helper()
+		out, err := runHelm(t, append(args, "--kubeconfig", path, "--namespace", namespace)...)
+		return string(out), err
+	}
+}
+
+// getObject reads the rendered object o from the API server.
+func getObject(ctx context.Context, env *testenv.Env, o object) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.FromAPIVersionAndKind(o.APIVersion, o.Kind))
+	err := env.Client.Get(ctx, client.ObjectKey{Namespace: o.Metadata.Namespace, Name: o.Metadata.Name}, u)
+	return u, err
+}
+
+// TestTakeOverFromKustomize: a Ferry applied from config/default becomes a
+// Helm release with helm install --take-ownership (and only with it): the
+// names and the Deployments' selectors are the same, so every object is
+// adopted in place.
+func TestTakeOverFromKustomize(t *testing.T) {
+	env := testenv.Start(t, testenv.WithoutProjectCRDs())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var rendered bytes.Buffer
+	for _, o := range kustomize(t, "default") {
+		rendered.WriteString("---\n")
+		rendered.Write(o.raw)
+	}
+	m, err := asdeployed.Parse(&rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asdeployed.Apply(ctx, env.Config, m.Objects); err != nil {
+		t.Fatalf("applying config/default: %v", err)
+	}
+
+	// Helm refuses objects it did not create, unless told to take them.
+	if _, err := tryHelmAgainst(t, env)("install", release, chartDir); err == nil || !strings.Contains(err.Error(), "invalid ownership metadata") {
+		t.Fatalf("helm install over config/default without --take-ownership: %v, want invalid ownership metadata", err)
+	}
+	helm := helmAgainst(t, env)
+	helm("install", release, chartDir, "--take-ownership")
+	for _, o := range render(t, nil) {
+		u, err := getObject(ctx, env, o)
+		if err != nil {
+			t.Errorf("%s: %v", o, err)
+			continue
+		}
+		if u.GetAnnotations()["meta.helm.sh/release-name"] != release || u.GetLabels()["app.kubernetes.io/managed-by"] != "Helm" {
+			t.Errorf("%s was not taken over by the release: annotations %v, labels %v", o, u.GetAnnotations(), u.GetLabels())
+		}
+	}
+	helm("uninstall", release, "--wait", "--timeout", "2m")
+	var d appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "ferry-installer"}, &d); !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment ferry-installer after helm uninstall: %v, want NotFound", err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "subscriptions.operators.ferry.dev"}, &crd); err != nil || crd.DeletionTimestamp != nil {
+		t.Errorf("CRD subscriptions.operators.ferry.dev after helm uninstall: %v, deleting: %v", err, crd.DeletionTimestamp)
 	}
 }
