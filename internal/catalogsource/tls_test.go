@@ -408,6 +408,46 @@ func TestTLSCatalogSource(t *testing.T) {
 	}
 }
 
+// TestMutualTLSCatalogSource: the CA from a Secret and a client
+// certificate from a kubernetes.io/tls Secret connect to a catalogd that
+// requires client certificates; a client certificate the server does not
+// trust, put into the Secret, disconnects it.
+func TestMutualTLSCatalogSource(t *testing.T) {
+	ns := createNamespace(t)
+	r, _ := startControllerIn(t, ns)
+	ca := testpki.NewCA(t, "ferry test CA")
+	v1 := demoCatalog(t, 1)
+	srv := startCatalogd(t, v1, serverTLS(ca.Issue(t, "catalogd"), ca))
+	installer := ca.Issue(t, "installer")
+	create(t, secret(ns, "catalogd-tls", map[string][]byte{"ca.crt": ca.CertPEM}))
+	clientSecret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "installer-client"},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: installer.CertPEM, corev1.TLSPrivateKeyKey: installer.KeyPEM},
+	}
+	create(t, clientSecret)
+	const name = "mtls"
+	createCatalogSourceTLS(t, name, srv.addr, &v1alpha1.CatalogSourceTLS{
+		CABundle:          &v1alpha1.CABundleSource{SecretRef: &v1alpha1.KeyReference{Name: "catalogd-tls", Key: "ca.crt"}},
+		ClientCertificate: &v1alpha1.ClientCertificateSource{SecretRef: v1alpha1.SecretReference{Name: "installer-client"}},
+	})
+	eventually(t, "connected with the client certificate", func() string { return statusIs(t, name, v1, metav1.ConditionTrue) })
+	eventually(t, "stored", func() string { return storeHas(r.Store, name, v1, true) })
+
+	stranger := testpki.NewCA(t, "someone else's CA").Issue(t, "installer")
+	clientSecret.Data = map[string][]byte{corev1.TLSCertKey: stranger.CertPEM, corev1.TLSPrivateKeyKey: stranger.KeyPEM}
+	if err := env.Client.Update(context.Background(), clientSecret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "refused with an untrusted client certificate", func() string {
+		cond := meta.FindStatusCondition(getCatalogSource(t, name).Status.Conditions, v1alpha1.TypeConnected)
+		if cond == nil || cond.Status != metav1.ConditionFalse {
+			return fmt.Sprintf("Connected %+v", cond)
+		}
+		return ""
+	})
+}
+
 // TestTLSReferencesOnlyInTheInstallerNamespace: a ConfigMap of the same
 // name in another namespace is never read.
 func TestTLSReferencesOnlyInTheInstallerNamespace(t *testing.T) {
