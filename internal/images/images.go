@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -324,11 +326,16 @@ type Pushed struct {
 }
 
 // Push pushes each image to <repository>/<name>:<version>. Credentials
-// come from the Docker config (~/.docker/config.json); registries on
-// localhost or 127.0.0.1 are spoken to over plain HTTP.
+// come from the Docker config (~/.docker/config.json). Only a registry on
+// a loopback address (localhost, 127.0.0.0/8, ::1) may answer over plain
+// HTTP; every other one must speak HTTPS (go-containerregistry alone would
+// also fall back to HTTP for private addresses such as 10.0.0.0/8).
 func Push(ctx context.Context, imgs []Image, repository, version string, opts ...remote.Option) ([]Pushed, error) {
 	repository = strings.TrimSuffix(repository, "/")
-	opts = append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, opts...)
+	opts = append([]remote.Option{
+		remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithTransport(loopbackHTTPOnly{base: remote.DefaultTransport}),
+	}, opts...)
 	out := make([]Pushed, 0, len(imgs))
 	for _, im := range imgs {
 		tag, err := name.NewTag(repository + "/" + im.Command.Name + ":" + version)
@@ -366,4 +373,24 @@ func ChartValues(pushed []Pushed) string {
 			p.Command.Name, p.Tag.Context().Name(), p.Tag.TagStr(), p.Digest.DigestStr())
 	}
 	return b.String()
+}
+
+// loopbackHTTPOnly refuses plain HTTP requests to hosts that are not
+// loopback addresses, so that credentials and images never travel
+// unencrypted over a network.
+type loopbackHTTPOnly struct{ base http.RoundTripper }
+
+func (t loopbackHTTPOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Hostname()) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only registries on a loopback address are spoken to without TLS", req.URL.Host)
+	}
+	return t.base.RoundTrip(req)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -316,5 +317,51 @@ func TestMetadataValidate(t *testing.T) {
 	}
 	if _, err := Build(context.Background(), ".", Metadata{}, Commands); err == nil || !strings.Contains(err.Error(), "image metadata") {
 		t.Errorf("Build with bad metadata: %v", err)
+	}
+}
+
+// roundTripper is a function as an http.RoundTripper.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestPlainHTTPOnlyToLoopback: plain HTTP reaches only loopback registries.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	ok := &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}
+	tr := loopbackHTTPOnly{base: roundTripper(func(*http.Request) (*http.Response, error) { return ok, nil })}
+	for _, tc := range []struct {
+		url     string
+		allowed bool
+	}{
+		{"http://127.0.0.1:5000/v2/", true},
+		{"http://127.3.4.5:5000/v2/", true},
+		{"http://localhost:5000/v2/", true},
+		{"http://[::1]:5000/v2/", true},
+		{"https://10.0.0.7:5000/v2/", true},
+		{"https://registry.example.com/v2/", true},
+		{"http://10.0.0.7:5000/v2/", false},
+		{"http://192.168.1.2/v2/", false},
+		{"http://registry.local/v2/", false},
+		{"http://registry.example.com/v2/", false},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, tc.url, http.NoBody)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tr.RoundTrip(req)
+			if resp != nil {
+				defer resp.Body.Close()
+			}
+			if tc.allowed != (err == nil) {
+				t.Errorf("allowed=%v, error %v", tc.allowed, err)
+			}
+			if err == nil && resp != ok {
+				t.Error("not passed on")
+			}
+			if err != nil && !strings.Contains(err.Error(), "refusing plain HTTP to "+req.URL.Host) {
+				t.Errorf("error %v", err)
+			}
+		})
 	}
 }
