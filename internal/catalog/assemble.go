@@ -35,6 +35,9 @@ type BundleDoc struct {
 	Deprecation          *Deprecation
 	// Digest is "sha256:<hex>" of the bundle's content, as the server reports it.
 	Digest string
+	// ManifestsDigest is ManifestsDigest of the bundle's manifests, as the
+	// server announces it; "" when the server announces none.
+	ManifestsDigest string
 }
 
 // Assemble validates documents and builds a catalog from them, exactly as
@@ -57,7 +60,7 @@ func Assemble(name, digest string, docs Documents) *Catalog {
 		}
 	}
 	for _, b := range docs.Bundles {
-		db := &declBundle{Package: b.Package, Name: b.Name, Image: b.Image, Properties: b.Properties, RelatedImages: b.RelatedImages, src: name, field: "bundle " + quote(b.Name)}
+		db := &declBundle{Package: b.Package, Name: b.Name, Image: b.Image, Properties: b.Properties, RelatedImages: b.RelatedImages, src: name, field: "bundle " + quote(b.Name), manifestsDigest: b.ManifestsDigest}
 		if sum, err := hex.DecodeString(strings.TrimPrefix(b.Digest, "sha256:")); err == nil && len(sum) == len(db.sum) {
 			copy(db.sum[:], sum)
 		}

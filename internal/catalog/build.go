@@ -87,6 +87,7 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 			Properties: db.Properties, RelatedImages: db.RelatedImages, Source: db.src,
 			ProvidedAPIs: d.provided, RequiredAPIs: d.required, RequiredPackages: d.packages,
 			manifests: db.manifests, csvMetadata: db.csvMetadata, sum: db.sum,
+			manifestsDigest: db.manifestsDigest,
 		}
 		p.bundles[b.Name] = b
 	}
@@ -354,7 +355,7 @@ func digest(c *Catalog) string {
 			writeDeprecation(h, ch.Deprecation)
 		}
 		for _, b := range p.Bundles {
-			fmt.Fprintf(h, "bundle\x00%s\x00%x\x00", b.Name, b.sum)
+			fmt.Fprintf(h, "bundle\x00%s\x00%x\x00%s\x00", b.Name, b.sum, b.manifestsDigest)
 			writeDeprecation(h, b.Deprecation)
 		}
 	}

@@ -81,6 +81,8 @@ func TestCommunityOperatorsMessy(t *testing.T) {
 	if withDeps == 0 {
 		t.Errorf("no kuadrant-operator bundle kept its olm.package dependencies")
 	}
+	// Every served bundle's manifests hash to the digest announced for them.
+	checkManifestsDigests(t, c, 179)
 
 	wantErrors := []string{
 		`community/aqua/2022.4.0: channel "2022.4.0": stranded`,

@@ -53,6 +53,8 @@ type declBundle struct {
 	src           string
 	field         string
 	sum           [sha256.Size]byte
+	// manifestsDigest is ManifestsDigest of the manifests.
+	manifestsDigest string
 }
 
 type declDeprecations struct {

@@ -184,6 +184,7 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 		}
 		var inline inlineManifests
 		var refs []objectRef
+		mh := newManifestsHash()
 		located := true
 		search := 0
 		props := b.Properties[:0:0]
@@ -195,6 +196,7 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 					sink.errorf(rel, fmt.Sprintf("%s properties[%d]", field, i), "%v", err)
 					return
 				}
+				mh.add(m)
 				if disk == nil {
 					inline = append(inline, m)
 					continue
@@ -218,11 +220,13 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 			}
 		}
 		db.Properties = props
+		sum := mh.sum()
+		db.manifestsDigest = sha256Digest(sum)
 		switch {
 		case disk != nil && len(refs) > 0:
 			db.manifests = &blobRef{
 				path: disk.path, off: int64(d.off), n: int64(d.n), size: disk.size, modTime: disk.modTime,
-				yaml: isYAML, objects: refs, located: located,
+				yaml: isYAML, objects: refs, located: located, sum: sum,
 			}
 		case len(inline) > 0:
 			db.manifests = inline

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -77,6 +78,9 @@ type blobRef struct {
 	located bool
 	// cache is the catalog's cache of decoded manifests; may be nil.
 	cache *lru.Cache[*blobRef, []Manifest]
+	// sum is the manifests' digest (ManifestsDigest) computed at load; what
+	// is read later must hash to it.
+	sum [sha256.Size]byte
 }
 
 // objectRef is one olm.bundle.object: its head, checked at load, and where
@@ -101,7 +105,24 @@ func (r *blobRef) manifests() ([]Manifest, error) {
 	return ms, err
 }
 
+// decode reads the objects and checks that they are the ones loaded: the
+// manifests digest announced for the bundle was computed at load.
 func (r *blobRef) decode() ([]Manifest, error) {
+	ms, err := r.decodeObjects()
+	if err != nil {
+		return nil, err
+	}
+	h := newManifestsHash()
+	for _, m := range ms {
+		h.add(m)
+	}
+	if h.sum() != r.sum {
+		return nil, fmt.Errorf("%s changed since the catalog was loaded (the bundle's manifests no longer hash to %s); a reload is pending", r.path, sha256Digest(r.sum))
+	}
+	return ms, nil
+}
+
+func (r *blobRef) decodeObjects() ([]Manifest, error) {
 	buf, err := r.read()
 	if err != nil {
 		return nil, err
@@ -116,8 +137,9 @@ func (r *blobRef) decode() ([]Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
 		}
-		js = js[:n]
-		if t := bytes.TrimSpace(js); len(t) > 0 && t[0] != '{' {
+		// The same bytes as parseManifestJSON gives at load.
+		js = bytes.TrimSpace(js[:n])
+		if len(js) > 0 && js[0] != '{' {
 			if js, err = yaml.YAMLToJSON(js); err != nil {
 				return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
 			}

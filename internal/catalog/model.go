@@ -104,6 +104,9 @@ type Bundle struct {
 	csvMetadata json.RawMessage
 	// sum is the digest of the bundle's source document.
 	sum [32]byte
+	// manifestsDigest is ManifestsDigest of the manifests served, computed
+	// at load; for an assembled catalog, what the server announced.
+	manifestsDigest string
 }
 
 // RelatedImage is an image a bundle needs.
@@ -270,3 +273,9 @@ func (e *ChannelEntry) InSkipRange(v semver.Version) bool {
 
 // Digest is "sha256:<hex>" of the bundle's content.
 func (b *Bundle) Digest() string { return "sha256:" + hex.EncodeToString(b.sum[:]) }
+
+// ManifestsDigest is ManifestsDigest of the manifests the bundle serves,
+// computed when the catalog was loaded. In a catalog assembled from a
+// server's answers it is the digest the server announced, "" when the
+// server announced none.
+func (b *Bundle) ManifestsDigest() string { return b.manifestsDigest }

@@ -274,18 +274,20 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 		related = append(related, ri)
 	}
 	inline := make(inlineManifests, 0, len(manifests))
+	mh := newManifestsHash()
 	h := sha256.New()
 	for _, p := range props {
 		fmt.Fprintf(h, "%s\x00%s\x00", p.Type, p.Value)
 	}
 	for _, m := range manifests {
 		inline = append(inline, m.m)
+		mh.add(m.m)
 		h.Write(m.m.JSON)
 		h.Write([]byte{0})
 	}
 	out.decl = &declBundle{
 		Package: pkg, Name: csv.Metadata.Name, RelatedImages: related, Properties: props,
-		manifests: inline, src: dir,
+		manifests: inline, src: dir, manifestsDigest: mh.digest(),
 	}
 	copy(out.decl.sum[:], h.Sum(nil))
 	return out

@@ -269,7 +269,7 @@ func entryMessage(e *catalog.ChannelEntry) *catalogv1.ChannelEntry {
 func bundleMessage(b *catalog.Bundle, withManifests bool) (*catalogv1.Bundle, error) {
 	out := &catalogv1.Bundle{
 		Package: b.Package, Name: b.Name, Version: b.Version.String(), Image: b.Image, Channels: b.Channels,
-		Deprecation: deprecation(b.Deprecation), Digest: b.Digest(),
+		Deprecation: deprecation(b.Deprecation), Digest: b.Digest(), ManifestsDigest: b.ManifestsDigest(),
 	}
 	for _, p := range b.Properties {
 		out.Properties = append(out.Properties, &catalogv1.Property{Type: p.Type, Value: string(p.Value)})

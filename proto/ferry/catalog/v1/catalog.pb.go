@@ -868,10 +868,16 @@ type Bundle struct {
 	RelatedImages    []*RelatedImage       `protobuf:"bytes,10,rep,name=related_images,json=relatedImages,proto3" json:"related_images,omitempty"`
 	Deprecation      *Deprecation          `protobuf:"bytes,11,opt,name=deprecation,proto3" json:"deprecation,omitempty"`
 	// manifests, CSV included, when requested.
-	Manifests     []*Manifest `protobuf:"bytes,12,rep,name=manifests,proto3" json:"manifests,omitempty"`
-	Digest        string      `protobuf:"bytes,13,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Manifests []*Manifest `protobuf:"bytes,12,rep,name=manifests,proto3" json:"manifests,omitempty"`
+	Digest    string      `protobuf:"bytes,13,opt,name=digest,proto3" json:"digest,omitempty"`
+	// manifests_digest is "sha256:<hex>" of the bundle's manifests exactly as
+	// GetBundle serves them, in order (the encoding is defined by
+	// internal/catalog.ManifestsDigest). It is set in every answer, with or
+	// without manifests, so that a client verifies the manifests it fetches
+	// against the digest the snapshot announced.
+	ManifestsDigest string `protobuf:"bytes,14,opt,name=manifests_digest,json=manifestsDigest,proto3" json:"manifests_digest,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Bundle) Reset() {
@@ -991,6 +997,13 @@ func (x *Bundle) GetManifests() []*Manifest {
 func (x *Bundle) GetDigest() string {
 	if x != nil {
 		return x.Digest
+	}
+	return ""
+}
+
+func (x *Bundle) GetManifestsDigest() string {
+	if x != nil {
+		return x.ManifestsDigest
 	}
 	return ""
 }
@@ -2210,7 +2223,7 @@ const file_ferry_catalog_v1_catalog_proto_rawDesc = "" +
 	"\apackage\x18\x01 \x01(\tR\apackage\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12#\n" +
 	"\rversion_range\x18\x03 \x01(\tR\fversionRange\x12+\n" +
-	"\x11include_manifests\x18\x04 \x01(\bR\x10includeManifests\"\xfd\x04\n" +
+	"\x11include_manifests\x18\x04 \x01(\bR\x10includeManifests\"\xa8\x05\n" +
 	"\x06Bundle\x12\x18\n" +
 	"\apackage\x18\x01 \x01(\tR\apackage\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -2227,7 +2240,8 @@ const file_ferry_catalog_v1_catalog_proto_rawDesc = "" +
 	" \x03(\v2\x1e.ferry.catalog.v1.RelatedImageR\rrelatedImages\x12?\n" +
 	"\vdeprecation\x18\v \x01(\v2\x1d.ferry.catalog.v1.DeprecationR\vdeprecation\x128\n" +
 	"\tmanifests\x18\f \x03(\v2\x1a.ferry.catalog.v1.ManifestR\tmanifests\x12\x16\n" +
-	"\x06digest\x18\r \x01(\tR\x06digest\"4\n" +
+	"\x06digest\x18\r \x01(\tR\x06digest\x12)\n" +
+	"\x10manifests_digest\x18\x0e \x01(\tR\x0fmanifestsDigest\"4\n" +
 	"\bProperty\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"V\n" +
