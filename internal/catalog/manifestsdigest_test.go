@@ -201,3 +201,17 @@ func loadDisk(t *testing.T, content string, opts ...Option) (*Catalog, string) {
 	}
 	return c, file
 }
+
+// The catalog digest covers every bundle's manifests digest, so that a
+// change of the manifests is announced.
+func TestCatalogDigestCoversManifestsDigest(t *testing.T) {
+	c := loadFS(t, treeFS(bundleSpec{pkg: "foo", version: "1.0.0"}))
+	if d := digest(c); d != c.Digest {
+		t.Fatalf("digest recomputed %s, loaded %s", d, c.Digest)
+	}
+	b := c.Bundle("foo", "foo.v1.0.0")
+	b.manifestsDigest = ManifestsDigest(nil)
+	if d := digest(c); d == c.Digest {
+		t.Errorf("the catalog digest %s did not change with the bundle's manifests digest", d)
+	}
+}
