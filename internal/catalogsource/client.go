@@ -172,7 +172,7 @@ func addPackage(docs *catalog.Documents, p *catalogv1.Package) {
 func bundleDoc(b *catalogv1.Bundle) catalog.BundleDoc {
 	d := catalog.BundleDoc{
 		Package: b.GetPackage(), Name: b.GetName(), Image: b.GetImage(),
-		Deprecation: deprecation(b.GetDeprecation()), Digest: b.GetDigest(),
+		Deprecation: deprecation(b.GetDeprecation()), Digest: b.GetDigest(), ManifestsDigest: b.GetManifestsDigest(),
 	}
 	for _, p := range b.GetProperties() {
 		d.Properties = append(d.Properties, catalog.Property{Type: p.GetType(), Value: json.RawMessage(p.GetValue())})

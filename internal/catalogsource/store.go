@@ -2,8 +2,6 @@ package catalogsource
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -52,10 +50,10 @@ var ErrBundleChanged = errors.New("bundle changed in the catalog")
 
 // ContentMismatchError is returned by Store.Manifests when a catalog answers
 // GetBundle with content that does not match what it announced: another
-// package, bundle or digest than the snapshot names, manifests without the
-// bundle's ClusterServiceVersion, or, for a bundle digest already fetched
-// from this catalog, different manifests than the first time. Nothing of
-// the answer is kept.
+// package or bundle than the snapshot names, manifests that do not hash to
+// the manifests digest the snapshot announced for the bundle (or no such
+// digest announced at all), or manifests without the bundle's
+// ClusterServiceVersion. Nothing of the answer is kept.
 type ContentMismatchError struct {
 	// Catalog is the CatalogSource, Address where it is served.
 	Catalog, Address string
@@ -98,33 +96,22 @@ type Store struct {
 	mu      sync.RWMutex
 	sources map[string]*storeEntry
 	events  *notifier
-	// cache holds manifests by manifestKey (CatalogSource, address, bundle digest).
+	// cache holds manifests by manifestKey (CatalogSource, address, bundle
+	// digest, manifests digest); only manifests that hash to the manifests
+	// digest are put in.
 	cache *lru.Cache[string, []catalog.Manifest]
 }
 
 type storeEntry struct {
 	snap   *Snapshot
 	client *Client
-	// pins records, per bundle digest of the current snapshot, the digest of
-	// the manifests first received for it (manifestsDigest): the same
-	// bundle digest must always bring the same manifests.
-	pins map[string]string
 }
 
 // manifestKey is the cache key of a bundle's manifests: the CatalogSource,
-// its address and the bundle digest it announced, never the digest alone.
-func manifestKey(catalogName, address, bundleDigest string) string {
-	return catalogName + "\x00" + address + "\x00" + bundleDigest
-}
-
-// manifestsDigest is the SHA-256 of manifests as received.
-func manifestsDigest(ms []catalog.Manifest) string {
-	h := sha256.New()
-	for _, m := range ms {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00", m.APIVersion, m.Kind, m.Name, len(m.JSON))
-		h.Write(m.JSON)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+// its address, and the bundle and manifests digests it announced, never the
+// digests alone.
+func manifestKey(catalogName, address, bundleDigest, manifestsDigest string) string {
+	return catalogName + "\x00" + address + "\x00" + bundleDigest + "\x00" + manifestsDigest
 }
 
 // NewStore returns an empty store.
@@ -187,10 +174,12 @@ func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 
 // Manifests returns the manifests of a bundle of the named catalog, fetched
 // with GetBundle over that catalog's connection and cached by (catalog,
-// bundle digest). The answer is checked against what the catalog announced
-// in its snapshot: the same package, bundle and digest, and exactly one
-// ClusterServiceVersion, named as the bundle; and the manifests must be the
-// ones this catalog first gave for that digest. It fails with ErrNotFound
+// bundle digest, manifests digest). The answer is checked against what the
+// catalog announced in its snapshot: the same package, bundle and digest;
+// manifests that hash (catalog.ManifestsDigest) to the manifests digest
+// announced for the bundle, which must be announced (fail closed: a catalog
+// that announces none cannot be verified and its bundles are refused); and
+// exactly one ClusterServiceVersion, named as the bundle. It fails with ErrNotFound
 // for an unknown catalog or bundle, with ErrBundleChanged when the catalog
 // no longer serves the bundle the snapshot holds, and with
 // *ContentMismatchError for an answer that does not match. The result is
@@ -211,7 +200,8 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	if b == nil {
 		return nil, fmt.Errorf("bundle %s of package %q in catalog %q: %w", bundle, pkg, catalogName, ErrNotFound)
 	}
-	key := manifestKey(catalogName, snap.Address, b.Digest())
+	announced := b.ManifestsDigest()
+	key := manifestKey(catalogName, snap.Address, b.Digest(), announced)
 	if ms, ok := s.cache.Get(key); ok {
 		return ms, nil
 	}
@@ -233,11 +223,14 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 		return nil, fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", catalogName, bundle, ErrBundleChanged, b.Digest(), got.GetDigest())
 	}
 	ms := ManifestsOf(got)
+	if announced == "" {
+		return nil, mismatch("the catalog announced no manifests digest for the bundle, so its manifests cannot be verified (catalogd predates manifests digests)")
+	}
+	if received := catalog.ManifestsDigest(ms); received != announced {
+		return nil, mismatch("the manifests received hash to %s, the catalog announced %s", received, announced)
+	}
 	if reason := checkCSV(ms, bundle); reason != "" {
 		return nil, mismatch("%s", reason)
-	}
-	if err := s.pin(catalogName, snap.Digest, b.Digest(), manifestsDigest(ms)); err != "" {
-		return nil, mismatch("%s", err)
 	}
 	s.cache.Put(key, ms, catalog.ManifestsSize(ms))
 	return ms, nil
@@ -262,27 +255,6 @@ func checkCSV(ms []catalog.Manifest, bundle string) string {
 	}
 }
 
-// pin records the manifests digest first received for a bundle digest of a
-// catalog (while the catalog serves snapshot catalogDigest) and says what
-// is wrong when a later answer differs.
-func (s *Store) pin(catalogName, catalogDigest, bundleDigest, got string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.sources[catalogName]
-	if e == nil || e.snap.Digest != catalogDigest {
-		// The catalog moved on meanwhile; its new snapshot decides.
-		return ""
-	}
-	if e.pins == nil {
-		e.pins = map[string]string{}
-	}
-	if first, ok := e.pins[bundleDigest]; ok && first != got {
-		return fmt.Sprintf("bundle digest %s was first served with manifests %s, now with %s", bundleDigest, first, got)
-	}
-	e.pins[bundleDigest] = got
-	return ""
-}
-
 // change says what an update changed.
 type change struct {
 	// public: digest, connection state or priority, what Events reports.
@@ -305,10 +277,6 @@ func (s *Store) update(name string, fn func(*Snapshot)) change {
 	fn(&next)
 	if next.Catalog != nil {
 		next.Digest = next.Catalog.Digest
-	}
-	if next.Digest != old.Digest {
-		// Pins hold for one snapshot.
-		e.pins = nil
 	}
 	e.snap = &next
 	s.mu.Unlock()
