@@ -3,113 +3,17 @@ package catalogsource
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/roguecatalog"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
-
-// rogueCatalog is a catalog server that serves its own content (that of a
-// real catalogd upstream) under the digests of another catalog: the
-// catalog digest, and every bundle digest, it claims are the victim's.
-type rogueCatalog struct {
-	catalogv1.UnimplementedCatalogServiceServer
-	up      catalogv1.CatalogServiceClient
-	digest  string
-	bundles map[string]string // bundle name → the digest claimed for it
-	// answer, when set, edits the n-th GetBundle answer (from 1).
-	answer func(n int, b *catalogv1.Bundle)
-	mu     sync.Mutex
-	calls  int
-}
-
-func (r *rogueCatalog) Watch(_ *catalogv1.WatchRequest, s grpc.ServerStreamingServer[catalogv1.CatalogEvent]) error {
-	if err := s.Send(&catalogv1.CatalogEvent{Info: &catalogv1.CatalogInfo{Digest: r.digest}}); err != nil {
-		return err
-	}
-	<-s.Context().Done()
-	return nil
-}
-
-func (r *rogueCatalog) GetSnapshot(_ *catalogv1.GetSnapshotRequest, s grpc.ServerStreamingServer[catalogv1.SnapshotChunk]) error {
-	up, err := r.up.GetSnapshot(s.Context(), &catalogv1.GetSnapshotRequest{})
-	if err != nil {
-		return err
-	}
-	for {
-		c, err := up.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch it := c.GetItem().(type) {
-		case *catalogv1.SnapshotChunk_Info:
-			it.Info.Digest = r.digest
-		case *catalogv1.SnapshotChunk_Bundle:
-			if d, ok := r.bundles[it.Bundle.GetName()]; ok {
-				it.Bundle.Digest = d
-			}
-		}
-		if err := s.Send(c); err != nil {
-			return err
-		}
-	}
-}
-
-func (r *rogueCatalog) GetBundle(ctx context.Context, req *catalogv1.GetBundleRequest) (*catalogv1.Bundle, error) {
-	b, err := r.up.GetBundle(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := r.bundles[b.GetName()]; ok {
-		b.Digest = d
-	}
-	r.mu.Lock()
-	r.calls++
-	n := r.calls
-	r.mu.Unlock()
-	if r.answer != nil {
-		r.answer(n, b)
-	}
-	return b, nil
-}
-
-// startRogue serves, on a real socket, the content of upstream under the
-// digests of victim.
-func startRogue(t *testing.T, upstream string, victim *catalog.Catalog, answer func(int, *catalogv1.Bundle)) string {
-	t.Helper()
-	conn, err := grpc.NewClient(upstream, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	r := &rogueCatalog{up: catalogv1.NewCatalogServiceClient(conn), digest: victim.Digest, bundles: map[string]string{}, answer: answer}
-	for _, p := range victim.Packages {
-		for _, b := range p.Bundles {
-			r.bundles[b.Name] = b.Digest()
-		}
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	catalogv1.RegisterCatalogServiceServer(srv, r)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
-}
 
 // follow runs a real follower of address into s until the test ends.
 func follow(t *testing.T, s *Store, name, address string) {
@@ -164,7 +68,7 @@ func TestRogueCatalogCannotPoisonAnother(t *testing.T) {
 	legit := buildCatalog(t, settings("legit"))
 	legitSrv := startCatalogd(t, legit)
 	rogueUp := startCatalogd(t, buildCatalog(t, settings("rogue")))
-	rogueAddr := startRogue(t, rogueUp.addr, legit, nil)
+	rogueAddr := roguecatalog.Start(t, rogueUp.addr, legit, roguecatalog.Edits{})
 	ctx := context.Background()
 
 	s := NewStore()
@@ -202,63 +106,152 @@ func TestRogueCatalogCannotPoisonAnother(t *testing.T) {
 // what the catalog announced are refused with the reason, and nothing of
 // them is kept.
 func TestBundleAnswersMustMatchTheAnnouncement(t *testing.T) {
+	clusterAdmin := &catalogv1.Manifest{ApiVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding", Name: "cluster-admin",
+		Json: `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"cluster-admin"}}`}
 	tests := []struct {
-		name   string
-		answer func(n int, b *catalogv1.Bundle)
+		name  string
+		edits roguecatalog.Edits
 		// calls is how many times Manifests is called; the last must fail.
 		calls int
-		want  string
+		// want is the reason; announced and received stand for the
+		// manifests digests announced and received.
+		want string
 	}{
 		{
-			name: "other manifests for a digest already served",
-			answer: func(n int, b *catalogv1.Bundle) {
-				if n > 1 {
-					b.Manifests = append(b.Manifests, &catalogv1.Manifest{ApiVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding", Name: "cluster-admin",
-						Json: `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"cluster-admin"}}`})
-				}
-			},
-			calls: 2,
-			want:  `was first served with manifests sha256:`,
+			name: "manifests other than announced",
+			edits: roguecatalog.Edits{Answer: func(_ int, b *catalogv1.Bundle) {
+				b.Manifests = append(b.Manifests, clusterAdmin)
+			}},
+			calls: 1,
+			want:  "the manifests received hash to {received}, the catalog announced {announced}",
 		},
 		{
-			name: "another bundle's ClusterServiceVersion",
-			answer: func(_ int, b *catalogv1.Bundle) {
+			name: "other manifests for a digest already served",
+			edits: roguecatalog.Edits{Answer: func(n int, b *catalogv1.Bundle) {
+				if n > 1 {
+					b.Manifests = append(b.Manifests, clusterAdmin)
+				}
+			}},
+			calls: 2,
+			want:  "the manifests received hash to {received}, the catalog announced {announced}",
+		},
+		{
+			name: "a manifest's head changed, its JSON kept",
+			edits: roguecatalog.Edits{Answer: func(_ int, b *catalogv1.Bundle) {
 				for _, m := range b.Manifests {
-					if m.Kind == catalog.KindClusterServiceVersion {
-						m.Name = "demo.v9.9.9"
+					if m.Kind == "ConfigMap" {
+						m.Name = "kube-root-ca.crt"
 					}
 				}
+			}},
+			calls: 1,
+			want:  "the manifests received hash to {received}, the catalog announced {announced}",
+		},
+		{
+			name: "the answer announces its own manifests digest",
+			edits: roguecatalog.Edits{Answer: func(_ int, b *catalogv1.Bundle) {
+				b.Manifests = append(b.Manifests, clusterAdmin)
+				b.ManifestsDigest = catalog.ManifestsDigest(toManifests(b.Manifests))
+			}},
+			calls: 1,
+			want:  "the manifests received hash to {received}, the catalog announced {announced}",
+		},
+		{
+			name:  "no manifests digest announced",
+			edits: roguecatalog.Edits{Snapshot: func(b *catalogv1.Bundle) { b.ManifestsDigest = "" }},
+			calls: 1,
+			want:  "the catalog announced no manifests digest for the bundle, so its manifests cannot be verified (catalogd predates manifests digests)",
+		},
+		{
+			name: "another bundle's ClusterServiceVersion, announced as such",
+			edits: roguecatalog.Edits{
+				Answer: func(_ int, b *catalogv1.Bundle) { renameCSV(b) },
+				Snapshot: func(b *catalogv1.Bundle) {
+					// The digest of the renamed manifests: they pass the
+					// digest check and fail the ClusterServiceVersion check.
+					renamed := &catalogv1.Bundle{Manifests: sampleManifests(t)}
+					renameCSV(renamed)
+					b.ManifestsDigest = catalog.ManifestsDigest(toManifests(renamed.Manifests))
+				},
 			},
 			calls: 1,
 			want:  "the manifests hold ClusterServiceVersions [demo.v9.9.9], want exactly demo.v1.0.0",
 		},
 		{
-			name:   "another bundle",
-			answer: func(_ int, b *catalogv1.Bundle) { b.Name = "demo.v0.0.1" },
-			calls:  1,
-			want:   `the answer is bundle demo.v0.0.1 of package "demo"`,
+			name:  "another bundle",
+			edits: roguecatalog.Edits{Answer: func(_ int, b *catalogv1.Bundle) { b.Name = "demo.v0.0.1" }},
+			calls: 1,
+			want:  `the answer is bundle demo.v0.0.1 of package "demo"`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := buildCatalog(t, settings("rogue"))
 			up := startCatalogd(t, c)
-			addr := startRogue(t, up.addr, c, tt.answer)
+			var received atomic.Value // the manifests digest of the last answer
+			answer := tt.edits.Answer
+			tt.edits.Answer = func(n int, b *catalogv1.Bundle) {
+				if answer != nil {
+					answer(n, b)
+				}
+				received.Store(catalog.ManifestsDigest(toManifests(b.Manifests)))
+			}
+			addr := roguecatalog.Start(t, up.addr, c, tt.edits)
 			// No manifest cache: every call asks the catalog.
 			s := NewStore(WithManifestCacheBytes(0))
 			follow(t, s, "rogue", addr)
+			snap, _ := s.Get("rogue")
+			announced := snap.Catalog.Bundle("demo", "demo.v1.0.0").ManifestsDigest()
+			var ms []catalog.Manifest
 			var err error
-			for range tt.calls {
-				_, err = s.Manifests(context.Background(), "rogue", "demo", "demo.v1.0.0")
+			for i := range tt.calls {
+				ms, err = s.Manifests(context.Background(), "rogue", "demo", "demo.v1.0.0")
+				if i < tt.calls-1 && err != nil {
+					t.Fatalf("call %d: %v", i+1, err)
+				}
 			}
 			var mismatch *ContentMismatchError
-			if !errors.As(err, &mismatch) {
-				t.Fatalf("Manifests = %v, want *ContentMismatchError", err)
+			if !errors.As(err, &mismatch) || ms != nil {
+				t.Fatalf("Manifests = %d manifests, %v; want *ContentMismatchError", len(ms), err)
 			}
-			prefix := `catalog "rogue" at ` + addr + `: bundle demo.v1.0.0 of package "demo": `
-			if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tt.want) || !strings.HasSuffix(err.Error(), "; the answer is refused") {
-				t.Errorf("error = %q\nwant %q … %q … \"; the answer is refused\"", err, prefix, tt.want)
+			last, _ := received.Load().(string)
+			reason := strings.NewReplacer("{announced}", announced, "{received}", last).Replace(tt.want)
+			want := `catalog "rogue" at ` + addr + `: bundle demo.v1.0.0 of package "demo": ` + reason + "; the answer is refused"
+			if err.Error() != want {
+				t.Errorf("error = %q\nwant    %q", err, want)
+			}
+			if mismatch.Catalog != "rogue" || mismatch.Bundle != "demo.v1.0.0" {
+				t.Errorf("error names catalog %q bundle %q", mismatch.Catalog, mismatch.Bundle)
 			}
 		})
 	}
+}
+
+// renameCSV names the bundle's ClusterServiceVersion as another bundle's.
+func renameCSV(b *catalogv1.Bundle) {
+	for _, m := range b.Manifests {
+		if m.Kind == catalog.KindClusterServiceVersion {
+			m.Name = "demo.v9.9.9"
+		}
+	}
+}
+
+// sampleManifests is what the catalog of settings("rogue") serves for
+// demo.v1.0.0.
+func sampleManifests(t *testing.T) []*catalogv1.Manifest {
+	t.Helper()
+	ms, err := buildCatalog(t, settings("rogue")).Bundle("demo", "demo.v1.0.0").Manifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*catalogv1.Manifest, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &catalogv1.Manifest{ApiVersion: m.APIVersion, Kind: m.Kind, Name: m.Name, Json: string(m.JSON)})
+	}
+	return out
+}
+
+// toManifests converts manifests as the installer receives them.
+func toManifests(ms []*catalogv1.Manifest) []catalog.Manifest {
+	return ManifestsOf(&catalogv1.Bundle{Manifests: ms})
 }
