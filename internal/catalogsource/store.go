@@ -208,12 +208,16 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	if cl == nil {
 		return nil, fmt.Errorf("catalog %q is not followed", catalogName)
 	}
+	mismatch := func(format string, args ...any) error {
+		return &ContentMismatchError{Catalog: catalogName, Address: cl.Address(), Package: pkg, Bundle: bundle, Reason: fmt.Sprintf(format, args...)}
+	}
+	if announced == "" {
+		// Fail closed: nothing could be verified, so nothing is fetched.
+		return nil, mismatch("%s", reasonNoManifestsDigest)
+	}
 	got, err := cl.Bundle(ctx, pkg, bundle)
 	if err != nil {
 		return nil, fmt.Errorf("catalog at %s: bundle %s: %s", cl.Address(), bundle, grpcMessage(err))
-	}
-	mismatch := func(format string, args ...any) error {
-		return &ContentMismatchError{Catalog: catalogName, Address: cl.Address(), Package: pkg, Bundle: bundle, Reason: fmt.Sprintf(format, args...)}
 	}
 	if got.GetPackage() != pkg || got.GetName() != bundle {
 		return nil, mismatch("the answer is bundle %s of package %q", got.GetName(), got.GetPackage())
@@ -223,9 +227,6 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 		return nil, fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", catalogName, bundle, ErrBundleChanged, b.Digest(), got.GetDigest())
 	}
 	ms := ManifestsOf(got)
-	if announced == "" {
-		return nil, mismatch("the catalog announced no manifests digest for the bundle, so its manifests cannot be verified (catalogd predates manifests digests)")
-	}
 	if received := catalog.ManifestsDigest(ms); received != announced {
 		return nil, mismatch("the manifests received hash to %s, the catalog announced %s", received, announced)
 	}
@@ -235,6 +236,10 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	s.cache.Put(key, ms, catalog.ManifestsSize(ms))
 	return ms, nil
 }
+
+// reasonNoManifestsDigest is the ContentMismatchError reason for a bundle
+// whose snapshot announced no manifests digest.
+const reasonNoManifestsDigest = "the catalog announced no manifests digest for the bundle, so its manifests cannot be verified (a catalogd older than manifests digests: upgrade it)"
 
 // checkCSV says what is wrong when ms does not hold exactly one
 // ClusterServiceVersion named bundle.

@@ -160,7 +160,7 @@ func TestBundleAnswersMustMatchTheAnnouncement(t *testing.T) {
 			name:  "no manifests digest announced",
 			edits: roguecatalog.Edits{Snapshot: func(b *catalogv1.Bundle) { b.ManifestsDigest = "" }},
 			calls: 1,
-			want:  "the catalog announced no manifests digest for the bundle, so its manifests cannot be verified (catalogd predates manifests digests)",
+			want:  reasonNoManifestsDigest,
 		},
 		{
 			name: "another bundle's ClusterServiceVersion, announced as such",
