@@ -116,6 +116,8 @@ func TestBundleAnswersMustMatchTheAnnouncement(t *testing.T) {
 		// want is the reason; announced and received stand for the
 		// manifests digests announced and received.
 		want string
+		// unasked: the bundle is refused without asking the catalog.
+		unasked bool
 	}{
 		{
 			name: "manifests other than announced",
@@ -157,10 +159,11 @@ func TestBundleAnswersMustMatchTheAnnouncement(t *testing.T) {
 			want:  "the manifests received hash to {received}, the catalog announced {announced}",
 		},
 		{
-			name:  "no manifests digest announced",
-			edits: roguecatalog.Edits{Snapshot: func(b *catalogv1.Bundle) { b.ManifestsDigest = "" }},
-			calls: 1,
-			want:  reasonNoManifestsDigest,
+			name:    "no manifests digest announced",
+			edits:   roguecatalog.Edits{Snapshot: func(b *catalogv1.Bundle) { b.ManifestsDigest = "" }},
+			calls:   1,
+			want:    reasonNoManifestsDigest,
+			unasked: true,
 		},
 		{
 			name: "another bundle's ClusterServiceVersion, announced as such",
@@ -215,6 +218,9 @@ func TestBundleAnswersMustMatchTheAnnouncement(t *testing.T) {
 				t.Fatalf("Manifests = %d manifests, %v; want *ContentMismatchError", len(ms), err)
 			}
 			last, _ := received.Load().(string)
+			if asked := last != ""; asked == tt.unasked {
+				t.Errorf("the catalog was asked for the bundle: %v, want %v", asked, !tt.unasked)
+			}
 			reason := strings.NewReplacer("{announced}", announced, "{received}", last).Replace(tt.want)
 			want := `catalog "rogue" at ` + addr + `: bundle demo.v1.0.0 of package "demo": ` + reason + "; the answer is refused"
 			if err.Error() != want {
