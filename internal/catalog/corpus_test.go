@@ -127,3 +127,30 @@ func TestCommunityOperatorsMessy(t *testing.T) {
 		}
 	}
 }
+
+// TestCommunityProdFullManifestsDigests: every bundle of a real-size
+// file-based catalog serves manifests that hash to the manifests digest
+// computed at load, also those read again from disk.
+func TestCommunityProdFullManifestsDigests(t *testing.T) {
+	archive := corpusFile(t, "community-prod-full-fbc.tar.xz")
+	dir := t.TempDir()
+	extract(t, archive, dir)
+	c, err := Load(context.Background(), []Source{{Name: "community", Dir: dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := 0
+	for _, p := range c.Packages {
+		for _, b := range p.Bundles {
+			if _, ok := b.manifests.(*blobRef); ok {
+				onDisk++
+			}
+		}
+	}
+	// Large files stay on disk, small ones are held in memory: both kinds
+	// are checked.
+	if n := c.Counts().Bundles; n < 6000 || onDisk == 0 || onDisk == n {
+		t.Fatalf("%d bundles, %d of them read from disk; want more than 6000, some of them on disk", n, onDisk)
+	}
+	checkManifestsDigests(t, c, 6000)
+}
