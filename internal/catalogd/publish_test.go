@@ -135,6 +135,15 @@ func TestPublishJoinsPackageAndWakesWatchers(t *testing.T) {
 	if resp.GetCatalogDigest() == first.GetInfo().GetDigest() || resp.GetCatalogDigest() != env.holder.Catalog().Digest {
 		t.Fatalf("catalog digest %s; before %s, served %s", resp.GetCatalogDigest(), first.GetInfo().GetDigest(), env.holder.Catalog().Digest)
 	}
+	// The published bundle announces its manifests digest, and its
+	// manifests hash to it.
+	b, err := env.client.GetBundle(ctx, &catalogv1.GetBundleRequest{Package: "lighthouse-operator", Version: "1.5.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := catalog.ManifestsDigest(manifestsOf(b)); len(b.GetManifests()) == 0 || b.GetManifestsDigest() != got {
+		t.Errorf("published bundle: %d manifests hash to %s, announced %q", len(b.GetManifests()), got, b.GetManifestsDigest())
+	}
 	// Watchers hear of the new digest.
 	for {
 		ev, err := watch.Recv()
