@@ -418,8 +418,10 @@ func TestDeployments(t *testing.T) {
 			return ""
 		}},
 		{"catalogd", "ferry-catalogd", func(p *corev1.Probe) string {
-			if p.GRPC == nil || p.GRPC.Port != 50051 {
-				return "not a grpc probe on 50051"
+			// Not the gRPC port: its probe waits behind clients once
+			// --max-connections is reached, and speaks plaintext only.
+			if p.HTTPGet == nil || p.HTTPGet.Port.String() != "metrics" {
+				return "not an httpGet probe on the metrics port"
 			}
 			return ""
 		}},
