@@ -57,7 +57,7 @@ func render(t *testing.T, dir string) []object {
 	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Skip("kubectl not found in PATH: it renders the Kustomize manifests (kubectl kustomize); install kubectl to run this test")
+		t.Fatalf("kubectl not found in PATH: it renders the Kustomize manifests (kubectl kustomize); install kubectl (Debian package kubectl) to run this test")
 	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(kubectl, "kustomize", dir)

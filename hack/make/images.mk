@@ -6,6 +6,8 @@
 
 # Tag and version label of the images (default: git describe).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+# Architecture of the images (GOARCH; default: this machine's).
+ARCH ?= $(shell $(GO) env GOARCH)
 # Where make images writes the OCI layout (oci/) and the digests.
 IMAGES_DIR ?= $(BIN_DIR)/images
 # Repository prefix make images-push pushes to: $(REGISTRY)/catalogd, $(REGISTRY)/installer.
@@ -16,11 +18,11 @@ REGISTRY_LISTEN ?= 127.0.0.1:5000
 .PHONY: images images-push registry
 
 images: ## Build the catalogd and installer images into bin/images/oci (OCI layout; no Docker)
-	$(GO) run ./hack/images --out $(IMAGES_DIR) --version '$(VERSION)'
+	$(GO) run ./hack/images --out $(IMAGES_DIR) --version '$(VERSION)' --arch '$(ARCH)'
 
 images-push: ## Build the images and push them to REGISTRY (e.g. REGISTRY=127.0.0.1:5000/ferry); make deploy then uses their digests
 	@test -n "$(REGISTRY)" || { echo "images-push: set REGISTRY=<host[:port]/path>, e.g. REGISTRY=127.0.0.1:5000/ferry" >&2; exit 1; }
-	$(GO) run ./hack/images --out $(IMAGES_DIR) --version '$(VERSION)' --push '$(REGISTRY)'
+	$(GO) run ./hack/images --out $(IMAGES_DIR) --version '$(VERSION)' --arch '$(ARCH)' --push '$(REGISTRY)'
 
 registry: ## Run an in-memory OCI registry on REGISTRY_LISTEN (127.0.0.1:5000) to push to
 	$(GO) run ./hack/registry --listen $(REGISTRY_LISTEN)

@@ -183,8 +183,27 @@ func steady(ctx context.Context, ns, name string, replicas int32) error {
 			return fmt.Errorf("Node %s Ready=%s: %s", node.Name, c.Status, c.Message)
 		}
 	}
+	// The Node's heartbeat: kwok renews its Lease every few seconds. A
+	// heartbeat that stopped would only turn the Node NotReady after the
+	// controller manager's long grace period, later than this test watches,
+	// so its age is checked directly.
+	lease, err := f.Clientset.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("Node %s heartbeat: %w", node.Name, err)
+	}
+	if lease.Spec.RenewTime == nil {
+		return fmt.Errorf("Node %s heartbeat: Lease %s/%s was never renewed", node.Name, lease.Namespace, lease.Name)
+	}
+	if age := time.Since(lease.Spec.RenewTime.Time); age > maxHeartbeatAge {
+		return fmt.Errorf("Node %s heartbeat: Lease %s/%s last renewed %v ago, more than %v", node.Name, lease.Namespace, lease.Name, age.Round(time.Second), maxHeartbeatAge)
+	}
 	return nil
 }
+
+// maxHeartbeatAge is the oldest Node Lease renewal steady accepts: three
+// lease durations of kwok's (40 s), so a late renewal on a busy machine
+// passes and a stopped heartbeat fails well within stableFor.
+const maxHeartbeatAge = 2 * time.Minute
 
 func TestDeploymentOnFakeNodeBecomesAvailable(t *testing.T) {
 	ctx := context.Background()
