@@ -43,8 +43,15 @@ type Command struct {
 	ServiceAccount string
 	// APIAccess is false when the pod mounts no service account token.
 	APIAccess bool
-	// Rewritten says which flags WithFlag changed, "--flag: old -> new".
+	// Rewritten says which flags WithFlag and MountVolumes changed,
+	// "--flag: old -> new".
 	Rewritten []string
+	// Mounts are the container's volumeMounts as local paths, set by
+	// MountVolumes.
+	Mounts []Mount
+
+	mounts  []corev1.VolumeMount
+	volumes []corev1.Volume
 }
 
 type commandOptions struct {
@@ -94,6 +101,9 @@ func (m *Manifests) Command(namespace, name string, opts ...CommandOption) (*Com
 	if len(c.EnvFrom) > 0 {
 		return nil, fmt.Errorf("%s: envFrom is not supported for a local process", where)
 	}
+	if len(c.VolumeDevices) > 0 {
+		return nil, fmt.Errorf("%s: volumeDevices are not supported for a local process", where)
+	}
 	sa := pod.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -102,6 +112,8 @@ func (m *Manifests) Command(namespace, name string, opts ...CommandOption) (*Com
 		Namespace: namespace, Deployment: name, Container: c.Name,
 		ServiceAccount: sa,
 		APIAccess:      pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken,
+		mounts:         c.VolumeMounts,
+		volumes:        pod.Volumes,
 	}
 	downward := map[string]string{
 		"metadata.namespace":      namespace,
