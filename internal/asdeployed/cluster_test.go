@@ -2,7 +2,9 @@ package asdeployed_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,111 @@ func TestApplyErrors(t *testing.T) {
 	}
 	if _, err := asdeployed.ServiceAccountConfig(ctx, env.Config, "default", "default", time.Minute); err == nil {
 		t.Error("a token shorter than the minimum was requested")
+	}
+}
+
+// TestMountVolumesFromTheCluster: the publishing manifests' Secret volumes
+// are read from the API server with the admin's credentials and written
+// with their modes; the claim must exist; the args name the local files.
+func TestMountVolumesFromTheCluster(t *testing.T) {
+	env := testenv.Start(t, testenv.WithoutProjectCRDs())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const deployment = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: mount-system}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: tls, namespace: mount-system}
+type: kubernetes.io/tls
+stringData: {tls.crt: CERT, tls.key: KEY, ca.crt: CA}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: mount-system}
+data: {a.yaml: "a: 1"}
+binaryData: {b.bin: AAEC}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: catalogd, namespace: mount-system}
+spec:
+  selector: {matchLabels: {app: catalogd}}
+  template:
+    metadata: {labels: {app: catalogd}}
+    spec:
+      automountServiceAccountToken: false
+      containers:
+      - name: catalogd
+        image: example.invalid/catalogd:1
+        args: [serve, --data-dir=/var/lib/catalogd, --tls-cert-file=/etc/tls/tls.crt, --config=/etc/settings/b.bin]
+        volumeMounts:
+        - {name: data, mountPath: /var/lib/catalogd}
+        - {name: tls, mountPath: /etc/tls, readOnly: true}
+        - {name: settings, mountPath: /etc/settings}
+      volumes:
+      - {name: data, persistentVolumeClaim: {claimName: data}}
+      - {name: tls, secret: {secretName: tls, defaultMode: 0440, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}}
+      - {name: settings, configMap: {name: settings}}
+`
+	const claim = `
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: mount-system}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+`
+	m, err := asdeployed.Parse(strings.NewReader(deployment))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asdeployed.Apply(ctx, env.Config, m.Objects, asdeployed.Skip(asdeployed.IsDeployment("mount-system", "catalogd"))); err != nil {
+		t.Fatal(err)
+	}
+	src, err := asdeployed.ClusterSource(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd, err := m.Command("mount-system", "catalogd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Until the claim exists, the pod could not start either.
+	if err := cmd.MountVolumes(ctx, src, dir); err == nil || !strings.Contains(err.Error(), "the PersistentVolumeClaim mount-system/data does not exist") {
+		t.Fatalf("MountVolumes without the claim: %v", err)
+	}
+	c, err := asdeployed.Parse(strings.NewReader(claim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asdeployed.Apply(ctx, env.Config, c.Objects); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, err = m.Command("mount-system", "catalogd"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.MountVolumes(ctx, src, dir); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"serve", "--data-dir=" + filepath.Join(dir, "pvc", "data"), "--tls-cert-file=" + filepath.Join(dir, "secret", "tls", "tls.crt"),
+		"--config=" + filepath.Join(dir, "configmap", "settings", "b.bin")}
+	if !slices.Equal(cmd.Args, want) {
+		t.Errorf("args = %q\nwant   %q", cmd.Args, want)
+	}
+	for p, content := range map[string]string{"secret/tls/tls.crt": "CERT", "secret/tls/tls.key": "KEY", "configmap/settings/a.yaml": "a: 1", "configmap/settings/b.bin": "\x00\x01\x02"} {
+		data, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil || string(data) != content {
+			t.Errorf("%s = %q, %v; want %q", p, data, err, content)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "secret", "tls", "tls.key")); err != nil || fi.Mode().Perm() != 0o440 {
+		t.Errorf("tls.key: %v, %v; want mode 0440", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secret", "tls", "ca.crt")); err == nil {
+		t.Error("ca.crt was written; the volume's items leave it out")
 	}
 }
