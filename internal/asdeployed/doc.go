@@ -12,6 +12,8 @@
 //	err = asdeployed.WriteKubeconfig(path, cfg)
 //	cmd, err := m.Command("ferry-system", "ferry-installer",
 //		asdeployed.WithFlag("--metrics-bind-address", "127.0.0.1:18080"))
+//	src, err := asdeployed.ClusterSource(admin)
+//	err = cmd.MountVolumes(ctx, src, dir)
 //	// run the installer binary with cmd.Args and cmd.Env, KUBECONFIG=path
 //
 // Apply server-side applies Namespaces and CRDs first (waiting until the
@@ -24,4 +26,13 @@
 // namespace and name from the downward API), and the environment the
 // process gets. Rewriting a flag is explicit (WithFlag), limited to flags
 // the Deployment already passes, and reported in Command.Rewritten.
+//
+// MountVolumes makes the container's volumeMounts local folders under a
+// deploy folder: Secret and ConfigMap volumes are read with the credentials
+// of the one deploying (the process's own identity may have no API access)
+// and written with their items and modes; emptyDir and
+// persistentVolumeClaim volumes are folders, a claim's kept by claim name
+// across runs. Every argument naming a mounted path is rewritten to the
+// local one and reported in Command.Rewritten. Other volume types are an
+// error naming the volume.
 package asdeployed
