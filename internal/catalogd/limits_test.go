@@ -1,17 +1,29 @@
 package catalogd_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/ferrydev/ferry/internal/catalogd"
@@ -258,4 +270,344 @@ func counterValue(t *testing.T, m *catalogd.Metrics, name string) float64 {
 	}
 	t.Fatalf("metric %s not found", name)
 	return 0
+}
+
+// TestConnectionOptions: the gRPC server options that bound connections
+// are in force. Each case fails without its option.
+func TestConnectionOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		limits func(*catalogd.Limits)
+		run    func(t *testing.T, addr string, m *catalogd.Metrics)
+	}{
+		{"a second call on a connection waits for the first to end", func(l *catalogd.Limits) { l.MaxConcurrentStreams = 1 }, testStreamLimit},
+		{"pinging faster than keepalive-min-time during a call", func(l *catalogd.Limits) {}, func(t *testing.T, addr string, _ *catalogd.Metrics) {
+			c := dialH2(t, addr)
+			c.call(t, 1, catalogv1.CatalogService_Watch_FullMethodName)
+			c.waitData(t, 1)
+			for range 2 * maxPingStrikes {
+				c.ping(t)
+			}
+			c.wantTooManyPings(t)
+		}},
+		{"pinging at keepalive-min-time during a call", func(l *catalogd.Limits) { l.KeepaliveMinTime = 100 * time.Millisecond }, func(t *testing.T, addr string, _ *catalogd.Metrics) {
+			c := dialH2(t, addr)
+			c.call(t, 1, catalogv1.CatalogService_Watch_FullMethodName)
+			c.waitData(t, 1)
+			// Without the option, the server's 5-minute default strikes
+			// from the second ping on and sends GOAWAY before the last ack.
+			for i := range 2 * maxPingStrikes {
+				if i > 0 {
+					time.Sleep(250 * time.Millisecond) // the pace of the pings, not a wait for an event
+				}
+				c.ping(t)
+				c.waitPingAck(t)
+			}
+		}},
+		{"pinging without a call", func(l *catalogd.Limits) { l.KeepaliveMinTime = 100 * time.Millisecond }, func(t *testing.T, addr string, _ *catalogd.Metrics) {
+			c := dialH2(t, addr)
+			// Slower than keepalive-min-time: only the missing call is wrong.
+			for i := range 2 * maxPingStrikes {
+				if i > 0 {
+					time.Sleep(250 * time.Millisecond) // the pace of the pings
+				}
+				if !c.ping(t) {
+					break // the server closed the connection already
+				}
+			}
+			c.wantTooManyPings(t)
+		}},
+		{"an idle connection is closed", func(l *catalogd.Limits) { l.MaxConnectionIdle = 200 * time.Millisecond }, func(t *testing.T, addr string, m *catalogd.Metrics) {
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := catalogv1.NewCatalogServiceClient(conn).GetCatalogInfo(ctx, &catalogv1.GetCatalogInfoRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if !conn.WaitForStateChange(ctx, connectivity.Ready) {
+				t.Fatal("the idle connection is still open after 20s")
+			}
+			if s := conn.GetState(); s != connectivity.Idle && s != connectivity.TransientFailure {
+				t.Errorf("client connection %s after the server closed it", s)
+			}
+			waitFor(t, "the server to close the connection", func() bool { return gaugeValue(t, m, "ferry_catalogd_grpc_connections") == 0 })
+		}},
+		{"a connection silent during the handshake is closed", func(l *catalogd.Limits) { l.HandshakeTimeout = 200 * time.Millisecond }, func(t *testing.T, addr string, m *catalogd.Metrics) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			// The server's SETTINGS arrive, then the end of the connection.
+			if _, err := io.Copy(io.Discard, c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("the silent connection is still open: %v", err)
+			}
+			waitFor(t, "the connection's slot to be released", func() bool { return gaugeValue(t, m, "ferry_catalogd_grpc_connections") == 0 })
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := catalogd.DefaultLimits()
+			tc.limits(&limits)
+			m := catalogd.NewMetrics()
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := catalogd.NewServer(catalogd.NewHolder(sampleCatalog(t)), catalogd.WithLimits(limits), catalogd.WithMetrics(m))
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(lis) }()
+			t.Cleanup(func() {
+				srv.GRPC().Stop()
+				if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+					t.Errorf("serve: %v", err)
+				}
+			})
+			tc.run(t, lis.Addr().String(), m)
+		})
+	}
+}
+
+// maxPingStrikes is how many pings against the policy gRPC's server
+// tolerates before it sends GOAWAY.
+const maxPingStrikes = 2
+
+// testStreamLimit: with MaxConcurrentStreams=1 the server announces the
+// limit and refuses a second stream; gRPC's client then sends a second call
+// only after the first ended.
+func testStreamLimit(t *testing.T, addr string, _ *catalogd.Metrics) {
+	c := dialH2(t, addr)
+	if got, ok := c.settings.Value(http2.SettingMaxConcurrentStreams); !ok || got != 1 {
+		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d (announced: %t), want 1", got, ok)
+	}
+	c.call(t, 1, catalogv1.CatalogService_Watch_FullMethodName)
+	c.waitData(t, 1)
+	c.call(t, 3, catalogv1.CatalogService_GetCatalogInfo_FullMethodName)
+	c.until(t, "the second stream to be refused", func(f http2.Frame) bool {
+		if f.Header().StreamID != 3 {
+			return false
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.ErrCode == http2.ErrCodeRefusedStream {
+			return true
+		}
+		t.Fatalf("the second stream was answered: %v", f)
+		return false
+	})
+
+	// gRPC's client: the second call is begun while the first is open, and
+	// its headers go out only after the first ended.
+	events := &eventLog{begun: make(chan struct{})}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := catalogv1.NewCatalogServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	watchCtx, endWatch := context.WithCancel(ctx)
+	defer endWatch()
+	watch, err := client.Watch(watchCtx, &catalogv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.GetCatalogInfo(ctx, &catalogv1.GetCatalogInfoRequest{})
+		done <- err
+	}()
+	<-events.begun
+	events.add("Watch ended")
+	endWatch()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Watch ended", "GetCatalogInfo headers sent"}
+	if got := events.list(); !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+// eventLog is a client stats handler that records when GetCatalogInfo's
+// headers are sent and signals when its call begins.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+	begun  chan struct{}
+	once   sync.Once
+}
+
+func (e *eventLog) add(ev string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+}
+
+func (e *eventLog) list() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.events)
+}
+
+func (e *eventLog) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if info.FullMethodName == catalogv1.CatalogService_GetCatalogInfo_FullMethodName {
+		e.once.Do(func() { close(e.begun) })
+	}
+	return ctx
+}
+
+func (e *eventLog) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if h, ok := s.(*stats.OutHeader); ok && h.FullMethod == catalogv1.CatalogService_GetCatalogInfo_FullMethodName {
+		e.add("GetCatalogInfo headers sent")
+	}
+}
+
+func (*eventLog) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (*eventLog) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// h2Conn is a raw HTTP/2 connection to catalogd, for what gRPC's client
+// never does: ping at will, open streams beyond the server's limit.
+type h2Conn struct {
+	conn     net.Conn
+	fr       *http2.Framer
+	hbuf     bytes.Buffer
+	enc      *hpack.Encoder
+	settings *http2.SettingsFrame
+	pings    uint64
+}
+
+// dialH2 connects, exchanges the preface and settings and returns the
+// connection with the server's settings.
+func dialH2(t *testing.T, addr string) *h2Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c := &h2Conn{conn: conn, fr: http2.NewFramer(conn, conn)}
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	c.until(t, "the server's settings", func(f http2.Frame) bool {
+		s, ok := f.(*http2.SettingsFrame)
+		if ok && !s.IsAck() {
+			c.settings = s
+		}
+		return ok && !s.IsAck()
+	})
+	return c
+}
+
+// call opens stream id to method with an empty request, half-closed.
+func (c *h2Conn) call(t *testing.T, id uint32, method string) {
+	t.Helper()
+	c.hbuf.Reset()
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", method}, {":authority", "catalogd"},
+		{"content-type", "application/grpc"}, {"te", "trailers"}} {
+		if err := c.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteData(id, true, make([]byte, 5)); err != nil { // an empty message
+		t.Fatal(err)
+	}
+}
+
+// ping sends a ping; false if the connection is closed.
+func (c *h2Conn) ping(t *testing.T) bool {
+	t.Helper()
+	c.pings++
+	var data [8]byte
+	binary.BigEndian.PutUint64(data[:], c.pings)
+	if err := c.fr.WritePing(false, data); err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return false
+		}
+		t.Fatal(err)
+	}
+	return true
+}
+
+// waitData waits for a DATA frame on stream id.
+func (c *h2Conn) waitData(t *testing.T, id uint32) {
+	t.Helper()
+	c.until(t, "a message on the call", func(f http2.Frame) bool {
+		_, ok := f.(*http2.DataFrame)
+		return ok && f.Header().StreamID == id
+	})
+}
+
+// waitPingAck waits for the ack of the last ping; a GOAWAY fails the test.
+func (c *h2Conn) waitPingAck(t *testing.T) {
+	t.Helper()
+	c.until(t, fmt.Sprintf("the ack of ping %d", c.pings), func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %s %q after ping %d", g.ErrCode, g.DebugData(), c.pings)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck() && binary.BigEndian.Uint64(p.Data[:]) == c.pings
+	})
+}
+
+// wantTooManyPings waits for GOAWAY(ENHANCE_YOUR_CALM, too_many_pings) and
+// the end of the connection.
+func (c *h2Conn) wantTooManyPings(t *testing.T) {
+	t.Helper()
+	c.until(t, "GOAWAY", func(f http2.Frame) bool {
+		g, ok := f.(*http2.GoAwayFrame)
+		if ok && (g.ErrCode != http2.ErrCodeEnhanceYourCalm || string(g.DebugData()) != "too_many_pings") {
+			t.Fatalf("GOAWAY %s %q, want ENHANCE_YOUR_CALM too_many_pings", g.ErrCode, g.DebugData())
+		}
+		return ok
+	})
+	for {
+		if _, err := c.fr.ReadFrame(); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+				return
+			}
+			t.Fatalf("the connection is not closed: %v", err)
+		}
+	}
+}
+
+// until reads frames, acknowledging the server's settings, until match
+// returns true.
+func (c *h2Conn) until(t *testing.T, what string, match func(http2.Frame) bool) {
+	t.Helper()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+			if err := c.fr.WriteSettingsAck(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if match(f) {
+			return
+		}
+	}
 }
