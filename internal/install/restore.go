@@ -32,13 +32,22 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 		if u == nil || u.Object == nil {
 			return bad("object #%d is empty", i)
 		}
+		switch {
+		case u.GetKind() == "":
+			return bad("object #%d has no kind", i)
+		case u.GetAPIVersion() == "":
+			return bad("object #%d (kind %s) has no apiVersion", i, u.GetKind())
+		}
 		gvk := u.GroupVersionKind()
 		info, ok := shippable[gvk.GroupKind()]
 		if !ok || gvk.Version == "" {
-			return bad("object #%d: kind %s (apiVersion %s) is not a kind Ferry installs", i, gvk.Kind, u.GetAPIVersion())
+			return bad("object #%d: kind %s (apiVersion %s) is not a kind Ferry installs", i, u.GetKind(), u.GetAPIVersion())
 		}
 		if gvk.Kind == kindCRD && gvk.Version != "v1" {
 			return bad("object #%d: CustomResourceDefinition %s uses %s; only apiextensions.k8s.io/v1 is served", i, u.GetName(), u.GetAPIVersion())
+		}
+		if u.GetName() == "" {
+			return bad("object #%d (%s) has no metadata.name", i, gvk.Kind)
 		}
 		if errs := validation.IsDNS1123Subdomain(u.GetName()); len(errs) > 0 {
 			return bad("object #%d: %s name %q is invalid: %s", i, gvk.Kind, u.GetName(), strings.Join(errs, "; "))
