@@ -11,10 +11,13 @@
 // up applies the rendered manifests (all but the installer's and catalogd's
 // Deployments), mints a token for the installer's ServiceAccount with the
 // TokenRequest API, writes a kubeconfig for it and starts both binaries
-// with the arguments and environment of their Deployments. Only the listen
-// addresses are rewritten, to 127.0.0.1 (-catalogd-listen and so on); every
-// rewrite is printed. The admin credentials come from KUBECONFIG and are
-// used only to apply and to request the token.
+// with the arguments and environment of their Deployments. The volumes
+// the containers mount (Secrets, ConfigMaps, emptyDirs, claims) become
+// folders under DIR/volumes/DEPLOYMENT, and the arguments naming them are
+// rewritten to those; the listen addresses are rewritten to 127.0.0.1
+// (-catalogd-listen and so on); every rewrite is printed. The admin
+// credentials come from KUBECONFIG and are used only to apply, to read the
+// volumes' Secrets and ConfigMaps and to request the token.
 package main
 
 import (
@@ -67,7 +70,7 @@ func run() error {
 		return err
 	}
 	var c config
-	flag.StringVar(&c.dir, "dir", filepath.Join(cache, "deploy"), "folder for the processes' logs, PID files and the installer's kubeconfig")
+	flag.StringVar(&c.dir, "dir", filepath.Join(cache, "deploy"), "folder for the processes' logs, PID files, volumes and the installer's kubeconfig")
 	flag.StringVar(&c.manifests, "manifests", "", "rendered manifests (kubectl kustomize config/default, helm template); up only")
 	flag.StringVar(&c.binDir, "bin-dir", "bin", "folder holding the installer and catalogd binaries")
 	flag.StringVar(&c.catalogdListen, "catalogd-listen", "127.0.0.1:50051", "catalogd's --listen, rewritten")
@@ -148,6 +151,23 @@ func up(ctx context.Context, c config) error {
 		asdeployed.Skip(asdeployed.IsDeployment(namespace, installerDeployment)),
 		asdeployed.Skip(asdeployed.IsDeployment(namespace, catalogdDeployment))); err != nil {
 		return err
+	}
+	// The volumes catalogd's Deployment mounts (config/publishing: the
+	// claim catalogd-data, the Secrets catalogd-tls and
+	// catalogd-publish-tokens), read with the admin's credentials, as the
+	// kubelet reads them with its own: catalogd has no API access.
+	src, err := asdeployed.ClusterSource(admin)
+	if err != nil {
+		return err
+	}
+	volumes := filepath.Join(c.dir, "volumes")
+	for _, cmd := range []*asdeployed.Command{installer, catalogd} {
+		if err := cmd.MountVolumes(ctx, src, filepath.Join(volumes, cmd.Deployment)); err != nil {
+			return err
+		}
+		for _, mnt := range cmd.Mounts {
+			fmt.Printf("asdeployed: %s: volume %s (%s %s) at %s is %s\n", cmd.Deployment, mnt.Volume, mnt.Kind, mnt.Object, mnt.MountPath, mnt.Local)
+		}
 	}
 	saCfg, err := asdeployed.ServiceAccountConfig(ctx, admin, namespace, installer.ServiceAccount, c.tokenTTL)
 	if err != nil {

@@ -122,6 +122,13 @@ func startInstaller(t *testing.T, held ...string) *installerEnv {
 // startInstallerWith also passes catalogdArgs to catalogd serve.
 func startInstallerWith(t *testing.T, catalogdArgs []string, held ...string) *installerEnv {
 	t.Helper()
+	return startInstallerFrom(t, nil, catalogdArgs, held...)
+}
+
+// startInstallerFrom runs catalogd as the Deployment of catalogdManifests
+// runs it (nil: the run's manifests), volumes and all.
+func startInstallerFrom(t *testing.T, catalogdManifests *asdeployed.Manifests, catalogdArgs []string, held ...string) *installerEnv {
+	t.Helper()
 	f.Deployed(t) // CRDs, RBAC and the rest of config/default, once per run
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(f.ModuleRoot, "bundles"), dir, held...)
@@ -137,6 +144,7 @@ func startInstallerWith(t *testing.T, catalogdArgs []string, held ...string) *in
 			asdeployed.WithFlag("--metrics-listen", freePort(t)),
 		},
 		ExtraArgs: append([]string{"--catalog=" + dir}, catalogdArgs...),
+		Manifests: catalogdManifests,
 	})
 	env := &installerEnv{catalogDir: dir, binary: installer, catalogd: catalogd, address: addr}
 	env.startInstallerProcess(t)

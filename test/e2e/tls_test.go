@@ -15,37 +15,45 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/asdeployed"
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/testpki"
+	"github.com/ferrydev/ferry/test/e2e/framework"
 )
 
-// TestTLSPublishTriggersUpgrade: catalogd serves TLS with publishing on;
-// the installer trusts the test CA through a ConfigMap in its namespace and
-// checks the server name; a Subscription installs; CI publishes a new
-// version over TLS (catalogd publish --ca-file) and the installer upgrades.
-// Before the ConfigMap exists, the CatalogSource says which one is missing.
+// TestTLSPublishTriggersUpgrade: catalogd runs as config/publishing
+// deploys it — TLS from the Secret catalogd-tls, the token file from the
+// Secret catalogd-publish-tokens, the published bundles on the claim
+// catalogd-data — with only its listen addresses moved; the installer
+// trusts the test CA through a ConfigMap in its namespace and checks the
+// server name; a Subscription installs; CI publishes a new version over
+// TLS (catalogd publish --ca-file) and the installer upgrades. Before the
+// ConfigMap exists, the CatalogSource says which one is missing.
 func TestTLSPublishTriggersUpgrade(t *testing.T) {
 	const serverName = "catalogd.e2e.test"
-	secrets := t.TempDir()
 	ca := testpki.NewCA(t, "ferry e2e CA")
-	certFile, keyFile := ca.Issue(t, "catalogd", testpki.WithHosts(serverName, "127.0.0.1")).WriteFiles(t, secrets)
-	caFile := filepath.Join(secrets, "ca.pem")
+	cert := ca.Issue(t, "catalogd", testpki.WithHosts(serverName, "127.0.0.1"))
 	token := "e2e-tls-token-0123456789abcdef"
-	tokens := filepath.Join(secrets, "tokens")
+	secrets := t.TempDir()
+	caFile := filepath.Join(secrets, "ca.pem")
 	clientToken := filepath.Join(secrets, "token")
-	for p, content := range map[string][]byte{tokens: []byte(token + " lighthouse-operator\n"), clientToken: []byte(token + "\n"), caFile: ca.CertPEM} {
+	for p, content := range map[string][]byte{clientToken: []byte(token + "\n"), caFile: ca.CertPEM} {
 		if err := os.WriteFile(p, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	env := startInstallerWith(t, []string{
-		"--data-dir", filepath.Join(secrets, "data"), "--token-file", tokens,
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile,
-	}, filepath.Join("lighthouse-operator", "1.3.0"), filepath.Join("lighthouse-operator", "1.4.0"))
+	publishing := deployPublishing(t, map[string]*corev1.Secret{
+		"catalogd-tls": {Type: corev1.SecretTypeTLS, Data: map[string][]byte{
+			corev1.TLSCertKey: cert.CertPEM, corev1.TLSPrivateKeyKey: cert.KeyPEM, "ca.crt": ca.CertPEM,
+		}},
+		"catalogd-publish-tokens": {Data: map[string][]byte{"tokens": []byte(token + " lighthouse-operator\n")}},
+	})
+	env := startInstallerFrom(t, publishing, nil, filepath.Join("lighthouse-operator", "1.3.0"), filepath.Join("lighthouse-operator", "1.4.0"))
 	ctx := context.Background()
 
 	// The CatalogSource trusts the CA of a ConfigMap in the installer's
@@ -101,6 +109,44 @@ func TestTLSPublishTriggersUpgrade(t *testing.T) {
 	if c := meta.FindStatusCondition(plain.Status.Conditions, v1alpha1.TypeConnected); c != nil && c.Status == metav1.ConditionTrue {
 		t.Errorf("a plaintext CatalogSource connected to a TLS catalogd: %+v", c)
 	}
+}
+
+// deployPublishing renders config/publishing, applies what it adds to the
+// run's manifests (the claim catalogd-data) and creates the Secrets its
+// catalogd mounts, as docs/deploy.md says to; all of them are removed when
+// the test ends. It returns the manifests, for catalogd's Deployment.
+func deployPublishing(t *testing.T, secrets map[string]*corev1.Secret) *asdeployed.Manifests {
+	t.Helper()
+	m := f.Kustomize(t, "config/publishing")
+	run := f.Deployed(t).Manifests
+	var added []*unstructured.Unstructured
+	for _, o := range m.Objects {
+		gvk := o.GroupVersionKind()
+		if _, err := run.Find(gvk.Group, gvk.Kind, o.GetNamespace(), o.GetName()); err == nil || gvk.Kind == "Deployment" {
+			continue
+		}
+		added = append(added, o)
+	}
+	ctx := context.Background()
+	c := ferryClient(t)
+	for name, s := range secrets {
+		s = s.DeepCopy()
+		s.Namespace, s.Name = framework.Namespace, name
+		if err := c.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), s) })
+	}
+	if err := asdeployed.Apply(ctx, f.Config, added); err != nil {
+		t.Fatalf("config/publishing: %v", err)
+	}
+	for _, o := range added {
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o.DeepCopy()) })
+	}
+	if len(added) == 0 {
+		t.Fatal("config/publishing adds nothing to the run's manifests; the claim catalogd-data was expected")
+	}
+	return m
 }
 
 // plaintextCatalog is the name of the CatalogSource startInstallerWith

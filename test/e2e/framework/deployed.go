@@ -91,18 +91,40 @@ func (f *Framework) render() ([]byte, string, error) {
 		data, err := os.ReadFile(p)
 		return data, p, err
 	}
+	out, err := f.kustomize("config/default")
+	return out, "config/default", err
+}
+
+// kustomize renders a folder of the module (slash-separated) with
+// kubectl kustomize.
+func (f *Framework) kustomize(dir string) ([]byte, error) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		return nil, "", fmt.Errorf("kubectl renders config/default: %w", err)
+		return nil, fmt.Errorf("kubectl renders %s: %w", dir, err)
 	}
-	cmd := exec.Command(kubectl, "kustomize", filepath.Join(f.ModuleRoot, "config", "default"))
+	cmd := exec.Command(kubectl, "kustomize", filepath.Join(f.ModuleRoot, filepath.FromSlash(dir)))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, "", fmt.Errorf("kubectl kustomize config/default: %w\n%s", err, stderr.String())
+		return nil, fmt.Errorf("kubectl kustomize %s: %w\n%s", dir, err, stderr.String())
 	}
-	return out, "config/default", nil
+	return out, nil
+}
+
+// Kustomize renders a folder of the module (e.g. "config/publishing") and
+// parses it, without applying anything.
+func (f *Framework) Kustomize(t testing.TB, dir string) *asdeployed.Manifests {
+	t.Helper()
+	out, err := f.kustomize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := asdeployed.Parse(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	return m
 }
 
 // kubeconfig returns a kubeconfig with a TokenRequest token for the
@@ -140,18 +162,38 @@ type DeployedProcess struct {
 	// ExtraArgs are appended to the Deployment's arguments, only for what
 	// the manifests say to add (e.g. catalogd's --catalog DIR).
 	ExtraArgs []string
+	// Manifests, when set, hold the Deployment instead of the run's
+	// (e.g. config/publishing from Kustomize); the caller applies what
+	// they add to the run's, such as a claim.
+	Manifests *asdeployed.Manifests
 }
 
 // StartDeployed runs a Deployment's container as a process: its
-// arguments and environment from the rendered manifests, the identity of
-// its ServiceAccount (a TokenRequest token; no kubeconfig at all when the
-// pod mounts no token). The test fails if its log reports a request the
+// arguments and environment from the rendered manifests, its volumes as
+// folders under RunDir/volumes/NAME (asdeployed.MountVolumes, the paths in
+// its arguments rewritten), the identity of its ServiceAccount (a
+// TokenRequest token; no kubeconfig at all when the pod mounts no token). The test fails if its log reports a request the
 // API server refused (Forbidden).
 func (f *Framework) StartDeployed(t testing.TB, spec DeployedProcess) *Process {
 	t.Helper()
 	d := f.Deployed(t)
-	cmd, err := d.Manifests.Command(Namespace, spec.Deployment, spec.Rewrite...)
+	m := d.Manifests
+	if spec.Manifests != nil {
+		m = spec.Manifests
+	}
+	cmd, err := m.Command(Namespace, spec.Deployment, spec.Rewrite...)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The volumes it mounts, read as the kubelet would, with the admin's
+	// credentials: the process itself may have no API access.
+	src, err := asdeployed.ClusterSource(f.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cmd.MountVolumes(ctx, src, filepath.Join(f.RunDir, "volumes", spec.Name)); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := cmd.Binary(spec.Binary)
