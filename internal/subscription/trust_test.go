@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
@@ -52,14 +54,14 @@ func (s snapshotOf) check(t *testing.T, when string) {
 		t.Errorf("%s: %T %s: %v", when, s.obj, s.obj.GetName(), err)
 		return
 	}
-	if got.GetResourceVersion() != s.resourceVersion || got.GetLabels()[install.LabelManagedBy] != s.labels[install.LabelManagedBy] {
+	if got.GetResourceVersion() != s.resourceVersion || !maps.Equal(got.GetLabels(), s.labels) || got.GetLabels()[install.LabelManagedBy] != "" {
 		t.Errorf("%s: %T %s changed: resourceVersion %s (was %s), labels %v", when, s.obj, s.obj.GetName(), got.GetResourceVersion(), s.resourceVersion, got.GetLabels())
 	}
 }
 
-// TestPreexistingObjectsStopTheInstall: a bundle ships a ConfigMap and a
-// ClusterRoleBinding named cluster-admin, and uses a ServiceAccount, that
-// already exist and that Ferry did not create. Nothing is applied, the
+// TestPreexistingObjectsStopTheInstall: a bundle ships a CRD, a ConfigMap
+// and a ClusterRoleBinding named cluster-admin, and uses a ServiceAccount,
+// that already exist and that Ferry did not create. Nothing is applied, the
 // condition names each object and who manages it, and uninstalling leaves
 // all of them as they were.
 func TestPreexistingObjectsStopTheInstall(t *testing.T) {
@@ -76,6 +78,7 @@ func TestPreexistingObjectsStopTheInstall(t *testing.T) {
 	}
 	_, c, ns, cat := setup(t, dir, nil)
 	ctx := context.Background()
+	crd := handAppliedCRD(t, filepath.Join(manifests, "signals.ferry.dev_signalstores.yaml"))
 	for _, o := range []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signal-store-controller-manager"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signal-store-settings"}, Data: map[string]string{"retention": "30d"}},
@@ -88,6 +91,7 @@ func TestPreexistingObjectsStopTheInstall(t *testing.T) {
 		snap(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signal-store-controller-manager"}}),
 		snap(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signal-store-settings"}}),
 		snap(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"}}),
+		snap(t, &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crd}}),
 	}
 
 	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"})
@@ -101,6 +105,7 @@ func TestPreexistingObjectsStopTheInstall(t *testing.T) {
 		"ServiceAccount " + ns + "/signal-store-controller-manager already exists and was not created by Ferry (",
 		"ConfigMap " + ns + "/signal-store-settings already exists and was not created by Ferry (field managers platform-team)",
 		"ClusterRoleBinding cluster-admin already exists and was not created by Ferry (field managers ",
+		"CRD " + crd + " already exists and was not created by Ferry (field managers kube-apiserver, platform-team)",
 		"set spec.adoption.policy to AdoptUnmanaged",
 	} {
 		if !strings.Contains(msg, want) {
@@ -113,9 +118,6 @@ func TestPreexistingObjectsStopTheInstall(t *testing.T) {
 	var deps appsv1.DeploymentList
 	if err := c.List(ctx, &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
 		t.Errorf("something was applied: %d Deployments (%v)", len(deps.Items), err)
-	}
-	if err := c.Get(ctx, types.NamespacedName{Name: "signalstores.signals.ferry.dev"}, &apiextensionsv1.CustomResourceDefinition{}); !apierrors.IsNotFound(err) {
-		t.Errorf("the CRD was applied despite the conflict: %v", err)
 	}
 	for _, b := range before {
 		b.check(t, "after the refused install")
@@ -132,6 +134,41 @@ func TestPreexistingObjectsStopTheInstall(t *testing.T) {
 	for _, b := range before {
 		b.check(t, "after uninstall")
 	}
+}
+
+// handAppliedCRD creates the CRD in file as someone other than Ferry would
+// (field manager platform-team, no Ferry labels), waits until it is
+// established, so that nothing changes it any more, and returns its name.
+// It is deleted at the end of the test.
+func handAppliedCRD(t *testing.T, file string) string {
+	t.Helper()
+	ctx := context.Background()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.UnmarshalStrict(data, crd); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if err := env.Client.Create(ctx, crd, client.FieldOwner("platform-team")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { freshCRDs(t, crd.Name) })
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(crd), crd); err != nil {
+			return false, err
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("CRD %s not established: %v", crd.Name, err)
+	}
+	return crd.Name
 }
 
 // forgedObjects is what an attacker would like restored: a binding of
