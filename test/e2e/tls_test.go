@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,15 +28,29 @@ import (
 	"github.com/ferrydev/ferry/test/e2e/framework"
 )
 
-// TestTLSPublishTriggersUpgrade: catalogd runs as config/publishing
-// deploys it — TLS from the Secret catalogd-tls, the token file from the
-// Secret catalogd-publish-tokens, the published bundles on the claim
-// catalogd-data — with only its listen addresses moved; the installer
-// trusts the test CA through a ConfigMap in its namespace and checks the
-// server name; a Subscription installs; CI publishes a new version over
-// TLS (catalogd publish --ca-file) and the installer upgrades. Before the
-// ConfigMap exists, the CatalogSource says which one is missing.
+// TestTLSPublishTriggersUpgrade: catalogd runs as config/publishing — or
+// the chart with TLS and publishing on — deploys it: TLS from the Secret
+// catalogd-tls, the token file from the Secret catalogd-publish-tokens,
+// the published bundles on the claim catalogd-data, only its listen
+// addresses moved. The installer trusts the test CA through a ConfigMap in
+// its namespace and checks the server name; a Subscription installs; CI
+// publishes a new version over TLS (catalogd publish --ca-file) and the
+// installer upgrades. Before the ConfigMap exists, the CatalogSource says
+// which one is missing.
 func TestTLSPublishTriggersUpgrade(t *testing.T) {
+	tests := []struct {
+		name   string
+		render func(t *testing.T) *asdeployed.Manifests
+	}{
+		{"config/publishing", func(t *testing.T) *asdeployed.Manifests { return f.Kustomize(t, "config/publishing") }},
+		{"chart with TLS and publishing", renderChartPublishing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testTLSPublish(t, tt.render(t)) })
+	}
+}
+
+func testTLSPublish(t *testing.T, manifests *asdeployed.Manifests) {
 	const serverName = "catalogd.e2e.test"
 	ca := testpki.NewCA(t, "ferry e2e CA")
 	cert := ca.Issue(t, "catalogd", testpki.WithHosts(serverName, "127.0.0.1"))
@@ -47,7 +63,7 @@ func TestTLSPublishTriggersUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publishing := deployPublishing(t, map[string]*corev1.Secret{
+	publishing := deployPublishing(t, manifests, map[string]*corev1.Secret{
 		"catalogd-tls": {Type: corev1.SecretTypeTLS, Data: map[string][]byte{
 			corev1.TLSCertKey: cert.CertPEM, corev1.TLSPrivateKeyKey: cert.KeyPEM, "ca.crt": ca.CertPEM,
 		}},
@@ -111,13 +127,43 @@ func TestTLSPublishTriggersUpgrade(t *testing.T) {
 	}
 }
 
-// deployPublishing renders config/publishing, applies what it adds to the
-// run's manifests (the claim catalogd-data) and creates the Secrets its
-// catalogd mounts, as docs/deploy.md says to; all of them are removed when
-// the test ends. It returns the manifests, for catalogd's Deployment.
-func deployPublishing(t *testing.T, secrets map[string]*corev1.Secret) *asdeployed.Manifests {
+// renderChartPublishing renders the chart as make deploy DEPLOY_WITH=helm
+// does (hack/deploy.sh render), with the values of docs/deploy.md for TLS
+// and publishing. The pinned helm is $HELM, which the Makefile exports.
+func renderChartPublishing(t *testing.T) *asdeployed.Manifests {
 	t.Helper()
-	m := f.Kustomize(t, "config/publishing")
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		t.Fatal("HELM is not set: run the end-to-end tests with make test-e2e, which exports the pinned helm's path")
+	}
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`catalogd:
+  tls: {enabled: true, secretName: catalogd-tls}
+  publishing: {enabled: true, tokens: {existingSecret: catalogd-publish-tokens}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(f.ModuleRoot, "hack", "deploy.sh"), "render")
+	cmd.Env = append(os.Environ(), "DEPLOY_WITH=helm", "HELM="+helm, "HELM_VALUES="+values, "KUBECONFIG="+f.Kubeconfig())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hack/deploy.sh render (DEPLOY_WITH=helm): %v\n%s", err, stderr.String())
+	}
+	m, err := asdeployed.Parse(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("the chart rendered with TLS and publishing: %v", err)
+	}
+	return m
+}
+
+// deployPublishing applies what manifests add to the run's (the claim
+// catalogd-data) and creates the Secrets their catalogd mounts, as
+// docs/deploy.md says to; all of them are removed, and waited for, when the
+// test ends. It returns the manifests, for catalogd's Deployment.
+func deployPublishing(t *testing.T, m *asdeployed.Manifests, secrets map[string]*corev1.Secret) *asdeployed.Manifests {
+	t.Helper()
 	run := f.Deployed(t).Manifests
 	var added []*unstructured.Unstructured
 	for _, o := range m.Objects {
@@ -141,10 +187,28 @@ func deployPublishing(t *testing.T, secrets map[string]*corev1.Secret) *asdeploy
 		t.Fatalf("config/publishing: %v", err)
 	}
 	for _, o := range added {
-		t.Cleanup(func() { _ = c.Delete(context.Background(), o.DeepCopy()) })
+		t.Cleanup(func() {
+			// Gone before the next test applies the same claim again.
+			ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
+			defer cancel()
+			obj := o.DeepCopy()
+			if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+				t.Errorf("deleting %s %s: %v", o.GetKind(), o.GetName(), err)
+				return
+			}
+			err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+				err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+				return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+			})
+			if err != nil {
+				t.Errorf("%s %s is still there: %v", o.GetKind(), o.GetName(), err)
+			}
+		})
 	}
-	if len(added) == 0 {
-		t.Fatal("config/publishing adds nothing to the run's manifests; the claim catalogd-data was expected")
+	if !slices.ContainsFunc(added, func(o *unstructured.Unstructured) bool {
+		return o.GetKind() == "PersistentVolumeClaim" && o.GetName() == "catalogd-data"
+	}) {
+		t.Fatal("the manifests do not add the claim catalogd-data to the run's")
 	}
 	return m
 }

@@ -170,8 +170,9 @@ type DeployedProcess struct {
 
 // StartDeployed runs a Deployment's container as a process: its
 // arguments and environment from the rendered manifests, its volumes as
-// folders under RunDir/volumes/NAME (asdeployed.MountVolumes, the paths in
-// its arguments rewritten), the identity of its ServiceAccount (a
+// folders under RunDir/volumes/TEST/NAME (asdeployed.MountVolumes, the
+// paths in its arguments rewritten; a claim's folder outlives a restart
+// within the test, not the test), the identity of its ServiceAccount (a
 // TokenRequest token; no kubeconfig at all when the pod mounts no token). The test fails if its log reports a request the
 // API server refused (Forbidden).
 func (f *Framework) StartDeployed(t testing.TB, spec DeployedProcess) *Process {
@@ -193,7 +194,7 @@ func (f *Framework) StartDeployed(t testing.TB, spec DeployedProcess) *Process {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := cmd.MountVolumes(ctx, src, filepath.Join(f.RunDir, "volumes", spec.Name)); err != nil {
+	if err := cmd.MountVolumes(ctx, src, filepath.Join(f.RunDir, "volumes", pathElement(t.Name()), pathElement(spec.Name))); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := cmd.Binary(spec.Binary)
@@ -238,4 +239,14 @@ func (f *Framework) StartDeployed(t testing.TB, spec DeployedProcess) *Process {
 	})
 	p = f.StartProcessSpec(t, ProcessSpec{Name: spec.Name, Path: bin, Args: append(cmd.Args, spec.ExtraArgs...), Env: env})
 	return p
+}
+
+// pathElement makes a test or process name one path element.
+func pathElement(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == os.PathSeparator || r == ' ' {
+			return '_'
+		}
+		return r
+	}, name)
 }
