@@ -319,6 +319,23 @@ func TestConnectionOptions(t *testing.T) {
 			}
 			c.wantTooManyPings(t)
 		}},
+		{"a peer that does not answer pings is closed", func(l *catalogd.Limits) {
+			l.KeepaliveTime = time.Second // gRPC's shortest
+			l.KeepaliveTimeout = 200 * time.Millisecond
+		}, func(t *testing.T, addr string, _ *catalogd.Metrics) {
+			c := dialH2(t, addr)
+			c.call(t, 1, catalogv1.CatalogService_Watch_FullMethodName)
+			c.waitData(t, 1)
+			c.until(t, "the server's ping", func(f http2.Frame) bool {
+				p, ok := f.(*http2.PingFrame)
+				return ok && !p.IsAck()
+			})
+			// Well before gRPC's default timeout of 20s.
+			if err := c.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			c.wantClosed(t)
+		}},
 		{"an idle connection is closed", func(l *catalogd.Limits) { l.MaxConnectionIdle = 200 * time.Millisecond }, func(t *testing.T, addr string, m *catalogd.Metrics) {
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
@@ -585,6 +602,12 @@ func (c *h2Conn) wantTooManyPings(t *testing.T) {
 		}
 		return ok
 	})
+	c.wantClosed(t)
+}
+
+// wantClosed reads until the server closes the connection.
+func (c *h2Conn) wantClosed(t *testing.T) {
+	t.Helper()
 	for {
 		if _, err := c.fr.ReadFrame(); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
