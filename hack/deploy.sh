@@ -14,6 +14,9 @@
 #   DEPLOY_WITH       kustomize (default: config/default, rendered by kubectl kustomize) or
 #                     helm (charts/ferry, rendered by helm template as release "ferry" in
 #                     ferry-system, after the Namespace of config/default)
+#   DEPLOY_OVERLAY    DEPLOY_WITH=kustomize only: the folder of config/ to render (default
+#                     default; publishing: catalogd with TLS, publishing and the claim
+#                     catalogd-data, given the Secrets catalogd-tls and catalogd-publish-tokens)
 #   HELM              helm binary for DEPLOY_WITH=helm (default: bin/helm, from make helm)
 #   HELM_VALUES       DEPLOY_WITH=helm only: a values file for the chart (e.g. TLS, publishing)
 #   IMG_INSTALLER     installer image (default ghcr.io/ferrydev/ferry/installer:v0.1.0)
@@ -21,14 +24,19 @@
 #   CATALOG_ADDRESS   deploy-samples only: address for the sample CatalogSource instead of
 #                     catalogd.ferry-system.svc:50051 (e.g. 127.0.0.1:50051 for a catalogd
 #                     running on this machine)
+#   CATALOG_CA_SECRET deploy-samples only: the sample CatalogSource speaks TLS and trusts
+#                     ca.crt of this Secret in ferry-system (e.g. catalogd-tls) instead of
+#                     plaintext to a catalogd on loopback
 #   DEPLOY_TIMEOUT    how long deploy waits for the Deployments (default 180s)
 #   DEPLOY_TARGET     local: the installer and catalogd run as processes on this machine,
 #                     as their Deployments would run them (hack/asdeployed; the local
 #                     cluster's kwok node runs no containers); cluster: apply everything and
 #                     wait for the Deployments. Default: local when KUBECONFIG is the local
 #                     cluster's, else cluster.
-#   FERRY_DEPLOY_DIR  local target: logs and PID files of the two processes and the
-#                     installer's kubeconfig (default ${FERRY_CACHE:-~/.cache/ferry}/deploy)
+#   FERRY_DEPLOY_DIR  local target: logs and PID files of the two processes, their volumes and
+#                     the installer's kubeconfig (default ${FERRY_CACHE:-~/.cache/ferry}/deploy)
+#   DEPLOY_LOCAL_FLAGS local target: more flags for hack/asdeployed up, e.g. other listen
+#                     addresses (-catalogd-listen 127.0.0.1:50052; then set CATALOG_ADDRESS too)
 # See docs/deploy.md.
 set -euo pipefail
 
@@ -51,6 +59,7 @@ esac
 [[ "$DEPLOY_TARGET" == local ]] && CATALOG_ADDRESS="${CATALOG_ADDRESS:-127.0.0.1:50051}"
 timeout="${DEPLOY_TIMEOUT:-180s}"
 deploy_with="${DEPLOY_WITH:-kustomize}"
+overlay="${DEPLOY_OVERLAY:-default}"
 
 die() { echo "deploy: error: $*" >&2; exit 1; }
 say() { echo "deploy: $*"; }
@@ -59,6 +68,10 @@ case "$deploy_with" in
 kustomize | helm) ;;
 *) die "DEPLOY_WITH=$deploy_with: want kustomize or helm" ;;
 esac
+[[ "$overlay" != */* && "$overlay" != .* && -f "$root/config/$overlay/kustomization.yaml" ]] ||
+	die "DEPLOY_OVERLAY=$overlay: no kustomization in config/$overlay (e.g. default, publishing)"
+[[ "$overlay" == default || "$deploy_with" == kustomize ]] ||
+	die "DEPLOY_OVERLAY=$overlay is for DEPLOY_WITH=kustomize; the chart takes HELM_VALUES"
 
 command -v kubectl >/dev/null || die "kubectl not found in PATH"
 # render needs no cluster.
@@ -103,19 +116,20 @@ render_helm() {
 	"$helm" "${args[@]}"
 }
 
-# render_kustomize writes config/default with the images from IMG_INSTALLER
-# and IMG_CATALOGD, through a kustomization in a temporary folder so that
-# the committed one is never edited.
+# render_kustomize writes config/$DEPLOY_OVERLAY (default config/default)
+# with the images from IMG_INSTALLER and IMG_CATALOGD, through a
+# kustomization in a temporary folder so that the committed one is never
+# edited.
 render_kustomize() {
 	if [[ -z "${IMG_INSTALLER:-}" && -z "${IMG_CATALOGD:-}" ]]; then
-		kubectl kustomize "$root/config/default"
+		kubectl kustomize "$root/config/$overlay"
 		return
 	fi
 	{
 		echo "apiVersion: kustomize.config.k8s.io/v1beta1"
 		echo "kind: Kustomization"
 		echo "resources:"
-		echo "- $(relative config/default)"
+		echo "- $(relative "config/$overlay")"
 		echo "images:"
 		for pair in "$default_installer=${IMG_INSTALLER:-}" "$default_catalogd=${IMG_CATALOGD:-}"; do
 			local name=${pair%%=*} img=${pair#*=}
@@ -133,7 +147,7 @@ render_kustomize() {
 }
 
 render_samples() {
-	if [[ -z "${CATALOG_ADDRESS:-}" ]]; then
+	if [[ -z "${CATALOG_ADDRESS:-}" && -z "${CATALOG_CA_SECRET:-}" ]]; then
 		kubectl kustomize "$root/config/samples"
 		return
 	fi
@@ -145,18 +159,27 @@ resources:
 patches:
 - target: {group: operators.ferry.dev, kind: CatalogSource, name: ferry-samples}
   patch: |-
-    - op: replace
-      path: /spec/address
-      value: "${CATALOG_ADDRESS}"
-$(plaintext_patch)
+$(address_patch)
+$(tls_patch)
 YAML
 	kubectl kustomize "$tmp"
 }
 
-# plaintext_patch asks for plaintext when CATALOG_ADDRESS is on loopback,
-# where catalogd serves without TLS.
-plaintext_patch() {
-	case "$CATALOG_ADDRESS" in
+address_patch() {
+	[[ -n "${CATALOG_ADDRESS:-}" ]] || return 0
+	printf '%s\n' '    - op: replace' '      path: /spec/address' "      value: \"$CATALOG_ADDRESS\""
+}
+
+# tls_patch asks for TLS with the CA of CATALOG_CA_SECRET, or for plaintext
+# when CATALOG_ADDRESS is on loopback, where catalogd serves without TLS
+# unless given a certificate.
+tls_patch() {
+	if [[ -n "${CATALOG_CA_SECRET:-}" ]]; then
+		[[ "$CATALOG_CA_SECRET" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "CATALOG_CA_SECRET=$CATALOG_CA_SECRET is not a Secret name"
+		printf '%s\n' '    - op: add' '      path: /spec/tls' "      value: {caBundle: {secretRef: {name: $CATALOG_CA_SECRET, key: ca.crt}}}"
+		return
+	fi
+	case "${CATALOG_ADDRESS:-}" in
 	127.* | localhost:* | "[::1]:"*)
 		printf '%s\n' '    - op: add' '      path: /spec/tls' '      value: {insecurePlaintext: true}' ;;
 	esac
@@ -177,10 +200,12 @@ asdeployed() { (cd "$root" && go run ./hack/asdeployed -dir "${FERRY_DEPLOY_DIR:
 # and runs their containers here, with their flags and the installer's
 # ServiceAccount token.
 deploy_local() {
-	say "bringing Ferry (DEPLOY_WITH=$deploy_with) up on $(server): manifests applied, the installer and catalogd as local processes"
+	say "bringing Ferry (DEPLOY_WITH=$deploy_with, config/$overlay) up on $(server): manifests applied, the installer and catalogd as local processes"
 	render_default >"$tmp/default.yaml"
 	(cd "$root" && go build -o "$root/bin/" ./cmd/installer ./cmd/catalogd)
-	asdeployed -manifests "$tmp/default.yaml" -bin-dir "$root/bin" up
+	local flags=()
+	read -r -a flags <<<"${DEPLOY_LOCAL_FLAGS:-}"
+	asdeployed -manifests "$tmp/default.yaml" -bin-dir "$root/bin" "${flags[@]}" up
 	cat <<MSG
 
 Ferry is up: catalogd on $CATALOG_ADDRESS and the installer run on this machine with the flags
@@ -259,7 +284,7 @@ undeploy() {
 
 deploy_samples() {
 	subscriptions_crd_exists || die "Ferry's CRDs are not installed; run make deploy first"
-	say "applying config/samples${CATALOG_ADDRESS:+ (CatalogSource address $CATALOG_ADDRESS)}"
+	say "applying config/samples${CATALOG_ADDRESS:+ (CatalogSource address $CATALOG_ADDRESS)}${CATALOG_CA_SECRET:+ (TLS, CA of Secret $ns/$CATALOG_CA_SECRET)}"
 	render_samples >"$tmp/samples.yaml"
 	kubectl apply --server-side --field-manager=ferry-deploy -f "$tmp/samples.yaml"
 	cat <<MSG

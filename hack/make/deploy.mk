@@ -9,17 +9,23 @@
 # (charts/ferry with helm template; HELM_VALUES names a values file).
 DEPLOY_WITH ?= kustomize
 HELM_VALUES ?=
+# DEPLOY_WITH=kustomize: the folder of config/ to render (publishing:
+# catalogd with TLS, publishing and a claim; see docs/deploy.md).
+DEPLOY_OVERLAY ?= default
 # Images to deploy; empty keeps the ones in config/default (v0.1.0).
 IMG_INSTALLER ?=
 IMG_CATALOGD ?=
 # Address for the sample CatalogSource (deploy-samples); empty keeps
 # catalogd.ferry-system.svc:50051.
 CATALOG_ADDRESS ?=
+# Secret in ferry-system whose ca.crt the sample CatalogSource trusts
+# (deploy-samples); empty: plaintext to a catalogd on loopback.
+CATALOG_CA_SECRET ?=
 # local (the installer and catalogd as processes here, as their Deployments
 # run them) or cluster; empty: local when KUBECONFIG is the local cluster's.
 DEPLOY_TARGET ?=
 
-DEPLOY_ENV = DEPLOY_TARGET='$(DEPLOY_TARGET)' DEPLOY_WITH='$(DEPLOY_WITH)' HELM_VALUES='$(HELM_VALUES)' IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)'
+DEPLOY_ENV = DEPLOY_TARGET='$(DEPLOY_TARGET)' DEPLOY_WITH='$(DEPLOY_WITH)' DEPLOY_OVERLAY='$(DEPLOY_OVERLAY)' HELM_VALUES='$(HELM_VALUES)' IMG_INSTALLER='$(IMG_INSTALLER)' IMG_CATALOGD='$(IMG_CATALOGD)' CATALOG_ADDRESS='$(CATALOG_ADDRESS)' CATALOG_CA_SECRET='$(CATALOG_CA_SECRET)'
 # The pinned helm, built once, when the chart is rendered.
 DEPLOY_TOOLS = $(if $(filter helm,$(DEPLOY_WITH)),helm)
 
