@@ -204,6 +204,11 @@ func (c *Command) volume(name string) (corev1.Volume, bool) {
 // without MountPath.
 func (c *Command) materialize(ctx context.Context, src VolumeSource, dir string, v corev1.Volume) (Mount, error) {
 	m := Mount{Volume: v.Name}
+	// The Deployment is never applied, so no API server validated it: a
+	// name that is not one path element must not reach RemoveAll.
+	if err := checkName(v.Name); err != nil {
+		return m, fmt.Errorf("volume name: %w", err)
+	}
 	switch {
 	case v.Secret != nil:
 		m.Kind, m.Object = "Secret", c.Namespace+"/"+v.Secret.SecretName

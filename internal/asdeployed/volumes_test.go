@@ -270,6 +270,7 @@ func TestMountVolumesErrors(t *testing.T) {
 		{"subPath not in secret", `{name: v, mountPath: /v, subPath: nope}`, `{name: v, secret: {secretName: catalogd-tls}}`, nil,
 			at + "subPath nope is not in the Secret ferry-system/catalogd-tls"},
 		{"subPathExpr", `{name: v, mountPath: /v, subPathExpr: $(POD)}`, `{name: v, emptyDir: {}}`, nil, at + "subPathExpr is not supported"},
+		{"volume name escapes", `{name: ../../x, mountPath: /v}`, `{name: ../../x, emptyDir: {}}`, nil, `volume name: "../../x" is not a valid name`},
 		{"root mount", `{name: v, mountPath: /}`, `{name: v, emptyDir: {}}`, nil, "volumeMounts[0] (volume v at /): mountPath is not an absolute path below /"},
 		{"API error", `{name: v, mountPath: /v}`, `{name: v, secret: {secretName: catalogd-tls}}`, &objects{err: errors.New("connection refused")},
 			at + "reading the Secret ferry-system/catalogd-tls: connection refused"},
