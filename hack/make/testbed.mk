@@ -29,5 +29,5 @@ cluster-status: ## Show which local cluster components are running, with their P
 test-envtest: testbin helm ## Run the tests of the packages that use envtest (real kube-apiserver + etcd; charts/ needs helm)
 	hack/test-envtest.sh $(GOTESTFLAGS)
 
-test-e2e: testbin ## Run the end-to-end tests against a fresh local cluster (go test -tags e2e ./test/e2e/...)
+test-e2e: testbin helm ## Run the end-to-end tests against a fresh local cluster (go test -tags e2e ./test/e2e/...; the chart tests need helm)
 	hack/test-e2e.sh $(GOTESTFLAGS)
