@@ -728,6 +728,13 @@ func (r *Reconciler) checkCRDs(ctx context.Context, st *state) error {
 		if err != nil {
 			return err
 		}
+		// Ownership is decided first: a CRD this Subscription may not change
+		// is reported as an ownership conflict before anything is recorded
+		// (record), never judged as an upgrade of it, and its custom
+		// resources are not read.
+		if r.applier().Preflight(ctx, r.rendered(sub, st.want.target, []*unstructured.Unstructured{o}), adoptionOf(sub)) != nil {
+			continue
+		}
 		next := &apiextensionsv1.CustomResourceDefinition{}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, next); err != nil {
 			return fmt.Errorf("CRD %s: %w", o.GetName(), err)
