@@ -401,7 +401,7 @@ func TestPublishingObjects(t *testing.T) {
 	if got, want := string(secret.Data["tokens"]), values.Catalogd.Publishing.Tokens.Inline; got != want {
 		t.Errorf("Secret tokens = %q, want the inline token file %q", got, want)
 	}
-	if enc := base64.StdEncoding.EncodeToString([]byte(values.Catalogd.Publishing.Tokens.Inline)); !strings.Contains(string(find(t, objs, "Secret", "catalogd-publish-tokens").raw), enc) {
+	if enc := base64.StdEncoding.EncodeToString([]byte(values.Catalogd.Publishing.Tokens.Inline)); !strings.Contains(string(find(t, objs, "Secret", "catalogd-publish-tokens").Raw), enc) {
 		t.Error("the Secret does not carry the token file base64-encoded in data")
 	}
 	var pvc corev1.PersistentVolumeClaim

@@ -12,20 +12,17 @@
 package charts
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
+	"github.com/ferrydev/ferry/internal/manifesttest"
 )
 
 const (
@@ -36,25 +33,8 @@ const (
 	maxRender = 16 << 20
 )
 
-// object is one rendered manifest: its kind, name and YAML.
-type object struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	raw []byte
-}
-
-func (o object) String() string {
-	if o.Metadata.Namespace == "" {
-		return o.Kind + " " + o.Metadata.Name
-	}
-	return fmt.Sprintf("%s %s/%s", o.Kind, o.Metadata.Namespace, o.Metadata.Name)
-}
+// object is one rendered manifest.
+type object = manifesttest.Object
 
 // helmBinary is the helm the tests run: HELM (make sets it to the pinned
 // build), else bin/helm (make helm links it there).
@@ -159,54 +139,21 @@ func kustomize(t *testing.T, dir string) []object {
 
 func split(t *testing.T, what string, data []byte) []object {
 	t.Helper()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var out []object
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: splitting YAML: %v", what, err)
-		}
-		var o object
-		if err := yaml.Unmarshal(doc, &o); err != nil {
-			t.Fatalf("%s: %v\n%s", what, err, doc)
-		}
-		if o.Kind == "" { // a document of comments only
-			continue
-		}
-		o.raw = doc
-		out = append(out, o)
-	}
-	return out
+	return manifesttest.Split(t, what, data)
 }
 
-// decodeStrict unmarshals o into out, refusing unknown fields.
 func decodeStrict(t *testing.T, o object, out any) {
 	t.Helper()
-	if err := yaml.UnmarshalStrict(o.raw, out); err != nil {
-		t.Fatalf("%s does not parse as %T: %v", o, out, err)
-	}
+	manifesttest.DecodeStrict(t, o, out)
 }
 
-// lookup returns the object of that kind and name, if rendered.
 func lookup(objs []object, kind, name string) (object, bool) {
-	for _, o := range objs {
-		if o.Kind == kind && o.Metadata.Name == name {
-			return o, true
-		}
-	}
-	return object{}, false
+	return manifesttest.Lookup(objs, kind, name)
 }
 
 func find(t *testing.T, objs []object, kind, name string) object {
 	t.Helper()
-	o, ok := lookup(objs, kind, name)
-	if !ok {
-		t.Fatalf("no %s %q rendered", kind, name)
-	}
-	return o
+	return manifesttest.Find(t, objs, kind, name)
 }
 
 // firstDifference describes where the JSON forms of what the chart and

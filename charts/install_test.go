@@ -186,7 +186,7 @@ func TestTakeOverFromKustomize(t *testing.T) {
 	var rendered bytes.Buffer
 	for _, o := range kustomize(t, "default") {
 		rendered.WriteString("---\n")
-		rendered.Write(o.raw)
+		rendered.Write(o.Raw)
 	}
 	m, err := asdeployed.Parse(&rendered)
 	if err != nil {

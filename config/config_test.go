@@ -8,11 +8,7 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,30 +23,18 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/subscription"
+
+	"github.com/ferrydev/ferry/internal/manifesttest"
 )
 
 const namespace = "ferry-system"
 
-// object is one rendered manifest: its kind, name and YAML.
-type object struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name      string `json:"name"`
-		Namespace string `json:"namespace"`
-	} `json:"metadata"`
-	raw []byte
-}
-
-func (o object) String() string {
-	return fmt.Sprintf("%s %s/%s", o.Kind, o.Metadata.Namespace, o.Metadata.Name)
-}
+// object is one rendered manifest.
+type object = manifesttest.Object
 
 // render runs `kubectl kustomize dir` and splits its output into objects.
 func render(t *testing.T, dir string) []object {
@@ -70,46 +54,17 @@ func render(t *testing.T, dir string) []object {
 
 func split(t *testing.T, what string, data []byte) []object {
 	t.Helper()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var out []object
-	for {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: splitting YAML: %v", what, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		var o object
-		if err := yaml.Unmarshal(doc, &o); err != nil {
-			t.Fatalf("%s: %v\n%s", what, err, doc)
-		}
-		o.raw = doc
-		out = append(out, o)
-	}
-	return out
+	return manifesttest.Split(t, what, data)
 }
 
-// decodeStrict unmarshals o into out, refusing unknown fields.
 func decodeStrict(t *testing.T, o object, out any) {
 	t.Helper()
-	if err := yaml.UnmarshalStrict(o.raw, out); err != nil {
-		t.Fatalf("%s does not parse as %T: %v", o, out, err)
-	}
+	manifesttest.DecodeStrict(t, o, out)
 }
 
 func find(t *testing.T, objs []object, kind, name string) object {
 	t.Helper()
-	for _, o := range objs {
-		if o.Kind == kind && o.Metadata.Name == name {
-			return o
-		}
-	}
-	t.Fatalf("no %s %q rendered", kind, name)
-	return object{}
+	return manifesttest.Find(t, objs, kind, name)
 }
 
 // typed maps every kind config/ renders to its Go type.
@@ -527,7 +482,7 @@ func TestCatalogd(t *testing.T) {
 	}
 	for _, o := range objs {
 		if o.Kind == "RoleBinding" || o.Kind == "ClusterRoleBinding" {
-			if bytes.Contains(o.raw, []byte("ferry-catalogd")) {
+			if bytes.Contains(o.Raw, []byte("ferry-catalogd")) {
 				t.Errorf("%s binds ferry-catalogd, which needs no API access", o)
 			}
 		}
