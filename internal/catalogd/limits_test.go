@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/test/bufconn"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/publish"
@@ -35,12 +36,9 @@ import (
 // waitFor polls cond until it holds or a minute passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), 5*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 
@@ -98,8 +96,9 @@ func TestPublishStalledUploadIsCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		for {
-			time.Sleep(50 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond) // the trickle's pace
+		defer tick.Stop()
+		for range tick.C {
 			if trickle.Send(&catalogv1.PublishRequest{Item: &catalogv1.PublishRequest_Chunk{Chunk: []byte{0}}}) != nil {
 				return
 			}
@@ -298,9 +297,11 @@ func TestConnectionOptions(t *testing.T) {
 			c.waitData(t, 1)
 			// Without the option, the server's 5-minute default strikes
 			// from the second ping on and sends GOAWAY before the last ack.
+			pace := time.NewTicker(250 * time.Millisecond) // the pace of the pings, not a wait for an event
+			defer pace.Stop()
 			for i := range maxPingStrikes + 3 {
 				if i > 0 {
-					time.Sleep(250 * time.Millisecond) // the pace of the pings, not a wait for an event
+					<-pace.C
 				}
 				c.ping(t)
 				c.waitPingAck(t)
@@ -309,9 +310,11 @@ func TestConnectionOptions(t *testing.T) {
 		{"pinging without a call", func(l *catalogd.Limits) { l.KeepaliveMinTime = 100 * time.Millisecond }, func(t *testing.T, addr string, _ *catalogd.Metrics) {
 			c := dialH2(t, addr)
 			// Slower than keepalive-min-time: only the missing call is wrong.
+			pace := time.NewTicker(250 * time.Millisecond) // the pace of the pings
+			defer pace.Stop()
 			for i := range maxPingStrikes + 3 {
 				if i > 0 {
-					time.Sleep(250 * time.Millisecond) // the pace of the pings
+					<-pace.C
 				}
 				if !c.ping(t) {
 					break // the server closed the connection already

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
@@ -318,16 +319,15 @@ func TestHandshakeErrorNotStale(t *testing.T) {
 	// gRPC keeps failing calls with the last connection error until its
 	// next attempt ends; then it reports the refused connection, and so
 	// must explain.
-	for {
+	if perr := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		cl.resetBackoff()
 		_, _, err = cl.Snapshot(ctx, "")
-		if err == nil || ctx.Err() != nil {
-			t.Fatalf("server gone: %v", err)
+		if err == nil {
+			return false, errors.New("the call succeeded")
 		}
-		if !strings.Contains(err.Error(), "handshake") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		return !strings.Contains(err.Error(), "handshake"), nil
+	}); perr != nil {
+		t.Fatalf("server gone: %v (last error %v)", perr, err)
 	}
 	if err = cl.explain(err); errors.As(err, &herr) || disconnectedReason(err) != v1alpha1.ReasonUnreachable {
 		t.Errorf("server gone: %v (%T), want an unreachable error", err, err)

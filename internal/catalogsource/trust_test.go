@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/roguecatalog"
@@ -22,16 +23,12 @@ func follow(t *testing.T, s *Store, name, address string) {
 		retry: backoff{base: 50 * time.Millisecond, cap: time.Second}}
 	f.start(context.Background())
 	t.Cleanup(f.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if snap, ok := s.Get(name); ok && snap.Catalog != nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			st, _ := s.State(name)
-			t.Fatalf("catalog %s at %s never delivered content: %+v", name, address, st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		snap, ok := s.Get(name)
+		return ok && snap.Catalog != nil, nil
+	}); err != nil {
+		st, _ := s.State(name)
+		t.Fatalf("catalog %s at %s never delivered content: %+v", name, address, st)
 	}
 }
 
