@@ -333,6 +333,15 @@ func installed(version string) func(*v1alpha1.Subscription) bool {
 	}
 }
 
+// observed is ok once the controller has resolved the Subscription's
+// current generation.
+func observed(ok func(*v1alpha1.Subscription) bool) func(*v1alpha1.Subscription) bool {
+	return func(s *v1alpha1.Subscription) bool {
+		c := condition(s, v1alpha1.TypeResolved)
+		return c != nil && c.ObservedGeneration == s.Generation && ok(s)
+	}
+}
+
 func condition(s *v1alpha1.Subscription, typ string) *metav1.Condition {
 	return meta.FindStatusCondition(s.Status.Conditions, typ)
 }
@@ -448,8 +457,7 @@ func TestManualApproval(t *testing.T) {
 	}
 	// Approving something else approves nothing.
 	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.ApprovedVersion = "9.9.9" })
-	time.Sleep(time.Second)
-	waitSub(t, c, ns, "signals", "still at 1.0.0", installed("1.0.0"))
+	waitSub(t, c, ns, "signals", "still at 1.0.0 once the approval was seen", observed(installed("1.0.0")))
 	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.ApprovedVersion = "1.1.0" })
 	sub = waitSub(t, c, ns, "signals", "upgraded after approval", installed("1.1.0"))
 	if sub.Status.AvailableUpgrade != nil {
@@ -619,8 +627,10 @@ func TestAutomaticRollback(t *testing.T) {
 	if got, want := outcomes(revisionsOf(t, c, ns, "lighthouse")), "1:1.3.0:Install:Healthy 2:1.4.0:Upgrade:RolledBack 3:1.3.0:Rollback:Healthy"; got != want {
 		t.Errorf("revisions = %s, want %s", got, want)
 	}
-	// The failed version is not tried again.
-	time.Sleep(3 * time.Second)
+	// The failed version is not tried again: once the controller has seen
+	// a new generation, the history is unchanged.
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.RevisionHistoryLimit = ptr.To[int32](9) })
+	waitSub(t, c, ns, "lighthouse", "the new generation seen, still at 1.3.0", observed(installed("1.3.0")))
 	if got := outcomes(revisionsOf(t, c, ns, "lighthouse")); !strings.HasSuffix(got, "3:1.3.0:Rollback:Healthy") {
 		t.Errorf("the failed version was retried: %s", got)
 	}
