@@ -258,17 +258,7 @@ func TestConnectionLimit(t *testing.T) {
 // counterValue reads one gathered counter without labels.
 func counterValue(t *testing.T, m *catalogd.Metrics, name string) float64 {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return onlySample(t, m, name).GetCounter().GetValue()
 }
 
 // TestConnectionOptions: the gRPC server options that bound connections

@@ -153,15 +153,21 @@ ferry_catalogd_catalog_packages 2
 // gaugeValue reads one gathered gauge.
 func gaugeValue(t *testing.T, m *catalogd.Metrics, name string) float64 {
 	t.Helper()
+	return onlySample(t, m, name).GetGauge().GetValue()
+}
+
+// onlySample is the one sample of the gathered metric name (no labels).
+func onlySample(t *testing.T, m *catalogd.Metrics, name string) *dto.Metric {
+	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
+			return mf.GetMetric()[0]
 		}
 	}
 	t.Fatalf("metric %s not found", name)
-	return 0
+	return nil
 }
