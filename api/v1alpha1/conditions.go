@@ -69,6 +69,13 @@ const (
 	// ReasonContentMismatch: a catalog served bundle content that does not
 	// match what it announced.
 	ReasonContentMismatch = "ContentMismatch"
+	// ReasonNoServiceAccount: the Subscription names no ServiceAccount and
+	// the installer has no default one; nothing was applied.
+	ReasonNoServiceAccount = "NoServiceAccount"
+	// ReasonPermissionsMissing: the Subscription's ServiceAccount may not
+	// make every change the install, upgrade or uninstall needs; the
+	// message lists what is missing and nothing was changed.
+	ReasonPermissionsMissing = "PermissionsMissing"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
@@ -83,4 +90,5 @@ var ConditionReasons = []string{
 	ReasonPinned, ReasonUpgradeFailed, ReasonCRDUnsafe, ReasonCRDSafe, ReasonDowngrading,
 	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
 	ReasonOwnershipConflict, ReasonRevisionUntrusted, ReasonContentMismatch,
+	ReasonNoServiceAccount, ReasonPermissionsMissing,
 }

@@ -60,6 +60,19 @@ type SubscriptionSpec struct {
 	// +required
 	Package string `json:"package"`
 
+	// serviceAccountName is the ServiceAccount, in the Subscription's
+	// namespace, the installer acts as for every write this Subscription
+	// makes: the operator's objects, CRDs, RBAC, dependency Subscriptions
+	// and the deletes of an upgrade or uninstall. Kubernetes' RBAC, with its
+	// checks on Roles and bindings, so bounds what the Subscription can
+	// install. When empty, the installer's --default-service-account is
+	// used; when that is empty too, nothing is installed. Authors must be
+	// allowed to impersonate the ServiceAccount they name.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
 	// channel to follow. When empty, the package's default channel.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
@@ -395,6 +408,7 @@ type ObjectReference struct {
 // +kubebuilder:resource:shortName=sub;subs
 // +kubebuilder:printcolumn:name="Package",type=string,JSONPath=`.spec.package`
 // +kubebuilder:printcolumn:name="Channel",type=string,JSONPath=`.spec.channel`
+// +kubebuilder:printcolumn:name="Service Account",type=string,JSONPath=`.spec.serviceAccountName`,priority=1
 // +kubebuilder:printcolumn:name="Installed",type=string,JSONPath=`.status.installedVersion`
 // +kubebuilder:printcolumn:name="Latest",type=string,JSONPath=`.status.latestVersion`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
