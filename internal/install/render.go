@@ -346,6 +346,9 @@ func Render(in Input) (*Rendered, error) {
 		objs = append(objs, u)
 	}
 
+	if err := checkSubjects(csvName, in.Namespace, objs); err != nil {
+		return nil, err
+	}
 	for _, o := range objs {
 		label(o, in, csvName)
 	}
