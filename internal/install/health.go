@@ -25,6 +25,25 @@ import (
 // maxPodsReported bounds how many pods one Deployment's message describes.
 const maxPodsReported = 3
 
+// HealthBlame says who is to blame when an install is not healthy: the
+// revision itself, which a rollback can cure, or the cluster under it, which
+// a rollback cannot.
+type HealthBlame string
+
+const (
+	// BlameNone means the install is healthy: there is nothing to blame.
+	BlameNone HealthBlame = "None"
+	// BlameRevision means the revision itself fails: its pods cannot be
+	// scheduled, cannot pull their image, exit with an error or crash-loop,
+	// or are not ready on a healthy node. Rolling back may cure it.
+	BlameRevision HealthBlame = "Revision"
+	// BlameCluster means the revision is not healthy because of the cluster:
+	// its pods sit on nodes that are NotReady or unreachable, or the pods of
+	// the Deployment's previous versions are just as unready. Rolling back
+	// would not cure it; the caller should wait and say so.
+	BlameCluster HealthBlame = "Cluster"
+)
+
 // Health is whether an install is up.
 type Health struct {
 	// Healthy is true when every Deployment has rolled out and is Available
@@ -37,6 +56,15 @@ type Health struct {
 	// Pending names the objects that are not healthy yet, e.g.
 	// "Deployment ns/x".
 	Pending []string
+	// Blame says whom to blame when Healthy is false: BlameRevision or
+	// BlameCluster; BlameNone when Healthy is true. The zero value ("") means
+	// not judged and is to be treated like BlameRevision.
+	Blame HealthBlame
+	// BlameMessage says why the blame fell where it did, naming the node
+	// and its condition or taint for BlameCluster, e.g. "pod ns/x-abc is on
+	// node n1: Ready Unknown (NodeStatusUnknown: Kubelet stopped posting
+	// node status)". Empty when Blame is BlameNone.
+	BlameMessage string
 }
 
 // Health checks every Deployment and CRD of the inventory. A Deployment is
@@ -68,7 +96,13 @@ func (a *Applier) Health(ctx context.Context, inventory []v1alpha1.ObjectReferen
 			pending = append(pending, describe(ref))
 		}
 	}
-	return Health{Healthy: len(pending) == 0, Message: strings.Join(msgs, "; "), Pending: pending}, nil
+	h := Health{Healthy: len(pending) == 0, Message: strings.Join(msgs, "; "), Pending: pending}
+	if h.Healthy {
+		h.Blame = BlameNone
+	} else {
+		h.Blame = BlameRevision
+	}
+	return h, nil
 }
 
 // deploymentHealth returns "" when the Deployment is rolled out and
