@@ -76,6 +76,13 @@ const (
 	// make every change the install, upgrade or uninstall needs; the
 	// message lists what is missing and nothing was changed.
 	ReasonPermissionsMissing = "PermissionsMissing"
+	// ReasonWaitingForCluster: the revision is past its health timeout but
+	// not rolled back: its pods are unready because of the cluster (a node
+	// NotReady or unreachable, or the previous version just as unready).
+	ReasonWaitingForCluster = "WaitingForCluster"
+	// ReasonCannotAct: the installer may not act for the Subscription now
+	// (its identity or permissions cannot be used); nothing was changed.
+	ReasonCannotAct = "CannotAct"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
@@ -91,4 +98,5 @@ var ConditionReasons = []string{
 	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
 	ReasonOwnershipConflict, ReasonRevisionUntrusted, ReasonContentMismatch,
 	ReasonNoServiceAccount, ReasonPermissionsMissing,
+	ReasonWaitingForCluster, ReasonCannotAct,
 }
