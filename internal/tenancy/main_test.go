@@ -1,0 +1,11 @@
+package tenancy_test
+
+import (
+	"testing"
+
+	"github.com/ferrydev/ferry/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
