@@ -66,6 +66,7 @@ func TestRefuses(t *testing.T) {
 	}{
 		{"unknown value", nil, []string{"catalogd.tls.enable=true"}, "additional properties 'enable' not allowed"},
 		{"log format", nil, []string{"installer.logFormat=yaml"}, "installer/logFormat"},
+		{"default ServiceAccount", nil, []string{"installer.defaultServiceAccount=Default"}, "installer/defaultServiceAccount"},
 		{"digest", nil, []string{"catalogd.image.digest=latest"}, "catalogd/image/digest"},
 		{"port", nil, []string{"catalogd.grpcPort=70000"}, "catalogd/grpcPort"},
 		{"catalog name", nil, []string{"catalogd.catalogs[0].name=Community", "catalogd.catalogs[0].volume.emptyDir.medium=Memory"}, "catalogd/catalogs/0/name"},
@@ -461,7 +462,7 @@ func readValues(t *testing.T, file string) chartValues {
 }
 
 func TestInstaller(t *testing.T) {
-	tail := []string{"--catalog-tls-namespace=$(POD_NAMESPACE)", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--log-format=json"}
+	tail := []string{"--catalog-tls-namespace=$(POD_NAMESPACE)", "--default-service-account=", "--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--log-format=json"}
 	for _, tc := range []struct {
 		name     string
 		files    []string
@@ -472,8 +473,8 @@ func TestInstaller(t *testing.T) {
 	}{
 		{"defaults", nil, nil, append([]string{"--leader-elect", "--leader-election-namespace=$(POD_NAMESPACE)"}, tail...), 1, true},
 		{"no leader election", nil, []string{"installer.leaderElection.enabled=false"}, append([]string{"--leader-elect=false"}, tail...), 1, false},
-		{"ports, log level, extra flags", nil, []string{"installer.metricsPort=9443", "installer.probePort=9444", "installer.logLevel=error", "installer.logFormat=text", "installer.extraArgs[0]=--health-requeue=1s"},
-			[]string{"--leader-elect", "--leader-election-namespace=$(POD_NAMESPACE)", "--catalog-tls-namespace=$(POD_NAMESPACE)", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9444", "--log-format=text", "--log-level=error", "--health-requeue=1s"}, 1, true},
+		{"ports, log level, default ServiceAccount, extra flags", nil, []string{"installer.metricsPort=9443", "installer.probePort=9444", "installer.logLevel=error", "installer.logFormat=text", "installer.defaultServiceAccount=ferry-tenant", "installer.extraArgs[0]=--health-requeue=1s"},
+			[]string{"--leader-elect", "--leader-election-namespace=$(POD_NAMESPACE)", "--catalog-tls-namespace=$(POD_NAMESPACE)", "--default-service-account=ferry-tenant", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9444", "--log-format=text", "--log-level=error", "--health-requeue=1s"}, 1, true},
 		{"everything on", []string{allOn}, nil, append(append([]string{"--leader-elect", "--leader-election-namespace=$(POD_NAMESPACE)"}, tail...), "--log-level=debug", "--health-requeue=10s"), 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

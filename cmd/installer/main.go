@@ -24,6 +24,7 @@ import (
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/logging"
 	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/tenancy"
 )
 
 func main() {
@@ -56,6 +57,7 @@ func run(args []string) error {
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
 	tlsNamespace := fs.String("catalog-tls-namespace", catalogsource.DefaultTLSNamespace, "the only namespace the Secrets and ConfigMaps named by a CatalogSource's spec.tls are read from")
 	healthRequeue := fs.Duration("health-requeue", 5*time.Second, "how often an operator that is becoming healthy is checked")
+	defaultSA := fs.String("default-service-account", "", "ServiceAccount, in a Subscription's namespace, that the Subscription's writes are made as when it names none in spec.serviceAccountName; empty: such a Subscription is refused")
 	logFormat := fs.String("log-format", logging.FormatJSON, "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info or error")
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +66,10 @@ func run(args []string) error {
 	log, err := logging.New(*logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	policy := tenancy.Policy{DefaultServiceAccount: *defaultSA}
+	if err := policy.Validate(); err != nil {
+		return fmt.Errorf("--default-service-account: %w", err)
 	}
 	ctrl.SetLogger(log)
 	scheme, err := Scheme()
@@ -122,6 +128,6 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting installer", "leaderElection", *leaderElect)
+	log.Info("starting installer", "leaderElection", *leaderElect, "defaultServiceAccount", policy.DefaultServiceAccount)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
