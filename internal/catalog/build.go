@@ -64,6 +64,10 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 		for _, e := range errs {
 			sink.errorf(loc.path, joinField(loc.field, e.field), "%s", e.reason)
 		}
+		regProps, regDeps, errs := registryForm(db.Properties)
+		for _, e := range errs {
+			sink.errorf(loc.path, joinField(loc.field, e.field), "%s", e.reason)
+		}
 		switch {
 		case d.pkg == nil:
 			sink.errorf(loc.path, joinField(loc.field, "properties"), "no olm.package property; a bundle must carry exactly one")
@@ -88,6 +92,7 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 			ProvidedAPIs: d.provided, RequiredAPIs: d.required, RequiredPackages: d.packages,
 			manifests: db.manifests, csvMetadata: db.csvMetadata, sum: db.sum,
 			manifestsDigest: db.manifestsDigest,
+			registryProperties: regProps, registryDependencies: regDeps,
 		}
 		p.bundles[b.Name] = b
 	}

@@ -122,7 +122,7 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 				continue
 			}
 			var err error
-			if js, err = yaml.YAMLToJSON(raw); err != nil {
+			if js, err = yamlDocumentToJSON(raw); err != nil {
 				out.problems.errorf(rel, field, "not valid YAML: %v", err)
 				continue
 			}
@@ -332,6 +332,23 @@ func isDocMarker(line []byte) bool {
 	}
 	rest := bytes.TrimRight(line[3:], "\r\n")
 	return len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t'
+}
+
+// yamlDocumentToJSON converts one document of a YAML stream to JSON, framed
+// as operator-registry's stream reader (apimachinery's YAMLReader over its
+// LineReader) hands documents to the same converter (sigs.k8s.io/yaml, YAML
+// 1.1 rules): every line ends with a line feed, the last line of the file
+// included. Without that, a block scalar ending a file that has no final
+// newline (`message: |` as the last key) would lose the newline YAML's clip
+// chomping keeps.
+func yamlDocumentToJSON(doc []byte) ([]byte, error) {
+	if n := len(doc); n > 0 && doc[n-1] != '\n' {
+		framed := make([]byte, n+1)
+		copy(framed, doc)
+		framed[n] = '\n'
+		doc = framed
+	}
+	return yaml.YAMLToJSON(doc)
 }
 
 func stripYAMLComments(b []byte) []byte {

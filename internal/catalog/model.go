@@ -107,6 +107,10 @@ type Bundle struct {
 	// manifestsDigest is ManifestsDigest of the manifests served, computed
 	// at load; for an assembled catalog, what the server announced.
 	manifestsDigest string
+	// registryProperties and registryDependencies are what api.Registry
+	// sends, computed at load (see registryForm).
+	registryProperties   []Property
+	registryDependencies []Property
 }
 
 // RelatedImage is an image a bundle needs.
@@ -279,3 +283,14 @@ func (b *Bundle) Digest() string { return "sha256:" + hex.EncodeToString(b.sum[:
 // server's answers it is the digest the server announced, "" when the
 // server announced none.
 func (b *Bundle) ManifestsDigest() string { return b.manifestsDigest }
+
+// RegistryProperties are the bundle's properties as operator-registry sends
+// them in api.Registry answers: Properties with every value in RegistryJSON
+// form. Computed at load; callers must not modify them.
+func (b *Bundle) RegistryProperties() []Property { return b.registryProperties }
+
+// RegistryDependencies are the legacy dependencies api.Registry sends:
+// olm.gvk.required as olm.gvk with the same value, olm.package.required as
+// olm.package {"packageName":…,"version":<range>}, in property order.
+// Computed at load; callers must not modify them.
+func (b *Bundle) RegistryDependencies() []Property { return b.registryDependencies }

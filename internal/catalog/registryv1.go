@@ -411,7 +411,7 @@ func readManifests(fsys fs.FS, bundleRoot, dir string, sink *problemSink) ([]fil
 			if len(docs) > 1 {
 				field = fmt.Sprintf("document %d", i+1)
 			}
-			js, err := yaml.YAMLToJSON(raw)
+			js, err := yamlDocumentToJSON(raw)
 			if err != nil {
 				sink.errorf(p, field, "not valid YAML: %v", err)
 				ok = false

@@ -2,7 +2,6 @@ package catalogd
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -328,21 +327,12 @@ func apiBundle(ch *catalog.Channel, e *catalog.ChannelEntry, withContent bool) (
 	for _, g := range b.RequiredAPIs {
 		out.RequiredApis = append(out.RequiredApis, &api.GroupVersionKind{Group: g.Group, Version: g.Version, Kind: g.Kind})
 	}
-	for _, p := range b.Properties {
+	// Values are in operator-registry's wire form, computed at load.
+	for _, p := range b.RegistryProperties() {
 		out.Properties = append(out.Properties, &api.Property{Type: p.Type, Value: string(p.Value)})
-		switch p.Type {
-		case catalog.PropertyGVKRequired:
-			out.Dependencies = append(out.Dependencies, &api.Dependency{Type: catalog.PropertyGVK, Value: string(p.Value)})
-		case catalog.PropertyPackageRequired:
-			var r catalog.PackageRequirement
-			if json.Unmarshal(p.Value, &r) == nil {
-				v, _ := json.Marshal(struct {
-					PackageName string `json:"packageName"`
-					Version     string `json:"version"`
-				}{r.PackageName, r.VersionRange})
-				out.Dependencies = append(out.Dependencies, &api.Dependency{Type: catalog.PropertyPackage, Value: string(v)})
-			}
-		}
+	}
+	for _, d := range b.RegistryDependencies() {
+		out.Dependencies = append(out.Dependencies, &api.Dependency{Type: d.Type, Value: string(d.Value)})
 	}
 	if withContent {
 		ms, err := b.Manifests()
