@@ -21,6 +21,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/logging"
+	"github.com/ferrydev/ferry/internal/ociimage"
 )
 
 // exitError carries an exit code out of a command.
@@ -65,20 +66,25 @@ type serveFlags struct {
 	logFormat, logLevel   string
 	shutdownTimeout       time.Duration
 	publish               publishServeFlags
+	images                imageServeFlags
 	limits                catalogd.Limits
 }
 
 func newServeCommand() *cobra.Command {
 	f := serveFlags{limits: catalogd.DefaultLimits()}
 	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR] [--catalog DIR]...",
+		Use:   "serve [--listen ADDR] [--catalog DIR|oci://IMAGE]...",
 		Short: "Serve catalogs (default: the embedded sample catalog)",
 		Long: `Serve one or more catalog directories over gRPC: the operator-registry
 api.Registry protocol, Ferry's ferry.catalog.v1.CatalogService, health and
 reflection. Each directory is a file-based catalog, a registry+v1 bundle, or a
 tree of <package>/<version>/ bundles. Without --catalog the embedded sample
 catalog is served. Directories are watched: a change, or SIGHUP, reloads them;
-a reload that fails keeps serving the last good catalog.`,
+a reload that fails keeps serving the last good catalog.
+
+A catalog oci://REGISTRY/REPOSITORY:TAG (or @sha256:...) is a catalog image:
+its file-based catalog is pulled, verified and unpacked into --image-cache-dir,
+and the tag is resolved again every --poll-interval and on SIGHUP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logging.New(f.logFormat, f.logLevel)
@@ -93,19 +99,22 @@ a reload that fails keeps serving the last good catalog.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:50051", "gRPC listen address")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9090", "address for /metrics, /healthz and /readyz (empty disables)")
-	fl.StringArrayVar(&f.catalogs, "catalog", nil, "catalog directory to serve (repeatable)")
+	fl.StringArrayVar(&f.catalogs, "catalog", nil, "catalog directory or oci://catalog image to serve (repeatable)")
 	fl.BoolVar(&f.strict, "strict", false, "refuse the whole catalog when any bundle is invalid")
 	fl.BoolVar(&f.watch, "watch", true, "reload when a catalog directory changes")
 	fl.StringVar(&f.logFormat, "log-format", logging.FormatText, "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info or error")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long running calls may finish on SIGTERM")
 	addPublishServeFlags(fl, &f.publish)
+	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
 	return cmd
 }
 
-func sources(dirs []string) []catalog.Source {
-	if len(dirs) == 0 {
+// sources are the directories to serve; the embedded sample catalog when
+// no catalog at all (directory or image) is given.
+func sources(dirs []string, images int) []catalog.Source {
+	if len(dirs) == 0 && images == 0 {
 		return []catalog.Source{{Name: "bundles", FS: bundles.FS}}
 	}
 	out := make([]catalog.Source, 0, len(dirs))
@@ -122,10 +131,32 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if err := f.limits.Validate(); err != nil {
 		return err
 	}
-	srcs := sources(f.catalogs)
+	dirs, imageRefs, err := splitCatalogs(f.catalogs)
+	if err != nil {
+		return err
+	}
+	srcs := sources(dirs, len(imageRefs))
 	metrics := catalogd.NewMetrics()
 	holder := catalogd.NewHolder(nil)
 	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
+	var images *catalogd.ImageCatalogs
+	if len(imageRefs) > 0 {
+		if f.images.limits == (ociimage.Limits{}) {
+			f.images.limits = ociimage.DefaultLimits()
+		}
+		client, err := newImageClient(f.images, metrics)
+		if err != nil {
+			return err
+		}
+		images = catalogd.NewImageCatalogs(client, imageRefs, reloader, log.WithName("images"))
+		reloader.SetSources(images.Sources)
+		pullCtx, cancel := context.WithTimeout(ctx, f.images.pullTimeout)
+		err = images.Start(pullCtx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	pub, closeStore, err := setupPublishing(f.publish, f.limits, reloader, log, metrics)
 	if err != nil {
 		return err
@@ -157,6 +188,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	defer lis.Close()
 	opts := []catalogd.ServerOption{catalogd.WithLogger(log), catalogd.WithMetrics(metrics), catalogd.WithLimits(f.limits)}
+	if images != nil {
+		opts = append(opts, catalogd.WithSourceProblems(images.Problems))
+	}
 	more, err := serverSecurity(f.publish, pub, lis.Addr(), log)
 	if err != nil {
 		return err
@@ -186,12 +220,35 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		log.Info("serving metrics", "address", mlis.Addr().String())
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
-	if f.watch && len(f.catalogs) > 0 {
+	// SIGHUP reloads the directories and checks the images.
+	hup := make(chan os.Signal, 1)
+	imageHup := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case sig := <-signals:
+				select {
+				case hup <- sig:
+				default:
+				}
+				select {
+				case imageHup <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	if images != nil {
+		go images.Run(watchCtx, f.images.pollInterval, f.images.pullTimeout, imageHup)
+	}
+	if f.watch && len(dirs) > 0 {
 		go func() {
 			if err := reloader.Run(watchCtx, hup); err != nil {
 				log.Error(err, "catalog watch stopped; send SIGHUP to reload")

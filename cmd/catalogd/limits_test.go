@@ -76,9 +76,15 @@ type served struct {
 // it is healthy.
 func startCatalogd(t *testing.T, bin string, args ...string) *served {
 	t.Helper()
+	return startCatalogdWith(t, bin, memoryLimit, args...)
+}
+
+// startCatalogdWith is startCatalogd with another GOMEMLIMIT.
+func startCatalogdWith(t *testing.T, bin, memLimit string, args ...string) *served {
+	t.Helper()
 	s := &served{addr: freeAddr(t), metrics: freeAddr(t), log: &syncBuffer{}}
 	s.cmd = exec.Command(bin, append([]string{"serve", "--listen", s.addr, "--metrics-listen", s.metrics, "--log-format", "json"}, args...)...)
-	s.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memoryLimit)
+	s.cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := catalog.Load(context.Background(), sources(nil))
+	tree, err := catalog.Load(context.Background(), sources(nil, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,7 +272,7 @@ was published with other content), 5 server unreachable or timed out,
 // refuses a bundle that claims an API another package of them provides,
 // unless scope covers that package. Each claim is printed as an error.
 func checkClaimsLocally(ctx context.Context, dirs []string, scope string, info *catalog.BundleInfo, name string, stderr io.Writer) error {
-	c, err := catalog.Load(ctx, sources(dirs))
+	c, err := catalog.Load(ctx, sources(dirs, 0))
 	if err != nil {
 		return fmt.Errorf("loading --catalog: %w", err)
 	}

@@ -18,6 +18,8 @@ type CatalogServer struct {
 	catalogv1.UnimplementedCatalogServiceServer
 	holder    *Holder
 	publisher *Publisher
+	// status adds the problems of sources outside the catalog served.
+	status func() []catalog.Problem
 }
 
 // NewCatalogServer serves the holder's catalog over Ferry's own API.
@@ -25,7 +27,16 @@ func NewCatalogServer(h *Holder) *CatalogServer { return &CatalogServer{holder: 
 
 // GetCatalogInfo returns the digest, counts and, on request, the problems.
 func (s *CatalogServer) GetCatalogInfo(_ context.Context, req *catalogv1.GetCatalogInfoRequest) (*catalogv1.CatalogInfo, error) {
-	return catalogInfo(s.holder.Catalog(), req.GetIncludeProblems()), nil
+	info := catalogInfo(s.holder.Catalog(), req.GetIncludeProblems())
+	if s.status != nil {
+		for _, p := range s.status() {
+			info.ProblemCount++
+			if req.GetIncludeProblems() {
+				info.Problems = append(info.Problems, problemMessage(p))
+			}
+		}
+	}
+	return info, nil
 }
 
 // ListPackages lists every package.
@@ -236,12 +247,14 @@ func catalogInfo(c *catalog.Catalog, withProblems bool) *catalogv1.CatalogInfo {
 	}
 	if withProblems {
 		for _, p := range c.Problems {
-			info.Problems = append(info.Problems, &catalogv1.Problem{
-				Path: p.Path, Field: p.Field, Reason: p.Reason, Severity: string(p.Severity), Package: p.Package, Bundle: p.Bundle,
-			})
+			info.Problems = append(info.Problems, problemMessage(p))
 		}
 	}
 	return info
+}
+
+func problemMessage(p catalog.Problem) *catalogv1.Problem {
+	return &catalogv1.Problem{Path: p.Path, Field: p.Field, Reason: p.Reason, Severity: string(p.Severity), Package: p.Package, Bundle: p.Bundle}
 }
 
 func packageMessage(c *catalog.Catalog, p *catalog.Package) *catalogv1.Package {

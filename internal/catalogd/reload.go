@@ -22,6 +22,7 @@ type Reloader struct {
 	// mu serialises loads and swaps: reloads and publishes.
 	mu       sync.Mutex
 	extra    func() []catalog.Source
+	dynamic  func() []catalog.Source
 	holder   *Holder
 	sources  []catalog.Source
 	opts     []catalog.Option

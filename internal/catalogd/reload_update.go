@@ -16,6 +16,16 @@ func (r *Reloader) SetExtraSources(fn func() []catalog.Source) {
 	r.extra = fn
 }
 
+// SetSources adds sources resolved at each load, such as catalog images
+// unpacked into a cache: fn is called, with the reloader's lock held, each
+// time the catalog is loaded; its sources come after the static ones and
+// before the extra ones. Call it before the first load.
+func (r *Reloader) SetSources(fn func() []catalog.Source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dynamic = fn
+}
+
 // Sources returns the static sources followed by the extra ones.
 func (r *Reloader) Sources() []catalog.Source {
 	r.mu.Lock()
@@ -31,8 +41,13 @@ func (r *Reloader) extraSources() []catalog.Source {
 }
 
 func (r *Reloader) allSources(extra []catalog.Source) []catalog.Source {
-	out := make([]catalog.Source, 0, len(r.sources)+len(extra))
+	var dynamic []catalog.Source
+	if r.dynamic != nil {
+		dynamic = r.dynamic()
+	}
+	out := make([]catalog.Source, 0, len(r.sources)+len(dynamic)+len(extra))
 	out = append(out, r.sources...)
+	out = append(out, dynamic...)
 	return append(out, extra...)
 }
 

@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/proto/api"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
@@ -36,6 +37,7 @@ type serverOptions struct {
 	publisher *Publisher
 	grpcOpts  []grpc.ServerOption
 	limits    Limits
+	status    func() []catalog.Problem
 }
 
 // ServerOption configures NewServer.
@@ -46,6 +48,13 @@ func WithLogger(l logr.Logger) ServerOption { return func(o *serverOptions) { o.
 
 // WithLimits sets the connection and request limits (default DefaultLimits).
 func WithLimits(l Limits) ServerOption { return func(o *serverOptions) { o.limits = l } }
+
+// WithSourceProblems adds fn's problems to GetCatalogInfo: the state of
+// sources that is not part of the catalog served, such as a catalog image
+// that could not be pulled.
+func WithSourceProblems(fn func() []catalog.Problem) ServerOption {
+	return func(o *serverOptions) { o.status = fn }
+}
 
 // WithMetrics records request metrics.
 func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
@@ -63,6 +72,7 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 			grpc.ChainStreamInterceptor(o.metrics.GRPC.StreamServerInterceptor()))
 	}
 	cs := NewCatalogServer(h)
+	cs.status = o.status
 	if o.publisher != nil {
 		cs.publisher = o.publisher
 		gopts = append(gopts,

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferrydev/ferry/internal/catalogd"
+	"github.com/ferrydev/ferry/internal/ociimage"
+)
+
+// imageServeFlags are the serve flags for catalog and bundle images.
+type imageServeFlags struct {
+	cacheDir           string
+	pollInterval       time.Duration
+	pullTimeout        time.Duration
+	registryConfig     string
+	registryCAFile     string
+	insecureRegistries []string
+	limits             ociimage.Limits
+}
+
+func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
+	f.limits = ociimage.DefaultLimits()
+	fl.StringVar(&f.cacheDir, "image-cache-dir", ociimage.DefaultCacheDir(), "directory catalog and bundle images are unpacked into, by digest")
+	fl.DurationVar(&f.pollInterval, "poll-interval", 5*time.Minute, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
+	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", 10*time.Minute, "how long one check of the catalog images (resolve, pull, unpack, load) may take")
+	fl.StringVar(&f.registryConfig, "registry-config", "", "Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
+	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "PEM file of CA certificates registries are trusted with, in addition to the system's")
+	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")
+	f.limits.AddFlags(fl)
+}
+
+// splitCatalogs separates --catalog values naming images from directories.
+func splitCatalogs(all []string) (dirs, images []string, err error) {
+	for _, c := range all {
+		if !ociimage.IsImageRef(c) {
+			dirs = append(dirs, c)
+			continue
+		}
+		if _, err := ociimage.ParseReference(c); err != nil {
+			return nil, nil, fmt.Errorf("--catalog: %w", err)
+		}
+		images = append(images, c)
+	}
+	return dirs, images, nil
+}
+
+// newImageClient builds the registry client of serve.
+func newImageClient(f imageServeFlags, m *catalogd.Metrics) (*ociimage.Client, error) {
+	if f.pullTimeout <= 0 {
+		return nil, fmt.Errorf("--image-pull-timeout: %s: must be positive", f.pullTimeout)
+	}
+	if f.pollInterval < 0 {
+		return nil, fmt.Errorf("--poll-interval: %s: must not be negative", f.pollInterval)
+	}
+	opts := []ociimage.Option{
+		ociimage.WithCacheDir(f.cacheDir), ociimage.WithLimits(f.limits),
+		ociimage.WithInsecureRegistries(f.insecureRegistries...), ociimage.WithMetrics(ociimage.NewMetrics(m.Registry)),
+	}
+	if f.registryConfig != "" {
+		opts = append(opts, ociimage.WithDockerConfig(f.registryConfig))
+	}
+	if f.registryCAFile != "" {
+		opts = append(opts, ociimage.WithCAFile(f.registryCAFile))
+	}
+	c, err := ociimage.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CleanTemp(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

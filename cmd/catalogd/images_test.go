@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/ferrydev/ferry/bundles"
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/ociimage"
+	"github.com/ferrydev/ferry/internal/testregistry"
+	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
+)
+
+// sampleCatalogImages are two catalog images of the sample catalog: without
+// the signal-store package, and whole.
+func sampleCatalogImages(t *testing.T) (older, newer v1.Image) {
+	t.Helper()
+	without := fstest.MapFS{}
+	err := fs.WalkDir(bundles.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, "signal-store/") {
+			return err
+		}
+		data, err := fs.ReadFile(bundles.FS, p)
+		without[p] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return catalogImage(t, without), catalogImage(t, bundles.FS)
+}
+
+// catalogImage renders the catalog in fsys as FBC into a catalog image.
+func catalogImage(t *testing.T, fsys fs.FS) v1.Image {
+	t.Helper()
+	c, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: fsys}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Problems) > 0 {
+		t.Fatalf("sample catalog: %v", c.Problems)
+	}
+	var fbc bytes.Buffer
+	if err := catalog.Render(&fbc, c); err != nil {
+		t.Fatal(err)
+	}
+	img, err := ociimage.BuildCatalogImage(fstest.MapFS{"catalog.json": {Data: fbc.Bytes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func pushImage(t *testing.T, ref string, img v1.Image) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+func (s *served) info(t *testing.T) *catalogv1.CatalogInfo {
+	t.Helper()
+	info, err := catalogv1.NewCatalogServiceClient(s.conn).GetCatalogInfo(context.Background(), &catalogv1.GetCatalogInfoRequest{IncludeProblems: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func (s *served) hup(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeCatalogImage: catalogd serves a catalog image from a registry
+// running as its own process; pushing a newer image to the tag and SIGHUP
+// swap it in and Watch announces it.
+func TestServeCatalogImage(t *testing.T) {
+	bin := buildCatalogd(t)
+	addr := testregistry.Start(t)
+	older, newer := sampleCatalogImages(t)
+	ref := addr + "/ferry/catalog:stable"
+	d1 := pushImage(t, ref, older)
+	s := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir(), "--poll-interval", "0")
+
+	info := s.info(t)
+	if info.GetPackageCount() != 2 || len(info.GetSources()) != 1 || info.GetSources()[0] != addr+"/ferry/catalog@"+d1 {
+		t.Fatalf("serving %d packages from %v, want 2 from %s@%s", info.GetPackageCount(), info.GetSources(), ref, d1)
+	}
+	watch, err := catalogv1.NewCatalogServiceClient(s.conn).Watch(t.Context(), &catalogv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := pushImage(t, ref, newer)
+	s.hup(t)
+	next, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.GetInfo().GetDigest() == first.GetInfo().GetDigest() || next.GetInfo().GetPackageCount() != 3 {
+		t.Fatalf("after the push Watch announced %d packages at %s, want 3 at a new digest", next.GetInfo().GetPackageCount(), next.GetInfo().GetDigest())
+	}
+	if got := next.GetInfo().GetSources(); len(got) != 1 || got[0] != addr+"/ferry/catalog@"+d2 {
+		t.Fatalf("sources %v, want the new image %s", got, d2)
+	}
+	if v := s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="pulled"}`); v != 2 {
+		t.Fatalf("%v catalog pulls, want 2", v)
+	}
+}
+
+// TestCatalogImageFailuresKeepTheLastGood: a pull that fails — corrupt
+// blob, missing manifest, credentials refused, registry down — keeps the
+// catalog served, and GetCatalogInfo and the metrics say why; once the
+// registry answers again, the new image is served.
+func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
+	bin := buildCatalogd(t)
+	older, newer := sampleCatalogImages(t)
+	for _, tc := range []struct {
+		name    string
+		breakIt func(f *testregistry.Faulty)
+		mend    func(f *testregistry.Faulty)
+		reason  string
+	}{
+		{name: "corrupted blob", breakIt: func(f *testregistry.Faulty) { f.CorruptBlobs(true) }, mend: func(f *testregistry.Faulty) { f.CorruptBlobs(false) }, reason: "content does not match its digest"},
+		{name: "missing manifest", breakIt: func(f *testregistry.Faulty) { f.HideManifests(true) }, mend: func(f *testregistry.Faulty) { f.HideManifests(false) }, reason: "MANIFEST_UNKNOWN"},
+		{name: "401 without credentials", breakIt: func(f *testregistry.Faulty) { f.RequireAuth("ci", "s3cret") }, mend: func(f *testregistry.Faulty) { f.RequireAuth("", "") }, reason: "the registry refused access"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := testregistry.NewFaulty(t)
+			ref := f.Addr + "/ferry/catalog:stable"
+			d1 := pushImage(t, ref, older)
+			s := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir(), "--poll-interval", "0")
+			before := s.info(t)
+			d2 := pushImage(t, ref, newer)
+			tc.breakIt(f)
+			s.hup(t)
+			waitUntil(t, "the failed pull to be reported", func() bool {
+				return s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="failure"}`) >= 1
+			})
+			info := s.info(t)
+			if info.GetDigest() != before.GetDigest() || info.GetPackageCount() != 2 {
+				t.Fatalf("after a failed pull serving %s (%d packages), want the last good %s", info.GetDigest(), info.GetPackageCount(), before.GetDigest())
+			}
+			var found bool
+			for _, p := range info.GetProblems() {
+				if p.GetPath() == "oci://"+ref && p.GetField() == "image" && strings.Contains(p.GetReason(), tc.reason) && strings.Contains(p.GetReason(), "still serving "+d1) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("GetCatalogInfo problems %v do not say %q and that %s is still served", info.GetProblems(), tc.reason, d1)
+			}
+			tc.mend(f)
+			s.hup(t)
+			waitUntil(t, "the new image to be served", func() bool { return s.info(t).GetPackageCount() == 3 })
+			info = s.info(t)
+			if len(info.GetProblems()) != 0 || info.GetSources()[0] != f.Addr+"/ferry/catalog@"+d2 {
+				t.Fatalf("after the registry mended: problems %v, sources %v", info.GetProblems(), info.GetSources())
+			}
+		})
+	}
+
+	t.Run("registry down at start serves the digest last pulled", func(t *testing.T) {
+		f := testregistry.NewFaulty(t)
+		ref := f.Addr + "/ferry/catalog:stable"
+		d1 := pushImage(t, ref, older)
+		cache := t.TempDir()
+		s := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", cache, "--poll-interval", "0")
+		want := s.info(t).GetDigest()
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		f.Stop()
+		s2 := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", cache, "--poll-interval", "0")
+		info := s2.info(t)
+		if info.GetDigest() != want || len(info.GetProblems()) != 1 || !strings.Contains(info.GetProblems()[0].GetReason(), "serving "+d1+", the digest last pulled") {
+			t.Fatalf("serving %s with problems %v, want %s and the reason", info.GetDigest(), info.GetProblems(), want)
+		}
+	})
+
+	t.Run("registry down at start without a cache fails", func(t *testing.T) {
+		ref := testregistry.FreeAddr(t) + "/ferry/catalog:stable"
+		out, err := runCatalogd(t, bin, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir())
+		if err == nil || !strings.Contains(out, "pulling oci://"+ref+": resolve") || !strings.Contains(out, "connection refused") {
+			t.Fatalf("catalogd: %v\n%s", err, out)
+		}
+	})
+}
+
+func runCatalogd(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestServeCommunityCatalogImage: the real community catalog, pushed as a
+// catalog image to a registry process, is served in full.
+func TestServeCommunityCatalogImage(t *testing.T) {
+	archive := corpusArchive(t, "community-prod-full-fbc.tar.xz")
+	bin := buildCatalogd(t)
+	addr := testregistry.Start(t)
+	dir := t.TempDir()
+	if out, err := exec.CommandContext(t.Context(), "tar", "-xJf", archive, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("extracting %s: %v\n%s", archive, err, out)
+	}
+	img, err := ociimage.BuildCatalogImage(os.DirFS(catalogRootOf(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := addr + "/community/catalog:prod"
+	pushImage(t, ref, img)
+	s := startCatalogdWith(t, bin, "1GiB", "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir())
+	info := s.info(t)
+	if info.GetPackageCount() != 325 || info.GetBundleCount() != 6266 {
+		t.Fatalf("serving %d packages and %d bundles, want 325 and 6266", info.GetPackageCount(), info.GetBundleCount())
+	}
+	cs := catalogv1.NewCatalogServiceClient(s.conn)
+	p, err := cs.GetPackage(t.Context(), &catalogv1.GetPackageRequest{Name: "etcd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head string
+	for _, ch := range p.GetChannels() {
+		if ch.GetName() == p.GetDefaultChannel() {
+			head = ch.GetHead()
+		}
+	}
+	b, err := cs.GetBundle(t.Context(), &catalogv1.GetBundleRequest{Package: "etcd", Name: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.GetManifests()) == 0 {
+		t.Fatalf("bundle %s of etcd has no manifests", head)
+	}
+}
+
+// corpusArchive is a file of the shared corpus next to the module; the test
+// is skipped when the corpus is not there.
+func corpusArchive(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("loads the real community catalog")
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "corpus", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s is absent (the shared corpus of real catalogs is not next to this clone): %v", p, err)
+	}
+	return p
+}
+
+// catalogRootOf descends into the lone directory an archive unpacked to.
+func catalogRootOf(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) == 1 && ents[0].IsDir() {
+		return filepath.Join(dir, ents[0].Name())
+	}
+	return dir
+}
