@@ -23,10 +23,9 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
-	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/kinds"
 
 	"github.com/ferrydev/ferry/internal/manifesttest"
 )
@@ -204,29 +203,34 @@ func TestInstallerClusterRoleIsTheGeneratedOne(t *testing.T) {
 	}
 }
 
-// TestInstallerClusterRoleCoversTheCache: every kind the manager's cache
-// watches (subscription.InstalledKinds, the installer's own types) needs
+// TestInstallerClusterRoleCoversTheCache: every kind the installer's caches
+// watch (the kinds it installs, internal/kinds, and its own types) needs
 // get, list and watch, or the cache never syncs and the installer never
 // starts. The markers next to the code grant them; this catches a kind
-// added to the watch list without one.
+// added to a watch without one. internal/kinds checks the verbs on
+// installed kinds exactly.
 func TestInstallerClusterRoleCoversTheCache(t *testing.T) {
 	cr := generatedRole(t)
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
 	}
-	watched := append(slices.Clone(subscription.InstalledKinds), &v1alpha1.Subscription{}, &v1alpha1.CatalogSource{})
-	for _, obj := range watched {
+	var watched []permission
+	for _, k := range kinds.All() {
+		watched = append(watched, permission{group: k.Group, resource: k.Resource})
+	}
+	for _, obj := range []runtime.Object{&v1alpha1.Subscription{}, &v1alpha1.CatalogSource{}} {
 		gvks, _, err := scheme.ObjectKinds(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
 		plural, _ := meta.UnsafeGuessKindToResource(gvks[0])
+		watched = append(watched, permission{group: gvks[0].Group, resource: plural.Resource})
+	}
+	for _, w := range watched {
 		for _, verb := range []string{"get", "list", "watch"} {
-			if p := (permission{gvks[0].Group, plural.Resource, verb}); !covers(cr.Rules, p) {
-				t.Errorf("ClusterRole ferry-installer does not grant %s, which the manager's cache needs", p)
+			if p := (permission{w.group, w.resource, verb}); !covers(cr.Rules, p) {
+				t.Errorf("ClusterRole ferry-installer does not grant %s, which the installer's caches need", p)
 			}
 		}
 	}

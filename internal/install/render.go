@@ -15,12 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/kinds"
 )
 
 // Input is one bundle version to install for one Subscription.
@@ -89,65 +89,11 @@ func describe(r v1alpha1.ObjectReference) string {
 	return kind + " " + r.Namespace + "/" + r.Name
 }
 
-// kindInfo says how a kind a bundle may ship is installed.
-type kindInfo struct {
-	namespaced bool
-	// rank orders kinds: 0 CRDs, 1 ServiceAccounts, 2 roles, 3 bindings,
-	// 4 other objects, 5 Deployments.
-	rank int
-}
-
 const (
-	groupAPIExtensions = "apiextensions.k8s.io"
-	groupRBAC          = "rbac.authorization.k8s.io"
+	groupAPIExtensions = kinds.GroupAPIExtensions
+	groupRBAC          = kinds.GroupRBAC
 	kindCRD            = "CustomResourceDefinition"
 )
-
-// Permissions on the kinds a bundle may ship (shippable, below; Deployments
-// come from the CSV). Applier reads an object's metadata through the
-// manager's cached client before writing or deleting it, which starts a
-// cluster-wide metadata informer per kind: get, list and watch. Objects are
-// written with server-side apply, a PATCH that the API server also
-// authorizes as create when the object does not exist yet. Pruning and
-// uninstalling delete. Nothing is ever updated with PUT.
-//
-// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;configmaps;secrets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=priorityclasses,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=autoscaling.k8s.io,resources=verticalpodautoscalers,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
-//
-// The API server lets nobody write a Role or ClusterRole granting what they
-// do not hold, or bind one: escalate and bind let the installer give an
-// operator the permissions its CSV asks for without holding them all
-// itself. docs/deploy.md explains what this means for who may create
-// Subscriptions.
-//
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=escalate;bind
-
-// shippable lists the group/kinds a bundle may carry besides its CSV.
-var shippable = map[schema.GroupKind]kindInfo{
-	{Group: groupAPIExtensions, Kind: kindCRD}:                   {rank: 0},
-	{Group: "", Kind: "ServiceAccount"}:                          {namespaced: true, rank: 1},
-	{Group: groupRBAC, Kind: "Role"}:                             {namespaced: true, rank: 2},
-	{Group: groupRBAC, Kind: "ClusterRole"}:                      {rank: 2},
-	{Group: groupRBAC, Kind: "RoleBinding"}:                      {namespaced: true, rank: 3},
-	{Group: groupRBAC, Kind: "ClusterRoleBinding"}:               {rank: 3},
-	{Group: "", Kind: "Service"}:                                 {namespaced: true, rank: 4},
-	{Group: "", Kind: "ConfigMap"}:                               {namespaced: true, rank: 4},
-	{Group: "", Kind: "Secret"}:                                  {namespaced: true, rank: 4},
-	{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"}:     {namespaced: true, rank: 4},
-	{Group: "monitoring.coreos.com", Kind: "PrometheusRule"}:     {namespaced: true, rank: 4},
-	{Group: "policy", Kind: "PodDisruptionBudget"}:               {namespaced: true, rank: 4},
-	{Group: "scheduling.k8s.io", Kind: "PriorityClass"}:          {rank: 4},
-	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:          {namespaced: true, rank: 4},
-	{Group: "autoscaling.k8s.io", Kind: "VerticalPodAutoscaler"}: {namespaced: true, rank: 4},
-	{Group: "apps", Kind: "Deployment"}:                          {namespaced: true, rank: 5},
-}
 
 // Render computes the objects one bundle version installs. It makes no API
 // calls. It returns *InvalidBundleError when the bundle cannot be installed
@@ -189,9 +135,9 @@ func Render(in Input) (*Rendered, error) {
 			continue
 		}
 		gvk := u.GroupVersionKind()
-		info, ok := shippable[gvk.GroupKind()]
-		if !ok || gvk.GroupKind() == deploymentGK {
-			return nil, bad("manifest %s: kind %s (apiVersion %s) cannot be installed; a bundle may ship CRDs, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, Service, ConfigMap, Secret, ServiceMonitor, PrometheusRule, PodDisruptionBudget, PriorityClass, NetworkPolicy and VerticalPodAutoscaler", where, gvk.Kind, u.GetAPIVersion())
+		info, ok := kinds.Lookup(gvk.GroupKind())
+		if !ok || !info.Shippable {
+			return nil, bad("manifest %s: kind %s (apiVersion %s) cannot be installed; a bundle may ship %s", where, gvk.Kind, u.GetAPIVersion(), kinds.ShippableNames())
 		}
 		if gvk.Kind == kindCRD && gvk.Version != "v1" {
 			return nil, bad("manifest %s: CustomResourceDefinition %s uses %s; only apiextensions.k8s.io/v1 is served", where, u.GetName(), u.GetAPIVersion())
@@ -203,7 +149,7 @@ func Render(in Input) (*Rendered, error) {
 			return nil, bad("manifest %s: %s name %q is invalid: %s", where, gvk.Kind, u.GetName(), strings.Join(errs, "; "))
 		}
 		cleanShipped(u)
-		if info.namespaced {
+		if info.Namespaced {
 			u.SetNamespace(in.Namespace)
 		} else {
 			u.SetNamespace("")
@@ -388,8 +334,8 @@ func manifestName(i int, m catalog.Manifest) string {
 	return fmt.Sprintf("#%d", i)
 }
 
-func rankOf(u *unstructured.Unstructured) int {
-	return shippable[u.GroupVersionKind().GroupKind()].rank
+func rankOf(u *unstructured.Unstructured) kinds.Rank {
+	return kinds.RankOf(u.GroupVersionKind().GroupKind())
 }
 
 func objectKey(r v1alpha1.ObjectReference) string {

@@ -5,12 +5,10 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-)
 
-// deploymentGK is the one kind Render makes that a bundle may not ship.
-var deploymentGK = schema.GroupKind{Group: "apps", Kind: "Deployment"}
+	"github.com/ferrydev/ferry/internal/kinds"
+)
 
 // CheckRestored checks objects read back from a stored revision as Render
 // checks a bundle's manifests, so that stored content is never trusted more
@@ -39,7 +37,7 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 			return bad("object #%d (kind %s) has no apiVersion", i, u.GetKind())
 		}
 		gvk := u.GroupVersionKind()
-		info, ok := shippable[gvk.GroupKind()]
+		info, ok := kinds.Lookup(gvk.GroupKind())
 		if !ok || gvk.Version == "" {
 			return bad("object #%d: kind %s (apiVersion %s) is not a kind Ferry installs", i, u.GetKind(), u.GetAPIVersion())
 		}
@@ -52,7 +50,7 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 		if errs := validation.IsDNS1123Subdomain(u.GetName()); len(errs) > 0 {
 			return bad("object #%d: %s name %q is invalid: %s", i, gvk.Kind, u.GetName(), strings.Join(errs, "; "))
 		}
-		if info.namespaced {
+		if info.Namespaced {
 			u.SetNamespace(namespace)
 		} else {
 			u.SetNamespace("")

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/kinds"
 )
 
 // UninstallResult is what is left of an install.
@@ -102,6 +103,6 @@ func (a *Applier) Uninstall(ctx context.Context, inventory []v1alpha1.ObjectRefe
 	return res, errors.Join(errs...)
 }
 
-func rankOfRef(ref v1alpha1.ObjectReference) int {
-	return shippable[gvkOf(ref).GroupKind()].rank
+func rankOfRef(ref v1alpha1.ObjectReference) kinds.Rank {
+	return kinds.RankOf(gvkOf(ref).GroupKind())
 }
