@@ -57,11 +57,16 @@ func run(args []string) error {
 	leaderNamespace := fs.String("leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
 	tlsNamespace := fs.String("catalog-tls-namespace", catalogsource.DefaultTLSNamespace, "the only namespace the Secrets and ConfigMaps named by a CatalogSource's spec.tls are read from")
 	healthRequeue := fs.Duration("health-requeue", 5*time.Second, "how often an operator that is becoming healthy is checked")
+	resync := fs.Duration("resync-period", subscription.DefaultResyncPeriod, "how often every installed object and every Subscription is reconciled again without an event: the bound on how late drift a watch missed is corrected")
+	apiPoll := fs.Duration("api-poll-interval", subscription.DefaultAPIPollInterval, "how often discovery is asked whether the API of an optional installed kind (ServiceMonitor, PrometheusRule, VerticalPodAutoscaler) is served, to watch it for drift")
 	defaultSA := fs.String("default-service-account", "", "ServiceAccount, in a Subscription's namespace, that the Subscription's writes are made as when it names none in spec.serviceAccountName; empty: such a Subscription is refused")
 	logFormat := fs.String("log-format", logging.FormatJSON, "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *resync <= 0 || *apiPoll <= 0 {
+		return fmt.Errorf("--resync-period (%s) and --api-poll-interval (%s) must be positive", *resync, *apiPoll)
 	}
 	log, err := logging.New(*logFormat, *logLevel)
 	if err != nil {
@@ -92,7 +97,9 @@ func run(args []string) error {
 		// be let go at once: a replacement (a rollout, a restart) leads
 		// without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                         cache.Options{ByObject: byObject},
+		// Every resync period, informers hand every cached object to
+		// the controllers again (docs/safe-upgrades.md, drift).
+		Cache: cache.Options{ByObject: byObject, SyncPeriod: resync},
 		// Pods are read to explain unhealthy Deployments; they are not cached.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
 	})
@@ -119,7 +126,7 @@ func run(args []string) error {
 		Recorder:      mgr.GetEventRecorder("ferry-installer"),
 		HealthRequeue: *healthRequeue,
 	}
-	if err := rec.SetupWithManager(mgr, store.Events()); err != nil {
+	if err := rec.SetupWithManager(mgr, store.Events(), subscription.WithResyncPeriod(*resync), subscription.WithAPIPollInterval(*apiPoll)); err != nil {
 		return fmt.Errorf("setting up the Subscription controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -2,18 +2,16 @@ package subscription
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -22,44 +20,82 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/kinds"
 )
 
-// InstalledKinds are the kinds the controller watches to correct drift, by
-// Ferry's owner labels. The manager's cache should select them by
-// install.LabelManagedBy so that it holds only what Ferry installed.
-var InstalledKinds = []client.Object{
-	&appsv1.Deployment{}, &corev1.ServiceAccount{}, &corev1.Service{}, &corev1.ConfigMap{},
-	&rbacv1.Role{}, &rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{},
-	&apiextensionsv1.CustomResourceDefinition{},
-}
-
-// InstalledCache is the manager's cache configuration for InstalledKinds:
-// only objects labelled as installed by Ferry, so that the cache does not
-// hold every ServiceAccount, ConfigMap and RBAC object of the cluster. An
-// object Ferry did not create is therefore absent from this cache: who owns
-// an object is always read from the API server (Reconciler.APIReader).
+// InstalledCache is the manager's cache configuration for the kinds Ferry
+// installs whose API is always served (kinds.All, not Optional): only
+// objects labelled as installed by Ferry, metadata, typed or unstructured
+// alike, so that nothing read through the manager's cached client makes it
+// hold every ServiceAccount, ConfigMap, Secret and RBAC object of the
+// cluster. The drift watches do not use it: they have a label-selected cache
+// of their own (SetupWithManager). An object Ferry did not create is absent
+// from both: who owns an object, and a Revision's blobs, are always read
+// from the API server (Reconciler.APIReader).
 func InstalledCache() map[client.Object]cache.ByObject {
-	managed := labels.SelectorFromSet(labels.Set{install.LabelManagedBy: install.ManagedByValue})
-	out := make(map[client.Object]cache.ByObject, len(InstalledKinds))
-	for _, kind := range InstalledKinds {
-		out[kind] = cache.ByObject{Label: managed}
+	managed := managedSelector()
+	out := map[client.Object]cache.ByObject{}
+	for _, k := range kinds.All() {
+		if k.Optional {
+			// Not served in every cluster: a cache entry would keep
+			// the manager from starting without it.
+			continue
+		}
+		out[metadataOf(k.GroupVersionKind())] = cache.ByObject{Label: managed}
 	}
 	return out
 }
 
 // SetupWithManager registers the controller. events delivers CatalogSources
 // whose content or connection changed.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.GenericEvent) error {
+//
+// Every kind Ferry installs (kinds.All) is watched for drift, metadata only
+// and only where labelled as installed by Ferry: a change or deletion of an
+// installed object reconciles the Subscription that owns it. Kinds whose
+// API is always served are watched from the start; optional ones (their
+// CRD comes with an add-on) once discovery serves them, which is asked
+// every API poll interval and at once when an inventory names such a kind.
+// Every resync period, every installed object and every Subscription is
+// reconciled again, whether or not a change was heard of.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.GenericEvent, opts ...SetupOption) error {
+	o := setupOptions{resync: DefaultResyncPeriod, apiPoll: DefaultAPIPollInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	installed, err := newInstalledCache(mgr, o.resync)
+	if err != nil {
+		return fmt.Errorf("subscription: cache of installed objects: %w", err)
+	}
+	if err := mgr.Add(installed); err != nil {
+		return err
+	}
+	var ctl controller.Controller
+	var optional []kinds.Kind
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("subscription").
 		For(&v1alpha1.Subscription{}, builder.WithPredicates(specOrLifecycleChanged)).
 		// Children report their progress to their parent.
 		Watches(&v1alpha1.Subscription{}, handler.EnqueueRequestsFromMapFunc(parentOf)).
+		// The periodic resync reconciles every Subscription again.
+		Watches(&v1alpha1.Subscription{}, &handler.EnqueueRequestForObject{}, builder.WithPredicates(resynced)).
 		WatchesRawSource(source.Channel(events, handler.EnqueueRequestsFromMapFunc(r.subscriptionsOfCatalog)))
-	for _, kind := range InstalledKinds {
-		b = b.Watches(kind, handler.EnqueueRequestsFromMapFunc(ownerOf), builder.WithPredicates(ownedByFerry))
+	for _, k := range kinds.All() {
+		if k.Optional {
+			optional = append(optional, k)
+			continue
+		}
+		b = b.WatchesRawSource(installedSource(installed, k.GroupVersionKind()))
 	}
-	return b.Complete(r)
+	watcher := newDriftWatcher(mgr.GetLogger().WithName("drift"), mgr.GetRESTMapper(), o.apiPoll, func(gvk schema.GroupVersionKind) error {
+		return ctl.Watch(installedSource(installed, gvk))
+	}, optional)
+	// An inventory naming an optional kind not watched yet asks discovery
+	// at once; it enqueues nothing.
+	b = b.Watches(&v1alpha1.Subscription{}, handler.EnqueueRequestsFromMapFunc(watcher.noteInventory))
+	if ctl, err = b.Build(r); err != nil {
+		return err
+	}
+	return mgr.Add(watcher)
 }
 
 // specOrLifecycleChanged passes creations, deletions and updates of the
@@ -72,6 +108,17 @@ var specOrLifecycleChanged = predicate.Or(
 			len(e.ObjectOld.GetFinalizers()) != len(e.ObjectNew.GetFinalizers())
 	}},
 )
+
+// resynced passes only the updates an informer's periodic resync delivers:
+// the object unchanged.
+var resynced = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetResourceVersion() == e.ObjectNew.GetResourceVersion()
+	},
+}
 
 var ownedByFerry = predicate.NewPredicateFuncs(func(o client.Object) bool {
 	return o.GetLabels()[install.LabelOwnerName] != ""
