@@ -233,7 +233,12 @@ func TestServeCommunityCatalogImage(t *testing.T) {
 	if out, err := exec.CommandContext(t.Context(), "tar", "-xJf", archive, "-C", dir).CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", archive, err, out)
 	}
-	img, err := ociimage.BuildCatalogImage(os.DirFS(catalogRootOf(t, dir)))
+	root := catalogRootOf(t, dir)
+	want, err := catalog.Load(t.Context(), []catalog.Source{catalog.DirSource(root)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := ociimage.BuildCatalogImage(os.DirFS(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +246,10 @@ func TestServeCommunityCatalogImage(t *testing.T) {
 	pushImage(t, ref, img)
 	s := startCatalogdWith(t, bin, "1GiB", "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir())
 	info := s.info(t)
-	if info.GetPackageCount() != 325 || info.GetBundleCount() != 6266 {
-		t.Fatalf("serving %d packages and %d bundles, want 325 and 6266", info.GetPackageCount(), info.GetBundleCount())
+	n := want.Counts()
+	if info.GetDigest() != want.Digest || info.GetPackageCount() != 325 || int(info.GetBundleCount()) != n.Bundles {
+		t.Fatalf("serving %d packages and %d bundles at %s, want 325 and %d at %s, as from the directory",
+			info.GetPackageCount(), info.GetBundleCount(), info.GetDigest(), n.Bundles, want.Digest)
 	}
 	cs := catalogv1.NewCatalogServiceClient(s.conn)
 	p, err := cs.GetPackage(t.Context(), &catalogv1.GetPackageRequest{Name: "etcd"})
