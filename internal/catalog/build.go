@@ -91,7 +91,7 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 			Properties: db.Properties, RelatedImages: db.RelatedImages, Source: db.src,
 			ProvidedAPIs: d.provided, RequiredAPIs: d.required, RequiredPackages: d.packages,
 			manifests: db.manifests, csvMetadata: db.csvMetadata, sum: db.sum,
-			manifestsDigest: db.manifestsDigest,
+			manifestsDigest:    db.manifestsDigest,
 			registryProperties: regProps, registryDependencies: regDeps,
 		}
 		p.bundles[b.Name] = b

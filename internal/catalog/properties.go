@@ -166,3 +166,14 @@ func deriveProperties(props []Property) (bundleDerived, []fieldError) {
 type fieldError struct {
 	field, reason string
 }
+
+// IsCustomSchema reports whether documents of the schema are "custom" in
+// operator-registry's sense: any schema other than olm.package, olm.channel,
+// olm.bundle and olm.deprecations, unknown olm.* schemas included.
+func IsCustomSchema(schema string) bool {
+	switch schema {
+	case SchemaPackage, SchemaChannel, SchemaBundle, SchemaDeprecations:
+		return false
+	}
+	return true
+}

@@ -20,7 +20,7 @@ import (
 // HealthServices are the service names health answers SERVING for: "" for
 // kubelet probes, "Registry" for operator-registry's Go client, and each
 // service's full name.
-var HealthServices = []string{"", "Registry", "api.Registry", "ferry.catalog.v1.CatalogService"}
+var HealthServices = []string{"", "Registry", "api.Registry", "api.ExperimentalRegistry", "ferry.catalog.v1.CatalogService"}
 
 // Server is catalogd's gRPC server.
 type Server struct {
@@ -82,6 +82,7 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
 	api.RegisterRegistryServer(g, NewRegistryServer(h))
+	api.RegisterExperimentalRegistryServer(g, NewExperimentalServer(h))
 	catalogv1.RegisterCatalogServiceServer(g, cs)
 	hs := health.NewServer()
 	for _, name := range HealthServices {

@@ -46,7 +46,7 @@ func TestHealth(t *testing.T) {
 
 func TestReflection(t *testing.T) {
 	conn := startServer(t, catalogd.NewHolder(sampleCatalog(t)))
-	want := []string{"api.Registry", "ferry.catalog.v1.CatalogService", "grpc.health.v1.Health"}
+	want := []string{"api.ExperimentalRegistry", "api.Registry", "ferry.catalog.v1.CatalogService", "grpc.health.v1.Health"}
 
 	t.Run("v1", func(t *testing.T) {
 		stream, err := reflectionv1.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())

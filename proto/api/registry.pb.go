@@ -13,6 +13,7 @@ package api
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -25,6 +26,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ExperimentalListPackageCustomSchemasRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schema        string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
+	PackageName   string                 `protobuf:"bytes,2,opt,name=packageName,proto3" json:"packageName,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentalListPackageCustomSchemasRequest) Reset() {
+	*x = ExperimentalListPackageCustomSchemasRequest{}
+	mi := &file_api_registry_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentalListPackageCustomSchemasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentalListPackageCustomSchemasRequest) ProtoMessage() {}
+
+func (x *ExperimentalListPackageCustomSchemasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_registry_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentalListPackageCustomSchemasRequest.ProtoReflect.Descriptor instead.
+func (*ExperimentalListPackageCustomSchemasRequest) Descriptor() ([]byte, []int) {
+	return file_api_registry_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExperimentalListPackageCustomSchemasRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExperimentalListPackageCustomSchemasRequest) GetPackageName() string {
+	if x != nil {
+		return x.PackageName
+	}
+	return ""
+}
+
 type Channel struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -36,7 +89,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_api_registry_proto_msgTypes[0]
+	mi := &file_api_registry_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +101,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[0]
+	mi := &file_api_registry_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +114,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{0}
+	return file_api_registry_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Channel) GetName() string {
@@ -94,7 +147,7 @@ type PackageName struct {
 
 func (x *PackageName) Reset() {
 	*x = PackageName{}
-	mi := &file_api_registry_proto_msgTypes[1]
+	mi := &file_api_registry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -106,7 +159,7 @@ func (x *PackageName) String() string {
 func (*PackageName) ProtoMessage() {}
 
 func (x *PackageName) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[1]
+	mi := &file_api_registry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -119,7 +172,7 @@ func (x *PackageName) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackageName.ProtoReflect.Descriptor instead.
 func (*PackageName) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{1}
+	return file_api_registry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PackageName) GetName() string {
@@ -141,7 +194,7 @@ type Package struct {
 
 func (x *Package) Reset() {
 	*x = Package{}
-	mi := &file_api_registry_proto_msgTypes[2]
+	mi := &file_api_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +206,7 @@ func (x *Package) String() string {
 func (*Package) ProtoMessage() {}
 
 func (x *Package) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[2]
+	mi := &file_api_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,7 +219,7 @@ func (x *Package) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Package.ProtoReflect.Descriptor instead.
 func (*Package) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{2}
+	return file_api_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Package) GetName() string {
@@ -209,7 +262,7 @@ type GroupVersionKind struct {
 
 func (x *GroupVersionKind) Reset() {
 	*x = GroupVersionKind{}
-	mi := &file_api_registry_proto_msgTypes[3]
+	mi := &file_api_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +274,7 @@ func (x *GroupVersionKind) String() string {
 func (*GroupVersionKind) ProtoMessage() {}
 
 func (x *GroupVersionKind) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[3]
+	mi := &file_api_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +287,7 @@ func (x *GroupVersionKind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupVersionKind.ProtoReflect.Descriptor instead.
 func (*GroupVersionKind) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{3}
+	return file_api_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GroupVersionKind) GetGroup() string {
@@ -275,7 +328,7 @@ type Dependency struct {
 
 func (x *Dependency) Reset() {
 	*x = Dependency{}
-	mi := &file_api_registry_proto_msgTypes[4]
+	mi := &file_api_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +340,7 @@ func (x *Dependency) String() string {
 func (*Dependency) ProtoMessage() {}
 
 func (x *Dependency) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[4]
+	mi := &file_api_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +353,7 @@ func (x *Dependency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dependency.ProtoReflect.Descriptor instead.
 func (*Dependency) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{4}
+	return file_api_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Dependency) GetType() string {
@@ -327,7 +380,7 @@ type Property struct {
 
 func (x *Property) Reset() {
 	*x = Property{}
-	mi := &file_api_registry_proto_msgTypes[5]
+	mi := &file_api_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +392,7 @@ func (x *Property) String() string {
 func (*Property) ProtoMessage() {}
 
 func (x *Property) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[5]
+	mi := &file_api_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +405,7 @@ func (x *Property) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Property.ProtoReflect.Descriptor instead.
 func (*Property) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{5}
+	return file_api_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Property) GetType() string {
@@ -392,7 +445,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_api_registry_proto_msgTypes[6]
+	mi := &file_api_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +457,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[6]
+	mi := &file_api_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +470,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{6}
+	return file_api_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Bundle) GetCsvName() string {
@@ -537,7 +590,7 @@ type ChannelEntry struct {
 
 func (x *ChannelEntry) Reset() {
 	*x = ChannelEntry{}
-	mi := &file_api_registry_proto_msgTypes[7]
+	mi := &file_api_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +602,7 @@ func (x *ChannelEntry) String() string {
 func (*ChannelEntry) ProtoMessage() {}
 
 func (x *ChannelEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[7]
+	mi := &file_api_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +615,7 @@ func (x *ChannelEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEntry.ProtoReflect.Descriptor instead.
 func (*ChannelEntry) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{7}
+	return file_api_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChannelEntry) GetPackageName() string {
@@ -601,7 +654,7 @@ type ListPackageRequest struct {
 
 func (x *ListPackageRequest) Reset() {
 	*x = ListPackageRequest{}
-	mi := &file_api_registry_proto_msgTypes[8]
+	mi := &file_api_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +666,7 @@ func (x *ListPackageRequest) String() string {
 func (*ListPackageRequest) ProtoMessage() {}
 
 func (x *ListPackageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[8]
+	mi := &file_api_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +679,7 @@ func (x *ListPackageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPackageRequest.ProtoReflect.Descriptor instead.
 func (*ListPackageRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{8}
+	return file_api_registry_proto_rawDescGZIP(), []int{9}
 }
 
 type ListBundlesRequest struct {
@@ -637,7 +690,7 @@ type ListBundlesRequest struct {
 
 func (x *ListBundlesRequest) Reset() {
 	*x = ListBundlesRequest{}
-	mi := &file_api_registry_proto_msgTypes[9]
+	mi := &file_api_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +702,7 @@ func (x *ListBundlesRequest) String() string {
 func (*ListBundlesRequest) ProtoMessage() {}
 
 func (x *ListBundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[9]
+	mi := &file_api_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +715,7 @@ func (x *ListBundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBundlesRequest.ProtoReflect.Descriptor instead.
 func (*ListBundlesRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{9}
+	return file_api_registry_proto_rawDescGZIP(), []int{10}
 }
 
 type GetPackageRequest struct {
@@ -674,7 +727,7 @@ type GetPackageRequest struct {
 
 func (x *GetPackageRequest) Reset() {
 	*x = GetPackageRequest{}
-	mi := &file_api_registry_proto_msgTypes[10]
+	mi := &file_api_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +739,7 @@ func (x *GetPackageRequest) String() string {
 func (*GetPackageRequest) ProtoMessage() {}
 
 func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[10]
+	mi := &file_api_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +752,7 @@ func (x *GetPackageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPackageRequest.ProtoReflect.Descriptor instead.
 func (*GetPackageRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{10}
+	return file_api_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetPackageRequest) GetName() string {
@@ -720,7 +773,7 @@ type GetBundleRequest struct {
 
 func (x *GetBundleRequest) Reset() {
 	*x = GetBundleRequest{}
-	mi := &file_api_registry_proto_msgTypes[11]
+	mi := &file_api_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +785,7 @@ func (x *GetBundleRequest) String() string {
 func (*GetBundleRequest) ProtoMessage() {}
 
 func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[11]
+	mi := &file_api_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +798,7 @@ func (x *GetBundleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleRequest.ProtoReflect.Descriptor instead.
 func (*GetBundleRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{11}
+	return file_api_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetBundleRequest) GetPkgName() string {
@@ -779,7 +832,7 @@ type GetBundleInChannelRequest struct {
 
 func (x *GetBundleInChannelRequest) Reset() {
 	*x = GetBundleInChannelRequest{}
-	mi := &file_api_registry_proto_msgTypes[12]
+	mi := &file_api_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +844,7 @@ func (x *GetBundleInChannelRequest) String() string {
 func (*GetBundleInChannelRequest) ProtoMessage() {}
 
 func (x *GetBundleInChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[12]
+	mi := &file_api_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +857,7 @@ func (x *GetBundleInChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBundleInChannelRequest.ProtoReflect.Descriptor instead.
 func (*GetBundleInChannelRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{12}
+	return file_api_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetBundleInChannelRequest) GetPkgName() string {
@@ -830,7 +883,7 @@ type GetAllReplacementsRequest struct {
 
 func (x *GetAllReplacementsRequest) Reset() {
 	*x = GetAllReplacementsRequest{}
-	mi := &file_api_registry_proto_msgTypes[13]
+	mi := &file_api_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +895,7 @@ func (x *GetAllReplacementsRequest) String() string {
 func (*GetAllReplacementsRequest) ProtoMessage() {}
 
 func (x *GetAllReplacementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[13]
+	mi := &file_api_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +908,7 @@ func (x *GetAllReplacementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllReplacementsRequest.ProtoReflect.Descriptor instead.
 func (*GetAllReplacementsRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{13}
+	return file_api_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetAllReplacementsRequest) GetCsvName() string {
@@ -876,7 +929,7 @@ type GetReplacementRequest struct {
 
 func (x *GetReplacementRequest) Reset() {
 	*x = GetReplacementRequest{}
-	mi := &file_api_registry_proto_msgTypes[14]
+	mi := &file_api_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +941,7 @@ func (x *GetReplacementRequest) String() string {
 func (*GetReplacementRequest) ProtoMessage() {}
 
 func (x *GetReplacementRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[14]
+	mi := &file_api_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +954,7 @@ func (x *GetReplacementRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReplacementRequest.ProtoReflect.Descriptor instead.
 func (*GetReplacementRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{14}
+	return file_api_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetReplacementRequest) GetCsvName() string {
@@ -937,7 +990,7 @@ type GetAllProvidersRequest struct {
 
 func (x *GetAllProvidersRequest) Reset() {
 	*x = GetAllProvidersRequest{}
-	mi := &file_api_registry_proto_msgTypes[15]
+	mi := &file_api_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1002,7 @@ func (x *GetAllProvidersRequest) String() string {
 func (*GetAllProvidersRequest) ProtoMessage() {}
 
 func (x *GetAllProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[15]
+	mi := &file_api_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1015,7 @@ func (x *GetAllProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAllProvidersRequest.ProtoReflect.Descriptor instead.
 func (*GetAllProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{15}
+	return file_api_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetAllProvidersRequest) GetGroup() string {
@@ -1005,7 +1058,7 @@ type GetLatestProvidersRequest struct {
 
 func (x *GetLatestProvidersRequest) Reset() {
 	*x = GetLatestProvidersRequest{}
-	mi := &file_api_registry_proto_msgTypes[16]
+	mi := &file_api_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1070,7 @@ func (x *GetLatestProvidersRequest) String() string {
 func (*GetLatestProvidersRequest) ProtoMessage() {}
 
 func (x *GetLatestProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[16]
+	mi := &file_api_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1083,7 @@ func (x *GetLatestProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatestProvidersRequest.ProtoReflect.Descriptor instead.
 func (*GetLatestProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{16}
+	return file_api_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetLatestProvidersRequest) GetGroup() string {
@@ -1073,7 +1126,7 @@ type GetDefaultProviderRequest struct {
 
 func (x *GetDefaultProviderRequest) Reset() {
 	*x = GetDefaultProviderRequest{}
-	mi := &file_api_registry_proto_msgTypes[17]
+	mi := &file_api_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1138,7 @@ func (x *GetDefaultProviderRequest) String() string {
 func (*GetDefaultProviderRequest) ProtoMessage() {}
 
 func (x *GetDefaultProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[17]
+	mi := &file_api_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1151,7 @@ func (x *GetDefaultProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDefaultProviderRequest.ProtoReflect.Descriptor instead.
 func (*GetDefaultProviderRequest) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{17}
+	return file_api_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetDefaultProviderRequest) GetGroup() string {
@@ -1138,7 +1191,7 @@ type Deprecation struct {
 
 func (x *Deprecation) Reset() {
 	*x = Deprecation{}
-	mi := &file_api_registry_proto_msgTypes[18]
+	mi := &file_api_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1203,7 @@ func (x *Deprecation) String() string {
 func (*Deprecation) ProtoMessage() {}
 
 func (x *Deprecation) ProtoReflect() protoreflect.Message {
-	mi := &file_api_registry_proto_msgTypes[18]
+	mi := &file_api_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1216,7 @@ func (x *Deprecation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deprecation.ProtoReflect.Descriptor instead.
 func (*Deprecation) Descriptor() ([]byte, []int) {
-	return file_api_registry_proto_rawDescGZIP(), []int{18}
+	return file_api_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Deprecation) GetMessage() string {
@@ -1177,7 +1230,10 @@ var File_api_registry_proto protoreflect.FileDescriptor
 
 const file_api_registry_proto_rawDesc = "" +
 	"\n" +
-	"\x12api/registry.proto\x12\x03api\"k\n" +
+	"\x12api/registry.proto\x12\x03api\x1a\x1cgoogle/protobuf/struct.proto\"g\n" +
+	"+ExperimentalListPackageCustomSchemasRequest\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\x12 \n" +
+	"\vpackageName\x18\x02 \x01(\tR\vpackageName\"k\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acsvName\x18\x02 \x01(\tR\acsvName\x122\n" +
@@ -1274,7 +1330,9 @@ const file_api_registry_proto_rawDesc = "" +
 	"\x1cGetChannelEntriesThatProvide\x12\x1b.api.GetAllProvidersRequest\x1a\x11.api.ChannelEntry\"\x000\x01\x12[\n" +
 	"\"GetLatestChannelEntriesThatProvide\x12\x1e.api.GetLatestProvidersRequest\x1a\x11.api.ChannelEntry\"\x000\x01\x12M\n" +
 	"\x1cGetDefaultBundleThatProvides\x12\x1e.api.GetDefaultProviderRequest\x1a\v.api.Bundle\"\x00\x127\n" +
-	"\vListBundles\x12\x17.api.ListBundlesRequest\x1a\v.api.Bundle\"\x000\x01B)Z'github.com/ferrydev/ferry/proto/api;apib\x06proto3"
+	"\vListBundles\x12\x17.api.ListBundlesRequest\x1a\v.api.Bundle\"\x000\x012\x8d\x01\n" +
+	"\x14ExperimentalRegistry\x12u\n" +
+	"$ExperimentalListPackageCustomSchemas\x120.api.ExperimentalListPackageCustomSchemasRequest\x1a\x17.google.protobuf.Struct\"\x000\x01B)Z'github.com/ferrydev/ferry/proto/api;apib\x06proto3"
 
 var (
 	file_api_registry_proto_rawDescOnce sync.Once
@@ -1288,59 +1346,63 @@ func file_api_registry_proto_rawDescGZIP() []byte {
 	return file_api_registry_proto_rawDescData
 }
 
-var file_api_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_api_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_api_registry_proto_goTypes = []any{
-	(*Channel)(nil),                   // 0: api.Channel
-	(*PackageName)(nil),               // 1: api.PackageName
-	(*Package)(nil),                   // 2: api.Package
-	(*GroupVersionKind)(nil),          // 3: api.GroupVersionKind
-	(*Dependency)(nil),                // 4: api.Dependency
-	(*Property)(nil),                  // 5: api.Property
-	(*Bundle)(nil),                    // 6: api.Bundle
-	(*ChannelEntry)(nil),              // 7: api.ChannelEntry
-	(*ListPackageRequest)(nil),        // 8: api.ListPackageRequest
-	(*ListBundlesRequest)(nil),        // 9: api.ListBundlesRequest
-	(*GetPackageRequest)(nil),         // 10: api.GetPackageRequest
-	(*GetBundleRequest)(nil),          // 11: api.GetBundleRequest
-	(*GetBundleInChannelRequest)(nil), // 12: api.GetBundleInChannelRequest
-	(*GetAllReplacementsRequest)(nil), // 13: api.GetAllReplacementsRequest
-	(*GetReplacementRequest)(nil),     // 14: api.GetReplacementRequest
-	(*GetAllProvidersRequest)(nil),    // 15: api.GetAllProvidersRequest
-	(*GetLatestProvidersRequest)(nil), // 16: api.GetLatestProvidersRequest
-	(*GetDefaultProviderRequest)(nil), // 17: api.GetDefaultProviderRequest
-	(*Deprecation)(nil),               // 18: api.Deprecation
+	(*ExperimentalListPackageCustomSchemasRequest)(nil), // 0: api.ExperimentalListPackageCustomSchemasRequest
+	(*Channel)(nil),                   // 1: api.Channel
+	(*PackageName)(nil),               // 2: api.PackageName
+	(*Package)(nil),                   // 3: api.Package
+	(*GroupVersionKind)(nil),          // 4: api.GroupVersionKind
+	(*Dependency)(nil),                // 5: api.Dependency
+	(*Property)(nil),                  // 6: api.Property
+	(*Bundle)(nil),                    // 7: api.Bundle
+	(*ChannelEntry)(nil),              // 8: api.ChannelEntry
+	(*ListPackageRequest)(nil),        // 9: api.ListPackageRequest
+	(*ListBundlesRequest)(nil),        // 10: api.ListBundlesRequest
+	(*GetPackageRequest)(nil),         // 11: api.GetPackageRequest
+	(*GetBundleRequest)(nil),          // 12: api.GetBundleRequest
+	(*GetBundleInChannelRequest)(nil), // 13: api.GetBundleInChannelRequest
+	(*GetAllReplacementsRequest)(nil), // 14: api.GetAllReplacementsRequest
+	(*GetReplacementRequest)(nil),     // 15: api.GetReplacementRequest
+	(*GetAllProvidersRequest)(nil),    // 16: api.GetAllProvidersRequest
+	(*GetLatestProvidersRequest)(nil), // 17: api.GetLatestProvidersRequest
+	(*GetDefaultProviderRequest)(nil), // 18: api.GetDefaultProviderRequest
+	(*Deprecation)(nil),               // 19: api.Deprecation
+	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
 }
 var file_api_registry_proto_depIdxs = []int32{
-	18, // 0: api.Channel.deprecation:type_name -> api.Deprecation
-	0,  // 1: api.Package.channels:type_name -> api.Channel
-	18, // 2: api.Package.deprecation:type_name -> api.Deprecation
-	3,  // 3: api.Bundle.providedApis:type_name -> api.GroupVersionKind
-	3,  // 4: api.Bundle.requiredApis:type_name -> api.GroupVersionKind
-	4,  // 5: api.Bundle.dependencies:type_name -> api.Dependency
-	5,  // 6: api.Bundle.properties:type_name -> api.Property
-	18, // 7: api.Bundle.deprecation:type_name -> api.Deprecation
-	8,  // 8: api.Registry.ListPackages:input_type -> api.ListPackageRequest
-	10, // 9: api.Registry.GetPackage:input_type -> api.GetPackageRequest
-	11, // 10: api.Registry.GetBundle:input_type -> api.GetBundleRequest
-	12, // 11: api.Registry.GetBundleForChannel:input_type -> api.GetBundleInChannelRequest
-	13, // 12: api.Registry.GetChannelEntriesThatReplace:input_type -> api.GetAllReplacementsRequest
-	14, // 13: api.Registry.GetBundleThatReplaces:input_type -> api.GetReplacementRequest
-	15, // 14: api.Registry.GetChannelEntriesThatProvide:input_type -> api.GetAllProvidersRequest
-	16, // 15: api.Registry.GetLatestChannelEntriesThatProvide:input_type -> api.GetLatestProvidersRequest
-	17, // 16: api.Registry.GetDefaultBundleThatProvides:input_type -> api.GetDefaultProviderRequest
-	9,  // 17: api.Registry.ListBundles:input_type -> api.ListBundlesRequest
-	1,  // 18: api.Registry.ListPackages:output_type -> api.PackageName
-	2,  // 19: api.Registry.GetPackage:output_type -> api.Package
-	6,  // 20: api.Registry.GetBundle:output_type -> api.Bundle
-	6,  // 21: api.Registry.GetBundleForChannel:output_type -> api.Bundle
-	7,  // 22: api.Registry.GetChannelEntriesThatReplace:output_type -> api.ChannelEntry
-	6,  // 23: api.Registry.GetBundleThatReplaces:output_type -> api.Bundle
-	7,  // 24: api.Registry.GetChannelEntriesThatProvide:output_type -> api.ChannelEntry
-	7,  // 25: api.Registry.GetLatestChannelEntriesThatProvide:output_type -> api.ChannelEntry
-	6,  // 26: api.Registry.GetDefaultBundleThatProvides:output_type -> api.Bundle
-	6,  // 27: api.Registry.ListBundles:output_type -> api.Bundle
-	18, // [18:28] is the sub-list for method output_type
-	8,  // [8:18] is the sub-list for method input_type
+	19, // 0: api.Channel.deprecation:type_name -> api.Deprecation
+	1,  // 1: api.Package.channels:type_name -> api.Channel
+	19, // 2: api.Package.deprecation:type_name -> api.Deprecation
+	4,  // 3: api.Bundle.providedApis:type_name -> api.GroupVersionKind
+	4,  // 4: api.Bundle.requiredApis:type_name -> api.GroupVersionKind
+	5,  // 5: api.Bundle.dependencies:type_name -> api.Dependency
+	6,  // 6: api.Bundle.properties:type_name -> api.Property
+	19, // 7: api.Bundle.deprecation:type_name -> api.Deprecation
+	9,  // 8: api.Registry.ListPackages:input_type -> api.ListPackageRequest
+	11, // 9: api.Registry.GetPackage:input_type -> api.GetPackageRequest
+	12, // 10: api.Registry.GetBundle:input_type -> api.GetBundleRequest
+	13, // 11: api.Registry.GetBundleForChannel:input_type -> api.GetBundleInChannelRequest
+	14, // 12: api.Registry.GetChannelEntriesThatReplace:input_type -> api.GetAllReplacementsRequest
+	15, // 13: api.Registry.GetBundleThatReplaces:input_type -> api.GetReplacementRequest
+	16, // 14: api.Registry.GetChannelEntriesThatProvide:input_type -> api.GetAllProvidersRequest
+	17, // 15: api.Registry.GetLatestChannelEntriesThatProvide:input_type -> api.GetLatestProvidersRequest
+	18, // 16: api.Registry.GetDefaultBundleThatProvides:input_type -> api.GetDefaultProviderRequest
+	10, // 17: api.Registry.ListBundles:input_type -> api.ListBundlesRequest
+	0,  // 18: api.ExperimentalRegistry.ExperimentalListPackageCustomSchemas:input_type -> api.ExperimentalListPackageCustomSchemasRequest
+	2,  // 19: api.Registry.ListPackages:output_type -> api.PackageName
+	3,  // 20: api.Registry.GetPackage:output_type -> api.Package
+	7,  // 21: api.Registry.GetBundle:output_type -> api.Bundle
+	7,  // 22: api.Registry.GetBundleForChannel:output_type -> api.Bundle
+	8,  // 23: api.Registry.GetChannelEntriesThatReplace:output_type -> api.ChannelEntry
+	7,  // 24: api.Registry.GetBundleThatReplaces:output_type -> api.Bundle
+	8,  // 25: api.Registry.GetChannelEntriesThatProvide:output_type -> api.ChannelEntry
+	8,  // 26: api.Registry.GetLatestChannelEntriesThatProvide:output_type -> api.ChannelEntry
+	7,  // 27: api.Registry.GetDefaultBundleThatProvides:output_type -> api.Bundle
+	7,  // 28: api.Registry.ListBundles:output_type -> api.Bundle
+	20, // 29: api.ExperimentalRegistry.ExperimentalListPackageCustomSchemas:output_type -> google.protobuf.Struct
+	19, // [19:30] is the sub-list for method output_type
+	8,  // [8:19] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1357,9 +1419,9 @@ func file_api_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_registry_proto_rawDesc), len(file_api_registry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_api_registry_proto_goTypes,
 		DependencyIndexes: file_api_registry_proto_depIdxs,
