@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -150,4 +151,38 @@ func TestYAMLBlockScalarAtEndOfFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRegistryJSON: any valid JSON value has a wire form that is valid,
+// compact JSON, means the same once numbers are read as float64, and is its
+// own wire form; invalid JSON is an error, never a panic.
+func FuzzRegistryJSON(f *testing.F) {
+	f.Add([]byte("{\n    \"b\": 1.50,\n    \"a\": \"\\u003c\"\n}"))
+	f.Add([]byte(`[1e400]`))
+	f.Add([]byte(`"\ud800"`))
+	f.Add([]byte(`{"a":`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := RegistryJSON(in)
+		if !json.Valid(in) {
+			if err == nil && len(in) > 0 {
+				t.Fatalf("RegistryJSON(%q) accepted invalid JSON", in)
+			}
+			return
+		}
+		if err != nil {
+			// Numbers beyond float64 fail to decode, upstream too.
+			return
+		}
+		if !json.Valid(got) {
+			t.Fatalf("RegistryJSON(%q) = %q, not JSON", in, got)
+		}
+		again, err := RegistryJSON(got)
+		if err != nil || string(again) != string(got) {
+			t.Fatalf("RegistryJSON is not idempotent: %q -> %q -> %q (%v)", in, got, again, err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, got); err != nil || compact.String() != string(got) {
+			t.Fatalf("RegistryJSON(%q) = %q is not compact", in, got)
+		}
+	})
 }
