@@ -17,11 +17,6 @@ import (
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
 
-// Pods are listed, uncached and never watched, to explain why a Deployment
-// is not available (podProblems).
-//
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
-
 // maxPodsReported bounds how many pods one Deployment's message describes.
 const maxPodsReported = 3
 
@@ -71,51 +66,80 @@ type Health struct {
 // healthy when its observedGeneration has caught up, all replicas are
 // updated and available and its Available condition is True; a CRD when it
 // is Established. Other kinds are not checked.
+//
+// When the install is not healthy, Blame says whom to blame (see
+// blameDeployment): BlameCluster when every unhealthy object is explained
+// by the cluster (the new pods' nodes are not ready, unreachable or gone,
+// the previous version's pods are just as unready, the deployment
+// controller has not acted), otherwise BlameRevision. A CRD that is not
+// Established is the revision's.
 func (a *Applier) Health(ctx context.Context, inventory []v1alpha1.ObjectReference) (Health, error) {
-	var msgs, pending []string
+	var msgs, pending, clusterMsgs, revisionMsgs []string
 	for _, ref := range inventory {
 		var msg string
 		var err error
+		j := judgement{blame: BlameRevision}
 		switch {
 		case ref.Group == "apps" && ref.Kind == "Deployment":
-			msg, err = a.deploymentHealth(ctx, ref)
+			msg, j, err = a.deploymentHealth(ctx, ref)
 		case isCRD(ref):
 			var ok bool
 			ok, msg, err = a.crdEstablished(ctx, ref.Name)
 			if ok {
 				msg = ""
 			}
+			j.message = "the revision's CRD is not established"
 		default:
 			continue
 		}
 		if err != nil {
 			return Health{}, err
 		}
-		if msg != "" {
-			msgs = append(msgs, msg)
-			pending = append(pending, describe(ref))
+		if msg == "" {
+			continue
+		}
+		msgs = append(msgs, msg)
+		pending = append(pending, describe(ref))
+		why := describe(ref)
+		if j.message != "" {
+			why += ": " + j.message
+		}
+		if j.blame == BlameCluster {
+			clusterMsgs = append(clusterMsgs, why)
+		} else {
+			revisionMsgs = append(revisionMsgs, why)
 		}
 	}
 	h := Health{Healthy: len(pending) == 0, Message: strings.Join(msgs, "; "), Pending: pending}
-	if h.Healthy {
+	switch {
+	case h.Healthy:
 		h.Blame = BlameNone
-	} else {
-		h.Blame = BlameRevision
+	case len(revisionMsgs) > 0:
+		// One object failing on its own is enough to blame the revision.
+		h.Blame, h.BlameMessage = BlameRevision, strings.Join(revisionMsgs, "; ")
+	default:
+		h.Blame, h.BlameMessage = BlameCluster, strings.Join(clusterMsgs, "; ")
 	}
 	return h, nil
 }
 
+// judgement is who is to blame for one unhealthy object, and why.
+type judgement struct {
+	blame   HealthBlame
+	message string
+}
+
 // deploymentHealth returns "" when the Deployment is rolled out and
-// available, otherwise why not.
-func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectReference) (string, error) {
+// available, otherwise why not, and whom to blame.
+func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectReference) (string, judgement, error) {
 	prefix := fmt.Sprintf("deployment %s/%s", ref.Namespace, ref.Name)
 	d := &appsv1.Deployment{}
 	found, err := a.getTyped(ctx, ref, d)
 	if err != nil {
-		return "", err
+		return "", judgement{}, err
 	}
 	if !found {
-		return prefix + ": not found", nil
+		return prefix + ": not found", judgement{blame: BlameRevision, message: "not found"}, nil
 	}
 	want := int32(1)
 	if d.Spec.Replicas != nil {
@@ -150,7 +174,7 @@ func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectRefer
 			problem += " (" + available.Reason + ": " + available.Message + ")"
 		}
 	default:
-		return "", nil
+		return "", judgement{blame: BlameNone}, nil
 	}
 	parts := []string{prefix + ": " + problem}
 	if progressing != nil && progressing.Status == corev1.ConditionFalse {
@@ -159,52 +183,106 @@ func (a *Applier) deploymentHealth(ctx context.Context, ref v1alpha1.ObjectRefer
 	if replicaFailure != nil && replicaFailure.Status == corev1.ConditionTrue {
 		parts = append(parts, fmt.Sprintf("%s: %s", replicaFailure.Reason, strings.TrimSuffix(replicaFailure.Message, ".")))
 	}
-	podMsgs, err := a.podProblems(ctx, d)
+	in, err := a.readDeploymentPods(ctx, d)
 	if err != nil {
-		return "", err
+		return "", judgement{}, err
 	}
-	parts = append(parts, podMsgs...)
-	return strings.Join(parts, ": "), nil
+	parts = append(parts, podProblems(in.pods)...)
+	blame, why := blameDeployment(in)
+	return strings.Join(parts, ": "), judgement{blame: blame, message: why}, nil
 }
 
-// podProblems lists why the Deployment's pods are not ready.
-func (a *Applier) podProblems(ctx context.Context, d *appsv1.Deployment) ([]string, error) {
+// Health reads, uncached and never watched, the pods of a Deployment that
+// is not healthy, its ReplicaSets, to tell the new version's pods from the
+// previous versions', and the nodes of its unready pods, by name, to tell a
+// failing version from a failing node.
+//
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=list
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get
+
+// readDeploymentPods reads what blameDeployment judges: the ReplicaSets and
+// pods the Deployment's selector selects in its namespace, and the nodes
+// (at most maxNodesRead) of the pods that are not ready.
+func (a *Applier) readDeploymentPods(ctx context.Context, d *appsv1.Deployment) (deploymentPods, error) {
+	in := deploymentPods{deployment: d, nodes: map[string]*corev1.Node{}}
 	if d.Spec.Selector == nil {
-		return nil, nil
+		return in, nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return nil, nil //nolint:nilerr // an invalid selector selects no pods; the Deployment's own conditions say more.
+		return in, nil //nolint:nilerr // an invalid selector selects no pods; the Deployment's own conditions say more.
 	}
+	opts := []client.ListOption{client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}}
+	if in.pods, err = listTyped[corev1.Pod](ctx, a.Client, "PodList", corev1.SchemeGroupVersion.String(), opts...); err != nil {
+		return in, fmt.Errorf("listing pods of deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	sort.Slice(in.pods, func(i, j int) bool { return in.pods[i].Name < in.pods[j].Name })
+	if in.replicaSets, err = listTyped[appsv1.ReplicaSet](ctx, a.Client, "ReplicaSetList", appsv1.SchemeGroupVersion.String(), opts...); err != nil {
+		return in, fmt.Errorf("listing ReplicaSets of deployment %s/%s: %w", d.Namespace, d.Name, err)
+	}
+	for i := range in.pods {
+		p := &in.pods[i]
+		name := p.Spec.NodeName
+		if name == "" || (podReady(p) && p.DeletionTimestamp == nil) {
+			continue
+		}
+		if _, read := in.nodes[name]; read || len(in.nodes) >= maxNodesRead {
+			continue
+		}
+		n := &corev1.Node{}
+		found, err := a.getTyped(ctx, v1alpha1.ObjectReference{Version: "v1", Kind: "Node", Name: name}, n)
+		if err != nil {
+			return in, err
+		}
+		if found {
+			in.nodes[name] = n
+		} else {
+			in.nodes[name] = nil
+		}
+	}
+	return in, nil
+}
+
+// listTyped lists objects as unstructured, so that the client's cache is
+// not involved, and converts them.
+func listTyped[T any](ctx context.Context, c client.Client, listKind, apiVersion string, opts ...client.ListOption) ([]T, error) {
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-	if err := a.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return nil, fmt.Errorf("listing pods of deployment %s/%s: %w", d.Namespace, d.Name, err)
+	list.SetAPIVersion(apiVersion)
+	list.SetKind(listKind)
+	if err := c.List(ctx, list, opts...); err != nil {
+		return nil, err
 	}
-	pods := make([]corev1.Pod, 0, len(list.Items))
+	out := make([]T, len(list.Items))
 	for i := range list.Items {
-		var p corev1.Pod
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &p); err != nil {
-			return nil, fmt.Errorf("reading pod %s/%s: %w", d.Namespace, list.Items[i].GetName(), err)
-		}
-		if p.DeletionTimestamp == nil {
-			pods = append(pods, p)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, &out[i]); err != nil {
+			return nil, fmt.Errorf("reading %s %s: %w", list.Items[i].GetKind(), list.Items[i].GetName(), err)
 		}
 	}
-	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	return out, nil
+}
+
+// podProblems lists why the pods that are not terminating are not ready.
+func podProblems(all []corev1.Pod) []string {
 	var out []string
-	for i := range pods {
-		if msg := podProblem(&pods[i]); msg != "" {
+	n := 0
+	for i := range all {
+		p := &all[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		n++
+		if msg := podProblem(p); msg != "" {
 			out = append(out, msg)
 		}
 	}
 	if len(out) > maxPodsReported {
 		out = append(out[:maxPodsReported], fmt.Sprintf("and %d more pods", len(out)-maxPodsReported))
 	}
-	if len(pods) == 0 {
+	if n == 0 {
 		out = append(out, "no pods")
 	}
-	return out, nil
+	return out
 }
 
 // podProblem says why one pod is not ready, or "" when it is.
