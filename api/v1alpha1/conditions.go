@@ -85,6 +85,23 @@ const (
 	ReasonCannotAct = "CannotAct"
 )
 
+// Event reasons of Subscriptions, besides the condition reasons above.
+const (
+	// EventReasonInstalled: a version was installed and passed its health gate.
+	EventReasonInstalled = "Installed"
+	// EventReasonUpgraded: an upgrade passed its health gate.
+	EventReasonUpgraded = "Upgraded"
+	// EventReasonDowngraded: a downgrade passed its health gate.
+	EventReasonDowngraded = "Downgraded"
+	// EventReasonRolledBack: a revision missed its health gate and the last
+	// healthy one was restored (Warning), or a restored revision passed its
+	// health gate (Normal).
+	EventReasonRolledBack = "RolledBack"
+	// EventReasonDependencySubscribed: a child Subscription was created for a
+	// dependency.
+	EventReasonDependencySubscribed = "DependencySubscribed"
+)
+
 // ConditionTypes lists every condition type, for registration tests and tools.
 var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe}
 

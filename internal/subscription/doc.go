@@ -2,13 +2,72 @@
 // Subscription into a running operator and keeps it at the version its
 // channel, range and approval allow.
 //
-// One reconcile is a short list of named steps over a small state:
+// # Decide, then act
 //
-//	finalize (when deleting) → catalogs → resolve → dependencies → approve →
-//	apply → health → status
+// One reconcile has four phases:
 //
-// Status is written once per reconcile, and only when it changed; every
-// condition is set through one helper that records observedGeneration.
+//	observe (observe.go)   → facts     the only phase that reads the cluster and the catalogs
+//	decide  (decide.go)    → decision  a pure function: exactly one action, with its inputs
+//	act     (action_*.go)  → result    the one action, the only phase that writes objects
+//	summarize (summarize.go)           conditions and status.state, once; status written once
+//
+// The facts are the Subscription, its trusted revisions and the current one,
+// the health of what is applied (with whom to blame when it is not
+// healthy), spec.rollbackTo's revision, the catalog snapshots, the
+// resolver's answer, the dependency Subscriptions, and the candidate: the
+// version the spec and the catalogs ask for, rendered, with its content
+// digest, whether that content failed its health gate before, and the CRD
+// safety verdict.
+//
+// # Actions
+//
+// decide considers, in this order:
+//
+//	condition                                              action               state
+//	being deleted                                          Finalize             (removed)
+//	the installer may not act (applierFor failed)          CannotAct            Failed, or as installed
+//	spec.paused                                            Hold                 Paused
+//	spec.rollbackTo names a missing or untrusted revision  Refuse               as installed
+//	no catalog content, nothing installed                  WaitForCatalog       Resolving
+//	unsatisfiable, nothing installed                       MarkFailed           Failed
+//	a dependency not installed yet                         WaitForDependencies  Installing, or as installed
+//	invalid bundle, unsupported mode, content mismatch     MarkFailed           Failed, or as installed
+//	CRD change blocked, nothing else installed             MarkFailed           Failed
+//
+// Otherwise the content to run is chosen: the pinned revision
+// (spec.rollbackTo); or the current revision when the catalog or the
+// resolution is missing, a Manual upgrade waits for approval, the
+// candidate failed its health gate before (without the retry annotation)
+// or its CRD change is blocked; or else the candidate (an install, upgrade,
+// reconfiguration or, with allowDowngrade, downgrade). When the current
+// revision itself failed, the last healthy one is chosen instead. Then:
+//
+//	content other than what is applied                     Install              Installing / Upgrading
+//	applied, healthy                                       InSync               Installed
+//	applied, healthy, an upgrade waiting for approval      HoldForApproval      UpgradePending
+//	applied, unhealthy, within the health timeout          WaitForHealthy       Installing / Upgrading / Installed
+//	past the timeout, the cluster to blame                 WaitForCluster       Upgrading / Installed
+//	past the timeout, the revision to blame, a healthy
+//	  revision to return to                                RollBack             Upgrading
+//	past the timeout, nothing to return to (an install,
+//	  a rollback, rollbackPolicy Never)                    MarkGateFailed       Failed
+//	applied revision failed its gate, still unhealthy      WaitForHealthy       Failed
+//
+// Install records a new revision (after the ownership preflight) and
+// applies it; its health is judged by the next reconciles, which read the
+// cluster again on every requeue until the health timeout. A revision that
+// cannot even be applied by the end of its timeout fails its gate in the
+// same way (the one judgement made by an action: the apply error is only
+// known there). Health not judged (install.Health.Blame empty) counts as
+// the revision's fault.
+//
+// # Status
+//
+// Conditions are set only through setCondition, which records
+// observedGeneration; status.state is assigned only in summarize (stateOf).
+// Status is written once per reconcile, and only when it changed, except
+// that a new revision's digest and the revision being applied are written
+// before the objects are, so a crash loses neither.
 //
 // Dependencies chosen by the resolver are installed through child
 // Subscriptions in the same namespace, labelled with their parent, and the
@@ -17,4 +76,8 @@
 // status.availableUpgrade says what would change. Deleting a Subscription
 // removes what it installed, but keeps CRDs (and so every custom resource)
 // unless spec.crdDeletionPolicy is Delete.
+//
+// Every use of an install.Applier for a Subscription goes through
+// applierFor; an error from it (a *CannotActError names the condition
+// reason) is reported as the CannotAct action, never a crash loop.
 package subscription
