@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
@@ -180,8 +181,10 @@ func create(t *testing.T, obj client.Object) {
 
 // controller plays the installer for one Subscription while a command
 // waits: once the Subscription's generation passes from, write sets the
-// status for it. It returns a function that waits for the writer to end.
-func controller(t *testing.T, key client.ObjectKey, from int64, write func(sub *v1alpha1.Subscription)) func() {
+// status for it (write may create other objects, e.g. Revisions, which
+// are not deleted when the test ends). It returns a function that waits for
+// the writer to end.
+func controller(t *testing.T, key client.ObjectKey, from int64, write func(ctx context.Context, sub *v1alpha1.Subscription) error) func() {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -198,7 +201,10 @@ func controller(t *testing.T, key client.ObjectKey, from int64, write func(sub *
 			done <- err
 			return
 		}
-		write(sub)
+		if err := write(ctx, sub); err != nil {
+			done <- err
+			return
+		}
 		done <- env.Client.Status().Update(ctx, sub)
 	}()
 	return func() {
@@ -256,4 +262,19 @@ func catalogSource(t *testing.T, name, addr string, priority int32) {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec:       v1alpha1.CatalogSourceSpec{Address: addr, Priority: priority, TLS: &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true}},
 	})
+}
+
+// createWithStatus creates a Revision and writes its status, from any goroutine.
+func createWithStatus(ctx context.Context, r *v1alpha1.Revision) error {
+	st := r.Status
+	if err := env.Client.Create(ctx, r); err != nil {
+		return err
+	}
+	r.Status = st
+	return env.Client.Status().Update(ctx, r)
+}
+
+// setCond sets a condition as the installer does: one per type.
+func setCond(sub *v1alpha1.Subscription, c metav1.Condition) {
+	meta.SetStatusCondition(&sub.Status.Conditions, c)
 }

@@ -67,11 +67,15 @@ type waitFlags struct {
 	timeout time.Duration
 }
 
+// readTimeout bounds each read of the Subscription while waiting.
+const readTimeout = 10 * time.Second
+
 // waitFor reads the Subscription until the installer has observed
-// generation and j knows the outcome, or until the timeout.
-func (a *app) waitFor(parent context.Context, c client.Client, key client.ObjectKey, generation int64, timeout time.Duration, what string, j judge) error {
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
+// generation and j knows the outcome, or until the timeout. A read that
+// fails for a while (the API server restarting, a slow network) does not
+// end the wait; a deleted Subscription or a refused read does.
+func (a *app) waitFor(ctx context.Context, c client.Client, key client.ObjectKey, generation int64, timeout time.Duration, what string, j judge) error {
+	deadline := time.Now().Add(timeout)
 	p := newProgress(a.errOut, what)
 	defer p.stop()
 	last := "nothing read yet"
@@ -79,13 +83,21 @@ func (a *app) waitFor(parent context.Context, c client.Client, key client.Object
 	defer tick.Stop()
 	for {
 		sub := &v1alpha1.Subscription{}
-		err := c.Get(ctx, key, sub)
+		rctx, cancel := context.WithTimeout(ctx, min(readTimeout, max(time.Until(deadline), a.poll)))
+		err := c.Get(rctx, key, sub)
+		cancel()
 		switch {
 		case apierrors.IsNotFound(err):
+			p.finish(false)
 			return &OutcomeError{Subscription: key.String(), What: what, Reason: "the Subscription was deleted"}
-		case err != nil && ctx.Err() == nil:
+		case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+			p.finish(false)
 			return fmt.Errorf("reading Subscription %s: %w", key, err)
-		case err == nil:
+		case err != nil:
+			if ctx.Err() == nil {
+				last = fmt.Sprintf("reading the Subscription failed, retrying: %v", err)
+			}
+		default:
 			if seen := observedGeneration(sub); seen < generation {
 				last = fmt.Sprintf("the installer has not observed generation %d yet (status is for generation %d)", generation, seen)
 			} else {
@@ -96,14 +108,16 @@ func (a *app) waitFor(parent context.Context, c client.Client, key client.Object
 				}
 				last = v.progress
 			}
-			p.set(last)
+		}
+		p.set(last)
+		if !time.Now().Before(deadline) {
+			p.finish(false)
+			return &WaitTimeoutError{What: what, Timeout: timeout, Last: last}
 		}
 		select {
 		case <-ctx.Done():
-			if err := parent.Err(); err != nil {
-				return fmt.Errorf("waiting for %s: %w", what, err)
-			}
-			return &WaitTimeoutError{What: what, Timeout: timeout, Last: last}
+			p.finish(false)
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
 		case <-tick.C:
 		}
 	}
