@@ -320,7 +320,7 @@ func writePackage(w interface{ Write([]byte) (int, error) }, catalog string, p *
 	fmt.Fprintf(&b, "%-17s %s\n", "Catalog:", catalog)
 	fmt.Fprintf(&b, "%-17s %s\n", "Default channel:", p.GetDefaultChannel())
 	if d := p.GetDescription(); d != "" {
-		fmt.Fprintf(&b, "%-17s %s\n", "Description:", strings.TrimSpace(firstLine(d)))
+		fmt.Fprintf(&b, "%-17s %s\n", "Description:", firstParagraph(d))
 	}
 	if d := p.GetDeprecation(); d != nil {
 		fmt.Fprintf(&b, "%-17s %s\n", "Deprecated:", d.GetMessage())
@@ -362,7 +362,8 @@ func writePackage(w interface{ Write([]byte) (int, error) }, catalog string, p *
 	return err
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return clip(line, 200)
+// firstParagraph is the first paragraph of a description, on one line.
+func firstParagraph(s string) string {
+	para, _, _ := strings.Cut(strings.TrimSpace(s), "\n\n")
+	return clip(strings.Join(strings.Fields(para), " "), 300)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -246,13 +247,31 @@ func sampleCatalogd(t *testing.T, opts ...catalogd.ServerOption) string {
 	srv := catalogd.NewServer(catalogd.NewHolder(c), opts...)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		srv.GRPC().Stop()
-		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "stopped") {
-			t.Errorf("catalogd: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			srv.GRPC().Stop()
+			if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				t.Errorf("catalogd: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	servers.Store(lis.Addr().String(), stop)
 	return lis.Addr().String()
+}
+
+// servers holds the stop function of each catalogd by address.
+var servers sync.Map
+
+// stopCatalogd stops the catalogd serving at addr.
+func stopCatalogd(t *testing.T, addr string) {
+	t.Helper()
+	stop, ok := servers.Load(addr)
+	if !ok {
+		t.Fatalf("no catalogd at %s", addr)
+	}
+	stop.(func())()
 }
 
 // catalogSource creates a plaintext CatalogSource for addr.
