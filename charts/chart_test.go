@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	crname "github.com/google/go-containerregistry/pkg/name"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -122,6 +123,11 @@ func TestObjects(t *testing.T) {
 		{"Service", "catalogd"}, {"Service", "ferry-installer-metrics"},
 		{"Deployment", "catalogd"}, {"Deployment", "ferry-installer"},
 	}
+	admission := []kindName{
+		{"ValidatingAdmissionPolicy", "ferry-subscription-serviceaccount"}, {"ValidatingAdmissionPolicyBinding", "ferry-subscription-serviceaccount"},
+		{"ValidatingAdmissionPolicy", "ferry-catalog-and-revision-writers"}, {"ValidatingAdmissionPolicyBinding", "ferry-catalog-and-revision-writers"},
+	}
+	base = append(base, admission...)
 	crds := []kindName{
 		{"CustomResourceDefinition", "catalogsources.operators.ferry.dev"},
 		{"CustomResourceDefinition", "revisions.operators.ferry.dev"},
@@ -136,6 +142,7 @@ func TestObjects(t *testing.T) {
 	}{
 		{"defaults", nil, nil, with()},
 		{"no CRDs", nil, []string{"crds.install=false"}, base},
+		{"no admission policies", nil, []string{"admission.enabled=false"}, slices.DeleteFunc(with(), func(k kindName) bool { return slices.Contains(admission, k) })},
 		{"no leader election", nil, []string{"installer.leaderElection.enabled=false"}, append(slices.DeleteFunc(slices.Clone(base), func(k kindName) bool {
 			return k.kind == "Role" || k.kind == "RoleBinding"
 		}), crds...)},
@@ -165,7 +172,7 @@ func TestObjects(t *testing.T) {
 				if out := typed(o.Kind); out != nil {
 					decodeStrict(t, o, out)
 				}
-				clusterScoped := slices.Contains([]string{"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}, o.Kind)
+				clusterScoped := slices.Contains([]string{"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}, o.Kind)
 				if ns := o.Metadata.Namespace; clusterScoped != (ns == "") || !clusterScoped && ns != namespace {
 					t.Errorf("%s: namespace %q", o, ns)
 				}
@@ -201,6 +208,10 @@ func typed(kind string) any {
 		return &rbacv1.RoleBinding{}
 	case "CustomResourceDefinition":
 		return &apiextensionsv1.CustomResourceDefinition{}
+	case "ValidatingAdmissionPolicy":
+		return &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	case "ValidatingAdmissionPolicyBinding":
+		return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 	}
 	return nil
 }

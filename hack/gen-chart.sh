@@ -35,4 +35,10 @@ done
 for pair in "${rbac[@]}"; do
   copy "${pair%%:*}" "${pair#*:}"
 done
-echo "generated: $chart/crds ($(ls "$chart"/crds | wc -l) CRDs) $chart/rbac"
+# The admission policies of config/admission, every file but the kustomization.
+mkdir -p "$chart/admission"
+rm -f "$chart"/admission/*.yaml
+for src in config/admission/*.yaml; do
+  [ "$(basename "$src")" = kustomization.yaml ] || copy "$src" "$chart/admission/$(basename "$src")"
+done
+echo "generated: $chart/crds ($(ls "$chart"/crds | wc -l) CRDs) $chart/rbac $chart/admission"
