@@ -114,13 +114,13 @@ var otherVerbs = map[schema.GroupResource][]string{
 // installer may change (create, patch, update or delete): its own API and
 // what it reports through.
 var notInstalled = map[schema.GroupResource]string{
-	{Group: "operators.ferry.dev", Resource: "subscriptions"}:            "the Subscriptions it reconciles and the child Subscriptions of dependencies",
-	{Group: "operators.ferry.dev", Resource: "subscriptions/status"}:     "the Subscriptions it reconciles",
-	{Group: "operators.ferry.dev", Resource: "catalogsources/status"}:    "the CatalogSources it follows",
-	{Group: "operators.ferry.dev", Resource: "revisions"}:                "the Revisions it records",
-	{Group: "operators.ferry.dev", Resource: "revisions/status"}:         "the Revisions it records",
-	{Group: "events.k8s.io", Resource: "events"}:                         "the events it reports",
-	{Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}:    "asking the API server what a ServiceAccount may do",
+	{Group: "operators.ferry.dev", Resource: "subscriptions"}:             "the Subscriptions it reconciles and the child Subscriptions of dependencies",
+	{Group: "operators.ferry.dev", Resource: "subscriptions/status"}:      "the Subscriptions it reconciles",
+	{Group: "operators.ferry.dev", Resource: "catalogsources/status"}:     "the CatalogSources it follows",
+	{Group: "operators.ferry.dev", Resource: "revisions"}:                 "the Revisions it records",
+	{Group: "operators.ferry.dev", Resource: "revisions/status"}:          "the Revisions it records",
+	{Group: "events.k8s.io", Resource: "events"}:                          "the events it reports",
+	{Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}:     "asking the API server what a ServiceAccount may do",
 	{Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}: "asking the API server what the installer may do",
 }
 
