@@ -28,6 +28,11 @@ type Applier struct {
 	// Client talks to the cluster. Its scheme needs no types beyond the
 	// built-in ones: objects are read as unstructured or metadata.
 	Client client.Client
+	// Writer makes every write: server-side apply and delete. Client when
+	// nil. Give it a client acting as the Subscription's ServiceAccount so
+	// that Kubernetes' authorization bounds what is installed; reads
+	// (ownership, drift, health) stay with Client and Reader.
+	Writer client.Writer
 	// Reader reads who owns an object, straight from the API server;
 	// Client when nil. It must not be a cache that selects by label: an
 	// object Ferry did not label would look absent and be taken over.
@@ -146,7 +151,7 @@ func (a *Applier) applyOne(ctx context.Context, r *Rendered, in *unstructured.Un
 	o := in.DeepCopy()
 	stampOwner(o, owner, r.Package)
 	ref := Ref(o)
-	err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
+	err := a.writer().Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
 	if err != nil && ref.Group == "apps" && ref.Kind == "Deployment" && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec.selector") {
 		// A new version changed the immutable selector: replace the
 		// Deployment, as OLM does.
@@ -156,7 +161,7 @@ func (a *Applier) applyOne(ctx context.Context, r *Rendered, in *unstructured.Un
 		if werr := a.waitGone(ctx, ref); werr != nil {
 			return fmt.Errorf("replacing %s after its selector changed: %w", describe(ref), werr)
 		}
-		err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
+		err = a.writer().Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
 	}
 	if err != nil {
 		return fmt.Errorf("applying %s: %w", describe(ref), err)
@@ -177,6 +182,14 @@ func (a *Applier) waitGone(ctx context.Context, ref v1alpha1.ObjectReference) er
 		}
 		return false, err
 	})
+}
+
+// writer makes the writes: Writer, or Client when nil.
+func (a *Applier) writer() client.Writer {
+	if a.Writer != nil {
+		return a.Writer
+	}
+	return a.Client
 }
 
 // reader is where ownership is read: Reader, or Client when nil.
@@ -218,7 +231,7 @@ func (a *Applier) deleteOwned(ctx context.Context, owns func(metav1.Object) bool
 		return true, nil
 	}
 	uid := cur.GetUID()
-	err = a.Client.Delete(ctx, cur, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
+	err = a.writer().Delete(ctx, cur, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
