@@ -33,6 +33,9 @@ type Applier struct {
 	// that Kubernetes' authorization bounds what is installed; reads
 	// (ownership, drift, health) stay with Client and Reader.
 	Writer client.Writer
+	// Authorize, when set, decides before any change whether every write
+	// of an Apply or Uninstall may be made (see Authorizer).
+	Authorize Authorizer
 	// Reader reads who owns an object, straight from the API server;
 	// Client when nil. It must not be a cache that selects by label: an
 	// object Ferry did not label would look absent and be taken over.
@@ -44,6 +47,12 @@ type Applier struct {
 	// DefaultCRDEstablishTimeout when zero.
 	CRDEstablishTimeout time.Duration
 }
+
+// Authorizer decides, before anything is changed, whether the writes of a
+// plan may be made: apply are the objects written with server-side apply,
+// remove the objects deleted. Its error stops Apply or Uninstall before any
+// change and is returned as it is.
+type Authorizer func(ctx context.Context, apply []*unstructured.Unstructured, remove []v1alpha1.ObjectReference) error
 
 // ApplyResult is what Apply did.
 type ApplyResult struct {
@@ -82,6 +91,9 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 		return ApplyResult{Inventory: previous}, errors.New("install: nothing rendered to apply")
 	}
 	if err := a.Preflight(ctx, r, opts...); err != nil {
+		return ApplyResult{Inventory: previous}, err
+	}
+	if err := a.Authorized(ctx, r, previous); err != nil {
 		return ApplyResult{Inventory: previous}, err
 	}
 	inv := r.Inventory()
@@ -144,6 +156,26 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// Authorized asks Authorize whether Apply(r, previous) may make its writes:
+// every object of r, and every object of previous that r no longer has
+// except CRDs (the ones Apply may prune). nil when no Authorize is set.
+func (a *Applier) Authorized(ctx context.Context, r *Rendered, previous []v1alpha1.ObjectReference) error {
+	if a.Authorize == nil || r == nil {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, o := range r.Objects {
+		want[objectKey(Ref(o))] = true
+	}
+	var remove []v1alpha1.ObjectReference
+	for _, ref := range previous {
+		if !want[objectKey(ref)] && !isCRD(ref) {
+			remove = append(remove, ref)
+		}
+	}
+	return a.Authorize(ctx, r.Objects, remove)
 }
 
 func (a *Applier) applyOne(ctx context.Context, r *Rendered, in *unstructured.Unstructured) error {

@@ -49,7 +49,7 @@ func testContext(t *testing.T) context.Context {
 // applier applies as the installer does in a cluster: as its
 // ServiceAccount, with the generated RBAC (a request it refuses fails the
 // test). Setup and assertions use env.Client (admin).
-func applier(t *testing.T) *install.Applier {
+func applier(t *testing.T, _ string) *install.Applier {
 	t.Helper()
 	c, err := client.New(env.InstallerConfig(t), client.Options{Scheme: env.Scheme})
 	if err != nil {
@@ -60,7 +60,7 @@ func applier(t *testing.T) *install.Applier {
 
 func mustApply(ctx context.Context, t *testing.T, r *install.Rendered, previous []v1alpha1.ObjectReference) install.ApplyResult {
 	t.Helper()
-	res, err := applier(t).Apply(ctx, r, previous)
+	res, err := applier(t, r.Namespace).Apply(ctx, r, previous)
 	if err != nil {
 		t.Fatalf("Apply(%s): %v", r.Bundle, err)
 	}
@@ -176,7 +176,7 @@ func TestUnsupportedInstallModeAppliesNothing(t *testing.T) {
 		t.Fatalf("Render = %v, want *UnsupportedInstallModeError", err)
 	}
 	// The caller has nothing to apply; a nil Rendered is refused.
-	if _, err := applier(t).Apply(ctx, r, nil); err == nil {
+	if _, err := applier(t, ns).Apply(ctx, r, nil); err == nil {
 		t.Fatal("Apply(nil) succeeded")
 	}
 	for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &corev1.ServiceAccountList{}, &corev1.ConfigMapList{}} {
@@ -257,7 +257,7 @@ func TestUpgradePrunesWhatIsNoLongerShipped(t *testing.T) {
 	// stored version now: the API server refuses, and nothing is pruned.
 	in11 := input(t, ns, lighthouse, "1.1.0")
 	in11.InstallMode = v1alpha1.InstallModeOwnNamespace
-	res11, err := applier(t).Apply(ctx, render(t, in11), res13.Inventory)
+	res11, err := applier(t, ns).Apply(ctx, render(t, in11), res13.Inventory)
 	if err == nil || !strings.Contains(err.Error(), "storedVersions") {
 		t.Fatalf("Apply(1.1.0) over 1.3.0 = %v, want the API server's refusal to drop a stored CRD version", err)
 	}
@@ -332,7 +332,7 @@ func TestApplyRefusesAnotherOwnersObjects(t *testing.T) {
 	mustApply(ctx, t, render(t, input(t, ns, lighthouse, "1.3.0")), nil)
 	in := input(t, ns, lighthouse, "1.3.0")
 	in.Owner.Name = "other"
-	_, err := applier(t).Apply(ctx, render(t, in), nil)
+	_, err := applier(t, ns).Apply(ctx, render(t, in), nil)
 	var oce *install.OwnershipConflictError
 	if !errors.As(err, &oce) || oce.OwnerName != "sub" {
 		t.Fatalf("Apply = %v, want *OwnershipConflictError naming sub", err)

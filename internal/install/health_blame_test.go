@@ -47,7 +47,7 @@ func TestHealthBlame(t *testing.T) {
 
 	health := func(t *testing.T, want install.HealthBlame, substr ...string) {
 		t.Helper()
-		h, err := applier(t).Health(ctx, res.Inventory)
+		h, err := applier(t, ns).Health(ctx, res.Inventory)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,7 +125,7 @@ func TestHealth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.setup(t)
-			h, err := applier(t).Health(ctx, res.Inventory)
+			h, err := applier(t, ns).Health(ctx, res.Inventory)
 			if err != nil {
 				t.Fatalf("Health: %v", err)
 			}
@@ -158,7 +158,7 @@ func TestHealthOfMissingObjects(t *testing.T) {
 		{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition", Name: "ghosts.ferry.dev"},
 		{Version: "v1", Kind: "ConfigMap", Namespace: "nowhere", Name: "not-checked"},
 	}
-	h, err := applier(t).Health(ctx, inv)
+	h, err := applier(t, "nowhere").Health(ctx, inv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestExistingObjectsAreNotTakenOver(t *testing.T) {
 	objs := preexisting(t, ns, r)
 	crb := objs[2].GetName()
 
-	_, err := applier(t).Apply(ctx, r, nil)
+	_, err := applier(t, ns).Apply(ctx, r, nil)
 	var conflict *install.OwnershipConflictError
 	if !errors.As(err, &conflict) {
 		t.Fatalf("Apply = %v, want *OwnershipConflictError", err)
@@ -93,7 +93,7 @@ func TestExistingObjectsAreNotTakenOver(t *testing.T) {
 	unchanged(t, objs)
 
 	// Uninstalling what this owner would have had deletes none of them.
-	res, err := applier(t).Uninstall(ctx, r.Inventory(), v1alpha1.CRDDeletionKeep, install.ForOwner(types.NamespacedName{Namespace: ns, Name: "sub"}))
+	res, err := applier(t, ns).Uninstall(ctx, r.Inventory(), v1alpha1.CRDDeletionKeep, install.ForOwner(types.NamespacedName{Namespace: ns, Name: "sub"}))
 	if err != nil || res.Remaining != 0 {
 		t.Fatalf("Uninstall = %+v, %v", res, err)
 	}
@@ -107,7 +107,7 @@ func TestAdoptionIsOptIn(t *testing.T) {
 	ns := newNamespace(t)
 	r := render(t, input(t, ns, lighthouse, "1.3.0"))
 	objs := preexisting(t, ns, r)
-	res, err := applier(t).Apply(ctx, r, nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
+	res, err := applier(t, ns).Apply(ctx, r, nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
 	if err != nil {
 		t.Fatalf("Apply with AdoptUnmanaged: %v", err)
 	}
@@ -125,12 +125,12 @@ func TestAdoptionIsOptIn(t *testing.T) {
 	// Another Subscription cannot adopt what is now sub's.
 	in := input(t, ns, lighthouse, "1.3.0")
 	in.Owner.Name = "other"
-	_, err = applier(t).Apply(ctx, render(t, in), nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
+	_, err = applier(t, ns).Apply(ctx, render(t, in), nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
 	var conflict *install.OwnershipConflictError
 	if !errors.As(err, &conflict) || conflict.OwnerName != "sub" {
 		t.Fatalf("Apply for another owner = %v, want a conflict naming sub", err)
 	}
-	if _, err := applier(t).Uninstall(ctx, res.Inventory, v1alpha1.CRDDeletionKeep, install.ForOwner(owner)); err != nil {
+	if _, err := applier(t, ns).Uninstall(ctx, res.Inventory, v1alpha1.CRDDeletionKeep, install.ForOwner(owner)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(ctx, t, "adopted objects deleted with their owner", func() (bool, error) {
@@ -157,7 +157,7 @@ func TestCRDsAreSharedOnlyWithinAPackage(t *testing.T) {
 	other := newNamespace(t)
 	in := input(t, other, lighthouse, "1.3.0")
 	in.Package = "beacon-clone"
-	_, err := applier(t).Apply(ctx, render(t, in), nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
+	_, err := applier(t, other).Apply(ctx, render(t, in), nil, install.WithAdoption(v1alpha1.AdoptionAdoptUnmanaged))
 	var conflict *install.OwnershipConflictError
 	if !errors.As(err, &conflict) || !conflict.CRDOfOtherPackage {
 		t.Fatalf("Apply of another package = %v, want a CRD conflict", err)

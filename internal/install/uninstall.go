@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -70,6 +71,11 @@ func (a *Applier) Uninstall(ctx context.Context, inventory []v1alpha1.ObjectRefe
 	sort.SliceStable(refs, func(i, j int) bool { return rankOfRef(refs[i]) > rankOfRef(refs[j]) })
 
 	var res UninstallResult
+	if a.Authorize != nil {
+		if err := a.Authorize(ctx, nil, append(slices.Clone(crds), refs...)); err != nil {
+			return UninstallResult{Remaining: len(crds) + len(refs)}, err
+		}
+	}
 	var errs []error
 	step := func(list []v1alpha1.ObjectReference) {
 		for _, ref := range list {

@@ -76,8 +76,15 @@ func TestUninstallWithoutOwnerDeletesOnlyFerrysObjects(t *testing.T) {
 // uninstallUntilDone calls Uninstall as the controller would, until nothing remains.
 func uninstallUntilDone(ctx context.Context, t *testing.T, inv []v1alpha1.ObjectReference, policy v1alpha1.CRDDeletionPolicy, opts ...install.UninstallOption) {
 	t.Helper()
+	ns := ""
+	for _, ref := range inv {
+		if ref.Namespace != "" {
+			ns = ref.Namespace
+			break
+		}
+	}
 	eventually(ctx, t, "uninstall to finish", func() (bool, error) {
-		res, err := applier(t).Uninstall(ctx, inv, policy, opts...)
+		res, err := applier(t, ns).Uninstall(ctx, inv, policy, opts...)
 		if err != nil {
 			return false, err
 		}
