@@ -13,7 +13,11 @@
 //     semver first, within the range. Edges name the installed bundle, so an
 //     installed version the catalog no longer has still upgrades along
 //     entries that replace or skip its name, or whose skipRange contains it.
-//     Entries below X are rejected as downgrades; rollback is not resolved here.
+//     Entries below X are rejected as downgrades (rollback is not resolved
+//     here), unless X is outside the range and the subscription allows
+//     downgrades: then the entries below X within the range are candidates
+//     too ([StatusDowngrade], edge [EdgeDowngrade]), after any upgrade
+//     within the range, highest first.
 //     Staying on X is always the last candidate, so an upgrade that cannot be
 //     made leaves the operator running and says why ([StatusUpToDate] with
 //     rejections), never [StatusUnsatisfiable]. An installed version outside the
@@ -22,8 +26,12 @@
 //   - Deprecated bundles come after every non-deprecated candidate; when only
 //     deprecated ones fit, the best is chosen and the Decision carries a warning.
 //     Deprecated packages and channels produce warnings, never refusals.
-//   - Manual approval does not change what is resolved: NeedsApproval is set
-//     when the target is not the installed bundle and not the approved version.
+//   - Manual approval: the approved version, when it is a candidate
+//     (reachable from the installed bundle, in the channel and the range),
+//     is preferred over every other; NeedsApproval is set when an upgrade
+//     target is not the approved version, and ApprovedUnreachable says why
+//     the approved version is not the target. A first install and a
+//     downgrade need no approval.
 //
 // # Dependencies and constraints
 //

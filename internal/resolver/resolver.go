@@ -194,11 +194,14 @@ type subState struct {
 	stay     *node // the installed bundle, when installed
 	instName string
 	cands    []*node // most preferred first
-	edges    map[*node]EdgeKind
-	rejected []Rejection
-	warnings []string
-	fail     *Explanation
-	decision *Decision
+	latest   *semver.Version
+	// approvedNote says why the approved version cannot be the target.
+	approvedNote string
+	edges        map[*node]EdgeKind
+	rejected     []Rejection
+	warnings     []string
+	fail         *Explanation
+	decision     *Decision
 }
 
 // prepare finds the subscription's candidates and rejects the other bundles
@@ -284,26 +287,37 @@ func (r *resolver) prepare(s *subState) {
 			s.instName = s.stay.name
 		}
 	}
+	// An installed version outside the range may be replaced by a lower
+	// one within it, when the subscription allows downgrades.
+	downgrade := sub.AllowDowngrade && s.inst != nil && strings.TrimSpace(sub.Range) != "" && !s.rng(s.inst.Version)
 	for i := len(s.ch.Entries) - 1; i >= 0; i-- {
 		e := s.ch.Entries[i]
 		b := e.Bundle
 		inChannel[b] = true
+		if s.rng(b.Version) && (s.latest == nil || b.Version.GT(*s.latest)) {
+			v := b.Version
+			s.latest = &v
+		}
 		if s.stay != nil && s.stay.bundle == b {
 			continue
 		}
 		kind := EdgeInstall
 		if s.inst != nil {
 			iv := s.inst.Version
-			if b.Version.LT(iv) {
+			if b.Version.LT(iv) && !downgrade {
 				reject(b, ReasonDowngrade, "lower than the installed version %s", iv)
 				continue
 			}
-			k, ok := e.UpgradesFrom(s.instName, &iv)
-			if !ok {
-				reject(b, ReasonNoEdge, "no upgrade edge from the installed %s (it neither replaces nor skips it, nor has a skipRange containing %s)", s.instName, iv)
-				continue
+			if b.Version.LT(iv) {
+				kind = EdgeDowngrade
+			} else {
+				k, ok := e.UpgradesFrom(s.instName, &iv)
+				if !ok {
+					reject(b, ReasonNoEdge, "no upgrade edge from the installed %s (it neither replaces nor skips it, nor has a skipRange containing %s)", s.instName, iv)
+					continue
+				}
+				kind = EdgeKind(k)
 			}
-			kind = EdgeKind(k)
 		} else if start != nil && !b.Version.EQ(*start) {
 			reject(b, ReasonNotStartingVersion, "not the starting version %s", start)
 			continue
@@ -321,6 +335,13 @@ func (r *resolver) prepare(s *subState) {
 		}
 	}
 	s.cands = slices.Concat(good, deprecated)
+	if downgrade {
+		// Any version within the range beats the installed one outside it;
+		// upgrades (within the range) come first, then downgrades, highest first.
+		slices.SortStableFunc(s.cands, func(a, b *node) int {
+			return cmp.Compare(boolRank(s.edges[a] == EdgeDowngrade), boolRank(s.edges[b] == EdgeDowngrade))
+		})
+	}
 	if s.stay != nil {
 		s.cands = append(s.cands, s.stay)
 		s.edges[s.stay] = EdgeNone
@@ -334,6 +355,7 @@ func (r *resolver) prepare(s *subState) {
 			reject(b, ReasonNotInChannel, "not in channel %q (it is in %s)", s.ch.Name, strings.Join(b.Channels, ", "))
 		}
 	}
+	r.preferApproved(s, p)
 	for _, n := range s.cands {
 		n.ofSub = append(n.ofSub, s)
 	}
@@ -364,4 +386,49 @@ func joinAnd(items []string) string {
 		return items[0]
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// preferApproved makes the approved version of a Manual subscription its
+// most preferred candidate when it is one (reachable from the installed
+// bundle, in the channel and the range), and otherwise notes why it is not.
+func (r *resolver) preferApproved(s *subState, p *catalog.Package) {
+	sub := s.sub
+	if sub.Approval != ApprovalManual || sub.ApprovedVersion == "" || s.inst == nil {
+		return
+	}
+	want, err := catalog.ParseVersion(strings.TrimPrefix(sub.ApprovedVersion, "v"))
+	if err != nil {
+		s.approvedNote = fmt.Sprintf("approvedVersion %q is not a semantic version", sub.ApprovedVersion)
+		return
+	}
+	if want.EQ(s.inst.Version) {
+		return
+	}
+	for i, n := range s.cands {
+		if n != s.stay && n.version.EQ(want) {
+			if s.edges[n] == EdgeDowngrade {
+				break
+			}
+			s.cands = slices.Insert(slices.Delete(s.cands, i, i+1), 0, n)
+			return
+		}
+	}
+	for _, rej := range s.rejected {
+		if rej.Version.EQ(want) {
+			s.approvedNote = fmt.Sprintf("approvedVersion %s is not reachable: %s", want, rej.Message)
+			return
+		}
+	}
+	if p.BundleByVersion(want) == nil {
+		s.approvedNote = fmt.Sprintf("approvedVersion %s: package %s has no such version in catalog %q", want, p.Name, s.cat.Name)
+		return
+	}
+	s.approvedNote = fmt.Sprintf("approvedVersion %s is not reachable from the installed %s", want, s.instName)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/blang/semver/v4"
+
 	"github.com/ferrydev/ferry/internal/catalog"
 )
 
@@ -324,19 +326,28 @@ func (r *resolver) record(s *subState, st *state, targets map[*node]bool) *Decis
 	switch {
 	case t == s.stay:
 		d.Status = StatusUpToDate
+	case s.edges[t] == EdgeDowngrade:
+		d.Status = StatusDowngrade
 	case s.stay != nil:
 		d.Status = StatusUpgrade
 	default:
 		d.Status = StatusInstall
 	}
+	d.Latest, d.OutsideRange = s.latest, s.inst != nil && !s.rng(s.inst.Version)
 	if s.stay != nil {
 		d.Edge.From = s.instName
 	}
 	if t.deprecated != "" {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%s is deprecated: %s", t, t.deprecated))
 	}
-	if t != s.stay && s.sub.Approval == ApprovalManual {
+	if d.Status == StatusUpgrade && s.sub.Approval == ApprovalManual {
 		d.NeedsApproval = s.sub.ApprovedVersion != t.version.String() && s.sub.ApprovedVersion != "v"+t.version.String()
+	}
+	if s.sub.Approval == ApprovalManual && s.sub.ApprovedVersion != "" && s.inst != nil && !approves(s.sub.ApprovedVersion, t.version) && !approves(s.sub.ApprovedVersion, s.inst.Version) {
+		d.ApprovedUnreachable = s.approvedNote
+		if d.ApprovedUnreachable == "" {
+			d.ApprovedUnreachable = fmt.Sprintf("approvedVersion %s was not chosen: %s is", s.sub.ApprovedVersion, t)
+		}
 	}
 	// Dependencies: what the target's requirements picked, transitively,
 	// that is neither installed nor another subscription's target.
@@ -409,4 +420,9 @@ func (r *resolver) unsatisfiable(s *subState, linked string, e *Explanation) *De
 		d.Rejected = slices.Clone(s.rejected)
 	}
 	return d
+}
+
+// approves reports whether an approved version names v ("1.2.0" or "v1.2.0").
+func approves(approved string, v semver.Version) bool {
+	return approved == v.String() || approved == "v"+v.String()
 }

@@ -58,7 +58,15 @@ type Subscription struct {
 	StartingVersion string
 	Approval        Approval
 	// ApprovedVersion is the version a person approved, for Manual approval.
+	// When it is reachable from the installed bundle (an upgrade edge,
+	// within the channel and the range) it is the target even if a newer
+	// version exists; otherwise Decision.ApprovedUnreachable says why not.
 	ApprovedVersion string
+	// AllowDowngrade lets an installed version outside Range be replaced by
+	// the highest version of the channel within the range below it
+	// (StatusDowngrade). Without it the installed version stays, with a
+	// warning.
+	AllowDowngrade bool
 }
 
 // Key is "namespace/name".
@@ -95,6 +103,9 @@ const (
 	StatusInstall Status = "Install"
 	// StatusUpgrade: Target replaces the installed bundle along Edge.
 	StatusUpgrade Status = "Upgrade"
+	// StatusDowngrade: Target, a lower version within the range, replaces
+	// an installed bundle outside it (Subscription.AllowDowngrade).
+	StatusDowngrade Status = "Downgrade"
 	// StatusUpToDate: the installed bundle stays.
 	StatusUpToDate Status = "UpToDate"
 	// StatusUnsatisfiable: nothing can be done; Explanation says why.
@@ -115,9 +126,20 @@ type Decision struct {
 	Rejected []Rejection
 	// Warnings about the choice (deprecations, installed version outside the range).
 	Warnings []string
-	// NeedsApproval is true when Approval is Manual, the target differs from
-	// the installed bundle and the approved version is not the target's.
+	// NeedsApproval is true when Approval is Manual, the target upgrades the
+	// installed bundle and the approved version is not the target's. A
+	// first install and a downgrade need no approval.
 	NeedsApproval bool
+	// ApprovedUnreachable says why the subscription's approved version is
+	// not the target (not in the channel, no upgrade edge from the installed
+	// bundle, outside the range, not chosen); empty when it is the target or
+	// none is set.
+	ApprovedUnreachable string
+	// Latest is the highest version of the channel within the range, edges
+	// aside; nil when there is none.
+	Latest *semver.Version
+	// OutsideRange is true when the installed version is outside the range.
+	OutsideRange bool
 	// Explanation is set when Status is StatusUnsatisfiable.
 	Explanation *Explanation
 }
@@ -140,6 +162,9 @@ const (
 	EdgeReplaces  EdgeKind = "replaces"
 	EdgeSkips     EdgeKind = "skips"
 	EdgeSkipRange EdgeKind = "skipRange"
+	// EdgeDowngrade: a lower version replaces an installed one outside the
+	// range (Subscription.AllowDowngrade).
+	EdgeDowngrade EdgeKind = "downgrade"
 	// EdgeNone: the installed bundle stays.
 	EdgeNone EdgeKind = "none"
 )
