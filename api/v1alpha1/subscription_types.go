@@ -267,6 +267,12 @@ const (
 	StateFailed         SubscriptionState = "Failed"
 )
 
+// SubscriptionStates lists every state, in the order of the enum above
+// (TestStatesMatchTheCRD checks that they agree).
+var SubscriptionStates = []SubscriptionState{
+	StateResolving, StateInstalling, StateInstalled, StateUpgradePending, StateUpgrading, StatePaused, StateFailed,
+}
+
 // SubscriptionStatus reports what is installed and what the installer plans.
 type SubscriptionStatus struct {
 	// state is a one-word summary: Resolving, Installing, Installed,
