@@ -25,10 +25,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 		_, err := r.applierFor(ctx, sub)
 		return result{phase: phaseFailed, requeue: catalogRequeue, progressing: &note{false, cannotActReason(err), fmt.Sprintf("cannot uninstall: %v", err)}}
 	}
-	policy := sub.Spec.CRDDeletionPolicy
-	if policy == "" {
-		policy = v1alpha1.CRDDeletionKeep
-	}
+	policy := sub.Spec.EffectiveCRDDeletionPolicy()
 	inventory, err := r.unsharedInventory(ctx, sub, policy)
 	if err != nil {
 		return result{err: err}
@@ -40,7 +37,7 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 	if res.Remaining > 0 {
 		return result{requeue: time.Second}
 	}
-	if err := r.revisions().deleteAll(ctx, sub); err != nil {
+	if err := r.revisions().DeleteAll(ctx, sub); err != nil {
 		return result{err: err}
 	}
 	x.log.Info("operator uninstalled", "package", sub.Spec.Package, "version", sub.Status.InstalledVersion, "crdDeletionPolicy", string(policy))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // install records a new revision of the wanted content and applies it: an
@@ -38,12 +39,12 @@ func (r *Reconciler) install(ctx context.Context, x *exec, f *facts, d decision)
 		x.log.Info("CRD left in place", "subscription", sub.Name, "reason", strings.Join(kept, "; "))
 	}
 	if err := x.ap.Preflight(ctx, r.rendered(sub, w.target, apply), adoptionOf(sub)); err != nil {
-		if res, ok := r.ownershipConflict(x, w.target.version, err); ok {
+		if res, ok := r.ownershipConflict(x, w.target.Version, err); ok {
 			return res
 		}
 		return result{err: err}
 	}
-	rev, err := r.revisions().create(ctx, sub, newRevision{target: w.target, objects: objs, reason: w.reason, rollbackOf: w.rollbackOf},
+	rev, err := r.revisions().Create(ctx, sub, revision.New{Target: w.target, Objects: objs, Reason: w.reason, RollbackOf: w.rollbackOf},
 		func() error { return r.patchStatus(ctx, x) })
 	if err != nil {
 		return result{err: err}

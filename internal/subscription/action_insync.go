@@ -24,7 +24,7 @@ func (r *Reconciler) inSync(ctx context.Context, x *exec, f *facts, d decision) 
 	}
 	res := result{phase: phaseHealthy, rev: rev}
 	if rev.Status.Outcome != v1alpha1.OutcomeHealthy {
-		if err := r.revisions().finish(ctx, rev, v1alpha1.OutcomeHealthy, "passed the health gate"); err != nil {
+		if err := r.revisions().Finish(ctx, rev, v1alpha1.OutcomeHealthy, "passed the health gate"); err != nil {
 			return result{err: err}
 		}
 		if fu := sub.Status.FailedUpgrade; fu != nil && rev.Spec.Reason != reasonRollback && fu.ContentDigest != rev.Spec.ContentDigest {
@@ -41,6 +41,9 @@ func (r *Reconciler) inSync(ctx context.Context, x *exec, f *facts, d decision) 
 			verb, reason = "downgraded to", v1alpha1.EventReasonDowngraded
 		case upgrade:
 			verb, reason = "upgraded to", v1alpha1.EventReasonUpgraded
+		}
+		if upgrade && (rev.Spec.Reason == reasonUpgrade || rev.Spec.Reason == reasonDowngrade) {
+			upgradesTotal.WithLabelValues(sub.Spec.Package, resultSucceeded).Inc()
 		}
 		r.Recorder.Eventf(sub, nil, corev1.EventTypeNormal, reason, "Install", "%s %s %s from catalog %q (revision %d)", rev.Spec.Package, verb, rev.Spec.Version, rev.Spec.Catalog, rev.Spec.Revision)
 		x.log.Info("operator "+verb, "package", rev.Spec.Package, "version", rev.Spec.Version, "catalog", rev.Spec.Catalog, "revision", rev.Spec.Revision)

@@ -36,8 +36,15 @@ func (r *Reconciler) markFailed(x *exec, d decision) result {
 			x.log.Info("revision refused", "subscription", x.sub.Name, "revision", x.sub.Spec.RollbackTo.Revision, "reason", d.message)
 		}
 	case actFail:
-		if d.reason == v1alpha1.ReasonUnsatisfiable && x.sub.Status.InstalledVersion == "" {
-			res.installed = &note{false, v1alpha1.ReasonNotInstalled, "nothing is installed: the Subscription cannot be resolved"}
+		switch d.reason {
+		case v1alpha1.ReasonUnsatisfiable:
+			if x.sub.Status.InstalledVersion == "" {
+				res.installed = &note{false, v1alpha1.ReasonNotInstalled, "nothing is installed: the Subscription cannot be resolved"}
+			}
+		case v1alpha1.ReasonInvalidBundle, v1alpha1.ReasonUnsupportedMode, v1alpha1.ReasonContentMismatch:
+			// The version itself cannot be installed: say so once per
+			// reconcile (the recorder counts repeats in one series).
+			r.Recorder.Eventf(x.sub, nil, corev1.EventTypeWarning, d.reason, "Render", "%s", d.message)
 		}
 	}
 	return res

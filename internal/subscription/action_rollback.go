@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // rollback handles the current revision missing its health gate (cause
@@ -21,7 +23,7 @@ func (r *Reconciler) rollback(ctx context.Context, x *exec, f *facts, prev *v1al
 	revs := r.revisions()
 	timeout := healthTimeout(sub)
 	sub.Status.FailedUpgrade = failedUpgrade(rev, cause)
-	objs, err := revs.load(ctx, sub, prev)
+	objs, err := revs.Load(ctx, sub, prev)
 	if err != nil {
 		return result{err: err}
 	}
@@ -33,19 +35,27 @@ func (r *Reconciler) rollback(ctx context.Context, x *exec, f *facts, prev *v1al
 	// stops now, the next reconcile sees it failed and restores prev.
 	failedMsg := fmt.Sprintf("%s %s (revision %d) did not become healthy within %s: %s; rolling back to %s (revision %d)",
 		rev.Spec.Package, rev.Spec.Version, rev.Spec.Revision, timeout, cause, prev.Spec.Version, prev.Spec.Revision)
-	if err := revs.finish(ctx, rev, v1alpha1.OutcomeRolledBack, failedMsg); err != nil {
+	if err := revs.Finish(ctx, rev, v1alpha1.OutcomeRolledBack, failedMsg); err != nil {
 		return result{err: err}
 	}
 	if err := r.patchStatus(ctx, x); err != nil {
 		return result{err: err}
 	}
-	target := revisionTarget{prev.Spec.Catalog, prev.Spec.Bundle, prev.Spec.Version}
-	rb, err := revs.create(ctx, sub, newRevision{target: target, objects: objs, reason: reasonRollback, rollbackOf: prev.Spec.Revision},
+	target := revision.Target{Catalog: prev.Spec.Catalog, Bundle: prev.Spec.Bundle, Version: prev.Spec.Version}
+	rb, err := revs.Create(ctx, sub, revision.New{Target: target, Objects: objs, Reason: reasonRollback, RollbackOf: prev.Spec.Revision},
 		func() error { return r.patchStatus(ctx, x) })
 	if err != nil {
 		return result{err: err}
 	}
+	start := time.Now()
 	res, applyErr := x.ap.Apply(ctx, r.rendered(sub, target, apply), sub.Status.Inventory, adoptionOf(sub))
+	since(applySeconds, start)
+	upgradesTotal.WithLabelValues(sub.Spec.Package, resultRolledBack).Inc()
+	if applyErr != nil {
+		rollbacksTotal.WithLabelValues(sub.Spec.Package, resultFailed).Inc()
+	} else {
+		rollbacksTotal.WithLabelValues(sub.Spec.Package, resultSucceeded).Inc()
+	}
 	if len(res.Inventory) > 0 {
 		sub.Status.Inventory = res.Inventory
 	}
@@ -61,7 +71,7 @@ func (r *Reconciler) rollback(ctx context.Context, x *exec, f *facts, prev *v1al
 	if deps := r.dependencyNote(ctx, sub); deps != "" {
 		msg += "; " + deps
 	}
-	if err := revs.finish(ctx, rev, v1alpha1.OutcomeRolledBack, msg); err != nil {
+	if err := revs.Finish(ctx, rev, v1alpha1.OutcomeRolledBack, msg); err != nil {
 		return result{err: err}
 	}
 	sub.Status.Inventory = unionInventory(sub.Status.Inventory, inventoryOf(apply))
@@ -84,10 +94,13 @@ func (r *Reconciler) gateFailed(ctx context.Context, x *exec, f *facts, cause st
 	rev := f.current
 	sub.Status.FailedUpgrade = failedUpgrade(rev, cause)
 	msg := fmt.Sprintf("revision %d (%s %s) did not become healthy within %s: %s", rev.Spec.Revision, rev.Spec.Package, rev.Spec.Version, healthTimeout(sub), cause)
-	if err := r.revisions().finish(ctx, rev, v1alpha1.OutcomeFailed, msg); err != nil {
+	if err := r.revisions().Finish(ctx, rev, v1alpha1.OutcomeFailed, msg); err != nil {
 		return result{err: err}
 	}
 	r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonHealthGateFailed, "HealthCheck", "%s", msg)
+	if rev.Spec.Reason == reasonUpgrade || rev.Spec.Reason == reasonDowngrade {
+		upgradesTotal.WithLabelValues(sub.Spec.Package, resultFailed).Inc()
+	}
 	res := result{phase: phaseFailed, rev: rev, progressing: &note{false, v1alpha1.ReasonHealthGateFailed, msg}, requeue: r.healthRequeue()}
 	if sub.Status.InstalledBundle == "" {
 		res.installed = &note{false, v1alpha1.ReasonHealthGateFailed, msg}

@@ -20,25 +20,24 @@ import (
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // AnnotationRetryUpgrade set to the version of status.failedUpgrade lets
 // that version be tried again.
 const AnnotationRetryUpgrade = "operators.ferry.dev/retry-upgrade"
 
-// Revision reasons.
+// Revision reasons, as the controller uses them.
 const (
-	reasonInstall     = "Install"
-	reasonUpgrade     = "Upgrade"
-	reasonReconfigure = "Reconfigure"
-	reasonRollback    = "Rollback"
-	reasonDowngrade   = "Downgrade"
+	reasonInstall     = revision.ReasonInstall
+	reasonUpgrade     = revision.ReasonUpgrade
+	reasonReconfigure = revision.ReasonReconfigure
+	reasonRollback    = revision.ReasonRollback
+	reasonDowngrade   = revision.ReasonDowngrade
 )
 
-// revisionTarget names the bundle a revision installs.
-type revisionTarget struct {
-	catalog, bundle, version string
-}
+// LabelSubscription on a Revision names its Subscription.
+const LabelSubscription = revision.LabelSubscription
 
 func (r *Reconciler) reader() client.Reader {
 	if r.APIReader != nil {
@@ -47,8 +46,8 @@ func (r *Reconciler) reader() client.Reader {
 	return r.Client
 }
 
-func (r *Reconciler) revisions() *revisions {
-	return &revisions{client: r.Client, reader: r.reader()}
+func (r *Reconciler) revisions() *revision.Store {
+	return &revision.Store{Client: r.Client, Reader: r.reader()}
 }
 
 // renderBundle fetches a bundle's manifests and renders them for this Subscription.
@@ -162,10 +161,10 @@ func unionInventory(a, b []v1alpha1.ObjectReference) []v1alpha1.ObjectReference 
 }
 
 // rendered is what Apply and Preflight take for objects of the Subscription.
-func (r *Reconciler) rendered(sub *v1alpha1.Subscription, t revisionTarget, objs []*unstructured.Unstructured) *install.Rendered {
+func (r *Reconciler) rendered(sub *v1alpha1.Subscription, t revision.Target, objs []*unstructured.Unstructured) *install.Rendered {
 	return &install.Rendered{
 		Objects: objs, Owner: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
-		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: t.version, Bundle: t.bundle,
+		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: t.Version, Bundle: t.Bundle,
 	}
 }
 
@@ -176,10 +175,7 @@ func (r *Reconciler) checkCRDs(ctx context.Context, ap *install.Applier, sub *v1
 	if r.CRDs == nil || ap == nil {
 		return nil, nil
 	}
-	policy := sub.Spec.CRDUpgradeSafety
-	if policy == "" {
-		policy = v1alpha1.CRDSafetyStrict
-	}
+	policy := sub.Spec.EffectiveCRDUpgradeSafety()
 	if policy == v1alpha1.CRDSafetyNone || (want.reason != reasonInstall && want.reason != reasonUpgrade) {
 		// Only a new version changes installed CRDs (see keepCRDVersions).
 		return nil, nil
@@ -224,24 +220,17 @@ func (r *Reconciler) objectsOf(ctx context.Context, sub *v1alpha1.Subscription, 
 	if w.objects != nil {
 		return w.objects, nil
 	}
-	return r.revisions().load(ctx, sub, w.from)
+	return r.revisions().Load(ctx, sub, w.from)
 }
 
 // adoptionOf is the Subscription's adoption policy as an Apply option.
 func adoptionOf(sub *v1alpha1.Subscription) install.ApplyOption {
-	p := v1alpha1.AdoptionNone
-	if sub.Spec.Adoption != nil && sub.Spec.Adoption.Policy != "" {
-		p = sub.Spec.Adoption.Policy
-	}
-	return install.WithAdoption(p)
+	return install.WithAdoption(sub.Spec.EffectiveAdoptionPolicy())
 }
 
 // healthTimeout is how long a revision may take to become healthy.
 func healthTimeout(sub *v1alpha1.Subscription) time.Duration {
-	if sub.Spec.HealthTimeout != nil && sub.Spec.HealthTimeout.Duration > 0 {
-		return sub.Spec.HealthTimeout.Duration
-	}
-	return DefaultHealthTimeout
+	return sub.Spec.EffectiveHealthTimeout()
 }
 
 // childFor builds the child Subscription for a dependency: same namespace,
@@ -314,20 +303,22 @@ func (r *Reconciler) ownershipConflict(x *exec, version string, err error) (resu
 // applyObjects applies a revision's objects (apply: less the installed
 // CRDs kept as they are) with server-side apply. A revision that cannot
 // even be applied by the end of its health timeout fails its gate.
-func (r *Reconciler) applyObjects(ctx context.Context, x *exec, f *facts, rev *v1alpha1.Revision, t revisionTarget, apply []*unstructured.Unstructured) (result, bool) {
+func (r *Reconciler) applyObjects(ctx context.Context, x *exec, f *facts, rev *v1alpha1.Revision, t revision.Target, apply []*unstructured.Unstructured) (result, bool) {
 	sub := x.sub
+	start := time.Now()
 	res, err := x.ap.Apply(ctx, r.rendered(sub, t, apply), sub.Status.Inventory, adoptionOf(sub))
+	since(applySeconds, start)
 	if len(res.Inventory) > 0 {
 		sub.Status.Inventory = res.Inventory
 	}
 	if err == nil {
-		sub.Status.TargetVersion = t.version
+		sub.Status.TargetVersion = t.Version
 		return result{}, true
 	}
-	if out, ok := r.ownershipConflict(x, t.version, err); ok {
+	if out, ok := r.ownershipConflict(x, t.Version, err); ok {
 		return out, false
 	}
-	msg := fmt.Sprintf("applying %s %s: %v", sub.Spec.Package, t.version, err)
+	msg := fmt.Sprintf("applying %s %s: %v", sub.Spec.Package, t.Version, err)
 	if rev != nil && rev.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(f.now, rev, healthTimeout(sub)) {
 		// A revision that cannot even be applied fails its gate too.
 		cause := "apply failed: " + err.Error()
@@ -345,7 +336,7 @@ func (r *Reconciler) applyObjects(ctx context.Context, x *exec, f *facts, rev *v
 // rollbackTarget is the revision a failed rev rolls back to, or nil when
 // it may not roll back (an install, a rollback itself, policy Never).
 func rollbackTarget(f *facts, rev *v1alpha1.Revision) *v1alpha1.Revision {
-	if rev.Spec.Reason == reasonRollback || rev.Spec.Reason == reasonInstall || f.sub.Spec.RollbackPolicy == v1alpha1.RollbackNever {
+	if rev.Spec.Reason == reasonRollback || rev.Spec.Reason == reasonInstall || f.sub.Spec.EffectiveRollbackPolicy() == v1alpha1.RollbackNever {
 		return nil
 	}
 	return lastHealthy(f.revisions, rev.Spec.Revision)
@@ -353,12 +344,9 @@ func rollbackTarget(f *facts, rev *v1alpha1.Revision) *v1alpha1.Revision {
 
 // pruneHistory keeps spec.revisionHistoryLimit revisions.
 func (r *Reconciler) pruneHistory(ctx context.Context, sub *v1alpha1.Subscription) error {
-	limit := DefaultRevisionHistoryLimit
-	if l := sub.Spec.RevisionHistoryLimit; l != nil && *l > 0 {
-		limit = int(*l)
-	}
-	if err := r.revisions().prune(ctx, sub, limit); err != nil {
+	limit := sub.Spec.EffectiveRevisionHistoryLimit()
+	if err := r.revisions().Prune(ctx, sub, limit); err != nil {
 		return err
 	}
-	return r.revisions().forgetDigests(ctx, sub, limit)
+	return r.revisions().ForgetDigests(ctx, sub, limit)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // action is what one reconcile does. decide picks exactly one.
@@ -136,7 +137,7 @@ func decide(f *facts, timeout time.Duration) decision {
 		return decision{action: actWaitDependencies, reason: v1alpha1.ReasonDependencyNotReady, message: "waiting for dependencies to be installed: " + waiting}
 	}
 	c := f.candidate
-	upgrade := sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != c.target.bundle
+	upgrade := sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != c.target.Bundle
 	if !upgrade {
 		keep.upgrade = noUpgrade()
 	}
@@ -144,9 +145,13 @@ func decide(f *facts, timeout time.Duration) decision {
 		// A Manual upgrade waits: the installed version keeps being applied
 		// (so drift is corrected) and the status says what would change.
 		t := f.resolution.Target
-		keep.pending = &v1alpha1.AvailableUpgrade{Version: c.target.version, Bundle: c.target.bundle, Edge: string(c.edge.Kind), Changes: c.changes}
-		keep.upgrade = &note{true, v1alpha1.ReasonUpgradePending, fmt.Sprintf("%s %s is available (%s from %s); set spec.approvedVersion to %q to upgrade",
-			t.Package, c.target.version, c.edge.Kind, sub.Status.InstalledBundle, c.target.version)}
+		keep.pending = &v1alpha1.AvailableUpgrade{Version: c.target.Version, Bundle: c.target.Bundle, Edge: string(c.edge.Kind), Changes: c.changes}
+		msg := fmt.Sprintf("%s %s is available (%s from %s); set spec.approvedVersion to %q to upgrade",
+			t.Package, c.target.Version, c.edge.Kind, sub.Status.InstalledBundle, c.target.Version)
+		if f.resolution.ApprovedUnreachable != "" {
+			msg += "; " + f.resolution.ApprovedUnreachable
+		}
+		keep.upgrade = &note{true, v1alpha1.ReasonUpgradePending, msg}
 		return keepCurrent(f, keep, timeout)
 	}
 	if c.renderErr != nil {
@@ -162,11 +167,11 @@ func decide(f *facts, timeout time.Duration) decision {
 		return keepCurrent(f, keep, timeout)
 	}
 	if c.crd != nil && c.crd.Blocked {
-		msg := fmt.Sprintf("%s %s is blocked by crdUpgradeSafety: Strict: %s", sub.Spec.Package, c.target.version, joinSemi(c.crd.Findings))
+		msg := fmt.Sprintf("%s %s is blocked by crdUpgradeSafety: Strict: %s", sub.Spec.Package, c.target.Version, joinSemi(c.crd.Findings))
 		keep.explanation = msg
 		// Custom resources are not watched: check again later.
 		keep.requeue = catalogRequeue
-		if f.current != nil && f.current.Spec.Bundle != c.target.bundle {
+		if f.current != nil && f.current.Spec.Bundle != c.target.Bundle {
 			keep.upgrade = &note{true, v1alpha1.ReasonCRDUnsafe, msg}
 			return keepCurrent(f, keep, timeout)
 		}
@@ -174,7 +179,7 @@ func decide(f *facts, timeout time.Duration) decision {
 		return keep
 	}
 	if upgrade {
-		keep.upgrade = &note{false, v1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading to %s %s (%s from %s)", sub.Spec.Package, c.target.version, c.edge.Kind, sub.Status.InstalledBundle)}
+		keep.upgrade = &note{false, v1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading to %s %s (%s from %s)", sub.Spec.Package, c.target.Version, c.edge.Kind, sub.Status.InstalledBundle)}
 	}
 	keep.consumeRetry = c.retry
 	return gate(f, keep, &c.content, timeout)
@@ -194,7 +199,7 @@ func decidePin(f *facts, timeout time.Duration) decision {
 	}
 	rev := p.rev
 	want := &content{
-		target:  revisionTarget{rev.Spec.Catalog, rev.Spec.Bundle, rev.Spec.Version},
+		target:  revision.Target{Catalog: rev.Spec.Catalog, Bundle: rev.Spec.Bundle, Version: rev.Spec.Version},
 		objects: p.objects, digest: rev.Spec.ContentDigest, reason: reasonRollback, rollbackOf: rev.Spec.Revision,
 	}
 	return gate(f, decision{}, want, timeout)
@@ -217,14 +222,14 @@ func decideRenderError(f *facts, d decision, timeout time.Duration) decision {
 		reason = v1alpha1.ReasonContentMismatch
 	case errors.As(err, &mode):
 		reason = v1alpha1.ReasonUnsupportedMode
-	case f.current != nil && f.current.Spec.Bundle == c.target.bundle:
+	case f.current != nil && f.current.Spec.Bundle == c.target.Bundle:
 		// The catalog cannot give the installed bundle (unreachable, or it no
 		// longer has it): keep applying what is installed, from its revision.
 		return keepCurrent(f, d, timeout)
 	default:
-		return decision{action: actWaitCatalog, reason: v1alpha1.ReasonCatalogUnavailable, message: fmt.Sprintf("fetching %s: %v", c.target.bundle, err), upgrade: d.upgrade}
+		return decision{action: actWaitCatalog, reason: v1alpha1.ReasonCatalogUnavailable, message: fmt.Sprintf("fetching %s: %v", c.target.Bundle, err), upgrade: d.upgrade}
 	}
-	msg := fmt.Sprintf("%s %s cannot be installed, nothing was applied: %v", f.sub.Spec.Package, c.target.version, err)
+	msg := fmt.Sprintf("%s %s cannot be installed, nothing was applied: %v", f.sub.Spec.Package, c.target.Version, err)
 	d.action, d.reason, d.message, d.explanation = actFail, reason, msg, msg
 	return d
 }
@@ -255,7 +260,7 @@ func keepCurrent(f *facts, d decision, timeout time.Duration) decision {
 }
 
 func contentOf(rev *v1alpha1.Revision, reason string, rollbackOf int64) *content {
-	return &content{target: revisionTarget{rev.Spec.Catalog, rev.Spec.Bundle, rev.Spec.Version}, from: rev, digest: rev.Spec.ContentDigest, reason: reason, rollbackOf: rollbackOf}
+	return &content{target: revision.Target{Catalog: rev.Spec.Catalog, Bundle: rev.Spec.Bundle, Version: rev.Spec.Version}, from: rev, digest: rev.Spec.ContentDigest, reason: reason, rollbackOf: rollbackOf}
 }
 
 // gate: content other than what is applied is recorded and applied;
@@ -265,7 +270,7 @@ func gate(f *facts, d decision, want *content, timeout time.Duration) decision {
 	cur := f.current
 	if cur == nil || cur.Spec.ContentDigest != want.digest || (d.consumeRetry && cur.Status.Outcome != v1alpha1.OutcomeProgressing && cur.Status.Outcome != v1alpha1.OutcomeHealthy) {
 		d.action = actInstall
-		d.reason, d.message = installReason(f.sub, want), fmt.Sprintf("applying %s %s", f.sub.Spec.Package, want.target.version)
+		d.reason, d.message = installReason(f.sub, want), fmt.Sprintf("applying %s %s", f.sub.Spec.Package, want.target.Version)
 		return d
 	}
 	// The content is what is applied: keep its objects as rendered, or

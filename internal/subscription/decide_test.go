@@ -12,6 +12,7 @@ import (
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 var decideNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -56,7 +57,7 @@ func decideFacts(installed string, target string, revs ...v1alpha1.Revision) *fa
 			reason = reasonReconfigure
 		}
 		f.candidate = &candidate{
-			content: content{target: revisionTarget{"cat", "pkg.v" + target, target}, digest: "sha256:" + target, reason: reason},
+			content: content{target: revision.Target{Catalog: "cat", Bundle: "pkg.v" + target, Version: target}, digest: "sha256:" + target, reason: reason},
 			edge:    resolver.Edge{Kind: resolver.EdgeReplaces, From: sub.Status.InstalledBundle},
 		}
 	}
@@ -139,7 +140,7 @@ func TestDecide(t *testing.T) {
 			facts: func() *facts {
 				f := decideFacts("1.1.0", "", decideRev(2, "1.1.0", "sha256:1.1.0", healthy, reasonUpgrade, time.Hour))
 				r := decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, 2*time.Hour)
-				f.pin = &pinFacts{revision: 1, rev: &r, err: &untrustedRevisionError{namespace: "ns", name: "s-1", reason: "forged"}}
+				f.pin = &pinFacts{revision: 1, rev: &r, err: &revision.UntrustedError{Namespace: "ns", Name: "s-1", Reason: "forged"}}
 				return f
 			},
 			want: actRefuse, reason: v1alpha1.ReasonRevisionUntrusted,
@@ -154,7 +155,7 @@ func TestDecide(t *testing.T) {
 			},
 			want: actInstall,
 			check: func(t *testing.T, d decision) {
-				if d.want.reason != reasonRollback || d.want.rollbackOf != 1 || d.want.target.version != "1.0.0" {
+				if d.want.reason != reasonRollback || d.want.rollbackOf != 1 || d.want.target.Version != "1.0.0" {
 					t.Errorf("want = %+v", d.want)
 				}
 			},

@@ -15,6 +15,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // facts is everything one reconcile knows about a Subscription. observe is
@@ -104,7 +105,7 @@ type candidate struct {
 
 // content is a set of objects to apply and the revision it makes.
 type content struct {
-	target revisionTarget
+	target revision.Target
 	// objects to apply; nil when they are loaded from the revision from.
 	objects []*unstructured.Unstructured
 	from    *v1alpha1.Revision
@@ -122,7 +123,7 @@ func (r *Reconciler) observe(ctx context.Context, sub *v1alpha1.Subscription, ap
 	if !sub.DeletionTimestamp.IsZero() {
 		return f, nil
 	}
-	revs, err := r.revisions().list(ctx, sub)
+	revs, err := r.revisions().List(ctx, sub)
 	if err != nil {
 		return nil, fmt.Errorf("listing revisions: %w", err)
 	}
@@ -158,7 +159,7 @@ func (r *Reconciler) observe(ctx context.Context, sub *v1alpha1.Subscription, ap
 	if sub.Spec.Paused || waitingDependencies(f) != "" {
 		return f, nil
 	}
-	return f, r.observeCandidate(ctx, f, snaps, ap)
+	return f, r.observeCandidate(ctx, f, ap)
 }
 
 // currentRevision is the revision numbered n, or a newer one that was
@@ -198,7 +199,7 @@ func lastHealthy(all []v1alpha1.Revision, below int64) *v1alpha1.Revision {
 // observePin reads the revision spec.rollbackTo names and its objects.
 func (r *Reconciler) observePin(ctx context.Context, sub *v1alpha1.Subscription) (*pinFacts, error) {
 	p := &pinFacts{revision: sub.Spec.RollbackTo.Revision}
-	rev, err := r.revisions().get(ctx, sub, p.revision)
+	rev, err := r.revisions().Get(ctx, sub, p.revision)
 	if err != nil {
 		return nil, fmt.Errorf("reading revision %d: %w", p.revision, err)
 	}
@@ -206,8 +207,8 @@ func (r *Reconciler) observePin(ctx context.Context, sub *v1alpha1.Subscription)
 		return p, nil
 	}
 	p.rev = rev
-	p.objects, err = r.revisions().load(ctx, sub, rev)
-	var untrusted *untrustedRevisionError
+	p.objects, err = r.revisions().Load(ctx, sub, rev)
+	var untrusted *revision.UntrustedError
 	if errors.As(err, &untrusted) {
 		p.err = err
 		return p, nil
@@ -281,11 +282,13 @@ func (r *Reconciler) observeResolution(ctx context.Context, f *facts, snaps []re
 		Subscriptions: []resolver.Subscription{{
 			Namespace: sub.Namespace, Name: sub.Name, Catalog: sub.Spec.Catalog, Package: sub.Spec.Package,
 			Channel: sub.Spec.Channel, Range: sub.Spec.VersionRange, StartingVersion: sub.Spec.StartingVersion,
-			Approval:        resolver.Approval(orDefault(string(sub.Spec.Approval), string(v1alpha1.ApprovalAutomatic))),
-			ApprovedVersion: sub.Spec.ApprovedVersion,
+			Approval:        resolver.Approval(sub.Spec.EffectiveApproval()),
+			ApprovedVersion: sub.Spec.ApprovedVersion, AllowDowngrade: sub.Spec.AllowDowngrade,
 		}},
 	}
+	start := time.Now()
 	res, err := resolver.Resolve(ctx, req)
+	since(resolutionSeconds, start)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -295,45 +298,10 @@ func (r *Reconciler) observeResolution(ctx context.Context, f *facts, snaps []re
 		return nil
 	}
 	f.resolution = res.Decision(sub.Namespace + "/" + sub.Name)
-	if latest, _ := highestInChannel(f.sub, snaps, rangeOf(sub)); latest != nil {
-		f.latest = latest.Version.String()
+	if l := f.resolution.Latest; l != nil {
+		f.latest = l.String()
 	}
 	return nil
-}
-
-func rangeOf(sub *v1alpha1.Subscription) func(semver.Version) bool {
-	if sub.Spec.VersionRange != "" {
-		if parsed, err := catalog.ParseRange(sub.Spec.VersionRange); err == nil {
-			return parsed
-		}
-	}
-	return func(semver.Version) bool { return true }
-}
-
-// highestInChannel returns the highest bundle of the Subscription's channel
-// (in its catalog, or in any) that ok accepts, and the catalog it is in.
-func highestInChannel(sub *v1alpha1.Subscription, snaps []resolver.Snapshot, ok func(semver.Version) bool) (*catalog.Bundle, string) {
-	var best *catalog.Bundle
-	var bestCat string
-	for _, s := range snaps {
-		if sub.Spec.Catalog != "" && s.Name != sub.Spec.Catalog {
-			continue
-		}
-		p := s.Catalog.Package(sub.Spec.Package)
-		if p == nil {
-			continue
-		}
-		ch := p.Channel(orDefault(sub.Spec.Channel, p.DefaultChannel))
-		if ch == nil {
-			continue
-		}
-		for _, e := range ch.Entries {
-			if ok(e.Bundle.Version) && (best == nil || e.Bundle.Version.GT(best.Version)) {
-				best, bestCat = e.Bundle, s.Name
-			}
-		}
-	}
-	return best, bestCat
 }
 
 // installedOperators lists what Subscriptions have installed, cluster-wide.
@@ -390,36 +358,31 @@ func (r *Reconciler) observeDependencies(ctx context.Context, f *facts, snaps []
 }
 
 // observeCandidate renders what the spec and the catalogs ask for: the
-// resolved target, the approved version of a Manual Subscription, or, with
-// allowDowngrade, the highest version within the range below an installed
-// one outside it.
-func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, snaps []resolver.Snapshot, ap *install.Applier) error {
+// resolver's target (the approved version of a Manual Subscription when it
+// is reachable; with allowDowngrade, a lower version within the range), or,
+// for allowDowngrade when no catalog has one, the newest healthy revision
+// within the range below the installed version.
+func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, ap *install.Applier) error {
 	sub := f.sub
 	d := f.resolution
 	c := &candidate{edge: d.Edge}
 	f.candidate = c
-	down, err := r.downgradeTarget(ctx, f, snaps)
-	if err != nil {
-		return err
-	}
-	if down != nil {
+	if down := downgradeFromHistory(f); down != nil {
 		c.content = *down
 	} else {
 		t := *d.Target
 		// Approval is for upgrades: a first install goes ahead.
 		c.needsApproval = d.NeedsApproval && sub.Status.InstalledBundle != "" && sub.Status.InstalledBundle != t.Bundle
-		if c.needsApproval {
-			if at := approvedTarget(sub, snaps, &t); at != nil {
-				t, c.needsApproval = *at, false
-			}
-		}
-		c.target = revisionTarget{t.Catalog, t.Bundle, t.Version.String()}
-		c.reason = reasonUpgrade
-		switch sub.Status.InstalledBundle {
-		case "":
+		c.target = revision.Target{Catalog: t.Catalog, Bundle: t.Bundle, Version: t.Version.String()}
+		switch {
+		case d.Status == resolver.StatusDowngrade:
+			c.reason = reasonDowngrade
+		case sub.Status.InstalledBundle == "":
 			c.reason = reasonInstall
-		case t.Bundle:
+		case sub.Status.InstalledBundle == t.Bundle:
 			c.reason = reasonReconfigure
+		default:
+			c.reason = reasonUpgrade
 		}
 		rendered, err := r.renderBundle(ctx, sub, t.Catalog, t.Bundle, t.Version.String())
 		if err != nil {
@@ -439,16 +402,18 @@ func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, snaps []res
 		}
 	}
 	if c.objects == nil {
-		objs, err := r.revisions().load(ctx, sub, c.from)
+		objs, err := r.revisions().Load(ctx, sub, c.from)
 		if err != nil {
 			return err
 		}
 		c.objects = objs
 	}
-	if c.digest, err = ObjectsDigest(c.objects); err != nil {
+	digest, err := revision.Digest(c.objects)
+	if err != nil {
 		c.renderErr = err
 		return nil //nolint:nilerr // explained in the status, not retried
 	}
+	c.digest = digest
 	c.failed = failedWith(f.revisions, c.digest)
 	c.retry = c.failed != nil && sub.Annotations[AnnotationRetryUpgrade] == c.failed.Spec.Version
 	if c.failed == nil || c.retry {
@@ -476,76 +441,29 @@ func failedWith(all []v1alpha1.Revision, digest string) *v1alpha1.Revision {
 	return nil
 }
 
-// approvedTarget is the approved version of a Manual Subscription when it
-// is reachable from the installed bundle, though a newer version exists.
-func approvedTarget(sub *v1alpha1.Subscription, snaps []resolver.Snapshot, t *resolver.Target) *resolver.Target {
-	if sub.Spec.ApprovedVersion == "" || sub.Spec.ApprovedVersion == t.Version.String() {
+// downgradeFromHistory is, for allowDowngrade, the newest healthy revision
+// within the range below an installed version outside it, when the
+// resolver found no such version in the catalogs (they no longer have it).
+func downgradeFromHistory(f *facts) *content {
+	sub, d := f.sub, f.resolution
+	if !sub.Spec.AllowDowngrade || !d.OutsideRange || d.Status == resolver.StatusDowngrade {
 		return nil
-	}
-	want, err := semver.Parse(sub.Spec.ApprovedVersion)
-	if err != nil {
-		return nil
-	}
-	from, err := semver.Parse(sub.Status.InstalledVersion)
-	if err != nil {
-		return nil
-	}
-	for _, s := range snaps {
-		if s.Name != t.Catalog {
-			continue
-		}
-		p := s.Catalog.Package(sub.Spec.Package)
-		if p == nil {
-			return nil
-		}
-		ch := p.Channel(t.Channel)
-		if ch == nil {
-			return nil
-		}
-		for _, e := range ch.Entries {
-			if e.Bundle.Version.EQ(want) {
-				if _, ok := e.UpgradesFrom(sub.Status.InstalledBundle, &from); ok {
-					return &resolver.Target{Catalog: s.Name, Package: sub.Spec.Package, Bundle: e.Name, Version: want, Channel: ch.Name}
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// downgradeTarget returns, for allowDowngrade, the highest version within
-// the range when the installed one is outside it: from the catalogs, or
-// else from revision history.
-func (r *Reconciler) downgradeTarget(ctx context.Context, f *facts, snaps []resolver.Snapshot) (*content, error) {
-	sub := f.sub
-	if !sub.Spec.AllowDowngrade || sub.Spec.VersionRange == "" || sub.Status.InstalledVersion == "" {
-		return nil, nil
 	}
 	inRange, rerr := catalog.ParseRange(sub.Spec.VersionRange)
 	installed, verr := semver.Parse(sub.Status.InstalledVersion)
-	if rerr != nil || verr != nil || inRange(installed) {
-		// An invalid range is reported by the resolver; nothing to downgrade to.
-		return nil, nil //nolint:nilerr // not an error of this phase
-	}
-	best, bestCat := highestInChannel(sub, snaps, func(v semver.Version) bool { return inRange(v) && v.LT(installed) })
-	if best != nil {
-		rendered, err := r.renderBundle(ctx, sub, bestCat, best.Name, best.Version.String())
-		if err != nil {
-			return nil, err
-		}
-		return &content{target: revisionTarget{bestCat, best.Name, best.Version.String()}, objects: rendered.Objects, reason: reasonDowngrade}, nil
+	if rerr != nil || verr != nil {
+		return nil
 	}
 	var from *v1alpha1.Revision
+	var fromVersion semver.Version
 	for i := range f.revisions {
 		v, err := semver.Parse(f.revisions[i].Spec.Version)
-		if err == nil && inRange(v) && v.LT(installed) && f.revisions[i].Status.Outcome == v1alpha1.OutcomeHealthy {
-			if from == nil || v.GTE(semver.MustParse(from.Spec.Version)) {
-				from = &f.revisions[i]
-			}
+		if err == nil && inRange(v) && v.LT(installed) && f.revisions[i].Status.Outcome == v1alpha1.OutcomeHealthy && (from == nil || v.GTE(fromVersion)) {
+			from, fromVersion = &f.revisions[i], v
 		}
 	}
 	if from == nil {
-		return nil, nil
+		return nil
 	}
-	return &content{target: revisionTarget{from.Spec.Catalog, from.Spec.Bundle, from.Spec.Version}, from: from, reason: reasonDowngrade, rollbackOf: from.Spec.Revision}, nil
+	return &content{target: revision.Target{Catalog: from.Spec.Catalog, Bundle: from.Spec.Bundle, Version: from.Spec.Version}, from: from, reason: reasonDowngrade, rollbackOf: from.Spec.Revision}
 }

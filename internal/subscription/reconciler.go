@@ -20,6 +20,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // Permissions of the Subscription controller. config/rbac/role.yaml is
@@ -175,7 +176,7 @@ func (r *Reconciler) failedToRead(ctx context.Context, x *exec, err error) error
 // untrusted says so in the status when err is a stored revision this
 // reconcile needed and refused.
 func (r *Reconciler) untrusted(x *exec, err error) bool {
-	var untrusted *untrustedRevisionError
+	var untrusted *revision.UntrustedError
 	if !errors.As(err, &untrusted) {
 		return false
 	}
@@ -241,11 +242,4 @@ func (r *Reconciler) patchStatus(ctx context.Context, x *exec) error {
 	x.orig = x.sub.DeepCopy()
 	x.before = *x.sub.Status.DeepCopy()
 	return nil
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }

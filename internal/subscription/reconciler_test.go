@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,6 +34,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/revision"
 	"github.com/ferrydev/ferry/internal/subscription"
 	"github.com/ferrydev/ferry/internal/testenv"
 )
@@ -172,8 +172,9 @@ func startManager(t *testing.T, ns string) client.Client {
 	}
 	rec := &subscription.Reconciler{
 		Client: mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(direct),
-		Applier:       &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
-		Recorder:      events.NewFakeRecorder(1000),
+		Applier: &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
+		// Events are recorded as in a cluster (events.k8s.io), as the installer.
+		Recorder:      mgr.GetEventRecorder("ferry-installer"),
 		HealthRequeue: 200 * time.Millisecond,
 	}
 	if err := rec.SetupWithManager(mgr, store.Events()); err != nil {
@@ -203,12 +204,22 @@ func markHealthy(t *testing.T, ns string, unless func(*appsv1.Deployment) bool) 
 			if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err == nil {
 				for i := range list.Items {
 					d := &list.Items[i]
-					if unless != nil && unless(d) {
-						continue
-					}
 					r := int32(1)
 					if d.Spec.Replicas != nil {
 						r = *d.Spec.Replicas
+					}
+					if unless != nil && unless(d) {
+						// Observed by the deployment controller, never available:
+						// its pods do not become ready.
+						if d.Status.ObservedGeneration != d.Generation {
+							d.Status = appsv1.DeploymentStatus{
+								ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, UnavailableReplicas: r,
+								Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable",
+									LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+							}
+							_ = env.Client.Status().Update(ctx, d)
+						}
+						continue
 					}
 					if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == r {
 						continue
@@ -399,6 +410,9 @@ func TestInstallWithDependencyAndUpgrade(t *testing.T) {
 	}
 	srv.reload(t)
 	waitSub(t, c, ns, "lighthouse", "upgraded to 1.3.0", installed("1.3.0"))
+	waitEvent(t, c, ns, "lighthouse", corev1.EventTypeNormal, v1alpha1.EventReasonInstalled, "lighthouse-operator installed 1.2.0")
+	waitEvent(t, c, ns, "lighthouse", corev1.EventTypeNormal, v1alpha1.EventReasonDependencySubscribed, "created Subscription signal-store for signal-store")
+	waitEvent(t, c, ns, "lighthouse", corev1.EventTypeNormal, v1alpha1.EventReasonUpgraded, "lighthouse-operator upgraded to 1.3.0")
 
 	// Uninstall removes what was installed, keeps the CRD.
 	if err := c.Delete(context.Background(), sub); err != nil {
@@ -528,6 +542,7 @@ func TestBadBundleAppliesNothing(t *testing.T) {
 	if !strings.Contains(condition(sub, v1alpha1.TypeInstalled).Message, "Gizmo") || sub.Status.State != v1alpha1.StateFailed {
 		t.Errorf("status = %+v", sub.Status)
 	}
+	waitEvent(t, c, ns, "signals", corev1.EventTypeWarning, v1alpha1.ReasonInvalidBundle, "signal-store 1.1.0 cannot be installed, nothing was applied")
 	var deps appsv1.DeploymentList
 	if err := c.List(context.Background(), &deps, client.InNamespace(ns)); err != nil || len(deps.Items) != 0 {
 		t.Errorf("something was applied: %d Deployments (%v)", len(deps.Items), err)
@@ -624,6 +639,7 @@ func TestAutomaticRollback(t *testing.T) {
 	sub = waitSub(t, c, ns, "lighthouse", "healthy again on revision 3", func(s *v1alpha1.Subscription) bool {
 		return s.Status.CurrentRevision == 3 && s.Status.State == v1alpha1.StateInstalled
 	})
+	waitEvent(t, c, ns, "lighthouse", corev1.EventTypeWarning, v1alpha1.EventReasonRolledBack, "restored 1.3.0 (revision 1) as revision 3")
 	if got, want := outcomes(revisionsOf(t, c, ns, "lighthouse")), "1:1.3.0:Install:Healthy 2:1.4.0:Upgrade:RolledBack 3:1.3.0:Rollback:Healthy"; got != want {
 		t.Errorf("revisions = %s, want %s", got, want)
 	}
@@ -662,7 +678,7 @@ func TestManualRollbackAndHistory(t *testing.T) {
 	}
 	// Blobs of deleted revisions are collected; those in use remain.
 	var blobs corev1.SecretList
-	if err := c.List(context.Background(), &blobs, client.InNamespace(ns), client.MatchingLabels{subscription.LabelBlob: "true"}); err != nil || len(blobs.Items) == 0 {
+	if err := c.List(context.Background(), &blobs, client.InNamespace(ns), client.MatchingLabels{revision.LabelBlob: "true"}); err != nil || len(blobs.Items) == 0 {
 		t.Errorf("revision blobs: %d (%v)", len(blobs.Items), err)
 	}
 }

@@ -58,6 +58,7 @@ func InstalledCache() map[client.Object]cache.ByObject {
 // Every resync period, every installed object and every Subscription is
 // reconciled again, whether or not a change was heard of.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.GenericEvent, opts ...SetupOption) error {
+	registerMetrics(mgr.GetClient())
 	o := setupOptions{resync: DefaultResyncPeriod, apiPoll: DefaultAPIPollInterval}
 	for _, opt := range opts {
 		opt(&o)

@@ -126,7 +126,7 @@ func summarizeResolution(f *facts, d decision) {
 	case f.candidate != nil && f.candidate.reason == reasonDowngrade:
 		sub.Status.LatestVersion = f.latest
 		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionTrue, v1alpha1.ReasonDowngrading,
-			fmt.Sprintf("downgrading to %s %s: the installed %s is outside versionRange %q and allowDowngrade is set", sub.Spec.Package, f.candidate.target.version, sub.Status.InstalledVersion, sub.Spec.VersionRange))
+			fmt.Sprintf("downgrading to %s %s: the installed %s is outside versionRange %q and allowDowngrade is set", sub.Spec.Package, f.candidate.target.Version, sub.Status.InstalledVersion, sub.Spec.VersionRange))
 	default:
 		sub.Status.LatestVersion = f.latest
 		t := r.Target

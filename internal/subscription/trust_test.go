@@ -28,7 +28,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
-	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // snapshotOf records an object's resourceVersion and labels, to check
@@ -198,7 +198,7 @@ func gzipBomb(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	zeros := make([]byte, 1<<20)
-	for written := 0; written <= subscription.MaxRevisionObjectsBytes; written += len(zeros) {
+	for written := 0; written <= revision.MaxObjectsBytes; written += len(zeros) {
 		if _, err := zw.Write(zeros); err != nil {
 			t.Fatal(err)
 		}
@@ -212,8 +212,8 @@ func gzipBomb(t *testing.T) []byte {
 func blobSecret(ns string, data []byte) *corev1.Secret {
 	sum := sha256.Sum256(data)
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ferry-blob-" + hex.EncodeToString(sum[:])[:40], Labels: map[string]string{subscription.LabelBlob: "true"}},
-		Type:       subscription.SecretTypeBlob, Immutable: ptr.To(true),
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ferry-blob-" + hex.EncodeToString(sum[:])[:40], Labels: map[string]string{revision.LabelBlob: "true"}},
+		Type:       revision.SecretTypeBlob, Immutable: ptr.To(true),
 		Data: map[string][]byte{"data": data},
 	}
 }
@@ -256,7 +256,7 @@ func TestTamperedRevisionsAreNotRestored(t *testing.T) {
 		{
 			name: "forged revision holding a ClusterRoleBinding",
 			tamper: func(t *testing.T, ns string, rev1 *v1alpha1.Revision) int64 {
-				where, digest, err := subscription.StoreObjects(context.Background(), env.Client, ns, forgedObjects(ns))
+				where, digest, err := (&revision.Store{Client: env.Client}).StoreObjects(context.Background(), ns, forgedObjects(ns))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -281,7 +281,7 @@ func TestTamperedRevisionsAreNotRestored(t *testing.T) {
 		{
 			name: "revision re-created with other objects",
 			tamper: func(t *testing.T, ns string, rev1 *v1alpha1.Revision) int64 {
-				where, digest, err := subscription.StoreObjects(context.Background(), env.Client, ns, forgedObjects(ns))
+				where, digest, err := (&revision.Store{Client: env.Client}).StoreObjects(context.Background(), ns, forgedObjects(ns))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -376,11 +376,11 @@ func TestTamperedRevisionsAreNotRestored(t *testing.T) {
 
 // TestDecompressionIsBounded: a gzip bomb is read no further than the bound.
 func TestDecompressionIsBounded(t *testing.T) {
-	_, err := subscription.DecompressObjects(gzipBomb(t))
+	_, err := revision.DecompressObjects(gzipBomb(t))
 	if err == nil || !strings.Contains(err.Error(), "objects decompress to more than 134217728 bytes") {
 		t.Fatalf("DecompressObjects(bomb) = %v", err)
 	}
-	if _, err := subscription.DecompressObjects([]byte("not gzip")); err == nil || !strings.Contains(err.Error(), "objects are not gzip data") {
+	if _, err := revision.DecompressObjects([]byte("not gzip")); err == nil || !strings.Contains(err.Error(), "objects are not gzip data") {
 		t.Fatalf("DecompressObjects(garbage) = %v", err)
 	}
 }

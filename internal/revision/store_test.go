@@ -1,4 +1,4 @@
-package subscription_test
+package revision_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
-	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/revision"
 )
 
 // TestRevisionObjectsOfAMultiMegabyteBundle: objects far beyond the API
@@ -22,6 +22,7 @@ import (
 func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
+	store := &revision.Store{Client: env.Client}
 	// 6 MiB of data that does not compress: a hash chain in hex.
 	var big []byte
 	h := sha256.Sum256([]byte("seed"))
@@ -33,7 +34,7 @@ func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 		{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "big", "namespace": ns}, "data": map[string]any{"blob": string(big)}}},
 		{Object: map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "sa", "namespace": ns}}},
 	}
-	where, digest, err := subscription.StoreObjects(ctx, env.Client, ns, objs)
+	where, digest, err := store.StoreObjects(ctx, ns, objs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,14 +51,14 @@ func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 		}
 	}
 	// Storing the same content again is a no-op.
-	again, digest2, err := subscription.StoreObjects(ctx, env.Client, ns, objs)
+	again, digest2, err := store.StoreObjects(ctx, ns, objs)
 	if err != nil || digest2 != digest || !equality.Semantic.DeepEqual(again, where) {
 		t.Fatalf("second store: %v, %s vs %s", err, digest2, digest)
 	}
 	rev := &v1alpha1.Revision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x-1"}, Spec: v1alpha1.RevisionSpec{Subscription: "x", Revision: 1, ContentDigest: digest, Objects: where}}
 	sub := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"},
 		Status: v1alpha1.SubscriptionStatus{RevisionDigests: []v1alpha1.RevisionDigest{{Revision: 1, ContentDigest: digest}}}}
-	back, err := subscription.LoadObjects(ctx, env.Client, sub, rev)
+	back, err := store.Load(ctx, sub, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestRevisionObjectsOfAMultiMegabyteBundle(t *testing.T) {
 	}
 	// A damaged blob is detected.
 	rev.Spec.ContentDigest = "sha256:0000"
-	if _, err := subscription.LoadObjects(ctx, env.Client, sub, rev); err == nil {
+	if _, err := store.Load(ctx, sub, rev); err == nil {
 		t.Fatal("a digest mismatch went unnoticed")
 	}
 }

@@ -1,4 +1,4 @@
-package subscription
+package revision
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"io"
 	"sort"
 	"strconv"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,31 +50,49 @@ const (
 	blobKey   = "data"
 	// blobChunk keeps each Secret well under the API server's 1.5 MiB limit.
 	blobChunk = 768 << 10
-	// DefaultRevisionHistoryLimit is how many Revisions are kept by default.
-	DefaultRevisionHistoryLimit = 10
-	// DefaultHealthTimeout is how long a revision may take to become healthy.
-	DefaultHealthTimeout = 5 * time.Minute
-	// MaxRevisionObjectsBytes bounds a revision's objects as JSON, before
+	// MaxObjectsBytes bounds a revision's objects as JSON, before
 	// compression when recorded and after decompression when read back:
 	// twice the largest bundle a catalog answer may carry
 	// (catalogd.ClientMaxRecvMsgSize, 64 MiB), as the rendered RBAC and
 	// Deployments are derived from the bundle's CSV. Reading stops at this
 	// bound, so a blob that decompresses to more (a gzip bomb) costs no more
 	// memory than that.
-	MaxRevisionObjectsBytes = 2 * catalogd.ClientMaxRecvMsgSize
-	// maxRevisionBlobs bounds the blobs one revision may name.
-	maxRevisionBlobs = (MaxRevisionObjectsBytes + blobChunk - 1) / blobChunk
+	MaxObjectsBytes = 2 * catalogd.ClientMaxRecvMsgSize
+	// maxBlobs bounds the blobs one revision may name.
+	maxBlobs = (MaxObjectsBytes + blobChunk - 1) / blobChunk
 )
 
 // SecretTypeBlob is the type of the Secrets holding revision objects.
 const SecretTypeBlob corev1.SecretType = "operators.ferry.dev/revision-blob"
 
-// revisions reads and writes a Subscription's revisions.
-type revisions struct {
-	client client.Client
-	// reader reads blobs and revisions without the cache.
-	reader client.Reader
+// Store reads and writes Subscriptions' revisions and their blobs.
+type Store struct {
+	// Client creates, updates and deletes revisions and blobs.
+	Client client.Client
+	// Reader reads blobs and revisions without the cache; Client when nil.
+	Reader client.Reader
 }
+
+func (rv *Store) reader() client.Reader {
+	if rv.Reader != nil {
+		return rv.Reader
+	}
+	return rv.Client
+}
+
+// Target names the bundle a revision installs.
+type Target struct {
+	Catalog, Bundle, Version string
+}
+
+// Revision reasons (spec.reason).
+const (
+	ReasonInstall     = "Install"
+	ReasonUpgrade     = "Upgrade"
+	ReasonReconfigure = "Reconfigure"
+	ReasonRollback    = "Rollback"
+	ReasonDowngrade   = "Downgrade"
+)
 
 // encodeObjects serialises rendered objects: JSON, then gzip; digest is the
 // SHA-256 of the JSON.
@@ -88,8 +105,8 @@ func encodeObjects(objs []*unstructured.Unstructured) (data []byte, digest strin
 	if err != nil {
 		return nil, "", err
 	}
-	if len(js) > MaxRevisionObjectsBytes {
-		return nil, "", fmt.Errorf("the rendered objects take %d bytes as JSON, more than a revision may hold (%d)", len(js), MaxRevisionObjectsBytes)
+	if len(js) > MaxObjectsBytes {
+		return nil, "", fmt.Errorf("the rendered objects take %d bytes as JSON, more than a revision may hold (%d)", len(js), MaxObjectsBytes)
 	}
 	sum := sha256.Sum256(js)
 	var buf bytes.Buffer
@@ -103,14 +120,14 @@ func encodeObjects(objs []*unstructured.Unstructured) (data []byte, digest strin
 	return buf.Bytes(), "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
-// ObjectsDigest is the content digest of rendered objects.
-func ObjectsDigest(objs []*unstructured.Unstructured) (string, error) {
+// Digest is the content digest of rendered objects.
+func Digest(objs []*unstructured.Unstructured) (string, error) {
 	_, d, err := encodeObjects(objs)
 	return d, err
 }
 
-// store writes the objects' blobs (idempotently) and returns where they are.
-func (rv *revisions) store(ctx context.Context, ns string, objs []*unstructured.Unstructured) (v1alpha1.RevisionObjects, string, error) {
+// StoreObjects writes the objects' blobs (idempotently) and returns where they are.
+func (rv *Store) StoreObjects(ctx context.Context, ns string, objs []*unstructured.Unstructured) (v1alpha1.RevisionObjects, string, error) {
 	data, digest, err := encodeObjects(objs)
 	if err != nil {
 		return v1alpha1.RevisionObjects{}, "", err
@@ -125,7 +142,7 @@ func (rv *revisions) store(ctx context.Context, ns string, objs []*unstructured.
 			Immutable:  ptr.To(true),
 			Data:       map[string][]byte{blobKey: chunk},
 		}
-		if err := rv.client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := rv.Client.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
 			return out, "", fmt.Errorf("storing revision objects in Secret %s/%s: %w", ns, name, err)
 		}
 		out.Blobs = append(out.Blobs, name)
@@ -140,28 +157,30 @@ func blobName(chunk []byte) string {
 	return "ferry-blob-" + hex.EncodeToString(sum[:])[:40]
 }
 
-// untrustedRevisionError means a Revision, or the blobs it names, cannot be
+// UntrustedError means a Revision, or the blobs it names, cannot be
 // used: the installer did not write it for this Subscription, or its content
 // changed since. Nothing of it is applied.
-type untrustedRevisionError struct {
-	namespace, name string
-	reason          string
+type UntrustedError struct {
+	// Namespace and Name name the Revision.
+	Namespace, Name string
+	// Reason says why it is not trusted.
+	Reason string
 }
 
-func (e *untrustedRevisionError) Error() string {
-	return fmt.Sprintf("Revision %s/%s is not trusted: %s", e.namespace, e.name, e.reason)
+func (e *UntrustedError) Error() string {
+	return fmt.Sprintf("Revision %s/%s is not trusted: %s", e.Namespace, e.Name, e.Reason)
 }
 
-// trustError says why rev cannot be used for sub, or returns nil. A
+// TrustError says why rev cannot be used for sub, or returns nil. A
 // Revision is trusted when its content digest is the one the installer
 // recorded for its number in the Subscription's status, which only the
 // installer writes; its labels and owner are not evidence, anyone allowed
 // to create Revisions can forge them.
-func trustError(sub *v1alpha1.Subscription, rev *v1alpha1.Revision) error {
+func TrustError(sub *v1alpha1.Subscription, rev *v1alpha1.Revision) error {
 	untrusted := func(format string, args ...any) error {
-		return &untrustedRevisionError{namespace: rev.Namespace, name: rev.Name, reason: fmt.Sprintf(format, args...)}
+		return &UntrustedError{Namespace: rev.Namespace, Name: rev.Name, Reason: fmt.Sprintf(format, args...)}
 	}
-	if rev.Namespace != sub.Namespace || rev.Spec.Subscription != sub.Name || rev.Name != revisionName(sub.Name, rev.Spec.Revision) {
+	if rev.Namespace != sub.Namespace || rev.Spec.Subscription != sub.Name || rev.Name != Name(sub.Name, rev.Spec.Revision) {
 		return untrusted("it is not revision %d of Subscription %s/%s (spec.subscription %q)", rev.Spec.Revision, sub.Namespace, sub.Name, rev.Spec.Subscription)
 	}
 	for _, d := range sub.Status.RevisionDigests {
@@ -176,9 +195,9 @@ func trustError(sub *v1alpha1.Subscription, rev *v1alpha1.Revision) error {
 	return untrusted("the installer did not record it: status.revisionDigests of Subscription %s/%s has no revision %d", sub.Namespace, sub.Name, rev.Spec.Revision)
 }
 
-// recordDigest notes, in the Subscription's status, the content digest of
+// RecordDigest notes, in the Subscription's status, the content digest of
 // revision n, replacing an earlier note for the same number.
-func recordDigest(sub *v1alpha1.Subscription, n int64, digest string) {
+func RecordDigest(sub *v1alpha1.Subscription, n int64, digest string) {
 	for i := range sub.Status.RevisionDigests {
 		if sub.Status.RevisionDigests[i].Revision == n {
 			sub.Status.RevisionDigests[i].ContentDigest = digest
@@ -188,26 +207,26 @@ func recordDigest(sub *v1alpha1.Subscription, n int64, digest string) {
 	sub.Status.RevisionDigests = append(sub.Status.RevisionDigests, v1alpha1.RevisionDigest{Revision: n, ContentDigest: digest})
 }
 
-// load reads a trusted revision's objects back: the revision must be
+// Load reads a trusted revision's objects back: the revision must be
 // trusted (trustError), every blob must be a revision blob Secret whose
 // content still hashes to its name, the compressed and decompressed sizes
-// are bounded by MaxRevisionObjectsBytes, and the objects must have the
+// are bounded by MaxObjectsBytes, and the objects must have the
 // recorded digest. They are then checked as rendered content is
 // (install.CheckRestored) and put in the Subscription's namespace.
-func (rv *revisions) load(ctx context.Context, sub *v1alpha1.Subscription, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
-	if err := trustError(sub, rev); err != nil {
+func (rv *Store) Load(ctx context.Context, sub *v1alpha1.Subscription, rev *v1alpha1.Revision) ([]*unstructured.Unstructured, error) {
+	if err := TrustError(sub, rev); err != nil {
 		return nil, err
 	}
 	untrusted := func(format string, args ...any) error {
-		return &untrustedRevisionError{namespace: rev.Namespace, name: rev.Name, reason: fmt.Sprintf(format, args...)}
+		return &UntrustedError{Namespace: rev.Namespace, Name: rev.Name, Reason: fmt.Sprintf(format, args...)}
 	}
-	if n := len(rev.Spec.Objects.Blobs); n == 0 || n > maxRevisionBlobs {
-		return nil, untrusted("it names %d blobs; a revision has 1 to %d", n, maxRevisionBlobs)
+	if n := len(rev.Spec.Objects.Blobs); n == 0 || n > maxBlobs {
+		return nil, untrusted("it names %d blobs; a revision has 1 to %d", n, maxBlobs)
 	}
 	var data []byte
 	for _, name := range rev.Spec.Objects.Blobs {
 		s := &corev1.Secret{}
-		if err := rv.reader.Get(ctx, types.NamespacedName{Namespace: rev.Namespace, Name: name}, s); err != nil {
+		if err := rv.reader().Get(ctx, types.NamespacedName{Namespace: rev.Namespace, Name: name}, s); err != nil {
 			return nil, fmt.Errorf("revision %d: reading objects from Secret %s: %w", rev.Spec.Revision, name, err)
 		}
 		chunk := s.Data[blobKey]
@@ -217,12 +236,12 @@ func (rv *revisions) load(ctx context.Context, sub *v1alpha1.Subscription, rev *
 		if blobName(chunk) != name {
 			return nil, untrusted("Secret %s/%s no longer holds the content its name was derived from (replaced or edited)", s.Namespace, name)
 		}
-		if len(data)+len(chunk) > MaxRevisionObjectsBytes {
-			return nil, untrusted("its blobs hold more than %d bytes", MaxRevisionObjectsBytes)
+		if len(data)+len(chunk) > MaxObjectsBytes {
+			return nil, untrusted("its blobs hold more than %d bytes", MaxObjectsBytes)
 		}
 		data = append(data, chunk...)
 	}
-	js, err := decompressObjects(data)
+	js, err := DecompressObjects(data)
 	if err != nil {
 		return nil, untrusted("%v", err)
 	}
@@ -244,45 +263,45 @@ func (rv *revisions) load(ctx context.Context, sub *v1alpha1.Subscription, rev *
 	return out, nil
 }
 
-// decompressObjects gunzips a revision's objects, reading at most
-// MaxRevisionObjectsBytes of output.
-func decompressObjects(data []byte) ([]byte, error) {
+// DecompressObjects gunzips a revision's objects, reading at most
+// MaxObjectsBytes of output.
+func DecompressObjects(data []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("objects are not gzip data: %w", err)
 	}
-	js, err := io.ReadAll(io.LimitReader(zr, MaxRevisionObjectsBytes+1))
+	js, err := io.ReadAll(io.LimitReader(zr, MaxObjectsBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("decompressing objects: %w", err)
 	}
-	if len(js) > MaxRevisionObjectsBytes {
-		return nil, fmt.Errorf("objects decompress to more than %d bytes, the most a revision may hold", MaxRevisionObjectsBytes)
+	if len(js) > MaxObjectsBytes {
+		return nil, fmt.Errorf("objects decompress to more than %d bytes, the most a revision may hold", MaxObjectsBytes)
 	}
 	return js, nil
 }
 
-// list returns a Subscription's trusted revisions (see trustError), oldest
+// List returns a Subscription's trusted revisions (see trustError), oldest
 // first. Others are left out: they are never applied, restored, reused nor
 // counted as a failure or a success.
-func (rv *revisions) list(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
-	all, err := rv.listAll(ctx, sub)
+func (rv *Store) List(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
+	all, err := rv.ListAll(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
 	out := all[:0]
 	for i := range all {
-		if trustError(sub, &all[i]) == nil {
+		if TrustError(sub, &all[i]) == nil {
 			out = append(out, all[i])
 		}
 	}
 	return out, nil
 }
 
-// listAll returns every Revision that names the Subscription, trusted or
+// ListAll returns every Revision that names the Subscription, trusted or
 // not, oldest first.
-func (rv *revisions) listAll(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
+func (rv *Store) ListAll(ctx context.Context, sub *v1alpha1.Subscription) ([]v1alpha1.Revision, error) {
 	var list v1alpha1.RevisionList
-	if err := rv.reader.List(ctx, &list, client.InNamespace(sub.Namespace), client.MatchingLabels{LabelSubscription: install.LabelValue(sub.Name)}); err != nil {
+	if err := rv.reader().List(ctx, &list, client.InNamespace(sub.Namespace), client.MatchingLabels{LabelSubscription: install.LabelValue(sub.Name)}); err != nil {
 		return nil, err
 	}
 	items := list.Items[:0]
@@ -295,53 +314,58 @@ func (rv *revisions) listAll(ctx context.Context, sub *v1alpha1.Subscription) ([
 	return items, nil
 }
 
-// get returns revision n of a Subscription, or nil.
-func (rv *revisions) get(ctx context.Context, sub *v1alpha1.Subscription, n int64) (*v1alpha1.Revision, error) {
+// Get returns revision n of a Subscription, or nil.
+func (rv *Store) Get(ctx context.Context, sub *v1alpha1.Subscription, n int64) (*v1alpha1.Revision, error) {
 	if n == 0 {
 		return nil, nil
 	}
 	rev := &v1alpha1.Revision{}
-	err := rv.reader.Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: revisionName(sub.Name, n)}, rev)
+	err := rv.reader().Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: Name(sub.Name, n)}, rev)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	return rev, err
 }
 
-func revisionName(sub string, n int64) string { return sub + "-" + strconv.FormatInt(n, 10) }
+// Name is the name of revision n of Subscription sub.
+func Name(sub string, n int64) string { return sub + "-" + strconv.FormatInt(n, 10) }
 
-// newRevision is what create records.
-type newRevision struct {
-	target     revisionTarget
-	objects    []*unstructured.Unstructured
-	reason     string
-	rollbackOf int64
+// New is what Create records.
+type New struct {
+	// Target is the bundle the revision installs.
+	Target Target
+	// Objects are the rendered objects, as recorded.
+	Objects []*unstructured.Unstructured
+	// Reason is one of the Reason constants.
+	Reason string
+	// RollbackOf is the revision whose objects are restored, or 0.
+	RollbackOf int64
 }
 
-// create records a new revision with outcome Progressing. When the newest
+// Create records a new revision with outcome Progressing. When the newest
 // revision already holds the same content, is trusted and is progressing or
 // healthy (the installer stopped between recording it and writing the
 // Subscription's status), that one is reused. The revision's digest is
 // written to the Subscription's status (with persist) before the Revision
 // is created, so that a revision the installer wrote is always trusted, even
 // after a crash between the two writes.
-func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr newRevision, persist func() error) (*v1alpha1.Revision, error) {
-	objs, digest, err := rv.store(ctx, sub.Namespace, nr.objects)
+func (rv *Store) Create(ctx context.Context, sub *v1alpha1.Subscription, nr New, persist func() error) (*v1alpha1.Revision, error) {
+	objs, digest, err := rv.StoreObjects(ctx, sub.Namespace, nr.Objects)
 	if err != nil {
 		return nil, err
 	}
-	all, err := rv.listAll(ctx, sub)
+	all, err := rv.ListAll(ctx, sub)
 	if err != nil {
 		return nil, err
 	}
 	next := int64(1)
 	if len(all) > 0 {
 		last := all[len(all)-1]
-		if last.Spec.ContentDigest == digest && trustError(sub, &last) == nil && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
+		if last.Spec.ContentDigest == digest && TrustError(sub, &last) == nil && (last.Status.Outcome == v1alpha1.OutcomeProgressing || last.Status.Outcome == v1alpha1.OutcomeHealthy || last.Status.Outcome == "") {
 			if last.Status.Outcome == "" {
 				now := metav1.Now()
 				last.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "recorded; applied next, then the health gate"}
-				if err := rv.client.Status().Update(ctx, &last); err != nil {
+				if err := rv.Client.Status().Update(ctx, &last); err != nil {
 					return nil, err
 				}
 			}
@@ -349,35 +373,35 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 		}
 		next = last.Spec.Revision + 1
 	}
-	recordDigest(sub, next, digest)
+	RecordDigest(sub, next, digest)
 	if err := persist(); err != nil {
 		return nil, fmt.Errorf("recording the digest of revision %d: %w", next, err)
 	}
 	rev := &v1alpha1.Revision{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: revisionName(sub.Name, next), Namespace: sub.Namespace,
+			Name: Name(sub.Name, next), Namespace: sub.Namespace,
 			Labels: map[string]string{LabelSubscription: install.LabelValue(sub.Name), install.LabelManagedBy: install.ManagedByValue},
 		},
 		Spec: v1alpha1.RevisionSpec{
-			Subscription: sub.Name, Revision: next, Catalog: nr.target.catalog, Package: sub.Spec.Package,
-			Version: nr.target.version, Bundle: nr.target.bundle, ContentDigest: digest, Objects: objs,
-			Reason: nr.reason, RollbackOf: nr.rollbackOf,
+			Subscription: sub.Name, Revision: next, Catalog: nr.Target.Catalog, Package: sub.Spec.Package,
+			Version: nr.Target.Version, Bundle: nr.Target.Bundle, ContentDigest: digest, Objects: objs,
+			Reason: nr.Reason, RollbackOf: nr.RollbackOf,
 		},
 	}
-	if err := rv.client.Create(ctx, rev); err != nil {
+	if err := rv.Client.Create(ctx, rev); err != nil {
 		return nil, fmt.Errorf("recording revision %d: %w", next, err)
 	}
 	now := metav1.Now()
 	rev.Status = v1alpha1.RevisionStatus{Outcome: v1alpha1.OutcomeProgressing, StartedAt: &now, Message: "recorded; applied next, then the health gate"}
-	if err := rv.client.Status().Update(ctx, rev); err != nil {
+	if err := rv.Client.Status().Update(ctx, rev); err != nil {
 		return nil, fmt.Errorf("recording revision %d: %w", next, err)
 	}
 	for i := range all {
-		if trustError(sub, &all[i]) != nil {
+		if TrustError(sub, &all[i]) != nil {
 			continue
 		}
 		if o := all[i].Status.Outcome; o == v1alpha1.OutcomeProgressing || o == "" {
-			if err := rv.finish(ctx, &all[i], v1alpha1.OutcomeSuperseded, fmt.Sprintf("replaced by revision %d before it became healthy", next)); err != nil {
+			if err := rv.Finish(ctx, &all[i], v1alpha1.OutcomeSuperseded, fmt.Sprintf("replaced by revision %d before it became healthy", next)); err != nil {
 				return nil, err
 			}
 		}
@@ -385,24 +409,24 @@ func (rv *revisions) create(ctx context.Context, sub *v1alpha1.Subscription, nr 
 	return rev, nil
 }
 
-// finish records a revision's outcome once.
-func (rv *revisions) finish(ctx context.Context, rev *v1alpha1.Revision, outcome v1alpha1.RevisionOutcome, msg string) error {
+// Finish records a revision's outcome once.
+func (rv *Store) Finish(ctx context.Context, rev *v1alpha1.Revision, outcome v1alpha1.RevisionOutcome, msg string) error {
 	if rev.Status.Outcome == outcome && rev.Status.Message == msg {
 		return nil
 	}
 	now := metav1.Now()
-	rev.Status.Outcome, rev.Status.Message, rev.Status.FinishedAt = outcome, truncate(msg, 4096), &now
+	rev.Status.Outcome, rev.Status.Message, rev.Status.FinishedAt = outcome, truncate(msg, maxMessage), &now
 	if rev.Status.StartedAt == nil {
 		rev.Status.StartedAt = &rev.CreationTimestamp
 	}
-	return rv.client.Status().Update(ctx, rev)
+	return rv.Client.Status().Update(ctx, rev)
 }
 
-// prune deletes the oldest revisions past limit, never the current one, the
+// Prune deletes the oldest revisions past limit, never the current one, the
 // last healthy one or the one spec.rollbackTo names, then the blobs no
 // revision in the namespace uses.
-func (rv *revisions) prune(ctx context.Context, sub *v1alpha1.Subscription, limit int) error {
-	all, err := rv.list(ctx, sub)
+func (rv *Store) Prune(ctx context.Context, sub *v1alpha1.Subscription, limit int) error {
+	all, err := rv.List(ctx, sub)
 	if err != nil || len(all) <= limit {
 		return err
 	}
@@ -419,22 +443,22 @@ func (rv *revisions) prune(ctx context.Context, sub *v1alpha1.Subscription, limi
 		if r.Spec.Revision == sub.Status.CurrentRevision || r.Spec.Revision == lastHealthy || pinned {
 			continue
 		}
-		if err := rv.client.Delete(ctx, &r); err != nil && !apierrors.IsNotFound(err) {
+		if err := rv.Client.Delete(ctx, &r); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 		excess--
 	}
-	return rv.collectBlobs(ctx, sub.Namespace)
+	return rv.CollectBlobs(ctx, sub.Namespace)
 }
 
-// forgetDigests drops from the Subscription's status the digests of
+// ForgetDigests drops from the Subscription's status the digests of
 // revisions that no longer exist, except those of the newest limit
 // revision numbers: the entries stay bounded, while a revision being
 // recorded, or one deleted by someone else, keeps its record. A record
 // without its Revision is harmless: only content with that exact digest,
 // the installer's own, would be accepted under that number.
-func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscription, limit int) error {
-	all, err := rv.list(ctx, sub)
+func (rv *Store) ForgetDigests(ctx context.Context, sub *v1alpha1.Subscription, limit int) error {
+	all, err := rv.List(ctx, sub)
 	if err != nil {
 		return err
 	}
@@ -458,10 +482,10 @@ func (rv *revisions) forgetDigests(ctx context.Context, sub *v1alpha1.Subscripti
 	return nil
 }
 
-// collectBlobs deletes the blob Secrets of a namespace no Revision uses.
-func (rv *revisions) collectBlobs(ctx context.Context, ns string) error {
+// CollectBlobs deletes the blob Secrets of a namespace no Revision uses.
+func (rv *Store) CollectBlobs(ctx context.Context, ns string) error {
 	var revs v1alpha1.RevisionList
-	if err := rv.reader.List(ctx, &revs, client.InNamespace(ns)); err != nil {
+	if err := rv.reader().List(ctx, &revs, client.InNamespace(ns)); err != nil {
 		return err
 	}
 	used := map[string]bool{}
@@ -471,12 +495,12 @@ func (rv *revisions) collectBlobs(ctx context.Context, ns string) error {
 		}
 	}
 	var blobs corev1.SecretList
-	if err := rv.reader.List(ctx, &blobs, client.InNamespace(ns), client.MatchingLabels{LabelBlob: "true"}); err != nil {
+	if err := rv.reader().List(ctx, &blobs, client.InNamespace(ns), client.MatchingLabels{LabelBlob: "true"}); err != nil {
 		return err
 	}
 	for i := range blobs.Items {
 		if !used[blobs.Items[i].Name] {
-			if err := rv.client.Delete(ctx, &blobs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+			if err := rv.Client.Delete(ctx, &blobs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
@@ -484,17 +508,27 @@ func (rv *revisions) collectBlobs(ctx context.Context, ns string) error {
 	return nil
 }
 
-// deleteAll removes every revision that names the Subscription, trusted or
+// DeleteAll removes every revision that names the Subscription, trusted or
 // not, and unused blobs.
-func (rv *revisions) deleteAll(ctx context.Context, sub *v1alpha1.Subscription) error {
-	all, err := rv.listAll(ctx, sub)
+func (rv *Store) DeleteAll(ctx context.Context, sub *v1alpha1.Subscription) error {
+	all, err := rv.ListAll(ctx, sub)
 	if err != nil {
 		return err
 	}
 	for i := range all {
-		if err := rv.client.Delete(ctx, &all[i]); err != nil && !apierrors.IsNotFound(err) {
+		if err := rv.Client.Delete(ctx, &all[i]); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
-	return rv.collectBlobs(ctx, sub.Namespace)
+	return rv.CollectBlobs(ctx, sub.Namespace)
+}
+
+// maxMessage bounds a revision's status message.
+const maxMessage = 4096
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
 }
