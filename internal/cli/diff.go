@@ -392,8 +392,12 @@ func dryRun(ctx context.Context, c client.Client, o *unstructured.Unstructured, 
 	default:
 		d.Action = actionChange
 	}
+	var a []string
+	if live != nil {
+		a = difflib.SplitLines(strings.TrimSuffix(string(before), "\n"))
+	}
 	d.Diff, err = difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(string(before)), B: difflib.SplitLines(string(after)),
+		A: a, B: difflib.SplitLines(strings.TrimSuffix(string(after), "\n")),
 		FromFile: "live", ToFile: "dry-run", Context: 3,
 	})
 	if err != nil {
