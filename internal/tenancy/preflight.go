@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/kinds"
 )
 
 // The installer asks the API server what a Subscription's ServiceAccount
@@ -435,9 +436,13 @@ func expand(rules []rbacv1.PolicyRule, ns string, cluster bool) []Permission {
 	return slices.Compact(out)
 }
 
-// resource maps a kind to its plural resource: from the API server's
-// discovery, else, for a kind not served yet, the conventional plural.
+// resource maps a kind to its plural resource: from the list of kinds Ferry
+// installs, else from the API server's discovery, else, for a kind not
+// served yet, the conventional plural.
 func (c *Checker) resource(gvk schema.GroupVersionKind) (string, error) {
+	if k, ok := kinds.Lookup(gvk.GroupKind()); ok {
+		return k.Resource, nil
+	}
 	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err == nil {
 		return m.Resource.Resource, nil
