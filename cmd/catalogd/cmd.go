@@ -138,16 +138,36 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	srcs := sources(dirs, len(imageRefs))
 	metrics := catalogd.NewMetrics()
 	holder := catalogd.NewHolder(nil)
-	reloader := catalogd.NewReloader(holder, srcs, log, metrics, catalog.WithStrict(f.strict))
-	var images *catalogd.ImageCatalogs
-	if len(imageRefs) > 0 {
-		if f.images.limits == (ociimage.Limits{}) {
-			f.images.limits = ociimage.DefaultLimits()
-		}
-		client, err := newImageClient(f.images, metrics)
-		if err != nil {
+	if f.images.limits == (ociimage.Limits{}) {
+		f.images.limits = ociimage.DefaultLimits()
+	}
+	if f.images.bundleImages == "" {
+		f.images.bundleImages = bundleImagesLazy
+	}
+	if f.images.pullTimeout == 0 {
+		f.images.pullTimeout = 10 * time.Minute
+	}
+	if f.images.cacheDir == "" {
+		f.images.cacheDir = ociimage.DefaultCacheDir()
+	}
+	if err := f.images.validate(); err != nil {
+		return err
+	}
+	loadOpts := []catalog.Option{catalog.WithStrict(f.strict)}
+	var client *ociimage.Client
+	var bundleImages *catalogd.BundleImages
+	if f.images.needsClient(len(imageRefs)) {
+		if client, err = newImageClient(f.images, metrics); err != nil {
 			return err
 		}
+		if f.images.bundleImages != bundleImagesOff {
+			bundleImages = catalogd.NewBundleImages(client, f.images.pullTimeout, bundleImagesMemBytes, log.WithName("bundle-images"))
+			loadOpts = append(loadOpts, catalog.WithBundleImages(bundleImages, f.images.bundleImages == bundleImagesEager))
+		}
+	}
+	reloader := catalogd.NewReloader(holder, srcs, log, metrics, loadOpts...)
+	var images *catalogd.ImageCatalogs
+	if len(imageRefs) > 0 {
 		images = catalogd.NewImageCatalogs(client, imageRefs, reloader, log.WithName("images"))
 		reloader.SetSources(images.Sources)
 		pullCtx, cancel := context.WithTimeout(ctx, f.images.pullTimeout)
@@ -163,7 +183,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	defer closeStore()
 	start := time.Now()
-	c, err := catalog.Load(ctx, reloader.Sources(), catalog.WithStrict(f.strict))
+	c, err := catalog.Load(ctx, reloader.Sources(), loadOpts...)
 	if err != nil {
 		var se *catalog.StrictError
 		if errors.As(err, &se) {
@@ -247,6 +267,10 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}()
 	if images != nil {
 		go images.Run(watchCtx, f.images.pollInterval, f.images.pullTimeout, imageHup)
+	}
+	if bundleImages != nil && f.images.bundleImages == bundleImagesLazy {
+		// A bundle pulled on request gets its manifests digest announced.
+		go bundleImages.Run(watchCtx, time.Second, reloader.Reload)
 	}
 	if f.watch && len(dirs) > 0 {
 		go func() {

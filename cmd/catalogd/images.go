@@ -18,8 +18,19 @@ type imageServeFlags struct {
 	registryConfig     string
 	registryCAFile     string
 	insecureRegistries []string
+	bundleImages       string
 	limits             ociimage.Limits
 }
+
+// Modes of --bundle-images.
+const (
+	bundleImagesLazy  = "lazy"
+	bundleImagesEager = "eager"
+	bundleImagesOff   = "off"
+)
+
+// bundleImagesMemBytes bounds the objects of bundle images kept in memory.
+const bundleImagesMemBytes = 64 << 20
 
 func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
 	f.limits = ociimage.DefaultLimits()
@@ -29,7 +40,28 @@ func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
 	fl.StringVar(&f.registryConfig, "registry-config", "", "Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
 	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "PEM file of CA certificates registries are trusted with, in addition to the system's")
 	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")
+	fl.StringVar(&f.bundleImages, "bundle-images", bundleImagesLazy, "bundles listed by image only: pulled on the first request (lazy), while loading (eager), or served without objects (off)")
 	f.limits.AddFlags(fl)
+}
+
+// needsClient reports whether serve talks to registries at all.
+func (f imageServeFlags) needsClient(images int) bool {
+	return images > 0 || f.bundleImages != bundleImagesOff
+}
+
+func (f imageServeFlags) validate() error {
+	switch f.bundleImages {
+	case bundleImagesLazy, bundleImagesEager, bundleImagesOff:
+	default:
+		return fmt.Errorf("--bundle-images: %q: want lazy, eager or off", f.bundleImages)
+	}
+	if f.pullTimeout <= 0 {
+		return fmt.Errorf("--image-pull-timeout: %s: must be positive", f.pullTimeout)
+	}
+	if f.pollInterval < 0 {
+		return fmt.Errorf("--poll-interval: %s: must not be negative", f.pollInterval)
+	}
+	return nil
 }
 
 // splitCatalogs separates --catalog values naming images from directories.
@@ -49,12 +81,6 @@ func splitCatalogs(all []string) (dirs, images []string, err error) {
 
 // newImageClient builds the registry client of serve.
 func newImageClient(f imageServeFlags, m *catalogd.Metrics) (*ociimage.Client, error) {
-	if f.pullTimeout <= 0 {
-		return nil, fmt.Errorf("--image-pull-timeout: %s: must be positive", f.pullTimeout)
-	}
-	if f.pollInterval < 0 {
-		return nil, fmt.Errorf("--poll-interval: %s: must not be negative", f.pollInterval)
-	}
 	opts := []ociimage.Option{
 		ociimage.WithCacheDir(f.cacheDir), ociimage.WithLimits(f.limits),
 		ociimage.WithInsecureRegistries(f.insecureRegistries...), ociimage.WithMetrics(ociimage.NewMetrics(m.Registry)),

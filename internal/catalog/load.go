@@ -54,8 +54,10 @@ func DirSource(dir string) Source {
 }
 
 type options struct {
-	strict     bool
-	cacheBytes int
+	strict       bool
+	cacheBytes   int
+	bundleImages BundleImages
+	eagerImages  bool
 }
 
 // Option configures Load.
@@ -156,6 +158,11 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 			p.cfg = emitPackages(p.pkgs, sink)
 		}
 		all.merge(p.cfg)
+	}
+	if o.bundleImages != nil {
+		if err := resolveBundleImages(ctx, all.bundles, o, sink); err != nil {
+			return nil, err
+		}
 	}
 	c := build(all, sink)
 	if o.cacheBytes > 0 {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"sigs.k8s.io/yaml"
 )
 
 // epoch is the time of every file and of the config of a built image, so
@@ -32,39 +34,57 @@ func BuildCatalogImage(fsys fs.FS) (v1.Image, error) {
 	return buildImage(map[string]fs.FS{"configs": fsys}, map[string]string{LabelConfigs: DefaultConfigsDir})
 }
 
-// BundleMeta is what a bundle image's labels say.
-type BundleMeta struct {
-	Package        string
-	Channels       string
-	DefaultChannel string
-}
-
-// BuildBundleImage makes a registry+v1 bundle image as opm and operator-sdk
-// do: one layer with /manifests and /metadata from fsys, and the bundle
-// labels.
-func BuildBundleImage(fsys fs.FS, m BundleMeta) (v1.Image, error) {
+// BuildBundleImage makes a registry+v1 bundle image as opm and
+// operator-sdk do: one layer with /manifests and /metadata from fsys, and
+// the operators.operatorframework.io.bundle.* annotations of
+// metadata/annotations.yaml as labels.
+func BuildBundleImage(fsys fs.FS) (v1.Image, error) {
 	var errs []error
 	for _, d := range []string{"manifests", "metadata"} {
 		if st, err := fs.Stat(fsys, d); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Errorf("bundle image: no %s/ directory", d))
 		}
 	}
-	if m.Package == "" || m.Channels == "" {
-		errs = append(errs, errors.New("bundle image: package and channels are required"))
+	labels, err := bundleLabels(fsys)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	manifests, _ := fs.Sub(fsys, "manifests")
 	metadata, _ := fs.Sub(fsys, "metadata")
-	labels := map[string]string{
-		LabelMediaType: MediaTypeRegistryV1, LabelManifests: "manifests/", LabelMetadata: "metadata/",
-		LabelPackage: m.Package, LabelChannels: m.Channels,
-	}
-	if m.DefaultChannel != "" {
-		labels[LabelDefaultChannel] = m.DefaultChannel
-	}
 	return buildImage(map[string]fs.FS{"manifests": manifests, "metadata": metadata}, labels)
+}
+
+// bundleLabels reads the bundle annotations, which become the image's labels.
+func bundleLabels(fsys fs.FS) (map[string]string, error) {
+	data, err := fs.ReadFile(fsys, "metadata/annotations.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("bundle image: %w", err)
+	}
+	var doc struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("bundle image: metadata/annotations.yaml: %w", err)
+	}
+	labels := map[string]string{}
+	for k, v := range doc.Annotations {
+		if strings.HasPrefix(k, LabelBundlePrefix) {
+			labels[k] = v
+		}
+	}
+	var errs []error
+	for _, k := range []string{LabelMediaType, LabelPackage, LabelChannels} {
+		if labels[k] == "" {
+			errs = append(errs, fmt.Errorf("bundle image: metadata/annotations.yaml: %s is not set", k))
+		}
+	}
+	if mt := labels[LabelMediaType]; mt != "" && mt != MediaTypeRegistryV1 {
+		errs = append(errs, fmt.Errorf("bundle image: metadata/annotations.yaml: %s is %q, want %s", LabelMediaType, mt, MediaTypeRegistryV1))
+	}
+	return labels, errors.Join(errs...)
 }
 
 func buildImage(trees map[string]fs.FS, labels map[string]string) (v1.Image, error) {

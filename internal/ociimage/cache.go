@@ -182,3 +182,17 @@ func (c *Client) CleanTemp() error {
 
 // CacheDir is the directory images are unpacked into.
 func (c *Client) CacheDir() string { return c.cacheDir }
+
+// CachedBundle returns the unpacked bundle image ref names without asking a
+// registry: for a digest reference, the cache's entry of that digest; for
+// a tag, the digest it last resolved to.
+func (c *Client) CachedBundle(ref string) (*Content, bool) {
+	r, err := ParseReference(ref)
+	if err != nil {
+		return nil, false
+	}
+	if d, ok := r.(interface{ DigestStr() string }); ok {
+		return c.cached(KindBundle, d.DigestStr(), ref)
+	}
+	return c.LastKnown(KindBundle, ref)
+}

@@ -100,7 +100,7 @@ func TestPullFromRegistryProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bimg, err := BuildBundleImage(sub, BundleMeta{Package: "lighthouse-operator", Channels: "stable", DefaultChannel: "stable"})
+	bimg, err := BuildBundleImage(sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,8 @@ func TestPullFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noConfigs, err := BuildBundleImage(fstest.MapFS{"manifests/a.yaml": {Data: []byte("a")}, "metadata/annotations.yaml": {Data: []byte("a")}}, BundleMeta{Package: "p", Channels: "c"})
+	noConfigs, err := BuildBundleImage(fstest.MapFS{"manifests/a.yaml": {Data: []byte("a")}, "metadata/annotations.yaml": {Data: []byte(
+		"annotations:\n  operators.operatorframework.io.bundle.mediatype.v1: registry+v1\n  operators.operatorframework.io.bundle.package.v1: p\n  operators.operatorframework.io.bundle.channels.v1: c\n")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ferrydev/ferry/bundles"
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogsource"
+	"github.com/ferrydev/ferry/internal/ociimage"
+	"github.com/ferrydev/ferry/internal/testregistry"
+	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
+)
+
+// imageOnlySample pushes every bundle of the sample catalog as a bundle
+// image to the registry at addr, and a catalog image that lists them by
+// image only; bundles named in missing are listed with an image that was
+// never pushed. It returns the catalog image and the manifests digest of
+// each bundle, as the sample catalog has it inline.
+func imageOnlySample(t *testing.T, addr string, missing ...string) (string, map[string]string) {
+	t.Helper()
+	c, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: bundles.FS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	images := map[string]string{}
+	for _, p := range c.Packages {
+		for _, b := range p.Bundles {
+			want[b.Name] = b.ManifestsDigest()
+			ref := addr + "/bundles/" + p.Name + ":" + b.Version.String()
+			if contains(missing, b.Name) {
+				images[b.Name] = addr + "/bundles/never-pushed@sha256:" + strings.Repeat("0", 64)
+				continue
+			}
+			dir, err := fs.Sub(bundles.FS, strings.TrimPrefix(b.Source, "bundles/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := ociimage.BuildBundleImage(dir)
+			if err != nil {
+				t.Fatalf("bundle %s from %s: %v", b.Name, b.Source, err)
+			}
+			digest := pushImage(t, ref, img)
+			images[b.Name] = addr + "/bundles/" + p.Name + "@" + digest
+		}
+	}
+	var full, imageOnly bytes.Buffer
+	if err := catalog.Render(&full, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := ociimage.ImageOnlyCatalog(&imageOnly, &full, func(_, bundle string) string { return images[bundle] }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(imageOnly.String(), "olm.bundle.object") {
+		t.Fatal("the image-only catalog still has bundle objects")
+	}
+	img, err := ociimage.BuildCatalogImage(fstest.MapFS{"catalog.json": {Data: imageOnly.Bytes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := addr + "/ferry/image-only:v1"
+	pushImage(t, ref, img)
+	return "oci://" + ref, want
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// announced is the manifests digest catalogd announces for each bundle of
+// the package.
+func (s *served) announced(t *testing.T, pkg string) map[string]string {
+	t.Helper()
+	stream, err := catalogv1.NewCatalogServiceClient(s.conn).ListBundles(t.Context(), &catalogv1.ListBundlesRequest{Package: pkg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for {
+		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[b.GetName()] = b.GetManifestsDigest()
+	}
+}
+
+// TestServeImageOnlyBundles: a catalog image whose bundles are listed by
+// image only is served with each bundle's objects pulled from its bundle
+// image, on the first request (lazy) or while loading (eager); a bundle
+// image that cannot be pulled fails that bundle only, with Unavailable.
+func TestServeImageOnlyBundles(t *testing.T) {
+	bin := buildCatalogd(t)
+	addr := testregistry.Start(t)
+	const broken = "lighthouse-operator.v1.1.1"
+	catalogRef, want := imageOnlySample(t, addr, broken)
+	cs := func(s *served) catalogv1.CatalogServiceClient { return catalogv1.NewCatalogServiceClient(s.conn) }
+
+	t.Run("lazy", func(t *testing.T) {
+		s := startCatalogd(t, bin, "--catalog", catalogRef, "--image-cache-dir", t.TempDir(), "--poll-interval", "0")
+		if got := s.announced(t, "lighthouse-operator")["lighthouse-operator.v1.3.0"]; got != "" {
+			t.Fatalf("a bundle not pulled yet announces manifests digest %q", got)
+		}
+		b, err := cs(s).GetBundle(t.Context(), &catalogv1.GetBundleRequest{Package: "lighthouse-operator", Version: "1.3.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := catalog.ManifestsDigest(catalogsource.ManifestsOf(b)); got != want[b.GetName()] {
+			t.Fatalf("bundle %s served manifests hashing to %s, want %s as inline", b.GetName(), got, want[b.GetName()])
+		}
+		waitUntil(t, "the pulled bundle's manifests digest to be announced", func() bool {
+			return s.announced(t, "lighthouse-operator")["lighthouse-operator.v1.3.0"] == want["lighthouse-operator.v1.3.0"]
+		})
+		_, err = cs(s).GetBundle(t.Context(), &catalogv1.GetBundleRequest{Package: "lighthouse-operator", Name: broken})
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "never-pushed@sha256:") || !strings.Contains(err.Error(), "not found in the registry") {
+			t.Fatalf("bundle with an image not in the registry: %v, want Unavailable naming the image", err)
+		}
+		if _, err := cs(s).GetBundle(t.Context(), &catalogv1.GetBundleRequest{Package: "signal-store", Version: "2.0.0"}); err != nil {
+			t.Fatalf("another bundle after a failed one: %v", err)
+		}
+	})
+
+	t.Run("eager", func(t *testing.T) {
+		s := startCatalogd(t, bin, "--catalog", catalogRef, "--image-cache-dir", t.TempDir(), "--poll-interval", "0", "--bundle-images", "eager")
+		for _, pkg := range []string{"lighthouse-operator", "signal-store", "beacon-metrics"} {
+			for name, got := range s.announced(t, pkg) {
+				if name == broken {
+					if got != "" {
+						t.Errorf("%s: announced %q for a bundle whose image could not be pulled", name, got)
+					}
+					continue
+				}
+				if got != want[name] {
+					t.Errorf("%s: announced %s, want %s", name, got, want[name])
+				}
+			}
+		}
+		var warned bool
+		for _, p := range s.info(t).GetProblems() {
+			if p.GetBundle() == broken && p.GetSeverity() == "warning" && strings.Contains(p.GetReason(), "pulling bundle image") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Fatalf("no warning for %s in %v", broken, s.info(t).GetProblems())
+		}
+	})
+}

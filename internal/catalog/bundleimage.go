@@ -1,0 +1,113 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// BundleImage names a bundle a catalog lists by image only: an olm.bundle
+// with an image and no olm.bundle.object properties.
+type BundleImage struct {
+	Package string
+	// Name is the bundle's name, which its ClusterServiceVersion must have.
+	Name string
+	// Image is the bundle image reference as the catalog gives it.
+	Image string
+}
+
+// BundleImages supplies the objects of bundles a catalog lists by image
+// only. Implementations check that what they return is the named bundle.
+type BundleImages interface {
+	// Cached returns the bundle's objects when they are at hand without
+	// contacting a registry.
+	Cached(b BundleImage) ([]Manifest, bool)
+	// Pull fetches the bundle image and returns its objects.
+	Pull(ctx context.Context, b BundleImage) ([]Manifest, error)
+}
+
+// WithBundleImages gives bundles listed by image only their objects from
+// bi. Objects at hand are served from the start, with their manifests
+// digest. The others are pulled during Load when eager is set (a failure
+// is a warning naming the bundle, and the pull is tried again when the
+// bundle's manifests are asked for); otherwise they are pulled on the
+// first request, and the bundle's manifests digest is announced empty
+// until a load finds them at hand.
+func WithBundleImages(bi BundleImages, eager bool) Option {
+	return func(o *options) { o.bundleImages, o.eagerImages = bi, eager }
+}
+
+// imageManifests pulls a bundle's objects from its image on first use; a
+// failed pull is tried again on the next use.
+type imageManifests struct {
+	ref BundleImage
+	bi  BundleImages
+	mu  sync.Mutex
+	ms  []Manifest
+}
+
+func (m *imageManifests) manifests() ([]Manifest, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ms != nil {
+		return m.ms, nil
+	}
+	ms, err := m.bi.Pull(context.Background(), m.ref)
+	if err != nil {
+		return nil, fmt.Errorf("bundle image %s: %w", m.ref.Image, err)
+	}
+	m.ms = ms
+	return ms, nil
+}
+
+// count is 1 until pulled: the bundle has objects, in its image.
+func (m *imageManifests) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ms != nil {
+		return len(m.ms)
+	}
+	return 1
+}
+
+// resolveBundleImages gives every bundle listed by image only its objects
+// or a way to pull them.
+func resolveBundleImages(ctx context.Context, bundles []*declBundle, o options, sink *problemSink) error {
+	var pending []*declBundle
+	for _, db := range bundles {
+		if db.manifests != nil || db.Image == "" {
+			continue
+		}
+		ref := BundleImage{Package: db.Package, Name: db.Name, Image: db.Image}
+		if ms, ok := o.bundleImages.Cached(ref); ok {
+			db.manifests, db.manifestsDigest = inlineManifests(ms), ManifestsDigest(ms)
+			continue
+		}
+		db.manifests, db.manifestsDigest = &imageManifests{ref: ref, bi: o.bundleImages}, ""
+		pending = append(pending, db)
+	}
+	if !o.eagerImages || len(pending) == 0 {
+		return nil
+	}
+	errs := make([]error, len(pending))
+	if err := forEach(ctx, len(pending), func(i int) {
+		db := pending[i]
+		ms, err := o.bundleImages.Pull(ctx, BundleImage{Package: db.Package, Name: db.Name, Image: db.Image})
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		db.manifests, db.manifestsDigest = inlineManifests(ms), ManifestsDigest(ms)
+	}); err != nil {
+		return err
+	}
+	for i, err := range errs {
+		if err != nil {
+			db := pending[i]
+			mark := len(sink.list)
+			sink.warnf(db.src, joinField(db.field, "image"), "pulling bundle image %s failed: %v; the bundle is listed, and asking for its manifests tries the pull again", db.Image, err)
+			sink.tag(mark, db.Package, db.Name)
+		}
+	}
+	return nil
+}
