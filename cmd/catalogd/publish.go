@@ -181,8 +181,9 @@ func newPublishCommand(stdout, stderr io.Writer) *cobra.Command {
 	var dryRun bool
 	var catalogs []string
 	var scope string
+	var push pushFlags
 	cmd := &cobra.Command{
-		Use:   "publish --server ADDR --token-file FILE [--ca-file FILE] BUNDLE_DIR",
+		Use:   "publish [--server ADDR --token-file FILE [--ca-file FILE]] [--push REGISTRY/REPO:TAG] BUNDLE_DIR",
 		Short: "Validate a registry+v1 bundle and publish it to a catalogd",
 		Long: `Validate a registry+v1 bundle directory (manifests/ and metadata/) with the
 rules catalogd applies, then upload it in chunks to a catalogd started with
@@ -198,12 +199,22 @@ checked as the server checks it: it may not claim an API (olm.gvk, shipped
 or owned CRD) that another package provides, unless --packages (the
 token's packages; default: the bundle's own) covers that package.
 
+With --push REGISTRY/REPOSITORY:TAG the validated bundle is also pushed as a
+registry+v1 bundle image (one layer with /manifests and /metadata, the
+operators.operatorframework.io.bundle.* labels), before the upload; without
+--server it is only pushed. On success one more line is printed:
+
+  pushed package=P version=V bundle=NAME image=REGISTRY/REPOSITORY@sha256:...
+
 Exit codes: 0 published (or unchanged), 2 invalid bundle (found locally or by
 the server), 3 authentication or permission refused, 4 conflict (this version
 was published with other content), 5 server unreachable or timed out,
 1 anything else.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := push.validate(); err != nil {
+				return err
+			}
 			dir := args[0]
 			files, err := publish.ReadDir(dir)
 			if err != nil {
@@ -238,6 +249,14 @@ was published with other content), 5 server unreachable or timed out,
 					info.Package, info.Version, info.Name, files.Digest(), strings.Join(info.Channels, ","), len(archive))
 				return nil
 			}
+			if push.ref != "" {
+				pushCtx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+				err := pushBundle(pushCtx, push, files.FS(), info, stdout, stderr)
+				cancel()
+				if err != nil || f.opts.Server == "" {
+					return err
+				}
+			}
 			ctx, cancel, client, closeConn, err := f.connect(cmd)
 			if err != nil {
 				return err
@@ -265,6 +284,7 @@ was published with other content), 5 server unreachable or timed out,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "validate and pack only; do not contact the server")
 	cmd.Flags().StringArrayVar(&catalogs, "catalog", nil, "also check the bundle against this catalog directory, as catalogd serves it (repeatable): it may not claim an API another package provides")
 	cmd.Flags().StringVar(&scope, "packages", "", "with --catalog: the packages the token covers, as in the server's tokens file (\"*\" for every package; default: the bundle's package)")
+	addPushFlags(cmd, &push)
 	return cmd
 }
 
