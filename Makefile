@@ -32,7 +32,7 @@ help: ## Show this help
 ##@ Build and run
 
 .PHONY: build
-build: ## Build catalogd (and the installer) into bin/
+build: ## Build catalogd, the installer and the kubectl-ferry plugin into bin/
 	$(GO) build -o $(BIN_DIR)/ ./cmd/...
 
 .PHONY: run

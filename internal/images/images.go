@@ -36,12 +36,30 @@ type Command struct {
 	Name string
 	// Package is the main package, relative to the module root.
 	Package string
+	// Tools are more binaries shipped in the image, each at /<Name>, that
+	// are not its entrypoint.
+	Tools []Tool
 }
 
-// Commands lists Ferry's images.
+// Tool is a binary an image ships besides its entrypoint.
+type Tool struct {
+	// Name of the binary, which sits at /<Name> in the image.
+	Name string
+	// Package is the main package, relative to the module root.
+	Package string
+}
+
+// Commands lists Ferry's images. The installer image also ships the
+// kubectl plugin, so that the plugin of a release is where its installer is:
+// docker cp (or crane export) /kubectl-ferry out of it.
 var Commands = []Command{
 	{Name: "catalogd", Package: "./cmd/catalogd"},
-	{Name: "installer", Package: "./cmd/installer"},
+	{Name: "installer", Package: "./cmd/installer", Tools: []Tool{{Name: "kubectl-ferry", Package: "./cmd/kubectl-ferry"}}},
+}
+
+// binaries lists every binary of c's image, the entrypoint first.
+func (c Command) binaries() []Tool {
+	return append([]Tool{{Name: c.Name, Package: c.Package}}, c.Tools...)
 }
 
 // Defaults and fixed properties of the images.
@@ -145,11 +163,16 @@ func Build(ctx context.Context, moduleRoot string, meta Metadata, cmds []Command
 	defer func() { _ = os.RemoveAll(tmp) }()
 	out := make([]Image, 0, len(cmds))
 	for _, c := range cmds {
-		bin := filepath.Join(tmp, c.Name)
-		if err := compile(ctx, moduleRoot, c, bin, o); err != nil {
+		dir := filepath.Join(tmp, c.Name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, err
 		}
-		img, err := imageOf(c, bin, meta, o.arch)
+		for _, b := range c.binaries() {
+			if err := compile(ctx, moduleRoot, b.Package, filepath.Join(dir, b.Name), o); err != nil {
+				return nil, err
+			}
+		}
+		img, err := imageOf(c, dir, meta, o.arch)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", c.Name, err)
 		}
@@ -163,15 +186,15 @@ func Build(ctx context.Context, moduleRoot string, meta Metadata, cmds []Command
 }
 
 // compile builds a static, reproducible Linux binary.
-func compile(ctx context.Context, moduleRoot string, c Command, bin string, o buildOptions) error {
-	cmd := exec.CommandContext(ctx, o.goBinary, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, c.Package)
+func compile(ctx context.Context, moduleRoot, pkg, bin string, o buildOptions) error {
+	cmd := exec.CommandContext(ctx, o.goBinary, "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg)
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+o.arch)
 	var stderr bytes.Buffer
 	cmd.Stdout = o.stderr
 	cmd.Stderr = io.MultiWriter(o.stderr, &stderr)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w: %s", c.Package, err, strings.TrimSpace(tail(stderr.String(), 4096)))
+		return fmt.Errorf("go build %s: %w: %s", pkg, err, strings.TrimSpace(tail(stderr.String(), 4096)))
 	}
 	return nil
 }
@@ -194,23 +217,28 @@ func Labels(c Command, meta Metadata) map[string]string {
 	}
 }
 
-// imageOf puts the binary at /<name> on an empty base.
-func imageOf(c Command, bin string, meta Metadata, arch string) (v1.Image, error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, err
-	}
+// imageOf puts each binary of c, compiled into dir, at /<name> on an empty
+// base, in one layer: the entrypoint first, then the tools in order.
+func imageOf(c Command, dir string, meta Metadata, arch string) (v1.Image, error) {
 	created := meta.Created.UTC().Truncate(time.Second)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{
-		Typeflag: tar.TypeReg, Name: c.Name, Mode: 0o555, Size: int64(len(data)),
-		ModTime: created, AccessTime: created, ChangeTime: created, Format: tar.FormatPAX,
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return nil, err
+	var pkgs []string
+	for _, b := range c.binaries() {
+		data, err := os.ReadFile(filepath.Join(dir, b.Name))
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.WriteHeader(&tar.Header{
+			Typeflag: tar.TypeReg, Name: b.Name, Mode: 0o555, Size: int64(len(data)),
+			ModTime: created, AccessTime: created, ChangeTime: created, Format: tar.FormatPAX,
+		}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, b.Package)
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
@@ -240,7 +268,7 @@ func imageOf(c Command, bin string, meta Metadata, arch string) (v1.Image, error
 	}
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:   layer,
-		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "go build -trimpath " + c.Package + " (CGO_ENABLED=0)", Comment: "ferry images"},
+		History: v1.History{Created: v1.Time{Time: created}, CreatedBy: "go build -trimpath " + strings.Join(pkgs, " ") + " (CGO_ENABLED=0)", Comment: "ferry images"},
 	})
 	if err != nil {
 		return nil, err

@@ -46,8 +46,15 @@ func buildAll(t *testing.T) []Image {
 	return built
 }
 
-// extract returns the only file of the image's only layer, written to dir.
-func extract(t *testing.T, img v1.Image, dir string) (path string, hdr *tar.Header) {
+// file is one file of an image's layer, written out.
+type file struct {
+	path string
+	hdr  *tar.Header
+}
+
+// extract writes every file of the image's only layer to dir, in the
+// layer's order.
+func extract(t *testing.T, img v1.Image, dir string) []file {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
@@ -65,6 +72,7 @@ func extract(t *testing.T, img v1.Image, dir string) (path string, hdr *tar.Head
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
+	var out []file
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -73,12 +81,8 @@ func extract(t *testing.T, img v1.Image, dir string) (path string, hdr *tar.Head
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hdr != nil {
-			t.Fatalf("second file %s in the layer", h.Name)
-		}
-		hdr = h
-		path = filepath.Join(dir, filepath.Base(h.Name))
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+		path := filepath.Join(dir, filepath.Base(h.Name))
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,15 +92,16 @@ func extract(t *testing.T, img v1.Image, dir string) (path string, hdr *tar.Head
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, file{path: path, hdr: h})
 	}
-	if hdr == nil {
+	if len(out) == 0 {
 		t.Fatal("empty layer")
 	}
-	return path, hdr
+	return out
 }
 
-// TestImages: each image holds one static binary as its entrypoint, runs
-// it as 65532, carries the labels, answers --help with its usage, and is
+// TestImages: each image holds one static binary as its entrypoint (and
+// its tools, static binaries too, next to it), runs it as 65532, carries the labels, answers --help with its usage, and is
 // the same, digest for digest, when built again and when read back from the
 // OCI layout.
 func TestImages(t *testing.T) {
@@ -104,6 +109,7 @@ func TestImages(t *testing.T) {
 	usage := map[string][]string{
 		"catalogd":  {"catalogd [command]", "serve", "publish"},
 		"installer": {"Usage of installer:", "-catalog-tls-namespace", "-leader-elect"},
+		"kubectl-ferry": {"kubectl ferry [command]", "approve", "rollback", "--kubeconfig"},
 	}
 	if len(built) != len(Commands) {
 		t.Fatalf("%d images for %d commands", len(built), len(Commands))
@@ -137,22 +143,36 @@ func TestImages(t *testing.T) {
 				t.Errorf("manifest %s, config %s, annotations %v", m.MediaType, m.Config.MediaType, m.Annotations)
 			}
 
-			bin, hdr := extract(t, im.Image, t.TempDir())
-			if hdr.Name != im.Command.Name || hdr.Mode != 0o555 || hdr.Uid != 0 || !hdr.ModTime.Equal(testMeta.Created) {
-				t.Errorf("layer entry %s mode %o uid %d mtime %s", hdr.Name, hdr.Mode, hdr.Uid, hdr.ModTime)
+			files := extract(t, im.Image, t.TempDir())
+			names := []string{im.Command.Name}
+			for _, tool := range im.Command.Tools {
+				names = append(names, tool.Name)
 			}
-			if out, err := exec.Command("go", "version", "-m", bin).Output(); err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") || !strings.Contains(string(out), "-trimpath=true") {
-				t.Errorf("binary is not a static, trimmed build (%v):\n%s", err, out)
+			if len(files) != len(names) {
+				t.Fatalf("%d files in the layer, want %d (%v)", len(files), len(names), names)
 			}
-			cmd := exec.Command(bin, "--help")
-			cmd.Env = []string{} // as in the image: nothing inherited
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("%s --help: %v\n%s", im.Command.Name, err, out)
-			}
-			for _, s := range usage[im.Command.Name] {
-				if !strings.Contains(string(out), s) {
-					t.Errorf("%s --help does not show %q:\n%s", im.Command.Name, s, out)
+			for i, f := range files {
+				hdr := f.hdr
+				if hdr.Name != names[i] || hdr.Mode != 0o555 || hdr.Uid != 0 || !hdr.ModTime.Equal(testMeta.Created) {
+					t.Errorf("layer entry %s mode %o uid %d mtime %s, want %s", hdr.Name, hdr.Mode, hdr.Uid, hdr.ModTime, names[i])
+				}
+				if out, err := exec.Command("go", "version", "-m", f.path).Output(); err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") || !strings.Contains(string(out), "-trimpath=true") {
+					t.Errorf("%s is not a static, trimmed build (%v):\n%s", hdr.Name, err, out)
+				}
+				cmd := exec.Command(f.path, "--help")
+				cmd.Env = []string{} // as in the image: nothing inherited
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s --help: %v\n%s", hdr.Name, err, out)
+				}
+				usage, ok := usage[hdr.Name]
+				if !ok {
+					t.Errorf("no usage to check for %s", hdr.Name)
+				}
+				for _, s := range usage {
+					if !strings.Contains(string(out), s) {
+						t.Errorf("%s --help does not show %q:\n%s", hdr.Name, s, out)
+					}
 				}
 			}
 		})
