@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,70 +12,20 @@ import (
 	"github.com/ferrydev/ferry/bundles"
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogsource"
-	"github.com/ferrydev/ferry/internal/ociimage"
+	"github.com/ferrydev/ferry/internal/ociimage/ocitest"
 	"github.com/ferrydev/ferry/internal/testregistry"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
-// imageOnlySample pushes every bundle of the sample catalog as a bundle
-// image to the registry at addr, and a catalog image that lists them by
-// image only; bundles named in missing are listed with an image that was
-// never pushed. It returns the catalog image and the manifests digest of
-// each bundle, as the sample catalog has it inline.
+// imageOnlySample pushes the sample catalog's bundles as bundle images and
+// a catalog image listing them by image only (missing: never pushed); it
+// returns the catalog image and each bundle's manifests digest.
 func imageOnlySample(t *testing.T, addr string, missing ...string) (string, map[string]string) {
 	t.Helper()
-	c, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: bundles.FS}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	images := map[string]string{}
-	for _, p := range c.Packages {
-		for _, b := range p.Bundles {
-			want[b.Name] = b.ManifestsDigest()
-			ref := addr + "/bundles/" + p.Name + ":" + b.Version.String()
-			if contains(missing, b.Name) {
-				images[b.Name] = addr + "/bundles/never-pushed@sha256:" + strings.Repeat("0", 64)
-				continue
-			}
-			dir, err := fs.Sub(bundles.FS, strings.TrimPrefix(b.Source, "bundles/"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := ociimage.BuildBundleImage(dir)
-			if err != nil {
-				t.Fatalf("bundle %s from %s: %v", b.Name, b.Source, err)
-			}
-			digest := pushImage(t, ref, img)
-			images[b.Name] = addr + "/bundles/" + p.Name + "@" + digest
-		}
-	}
-	var full, imageOnly bytes.Buffer
-	if err := catalog.Render(&full, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := ociimage.ImageOnlyCatalog(&imageOnly, &full, func(_, bundle string) string { return images[bundle] }); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(imageOnly.String(), "olm.bundle.object") {
-		t.Fatal("the image-only catalog still has bundle objects")
-	}
-	img, err := ociimage.BuildCatalogImage(fstest.MapFS{"catalog.json": {Data: imageOnly.Bytes()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, want := ocitest.ImageOnly(t, addr, bundles.FS, missing...)
 	ref := addr + "/ferry/image-only:v1"
-	pushImage(t, ref, img)
+	ocitest.Push(t, ref, img)
 	return "oci://" + ref, want
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // announced is the manifests digest catalogd announces for each bundle of

@@ -37,6 +37,7 @@ type config struct {
 	startMax  time.Duration
 	out       string
 	seed      int64
+	images    bool
 }
 
 func main() {
@@ -85,6 +86,7 @@ func benchMain(args []string) int {
 	fs.DurationVar(&c.startMax, "start-timeout", 180*time.Second, "time bound for catalogd to answer after start")
 	fs.StringVar(&c.out, "out", "", "also write the tables to this file")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the synthetic generator")
+	fs.BoolVar(&c.images, "images", true, "also serve the real catalog as a catalog image from a local registry process")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -144,6 +146,15 @@ func runBench(ctx context.Context, c config) error {
 	var b strings.Builder
 	b.WriteString(header + "\n")
 	writeRealTable(&b, real, filepath.Base(c.corpus))
+	if c.images {
+		logf("real catalog as a catalog image")
+		ir, err := measureImage(ctx, c, repo, bin, realDir, tmp, startMed(real.second))
+		if err != nil {
+			return fmt.Errorf("catalog image: %w", err)
+		}
+		b.WriteString("\n")
+		writeImageTable(&b, ir, filepath.Base(c.corpus))
+	}
 
 	if len(c.synthetic) > 0 {
 		var rows []*result

@@ -82,7 +82,7 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startCatalogd(bin, dir, tmp string, n int) (*proc, error) {
+func startCatalogd(bin, dir, tmp string, n int, extra ...string) (*proc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func startCatalogd(bin, dir, tmp string, n int) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--catalog", dir, "--metrics-listen", maddr, "--log-level", "error")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--catalog", dir, "--metrics-listen", maddr, "--log-level", "error"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
