@@ -71,9 +71,6 @@ func (b *BundleImages) Pull(ctx context.Context, ref catalog.BundleImage) ([]cat
 	if err := b.client.Remember(ociimage.KindBundle, ref.Image, content.Digest); err != nil {
 		b.log.Error(err, "recording the digest of a bundle image", "image", ref.Image)
 	}
-	if err := b.client.PruneBundles(content.Digest); err != nil {
-		b.log.Error(err, "removing least recently used bundle images from the cache")
-	}
 	b.recent.Put(ref.Image, ms, catalog.ManifestsSize(ms))
 	b.log.Info("bundle image pulled", "package", ref.Package, "bundle", ref.Name, "image", ref.Image, "digest", content.Digest, "cached", content.Cached)
 	select {

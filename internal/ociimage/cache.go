@@ -106,17 +106,51 @@ func (c *Client) PruneCatalogs(keep ...string) error {
 	return errors.Join(errs...)
 }
 
+// bundlePulled counts a bundle image just unpacked and, once the bundle
+// images on disk may exceed Limits.BundleCacheBytes, removes the least
+// recently used (never this one). The directory is scanned only then, so
+// many pulls in a row do not each read every entry.
+func (c *Client) bundlePulled(content *Content) {
+	c.bundleMu.Lock()
+	defer c.bundleMu.Unlock()
+	if c.bundleBytes >= 0 {
+		c.bundleBytes += content.Bytes
+		if c.bundleBytes <= c.limits.BundleCacheBytes {
+			return
+		}
+	}
+	total, err := c.pruneBundles(content.Digest)
+	if err != nil {
+		c.bundleBytes = -1
+		return
+	}
+	c.bundleBytes = total
+}
+
 // PruneBundles removes the least recently used unpacked bundle images
 // until those left take at most Limits.BundleCacheBytes, never the ones
-// of the digests in keep.
+// of the digests in keep. Pulls call it when the cache may be over the
+// limit.
 func (c *Client) PruneBundles(keep ...string) error {
+	c.bundleMu.Lock()
+	defer c.bundleMu.Unlock()
+	total, err := c.pruneBundles(keep...)
+	c.bundleBytes = total
+	if err != nil {
+		c.bundleBytes = -1
+	}
+	return err
+}
+
+// pruneBundles is PruneBundles with bundleMu held; it returns the bytes left.
+func (c *Client) pruneBundles(keep ...string) (int64, error) {
 	dir := filepath.Join(c.cacheDir, KindBundle+"s")
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	type entry struct {
 		name  string
@@ -152,7 +186,7 @@ func (c *Client) PruneBundles(keep ...string) error {
 		}
 		total -= e.bytes
 	}
-	return errors.Join(errs...)
+	return total, errors.Join(errs...)
 }
 
 // CleanTemp removes unpacking directories left by a process that stopped

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -61,6 +62,11 @@ type Client struct {
 	cacheDir string
 	limits   Limits
 	metrics  *Metrics
+
+	// bundleMu guards bundleBytes, the unpacked bundle bytes on disk as
+	// last counted plus those pulled since; -1 until counted.
+	bundleMu    sync.Mutex
+	bundleBytes int64
 }
 
 type clientOptions struct {
@@ -175,7 +181,7 @@ func NewClient(opts ...Option) (*Client, error) {
 			remote.WithAuthFromKeychain(keychain), remote.WithTransport(tr), remote.WithUserAgent(o.userAgent),
 			remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 3}),
 		},
-		guard: tr, cacheDir: o.cacheDir, limits: o.limits, metrics: o.metrics,
+		guard: tr, cacheDir: o.cacheDir, limits: o.limits, metrics: o.metrics, bundleBytes: -1,
 	}, nil
 }
 

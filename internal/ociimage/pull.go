@@ -118,6 +118,9 @@ func (c *Client) PullBundle(ctx context.Context, ref string) (*Content, error) {
 func (c *Client) pull(ctx context.Context, ref, kind string) (*Content, error) {
 	start := time.Now()
 	content, err := c.pullOnce(ctx, ref, kind)
+	if err == nil && kind == KindBundle && !content.Cached {
+		c.bundlePulled(content)
+	}
 	if c.metrics != nil {
 		result := ResultPulled
 		switch {

@@ -338,3 +338,60 @@ func (l staticLayer) Size() (int64, error)            { return int64(len(l.data(
 func (l staticLayer) MediaType() (types.MediaType, error) {
 	return l.mt, nil
 }
+
+// TestBundleCacheBound: unpacked bundle images beyond BundleCacheBytes are
+// removed, least recently used first, never the one just pulled.
+func TestBundleCacheBound(t *testing.T) {
+	ctx := context.Background()
+	f := testregistry.NewFaulty(t)
+	var refs []string
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		sub, err := fsSub(bundles.FS, "lighthouse-operator/"+v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := BuildBundleImage(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := f.Addr + "/bundles/lighthouse-operator:" + v
+		if err := remote.Write(mustRef(t, ref), img); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	// The sizes, from a cache of their own.
+	sizes := newTestClient(t)
+	var size []int64
+	for _, ref := range refs {
+		got, err := sizes.PullBundle(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = append(size, got.Bytes)
+	}
+	// Room for the two newest, which are larger than the oldest.
+	limits := DefaultLimits()
+	limits.BundleCacheBytes = size[1] + size[2]
+	c := newTestClient(t, WithLimits(limits))
+	first, err := c.PullBundle(ctx, refs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pulled []*Content
+	for _, ref := range refs[1:] {
+		got, err := c.PullBundle(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pulled = append(pulled, got)
+	}
+	if _, err := os.Stat(first.Dir); err == nil {
+		t.Fatal("the least recently used bundle image is still on disk")
+	}
+	for _, p := range pulled {
+		if _, err := os.Stat(p.Dir); err != nil {
+			t.Fatalf("a recent bundle image was removed: %v", err)
+		}
+	}
+}
