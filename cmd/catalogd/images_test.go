@@ -20,6 +20,7 @@ import (
 	"github.com/ferrydev/ferry/bundles"
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/ociimage"
+	"github.com/ferrydev/ferry/internal/ociimage/ocitest"
 	"github.com/ferrydev/ferry/internal/testregistry"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
@@ -28,19 +29,7 @@ import (
 // the signal-store package, and whole.
 func sampleCatalogImages(t *testing.T) (older, newer v1.Image) {
 	t.Helper()
-	without := fstest.MapFS{}
-	err := fs.WalkDir(bundles.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(p, "signal-store/") {
-			return err
-		}
-		data, err := fs.ReadFile(bundles.FS, p)
-		without[p] = &fstest.MapFile{Data: data}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return catalogImage(t, without), catalogImage(t, bundles.FS)
+	return catalogImage(t, ocitest.Without(t, bundles.FS, "signal-store")), catalogImage(t, bundles.FS)
 }
 
 // catalogImage renders the catalog in fsys as FBC into a catalog image.
@@ -144,14 +133,39 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 	bin := buildCatalogd(t)
 	older, newer := sampleCatalogImages(t)
 	for _, tc := range []struct {
-		name    string
-		breakIt func(f *testregistry.Faulty)
-		mend    func(f *testregistry.Faulty)
+		name string
+		// breakIt pushes the newer image, or a bad one, to ref and
+		// breaks the registry; mend, when set, makes the newer image
+		// pullable again.
+		breakIt func(f *testregistry.Faulty, ref string)
+		mend    func(f *testregistry.Faulty, ref string)
 		reason  string
 	}{
-		{name: "corrupted blob", breakIt: func(f *testregistry.Faulty) { f.CorruptBlobs(true) }, mend: func(f *testregistry.Faulty) { f.CorruptBlobs(false) }, reason: "content does not match its digest"},
-		{name: "missing manifest", breakIt: func(f *testregistry.Faulty) { f.HideManifests(true) }, mend: func(f *testregistry.Faulty) { f.HideManifests(false) }, reason: "MANIFEST_UNKNOWN"},
-		{name: "401 without credentials", breakIt: func(f *testregistry.Faulty) { f.RequireAuth("ci", "s3cret") }, mend: func(f *testregistry.Faulty) { f.RequireAuth("", "") }, reason: "the registry refused access"},
+		{
+			name:    "corrupted blob",
+			breakIt: func(f *testregistry.Faulty, ref string) { pushImage(t, ref, newer); f.CorruptBlobs(true) },
+			mend:    func(f *testregistry.Faulty, _ string) { f.CorruptBlobs(false) }, reason: "content does not match its digest",
+		},
+		{
+			name:    "missing manifest",
+			breakIt: func(f *testregistry.Faulty, ref string) { pushImage(t, ref, newer); f.HideManifests(true) },
+			mend:    func(f *testregistry.Faulty, _ string) { f.HideManifests(false) }, reason: "MANIFEST_UNKNOWN",
+		},
+		{
+			name:    "401 without credentials",
+			breakIt: func(f *testregistry.Faulty, ref string) { pushImage(t, ref, newer); f.RequireAuth("ci", "s3cret") },
+			mend:    func(f *testregistry.Faulty, _ string) { f.RequireAuth("", "") }, reason: "the registry refused access",
+		},
+		{
+			name:    "wrong media type",
+			breakIt: func(_ *testregistry.Faulty, ref string) { pushImage(t, ref, ocitest.HelmChart(t)) },
+			mend:    func(_ *testregistry.Faulty, ref string) { pushImage(t, ref, newer) }, reason: "unsupported media type",
+		},
+		{
+			name:    "registry down",
+			breakIt: func(f *testregistry.Faulty, ref string) { pushImage(t, ref, newer); f.Stop() },
+			reason:  "connection refused",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := testregistry.NewFaulty(t)
@@ -159,8 +173,7 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			d1 := pushImage(t, ref, older)
 			s := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir(), "--poll-interval", "0")
 			before := s.info(t)
-			d2 := pushImage(t, ref, newer)
-			tc.breakIt(f)
+			tc.breakIt(f, ref)
 			s.hup(t)
 			waitUntil(t, "the failed pull to be reported", func() bool {
 				return s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="failure"}`) >= 1
@@ -178,15 +191,46 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			if !found {
 				t.Fatalf("GetCatalogInfo problems %v do not say %q and that %s is still served", info.GetProblems(), tc.reason, d1)
 			}
-			tc.mend(f)
+			if tc.mend == nil {
+				return
+			}
+			tc.mend(f, ref)
 			s.hup(t)
 			waitUntil(t, "the new image to be served", func() bool { return s.info(t).GetPackageCount() == 3 })
 			info = s.info(t)
-			if len(info.GetProblems()) != 0 || info.GetSources()[0] != f.Addr+"/ferry/catalog@"+d2 {
+			d2, err := newer.Digest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(info.GetProblems()) != 0 || info.GetSources()[0] != f.Addr+"/ferry/catalog@"+d2.String() {
 				t.Fatalf("after the registry mended: problems %v, sources %v", info.GetProblems(), info.GetSources())
 			}
 		})
 	}
+
+	t.Run("tag moved mid-pull", func(t *testing.T) {
+		f := testregistry.NewFaulty(t)
+		ref := f.Addr + "/ferry/catalog:stable"
+		pushImage(t, ref, older)
+		s := startCatalogd(t, bin, "--catalog", "oci://"+ref, "--image-cache-dir", t.TempDir(), "--poll-interval", "0")
+		third := catalogImage(t, ocitest.Without(t, bundles.FS, "beacon-metrics"))
+		d2 := pushImage(t, ref, newer)
+		d3, err := third.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.OnFirstBlob(func() { pushImage(t, ref, third) })
+		s.hup(t)
+		// The digest resolved before the move is served whole.
+		waitUntil(t, "the image resolved first to be served", func() bool { return s.info(t).GetPackageCount() == 3 })
+		if got := s.info(t).GetSources()[0]; got != f.Addr+"/ferry/catalog@"+d2 {
+			t.Fatalf("serving %s, want %s", got, d2)
+		}
+		s.hup(t)
+		waitUntil(t, "the image the tag moved to to be served", func() bool {
+			return s.info(t).GetSources()[0] == f.Addr+"/ferry/catalog@"+d3.String()
+		})
+	})
 
 	t.Run("registry down at start serves the digest last pulled", func(t *testing.T) {
 		f := testregistry.NewFaulty(t)

@@ -395,3 +395,28 @@ func TestBundleCacheBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryCA: a registry with a certificate of its own is trusted
+// with WithCAFile and refused without it.
+func TestRegistryCA(t *testing.T) {
+	ctx := context.Background()
+	addr, caFile := testregistry.NewTLS(t)
+	img, err := BuildCatalogImage(sampleFBC(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := addr + "/ferry/catalog:v1"
+	trusting := newTestClient(t, WithCAFile(caFile))
+	push(t, trusting, ref, img)
+	if _, err := trusting.PullCatalog(ctx, ref); err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	plain := newTestClient(t)
+	_, err = plain.PullCatalog(ctx, ref)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: %v, want a certificate error", err)
+	}
+	if _, err := NewClient(WithCAFile(filepath.Join(t.TempDir(), "missing.crt"))); err == nil || !strings.Contains(err.Error(), "registry CA file") {
+		t.Fatalf("a missing CA file: %v", err)
+	}
+}

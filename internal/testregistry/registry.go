@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -155,6 +156,24 @@ func (f *Faulty) serve(inner http.Handler, w http.ResponseWriter, r *http.Reques
 		return
 	}
 	inner.ServeHTTP(w, r)
+}
+
+// NewTLS serves an in-memory registry over HTTPS with a certificate of
+// its own until the test ends; it returns host:port and the path of a PEM
+// file holding the certificate to trust.
+func NewTLS(t testing.TB) (addr, caFile string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	// Handshakes the test makes fail on purpose are not news.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile = filepath.Join(t.TempDir(), "ca.crt")
+	block := &pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(srv.URL, "https://"), caFile
 }
 
 // FreeAddr returns a loopback address nothing listens on.

@@ -3,6 +3,7 @@ package ocitest
 import (
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -11,7 +12,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/ociimage"
@@ -125,4 +130,22 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// HelmChart is an OCI artifact shaped like a Helm chart: an image manifest
+// whose one layer has the Helm chart media type, which no catalog reader
+// takes for a tar layer.
+func HelmChart(t testing.TB) v1.Image {
+	t.Helper()
+	data := []byte("not a catalog")
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		tarball.WithMediaType("application/vnd.cncf.helm.chart.content.v1.tar+gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
