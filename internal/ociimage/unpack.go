@@ -25,7 +25,8 @@ const (
 // unpacker applies an image's layers, in order, into a directory, keeping
 // only the trees under keep (slash paths relative to the image root). Every
 // write goes through an os.Root, so nothing lands outside the directory even
-// if a check below were wrong.
+// if a check below were wrong; and no symlink is created, so nothing read
+// from the directory later leads outside it.
 type unpacker struct {
 	root *os.Root
 	keep []string
@@ -187,14 +188,25 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return f.Close()
 	case tar.TypeSymlink:
+		// No symlink is ever created: the tree is read later without
+		// confinement, and a symlink reached through another one resolves
+		// elsewhere than its lexical target. A symlink to a regular file
+		// already unpacked becomes a hard link to it.
 		target, err := u.linkTarget(dir, hdr.Linkname, true)
 		if err != nil {
 			return err
 		}
+		st, err := u.root.Lstat(target)
+		if err != nil {
+			return fmt.Errorf("%w: symlink target %q is not in the image before the link", ErrUnsafe, hdr.Linkname)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%w: symlink target %q is not a regular file (symlinks to directories are not unpacked)", ErrUnsafe, hdr.Linkname)
+		}
 		if err := u.prepare(p); err != nil {
 			return err
 		}
-		return u.root.Symlink(target, p)
+		return u.root.Link(target, p)
 	case tar.TypeLink:
 		target, err := u.linkTarget(dir, hdr.Linkname, false)
 		if err != nil {
@@ -225,11 +237,11 @@ func (u *unpacker) prepare(p string) error {
 	return nil
 }
 
-// linkTarget checks a link's target: it must resolve, lexically, inside a
-// kept tree. A symlink's target is rewritten relative to the link, so that
-// reading the unpacked tree never follows it outside (an absolute target
-// names a path in the image, not on this machine). A hard link's target is
-// a path from the image root.
+// linkTarget checks a link's target and returns it as a path from the
+// image root: it must resolve, lexically, inside a kept tree. A symlink's
+// target is relative to the link's directory, or absolute in the image (not
+// on this machine); a hard link's is a path from the image root. Since no
+// symlink is ever created, lexical resolution is the real one.
 func (u *unpacker) linkTarget(dir, target string, symlink bool) (string, error) {
 	var resolved string
 	switch {
@@ -249,34 +261,7 @@ func (u *unpacker) linkTarget(dir, target string, symlink bool) (string, error) 
 	if resolved == "" || !u.selected(resolved) {
 		return "", fmt.Errorf("%w: link target %q lies outside %s", ErrUnsafe, target, strings.Join(u.keep, ", "))
 	}
-	if !symlink {
-		return resolved, nil
-	}
-	rel := relativePath(dir, resolved)
-	return rel, nil
-}
-
-// relativePath is the slash path from directory from to to, both relative
-// to the same root.
-func relativePath(from, to string) string {
-	var fromEls, toEls []string
-	if from != "" {
-		fromEls = strings.Split(from, "/")
-	}
-	toEls = strings.Split(to, "/")
-	i := 0
-	for i < len(fromEls) && i < len(toEls) && fromEls[i] == toEls[i] {
-		i++
-	}
-	var out []string
-	for range fromEls[i:] {
-		out = append(out, "..")
-	}
-	out = append(out, toEls[i:]...)
-	if len(out) == 0 {
-		return "."
-	}
-	return strings.Join(out, "/")
+	return resolved, nil
 }
 
 // whiteout removes p as lower layers left it, when it is in (or holds) a

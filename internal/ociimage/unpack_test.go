@@ -132,10 +132,31 @@ func TestUnpackLayers(t *testing.T) {
 			want: nil,
 		},
 		{
-			name:   "symlinks inside are kept, relative to the link",
+			name:   "symlinks to files inside become hard links",
 			keep:   []string{"configs"},
 			layers: [][]entry{{file("configs/a/x.json", "x"), symlink("configs/b/y.json", "/configs/a/x.json"), symlink("configs/z.json", "a/x.json")}},
-			want:   []string{"configs/", "configs/a/", "configs/a/x.json=x", "configs/b/", "configs/b/y.json -> ../a/x.json", "configs/z.json -> a/x.json"},
+			want:   []string{"configs/", "configs/a/", "configs/a/x.json=x", "configs/b/", "configs/b/y.json=x", "configs/z.json=x"},
+		},
+		{
+			name:   "a symlink to a directory",
+			keep:   []string{"configs"},
+			layers: [][]entry{{file("configs/a/x.json", "x"), symlink("configs/b", "a")}},
+			err:    ErrUnsafe, msg: "symlinks to directories are not unpacked",
+		},
+		{
+			name:   "a symlink before its target",
+			keep:   []string{"configs"},
+			layers: [][]entry{{symlink("configs/b.json", "a.json"), file("configs/a.json", "x")}},
+			err:    ErrUnsafe, msg: `symlink target "a.json" is not in the image before the link`,
+		},
+		{
+			name: "a symlink through a symlink to a directory, out of the root",
+			keep: []string{"configs"},
+			layers: [][]entry{{
+				dir("configs/a/b/"), symlink("configs/a/b/s", "/configs"),
+				symlink("configs/a/b/l", "s/../../../etc/passwd"),
+			}},
+			err: ErrUnsafe, msg: `symlink target "/configs" is not a regular file`,
 		},
 		{
 			name:   "hard links inside are kept",
