@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/internal/publish"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
@@ -212,19 +213,24 @@ func TestPublishOverMutualTLS(t *testing.T) {
 	token := writeTokens(t, testToken+"\n")
 	dir := writeTestBundle(t, t.TempDir(), "harbor-operator", "0.1.0", "alpha", "", nil, nil)
 	args := []string{"publish", "--server", f.listen, "--token-file", token, "--ca-file", ca.certFile, "--cert-file", client.certFile, "--key-file", client.keyFile, "--timeout", "20s", dir}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, out, errOut := runCLI(args...)
-		if code == 0 {
-			if !strings.HasPrefix(out, "published package=harbor-operator") {
-				t.Fatalf("stdout %q", out)
-			}
-			break
+	// The server may not listen yet: retry while the CLI says unreachable.
+	var out, errOut string
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		var code int
+		code, out, errOut = runCLI(args...)
+		switch code {
+		case 0:
+			return true, nil
+		case publish.ExitUnreachable:
+			return false, nil
+		default:
+			return false, fmt.Errorf("exit %d: %s", code, errOut)
 		}
-		if code != publish.ExitUnreachable || time.Now().After(deadline) {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
-		time.Sleep(100 * time.Millisecond)
+	}); err != nil {
+		t.Fatalf("publishing over mutual TLS: %v (last stderr: %s)", err, errOut)
+	}
+	if !strings.HasPrefix(out, "published package=harbor-operator") {
+		t.Fatalf("stdout %q", out)
 	}
 	// Without a client certificate the handshake fails.
 	noCert := []string{"publish", "--server", f.listen, "--token-file", token, "--ca-file", ca.certFile, "--timeout", "5s", dir}
@@ -261,19 +267,17 @@ func startProcess(t *testing.T, bin, dataDir, tokens string) *catalogdProcess {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	var last error
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("catalogd did not become healthy: %v\n%s", err, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		last = err
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING, nil
+	}); err != nil {
+		t.Fatalf("catalogd did not become healthy: %v (last check: %v)\n%s", err, last, log.String())
 	}
+	return p
 }
 
 type acked struct{ pkg, version, digest string }
@@ -362,18 +366,15 @@ func TestKillDuringPublish(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	acknowledged := func() int {
 		mu.Lock()
-		n := len(acks)
-		mu.Unlock()
-		if n >= 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d publishes acknowledged\n%s", n, proc.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer mu.Unlock()
+		return len(acks)
+	}
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		return acknowledged() >= 20, nil
+	}); err != nil {
+		t.Fatalf("only %d publishes acknowledged: %v\n%s", acknowledged(), err, proc.log.String())
 	}
 	if err := proc.cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)

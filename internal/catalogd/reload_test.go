@@ -132,19 +132,9 @@ func TestReloaderRun(t *testing.T) {
 	}
 	nudge := func() { writeFile(t, ann, string(annData)) }
 
-	// waitFor polls the holder until ok holds; the timeout is only a safety net.
 	waitFor := func(what string, ok func(*catalog.Catalog) bool) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for i := 1; !ok(h.Catalog()); i++ {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: still serving %s", what, h.Catalog().Digest)
-			}
-			if i%40 == 0 {
-				nudge()
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitForCatalog(t, h, what, ok, nudge)
 	}
 
 	// A new bundle directory appears in one step (written aside, then renamed in).
@@ -196,14 +186,37 @@ func TestReloaderRunSignal(t *testing.T) {
 
 	writeBundle(t, dir, bundleSpec{pkg: "demo", version: "1.2.0", channels: []string{"stable"}, replaces: "demo.v1.1.0"})
 	trigger <- syscall.SIGHUP
-	deadline := time.Now().Add(30 * time.Second)
-	for h.Catalog().Bundle("demo", "demo.v1.2.0") == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("still serving %s after SIGHUP", h.Catalog().Digest)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForCatalog(t, h, "after SIGHUP", func(c *catalog.Catalog) bool { return c.Bundle("demo", "demo.v1.2.0") != nil }, nil)
 	if h.Catalog().Digest == first.Digest {
 		t.Error("digest unchanged")
+	}
+}
+
+// waitForCatalog waits until the holder serves a catalog for which ok holds,
+// checking at every swap (no polling). nudge, when set, runs every two
+// seconds while waiting: it repeats a file event that a watch set up late
+// can miss. The timeout is only a safety net.
+func waitForCatalog(t *testing.T, h *catalogd.Holder, what string, ok func(*catalog.Catalog) bool, nudge func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var tick <-chan time.Time
+	if nudge != nil {
+		ticker := time.NewTicker(2 * time.Second)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	for {
+		c, changed := h.Current()
+		if ok(c) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-tick:
+			nudge()
+		case <-ctx.Done():
+			t.Fatalf("%s: still serving %s after %v", what, c.Digest, ctx.Err())
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func TestRunning(t *testing.T) {
@@ -41,11 +44,10 @@ func TestStopPIDStopsAProcessAndIgnoresOthers(t *testing.T) {
 	go func() { _ = cmd.Wait(); close(done) }()
 	pid := cmd.Process.Pid
 	// Right after the fork the child is not "sleep" yet: wait for the exec.
-	for deadline := time.Now().Add(10 * time.Second); !running(pid, "sleep"); {
-		if time.Now().After(deadline) {
-			t.Fatal("sleep never started")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return running(pid, "sleep"), nil
+	}); err != nil {
+		t.Fatalf("sleep never started: %v", err)
 	}
 
 	// A PID file naming another component must not stop the process.
