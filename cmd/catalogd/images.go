@@ -36,7 +36,7 @@ func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
 	f.limits = ociimage.DefaultLimits()
 	fl.StringVar(&f.cacheDir, "image-cache-dir", ociimage.DefaultCacheDir(), "directory catalog and bundle images are unpacked into, by digest")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 5*time.Minute, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
-	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", 10*time.Minute, "how long one check of the catalog images (resolve, pull, unpack, load) may take")
+	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", 10*time.Minute, "how long one check of the catalog images (resolve, pull, unpack, load), or one bundle image pull, may take")
 	fl.StringVar(&f.registryConfig, "registry-config", "", "Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
 	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "PEM file of CA certificates registries are trusted with, in addition to the system's")
 	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")

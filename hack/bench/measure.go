@@ -96,7 +96,9 @@ func startCatalogd(bin, dir, tmp string, n int, extra ...string) (*proc, error) 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--catalog", dir, "--metrics-listen", maddr, "--log-level", "error"}, extra...)...)
+	// Bundles the catalog lists by image only are served without their
+	// objects, as opm serve serves them: no registry is asked.
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--catalog", dir, "--metrics-listen", maddr, "--log-level", "error", "--bundle-images=off"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
