@@ -170,6 +170,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if len(imageRefs) > 0 {
 		images = catalogd.NewImageCatalogs(client, imageRefs, reloader, log.WithName("images"))
 		reloader.SetSources(images.Sources)
+		registerImageGauge(metrics, images)
 		pullCtx, cancel := context.WithTimeout(ctx, f.images.pullTimeout)
 		err = images.Start(pullCtx)
 		cancel()

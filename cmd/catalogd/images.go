@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/ferrydev/ferry/internal/catalogd"
@@ -62,6 +63,16 @@ func (f imageServeFlags) validate() error {
 		return fmt.Errorf("--poll-interval: %s: must not be negative", f.pollInterval)
 	}
 	return nil
+}
+
+// registerImageGauge exports how many catalog images are stale: their last
+// check failed and an older digest (or, at start, the one last pulled) is
+// served. Alert on it being above 0 for long.
+func registerImageGauge(m *catalogd.Metrics, images *catalogd.ImageCatalogs) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "ferry", Subsystem: "catalogd", Name: "catalog_images_stale",
+		Help: "Catalog images whose last check failed: an older digest is served.",
+	}, func() float64 { return float64(len(images.Problems())) }))
 }
 
 // splitCatalogs separates --catalog values naming images from directories.

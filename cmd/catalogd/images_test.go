@@ -178,6 +178,9 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			waitUntil(t, "the failed pull to be reported", func() bool {
 				return s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="failure"}`) >= 1
 			})
+			if v := s.metric(t, "ferry_catalogd_catalog_images_stale"); v != 1 {
+				t.Fatalf("%v stale catalog images, want 1", v)
+			}
 			info := s.info(t)
 			if info.GetDigest() != before.GetDigest() || info.GetPackageCount() != 2 {
 				t.Fatalf("after a failed pull serving %s (%d packages), want the last good %s", info.GetDigest(), info.GetPackageCount(), before.GetDigest())
@@ -201,6 +204,9 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			d2, err := newer.Digest()
 			if err != nil {
 				t.Fatal(err)
+			}
+			if v := s.metric(t, "ferry_catalogd_catalog_images_stale"); v != 0 {
+				t.Fatalf("%v stale catalog images after the registry mended, want 0", v)
 			}
 			if len(info.GetProblems()) != 0 || info.GetSources()[0] != f.Addr+"/ferry/catalog@"+d2.String() {
 				t.Fatalf("after the registry mended: problems %v, sources %v", info.GetProblems(), info.GetSources())
