@@ -351,7 +351,7 @@ func dryRun(ctx context.Context, c client.Client, o *unstructured.Unstructured, 
 	if err != nil {
 		return d, nil, err
 	}
-	if live != nil && !install.IsOwner(live, owner) && !(isCRD(ref) && live.GetLabels()[install.LabelPackage] == install.LabelValue(pkg)) {
+	if live != nil && !mayChange(live, ref, owner, pkg) {
 		d.Action = actionConflict
 		d.Message = fmt.Sprintf("exists and was not installed by Ferry for %s (%s): the installer would stop before applying anything", owner, v1alpha1.ReasonOwnershipConflict)
 		if m := managers(live); m != "" {
@@ -406,6 +406,16 @@ func dryRun(ctx context.Context, c client.Client, o *unstructured.Unstructured, 
 	return d, live, nil
 }
 
+// mayChange reports whether the installer may change the live object for
+// owner: it installed it for owner, or it is a CRD of the same package.
+func mayChange(live *unstructured.Unstructured, ref v1alpha1.ObjectReference, owner types.NamespacedName, pkg string) bool {
+	if install.IsOwner(live, owner) {
+		return true
+	}
+	l := live.GetLabels()
+	return isCRD(ref) && l[install.LabelManagedBy] == install.ManagedByValue && l[install.LabelPackage] == install.LabelValue(pkg)
+}
+
 // managers lists the field managers of an object.
 func managers(u *unstructured.Unstructured) string {
 	var out []string
@@ -436,10 +446,11 @@ func crdVerdict(ctx context.Context, c client.Client, live, target *unstructured
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(target.Object, &newCRD); err != nil {
 		return v, fmt.Errorf("reading CRD %s of the target: %w", target.GetName(), err)
 	}
-	res, err := (&crdsafety.Checker{Client: c}).Check(ctx, &oldCRD, &newCRD, crdsafety.Policy(policy))
-	if err != nil {
-		v.Error = err.Error()
-		return v, nil
+	// A check that cannot be completed is part of the verdict, not a
+	// failure of diff: "not checked", with why.
+	res, cerr := (&crdsafety.Checker{Client: c}).Check(ctx, &oldCRD, &newCRD, crdsafety.Policy(policy))
+	if cerr != nil {
+		v.Error = cerr.Error()
 	}
 	v.Blocked, v.ObjectsChecked = res.Blocked, res.ObjectsChecked
 	for _, f := range res.Findings {

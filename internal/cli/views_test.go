@@ -153,7 +153,6 @@ func digest(n int64) string { return "sha256:" + strings.Repeat(itoa(n%10), 64) 
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-
 func ptrTime(t metav1.Time) *metav1.Time { return &t }
 
 func TestHistory(t *testing.T) {
