@@ -143,8 +143,8 @@ func TestRegistryWireCompat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.call(t.Context())
-			ans := compatAnswer{Code: status.Code(err).String()}
+			got, callErr := tt.call(t.Context())
+			ans := compatAnswer{Code: status.Code(callErr).String()}
 			for _, m := range got {
 				ans.Messages = append(ans.Messages, reviewJSON(t, m))
 			}
@@ -171,7 +171,7 @@ func TestRegistryWireCompat(t *testing.T) {
 				t.Fatalf("%s: %v", path, err)
 			}
 			if ans.Code != want.Code {
-				t.Fatalf("code %s (%v), want %s", ans.Code, err, want.Code)
+				t.Fatalf("code %s (%v), want %s", ans.Code, callErr, want.Code)
 			}
 			if len(got) != len(want.Messages) {
 				t.Fatalf("%d messages, want %d", len(got), len(want.Messages))
