@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -142,12 +143,19 @@ func (w *driftWatcher) Start(ctx context.Context) error {
 func (w *driftWatcher) NeedLeaderElection() bool { return true }
 
 // startServed starts the watch of every pending kind whose API is served
-// and returns how many are still pending.
+// and returns how many are still pending. Only Start calls it; w.mu is not
+// held while a watch starts, which waits for the controller: the
+// controller's event handlers (noteInventory) must never wait for it.
 func (w *driftWatcher) startServed() int {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for gk, k := range w.pending {
-		mapping, err := w.mapper.RESTMapping(gk)
+	pending := make([]kinds.Kind, 0, len(w.pending))
+	for _, k := range w.pending {
+		pending = append(pending, k)
+	}
+	w.mu.Unlock()
+	left := len(pending)
+	for _, k := range pending {
+		mapping, err := w.mapper.RESTMapping(k.GroupKind())
 		if err != nil {
 			if absent(err) {
 				w.log.V(1).Info("API not served, drift of this kind is watched once it is", "kind", k.String())
@@ -161,15 +169,27 @@ func (w *driftWatcher) startServed() int {
 			continue
 		}
 		w.log.Info("watching installed objects for drift", "kind", k.String(), "version", mapping.GroupVersionKind.Version)
-		delete(w.pending, gk)
+		w.mu.Lock()
+		delete(w.pending, k.GroupKind())
+		w.mu.Unlock()
+		left--
 	}
-	return len(w.pending)
+	return left
 }
 
-// absent reports whether err says the API is not served.
+// absent reports whether err says the API is not served, rather than that
+// discovery could not be asked.
 func absent(err error) bool {
 	var failed *apiutil.ErrResourceDiscoveryFailed
-	return meta.IsNoMatchError(err) || errors.As(err, &failed)
+	if errors.As(err, &failed) {
+		for _, e := range *failed {
+			if !apierrors.IsNotFound(e) && !meta.IsNoMatchError(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return meta.IsNoMatchError(err)
 }
 
 // noteInventory asks for the pending kinds an inventory names to be looked
