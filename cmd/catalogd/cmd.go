@@ -138,18 +138,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	srcs := sources(dirs, len(imageRefs))
 	metrics := catalogd.NewMetrics()
 	holder := catalogd.NewHolder(nil)
-	if f.images.limits == (ociimage.Limits{}) {
-		f.images.limits = ociimage.DefaultLimits()
-	}
-	if f.images.bundleImages == "" {
-		f.images.bundleImages = bundleImagesLazy
-	}
-	if f.images.pullTimeout == 0 {
-		f.images.pullTimeout = 10 * time.Minute
-	}
-	if f.images.cacheDir == "" {
-		f.images.cacheDir = ociimage.DefaultCacheDir()
-	}
+	f.images.applyDefaults()
 	if err := f.images.validate(); err != nil {
 		return err
 	}

@@ -33,15 +33,41 @@ const (
 // bundleImagesMemBytes bounds the objects of bundle images kept in memory.
 const bundleImagesMemBytes = 64 << 20
 
+// defaultImageServeFlags are the defaults of the image flags.
+func defaultImageServeFlags() imageServeFlags {
+	return imageServeFlags{
+		cacheDir: ociimage.DefaultCacheDir(), pollInterval: 5 * time.Minute, pullTimeout: 10 * time.Minute,
+		bundleImages: bundleImagesLazy, limits: ociimage.DefaultLimits(),
+	}
+}
+
+// applyDefaults fills the fields left zero (serve called without flags).
+func (f *imageServeFlags) applyDefaults() {
+	d := defaultImageServeFlags()
+	if f.cacheDir == "" {
+		f.cacheDir = d.cacheDir
+	}
+	if f.pullTimeout == 0 {
+		f.pullTimeout = d.pullTimeout
+	}
+	if f.bundleImages == "" {
+		f.bundleImages = d.bundleImages
+	}
+	if f.limits == (ociimage.Limits{}) {
+		f.limits = d.limits
+	}
+}
+
 func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
-	f.limits = ociimage.DefaultLimits()
-	fl.StringVar(&f.cacheDir, "image-cache-dir", ociimage.DefaultCacheDir(), "directory catalog and bundle images are unpacked into, by digest")
-	fl.DurationVar(&f.pollInterval, "poll-interval", 5*time.Minute, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
-	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", 10*time.Minute, "how long one check of the catalog images (resolve, pull, unpack, load), or one bundle image pull, may take")
+	d := defaultImageServeFlags()
+	f.limits = d.limits
+	fl.StringVar(&f.cacheDir, "image-cache-dir", d.cacheDir, "directory catalog and bundle images are unpacked into, by digest")
+	fl.DurationVar(&f.pollInterval, "poll-interval", d.pollInterval, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
+	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", d.pullTimeout, "how long one check of the catalog images (resolve, pull, unpack, load), or one bundle image pull, may take")
 	fl.StringVar(&f.registryConfig, "registry-config", "", "Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
 	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "PEM file of CA certificates registries are trusted with, in addition to the system's")
 	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")
-	fl.StringVar(&f.bundleImages, "bundle-images", bundleImagesLazy, "bundles listed by image only: pulled on the first request (lazy), while loading (eager), or served without objects (off)")
+	fl.StringVar(&f.bundleImages, "bundle-images", d.bundleImages, "bundles listed by image only: pulled on the first request (lazy), while loading (eager), or served without objects (off)")
 	f.limits.AddFlags(fl)
 }
 
