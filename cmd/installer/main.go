@@ -115,7 +115,15 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating API client: %w", err)
 	}
+	// Every write a Subscription causes is made as its ServiceAccount:
+	// impersonating clients share the manager's scheme and REST mapper; the
+	// access reviews and the reads of roles are the installer's own.
+	clients, err := tenancy.NewClients(cfg, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
 	rec := &subscription.Reconciler{
+		Tenancy:   &subscription.Tenancy{Policy: policy, Clients: clients, Checker: tenancy.NewChecker(direct)},
 		CRDs:      subscription.NewCRDChecker(direct),
 		Client:    mgr.GetClient(),
 		Catalogs:  store,

@@ -19,12 +19,19 @@ func (r *Reconciler) waitDependencies(ctx context.Context, x *exec, f *facts, d 
 		if dep.child != nil {
 			continue
 		}
+		// The child is created by, and installs with, the parent's
+		// ServiceAccount.
+		w, err := x.writer()
+		if err != nil {
+			return result{phase: phaseWaiting, err: err}
+		}
 		child := dep.create.DeepCopy()
-		err := r.Client.Create(ctx, child)
+		child.Spec.ServiceAccountName = sub.Spec.ServiceAccountName
+		err = w.Create(ctx, child)
 		if apierrors.IsAlreadyExists(err) {
 			// The name is taken by a Subscription of another package.
 			child.Name = fmt.Sprintf("%s-%s", sub.Name, dep.dep.Package)
-			err = r.Client.Create(ctx, child)
+			err = w.Create(ctx, child)
 		}
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return result{phase: phaseWaiting, err: fmt.Errorf("creating Subscription for dependency %s: %w", dep.dep.Package, err)}

@@ -2,14 +2,17 @@ package subscription
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/tenancy"
 )
 
 // finalize removes what the deleted Subscription installed, then lets it
@@ -31,16 +34,42 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 		return result{err: err}
 	}
 	res, err := x.ap.Uninstall(ctx, inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
+	var pm *tenancy.PermissionsMissingError
+	if errors.As(err, &pm) {
+		leave, lerr := r.namespaceTerminating(ctx, sub.Namespace)
+		if lerr != nil {
+			return result{err: lerr}
+		}
+		if leave {
+			// The namespace is going, with the ServiceAccount's rights:
+			// its objects go with it; what lies outside it is left.
+			msg := fmt.Sprintf("namespace %s is being deleted and %s may no longer delete what it installed; objects outside the namespace are left in place: %v", sub.Namespace, pm.Identity, pm)
+			r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonPermissionsMissing, "Uninstall", "%s", truncate(msg, 1024))
+			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "serviceAccount", pm.Identity.Namespace+"/"+pm.Identity.Name, "missing", len(pm.Missing))
+			return r.release(ctx, x)
+		}
+		// Nothing was deleted: say what is missing; the objects stay until
+		// the ServiceAccount may delete them.
+		msg := fmt.Sprintf("cannot uninstall, nothing was deleted: %v", pm)
+		x.log.Info("permissions missing", "subscription", sub.Name, "serviceAccount", pm.Identity.Namespace+"/"+pm.Identity.Name, "missing", len(pm.Missing))
+		return result{phase: phaseFailed, requeue: catalogRequeue, explanation: &msg, progressing: &note{false, v1alpha1.ReasonPermissionsMissing, msg}}
+	}
 	if err != nil {
 		return result{err: err}
 	}
 	if res.Remaining > 0 {
 		return result{requeue: time.Second}
 	}
+	x.log.Info("operator uninstalled", "package", sub.Spec.Package, "version", sub.Status.InstalledVersion, "crdDeletionPolicy", string(policy))
+	return r.release(ctx, x)
+}
+
+// release deletes the Subscription's revisions and lets it go.
+func (r *Reconciler) release(ctx context.Context, x *exec) result {
+	sub := x.sub
 	if err := r.revisions().DeleteAll(ctx, sub); err != nil {
 		return result{err: err}
 	}
-	x.log.Info("operator uninstalled", "package", sub.Spec.Package, "version", sub.Status.InstalledVersion, "crdDeletionPolicy", string(policy))
 	controllerutil.RemoveFinalizer(sub, Finalizer)
 	return result{err: r.Client.Update(ctx, sub)}
 }

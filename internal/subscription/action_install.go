@@ -44,6 +44,14 @@ func (r *Reconciler) install(ctx context.Context, x *exec, f *facts, d decision)
 		}
 		return result{err: err}
 	}
+	// The ServiceAccount must be allowed every write before the revision is
+	// recorded: no half-install.
+	if err := x.ap.Authorized(ctx, r.rendered(sub, w.target, apply), sub.Status.Inventory); err != nil {
+		if res, ok := r.ownershipConflict(x, w.target.Version, err); ok {
+			return res
+		}
+		return result{err: err}
+	}
 	rev, err := r.revisions().Create(ctx, sub, revision.New{Target: w.target, Objects: objs, Reason: w.reason, RollbackOf: w.rollbackOf},
 		func() error { return r.patchStatus(ctx, x) })
 	if err != nil {

@@ -283,7 +283,13 @@ func childFor(parent *v1alpha1.Subscription, snaps []resolver.Snapshot, target *
 // ownershipConflict is the result for err when it is about objects Ferry
 // may not change; ok is false for any other error. The objects are left as
 // they are.
+//
+// It also reports permissions the Subscription's ServiceAccount lacks
+// (permissionsMissing): nothing was changed either.
 func (r *Reconciler) ownershipConflict(x *exec, version string, err error) (result, bool) {
+	if res, ok := r.permissionsMissing(x, version, err); ok {
+		return res, true
+	}
 	var conflict *install.OwnershipConflictError
 	if !errors.As(err, &conflict) {
 		return result{}, false

@@ -29,13 +29,14 @@ import (
 //
 // Subscriptions are watched by the manager's cache (get, list, watch) and
 // read from the API server at the start of each reconcile (get); the
-// finalizer is added and removed with Update; a child Subscription is
-// created for each missing dependency; the retry annotation is removed with
+// finalizer is added and removed with Update; the child Subscription of a
+// missing dependency is created as the parent's ServiceAccount, not by the
+// installer (see Tenancy); the retry annotation is removed with
 // a merge Patch; status is written with Status().Patch. Events on
 // Subscriptions go through the manager's events.k8s.io recorder, which
 // creates an event and patches it when it repeats.
 //
-// +kubebuilder:rbac:groups=operators.ferry.dev,resources=subscriptions,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=operators.ferry.dev,resources=subscriptions,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=operators.ferry.dev,resources=subscriptions/status,verbs=patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -65,8 +66,13 @@ type Reconciler struct {
 	// Client when nil.
 	APIReader ctrl.Reader
 	Catalogs  Catalogs
-	Applier   *install.Applier
-	Recorder  events.EventRecorder
+	// Applier reads and writes installed objects; each Subscription's
+	// copy writes as its ServiceAccount (Tenancy).
+	Applier  *install.Applier
+	Recorder events.EventRecorder
+	// Tenancy makes each Subscription's writes as its ServiceAccount; a
+	// Subscription is not acted for when it is nil.
+	Tenancy *Tenancy
 	// CRDs checks CRD changes before they are applied; no checks when nil.
 	CRDs CRDChecker
 	// HealthRequeue is how often a Subscription waiting for its operator to
@@ -93,17 +99,18 @@ func (e *CannotActError) Unwrap() error { return e.Err }
 // and write of installed objects goes through what it returns. It reads
 // ownership with the uncached reader when the Applier has no reader of its
 // own: the manager's cache holds only objects labelled as Ferry's, so an
-// object Ferry did not create would look absent in it. An error (a
-// *CannotActError says why) becomes a condition, never a crash loop.
-//
-//nolint:unparam // the error is the seam for per-Subscription identities
-func (r *Reconciler) applierFor(_ context.Context, _ *v1alpha1.Subscription) (*install.Applier, error) {
-	if r.Applier.Reader != nil {
-		return r.Applier, nil
+// object Ferry did not create would look absent in it. Its writes are made
+// as the Subscription's ServiceAccount, each Apply and Uninstall checked
+// first (Tenancy). An error (a *CannotActError says why) becomes a
+// condition, never a crash loop.
+func (r *Reconciler) applierFor(ctx context.Context, sub *v1alpha1.Subscription) (*install.Applier, error) {
+	base := r.Applier
+	if base.Reader == nil {
+		a := *r.Applier
+		a.Reader = r.reader()
+		base = &a
 	}
-	a := *r.Applier
-	a.Reader = r.reader()
-	return &a, nil
+	return r.tenantApplier(ctx, sub, base)
 }
 
 // exec is what the actions of one reconcile share.

@@ -36,6 +36,7 @@ import (
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/revision"
 	"github.com/ferrydev/ferry/internal/subscription"
+	"github.com/ferrydev/ferry/internal/tenancy"
 	"github.com/ferrydev/ferry/internal/testenv"
 )
 
@@ -170,8 +171,15 @@ func startManager(t *testing.T, ns string) client.Client {
 	if err := (&catalogsource.Reconciler{Client: mgr.GetClient(), Store: store, RetryBase: 100 * time.Millisecond, RetryCap: time.Second}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	// Subscriptions are installed as their ServiceAccount, under the
+	// default policy: none without spec.serviceAccountName.
+	clients, err := tenancy.NewClients(installer, client.Options{Scheme: env.Scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := &subscription.Reconciler{
-		Client: mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(direct),
+		Tenancy: &subscription.Tenancy{Clients: clients, Checker: tenancy.NewChecker(direct)},
+		Client:  mgr.GetClient(), Catalogs: store, APIReader: mgr.GetAPIReader(), CRDs: subscription.NewCRDChecker(direct),
 		Applier: &install.Applier{Client: mgr.GetClient(), FieldManager: install.FieldManager},
 		// Events are recorded as in a cluster (events.k8s.io), as the installer.
 		Recorder:      mgr.GetEventRecorder("ferry-installer"),
@@ -284,6 +292,12 @@ func namespace(t *testing.T) string {
 	if err := env.Client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	// Subscriptions install with the ServiceAccount of examples/tenancy,
+	// which may also install cluster-wide RBAC (the sample operators ask
+	// for clusterPermissions and support AllNamespaces).
+	if _, err := testenv.Tenant(context.Background(), env.Config, ns.Name, testenv.ClusterTenant); err != nil {
+		t.Fatal(err)
+	}
 	// Registered before the test's manager starts, so it runs after it
 	// stopped: no Subscription of this test is left for later managers to
 	// reconcile (objects they installed may still point at them).
@@ -318,6 +332,9 @@ func catalogSource(t *testing.T, c client.Client, addr string) string {
 func create(t *testing.T, c client.Client, ns, name, catalogName string, spec v1alpha1.SubscriptionSpec) {
 	t.Helper()
 	spec.Catalog = catalogName
+	if spec.ServiceAccountName == "" {
+		spec.ServiceAccountName = testenv.TenantServiceAccount
+	}
 	if err := c.Create(context.Background(), &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}); err != nil {
 		t.Fatal(err)
 	}

@@ -208,12 +208,15 @@ func (c *Checker) Check(ctx context.Context, id Identity, plan Plan) error {
 			}
 		}
 	}
+	// The writes themselves first, then the rules the escalation checks
+	// want: the first lines of a long list say which objects are refused.
 	for _, r := range reqs {
 		if !r.hasAlt {
 			report(r.need, r.what)
-			continue
 		}
-		if all(allowed, r.need) || all(allowed, r.alt) {
+	}
+	for _, r := range reqs {
+		if !r.hasAlt || all(allowed, r.need) || all(allowed, r.alt) {
 			continue
 		}
 		report(r.alt, r.what+", or "+strings.Join(names(r.need), " and "))

@@ -97,9 +97,9 @@ func TestCheckerListsExactlyWhatIsMissing(t *testing.T) {
 				return []string{
 					`verb=create group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) ` + cr + ` (to apply ClusterRole op-` + ns + `)`,
 					`verb=patch group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) ` + cr + ` (to apply ClusterRole op-` + ns + `)`,
-					`verb=get group="tenancy.ferry.dev" resource=widgets (cluster-wide) (to apply ClusterRole op-` + ns + ` (the API server's escalation check), or verb=escalate group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) ` + cr + `)`,
 					`verb=create group="rbac.authorization.k8s.io" resource=clusterrolebindings (cluster-wide) ` + cr + ` (to apply ClusterRoleBinding op-` + ns + `)`,
 					`verb=patch group="rbac.authorization.k8s.io" resource=clusterrolebindings (cluster-wide) ` + cr + ` (to apply ClusterRoleBinding op-` + ns + `)`,
+					`verb=get group="tenancy.ferry.dev" resource=widgets (cluster-wide) (to apply ClusterRole op-` + ns + ` (the API server's escalation check), or verb=escalate group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) ` + cr + `)`,
 					`verb=get group="tenancy.ferry.dev" resource=widgets (cluster-wide) (to apply ClusterRoleBinding op-` + ns + ` (the API server's escalation check), or verb=bind group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) ` + cr + `)`,
 				}
 			},
