@@ -54,12 +54,14 @@ type Kind struct {
 }
 
 // Verbs are the verbs the installer needs on every kind it installs: get,
-// list and watch for the label-selected watches that correct drift and for
-// reading who owns an object, create and patch for server-side apply (a
-// PATCH the API server also authorizes as create when the object does not
-// exist yet), delete for pruning and uninstalling. Nothing is ever updated
-// with PUT.
-var Verbs = []string{"get", "list", "watch", "create", "patch", "delete"}
+// list and watch for the label-selected watches that correct drift, for
+// reading who owns an object and for health. It writes none of them: every
+// write is made as the Subscription's ServiceAccount (internal/tenancy),
+// which needs create and patch for server-side apply (a PATCH the API
+// server also authorizes as create when the object does not exist yet) and
+// delete for pruning and uninstalling (examples/tenancy grants them).
+// Nothing is ever updated with PUT.
+var Verbs = []string{"get", "list", "watch"}
 
 // GroupKind returns the kind's group and kind.
 func (k Kind) GroupKind() schema.GroupKind {
@@ -104,30 +106,26 @@ const (
 // The test of this package fails when config/rbac/role.yaml, generated from
 // these markers, does not grant exactly what the list needs.
 //
-// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;configmaps;secrets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=priorityclasses,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=autoscaling.k8s.io,resources=verticalpodautoscalers,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;services;configmaps;secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=scheduling.k8s.io,resources=priorityclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=autoscaling.k8s.io,resources=verticalpodautoscalers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 //
-// The API server lets nobody write a Role or ClusterRole granting what they
-// do not hold, or bind one: escalate and bind let the installer give an
-// operator the permissions its CSV asks for without holding them all
-// itself. docs/deploy.md explains what this means for who may create
-// Subscriptions.
-//
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=escalate;bind
+// The installer holds no escalate and no bind: the API server checks the
+// Roles, ClusterRoles and bindings an operator ships against the rights of
+// the Subscription's ServiceAccount, which writes them.
 
 // list is every kind Ferry installs, in apply order.
 var list = []Kind{
 	{Group: GroupAPIExtensions, Version: "v1", Kind: "CustomResourceDefinition", Resource: "customresourcedefinitions", Rank: RankCRD, Shippable: true},
 	{Version: "v1", Kind: "ServiceAccount", Resource: "serviceaccounts", Namespaced: true, Rank: RankServiceAccount, Shippable: true},
-	{Group: GroupRBAC, Version: "v1", Kind: "ClusterRole", Resource: "clusterroles", Rank: RankRole, Shippable: true, ExtraVerbs: []string{"bind", "escalate"}},
-	{Group: GroupRBAC, Version: "v1", Kind: "Role", Resource: "roles", Namespaced: true, Rank: RankRole, Shippable: true, ExtraVerbs: []string{"bind", "escalate"}},
+	{Group: GroupRBAC, Version: "v1", Kind: "ClusterRole", Resource: "clusterroles", Rank: RankRole, Shippable: true},
+	{Group: GroupRBAC, Version: "v1", Kind: "Role", Resource: "roles", Namespaced: true, Rank: RankRole, Shippable: true},
 	{Group: GroupRBAC, Version: "v1", Kind: "ClusterRoleBinding", Resource: "clusterrolebindings", Rank: RankBinding, Shippable: true},
 	{Group: GroupRBAC, Version: "v1", Kind: "RoleBinding", Resource: "rolebindings", Namespaced: true, Rank: RankBinding, Shippable: true},
 	{Version: "v1", Kind: "Service", Resource: "services", Namespaced: true, Rank: RankOther, Shippable: true},

@@ -108,13 +108,15 @@ func TestShippableNames(t *testing.T) {
 var otherVerbs = map[schema.GroupResource][]string{
 	// internal/tenancy acts as the ServiceAccount a Subscription names.
 	{Resource: "serviceaccounts"}: {"impersonate"},
+	// internal/revision writes the blobs of the Revisions it records.
+	{Resource: "secrets"}: {"create", "delete"},
 }
 
 // notInstalled are the resources, not kinds Ferry installs, that the
 // installer may change (create, patch, update or delete): its own API and
 // what it reports through.
 var notInstalled = map[schema.GroupResource]string{
-	{Group: "operators.ferry.dev", Resource: "subscriptions"}:             "the Subscriptions it reconciles and the child Subscriptions of dependencies",
+	{Group: "operators.ferry.dev", Resource: "subscriptions"}:             "the finalizer of the Subscriptions it reconciles (child Subscriptions are created as the parent's ServiceAccount)",
 	{Group: "operators.ferry.dev", Resource: "subscriptions/status"}:      "the Subscriptions it reconciles",
 	{Group: "operators.ferry.dev", Resource: "catalogsources/status"}:     "the CatalogSources it follows",
 	{Group: "operators.ferry.dev", Resource: "revisions"}:                 "the Revisions it records",
