@@ -27,6 +27,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/asdeployed"
+	"github.com/ferrydev/ferry/internal/testenv"
 	"github.com/ferrydev/ferry/test/e2e/framework"
 )
 
@@ -159,9 +160,19 @@ func startInstallerFrom(t *testing.T, catalogdManifests *asdeployed.Manifests, c
 	return env
 }
 
+// subscription creates a Subscription that installs with the ServiceAccount
+// of examples/tenancy (cluster-tenant.yaml included: the sample operators
+// ask for cluster-wide permissions), made in ns first.
 func (e *installerEnv) subscription(t *testing.T, ns, name string, spec v1alpha1.SubscriptionSpec) {
 	t.Helper()
 	spec.Catalog = e.catalog
+	if spec.ServiceAccountName == "" {
+		sa, err := testenv.Tenant(context.Background(), f.Config, ns, testenv.ClusterTenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.ServiceAccountName = sa
+	}
 	sub := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
 	if err := e.client.Create(context.Background(), sub); err != nil {
 		t.Fatal(err)
