@@ -22,6 +22,8 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/tenancy"
+	"github.com/ferrydev/ferry/internal/testenv"
 )
 
 const beaconCRD = "beacons.lighthouse.ferry.dev"
@@ -46,16 +48,35 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// applier applies as the installer does in a cluster: as its
-// ServiceAccount, with the generated RBAC (a request it refuses fails the
-// test). Setup and assertions use env.Client (admin).
-func applier(t *testing.T, _ string) *install.Applier {
+// applier applies as the installer does in a cluster: it reads as its
+// ServiceAccount, with the generated RBAC, and writes as the tenant
+// ServiceAccount of examples/tenancy in ns, which it impersonates (a
+// request either refuses fails the test). With ns empty it only reads.
+// Setup and assertions use env.Client (admin).
+func applier(t *testing.T, ns string) *install.Applier {
 	t.Helper()
-	c, err := client.New(env.InstallerConfig(t), client.Options{Scheme: env.Scheme})
+	installer := env.InstallerConfig(t)
+	c, err := client.New(installer, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &install.Applier{Client: c, FieldManager: install.FieldManager}
+	a := &install.Applier{Client: c, FieldManager: install.FieldManager}
+	if ns == "" {
+		return a
+	}
+	// The sample operators ask for cluster-wide permissions.
+	sa, err := testenv.Tenant(context.Background(), env.Config, ns, testenv.ClusterTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := tenancy.NewClients(installer, client.Options{Scheme: env.Scheme, Mapper: env.Client.RESTMapper()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Writer, err = cs.For(tenancy.Identity{Namespace: ns, Name: sa}); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func mustApply(ctx context.Context, t *testing.T, r *install.Rendered, previous []v1alpha1.ObjectReference) install.ApplyResult {

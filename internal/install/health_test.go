@@ -158,7 +158,7 @@ func TestHealthOfMissingObjects(t *testing.T) {
 		{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition", Name: "ghosts.ferry.dev"},
 		{Version: "v1", Kind: "ConfigMap", Namespace: "nowhere", Name: "not-checked"},
 	}
-	h, err := applier(t, "nowhere").Health(ctx, inv)
+	h, err := applier(t, "").Health(ctx, inv)
 	if err != nil {
 		t.Fatal(err)
 	}
