@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -89,6 +90,10 @@ func typed(kind string) any {
 		return &rbacv1.RoleBinding{}
 	case "CustomResourceDefinition":
 		return &apiextensionsv1.CustomResourceDefinition{}
+	case "ValidatingAdmissionPolicy":
+		return &admissionregistrationv1.ValidatingAdmissionPolicy{}
+	case "ValidatingAdmissionPolicyBinding":
+		return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
 	case "CatalogSource":
 		return &v1alpha1.CatalogSource{}
 	case "Subscription":
@@ -122,7 +127,7 @@ func TestEveryObjectParses(t *testing.T) {
 func TestNamespacedObjectsInFerrySystem(t *testing.T) {
 	for _, o := range render(t, "default") {
 		switch o.Kind {
-		case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding":
+		case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			if o.Metadata.Namespace != "" {
 				t.Errorf("%s: cluster-scoped object with a namespace", o)
 			}
