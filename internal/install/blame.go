@@ -34,18 +34,17 @@ type deploymentPods struct {
 }
 
 // blameDeployment decides who is to blame for an unhealthy Deployment. It
-// is BlameCluster only with evidence: the deployment controller has not
-// acted on the Deployment, every unready pod of the new version sits on a
-// node that is not ready, unreachable or gone, or the pods of the previous
-// versions are just as unready. Everything else, pods that cannot be
-// scheduled, cannot pull their image, exit with an error, crash-loop or
-// are not ready on a healthy node, is BlameRevision. The message says why,
-// naming the pod and node.
+// is BlameCluster only with evidence naming a node or the previous version:
+// every unready pod of the new version sits on a node that is not ready,
+// unreachable or gone; the pods of the previous versions are just as
+// unready; or the new version's pods are ready and only pods of a previous
+// version, stuck on such a node, are left. Everything else, pods that
+// cannot be scheduled, cannot pull their image, exit with an error,
+// crash-loop or are not ready on a healthy node, and a Deployment the
+// deployment controller has not acted on (no evidence against a node), is
+// BlameRevision. The message says why, naming the pod and node.
 func blameDeployment(in deploymentPods) (HealthBlame, string) {
 	d := in.deployment
-	if d.Status.ObservedGeneration < d.Generation {
-		return BlameCluster, fmt.Sprintf("the deployment controller has not acted on generation %d yet (observed %d)", d.Generation, d.Status.ObservedGeneration)
-	}
 	newRS, oldRS := splitReplicaSets(d, in.replicaSets)
 	var newPods, oldPods []*corev1.Pod
 	for i := range in.pods {
@@ -107,9 +106,12 @@ func blameDeployment(in deploymentPods) (HealthBlame, string) {
 		}
 	}
 	if len(stuck) > 0 {
-		return BlameCluster, "the new version's pods are ready; the previous version's cannot be removed from their nodes: " + summarize(stuck)
+		return BlameCluster, "no pod of the new version is unready, and the previous version's pods are stuck on nodes that are not ready: " + summarize(stuck)
 	}
 	if newRS == nil {
+		if d.Status.ObservedGeneration < d.Generation {
+			return BlameRevision, fmt.Sprintf("no ReplicaSet of the new version: the deployment controller has not acted on generation %d (observed %d)", d.Generation, d.Status.ObservedGeneration)
+		}
 		return BlameRevision, "no ReplicaSet of the new version"
 	}
 	return BlameRevision, fmt.Sprintf("%d pods of the new version, none unready, and the Deployment is not available", len(newPods))

@@ -239,13 +239,22 @@ func TestBlameDeployment(t *testing.T) {
 			substr: []string{"the new version fails"},
 		},
 		{
-			name:   "deployment controller has not acted",
+			name:   "deployment controller has not acted: no evidence against the cluster",
 			d:      func(d *appsv1.Deployment) { d.Status.ObservedGeneration = 1 },
 			rss:    []appsv1.ReplicaSet{oldRS},
 			pods:   []corev1.Pod{blamePod("op-aaa-1", "old", "n1")},
 			nodes:  healthy,
+			want:   BlameRevision,
+			substr: []string{"no ReplicaSet of the new version: the deployment controller has not acted on generation 2 (observed 1)"},
+		},
+		{
+			name:   "deployment controller has not acted and the previous version's pods are on a NotReady node",
+			d:      func(d *appsv1.Deployment) { d.Status.ObservedGeneration = 1 },
+			rss:    []appsv1.ReplicaSet{oldRS},
+			pods:   []corev1.Pod{blamePod("op-aaa-1", "old", "n1", unready)},
+			nodes:  nodes(node("n1", corev1.ConditionFalse)),
 			want:   BlameCluster,
-			substr: []string{"the deployment controller has not acted on generation 2 yet (observed 1)"},
+			substr: []string{"pod op-aaa-1 is on node n1: Ready False"},
 		},
 		{
 			name: "new pods ready, an old pod stuck terminating on an unreachable node",
@@ -256,7 +265,7 @@ func TestBlameDeployment(t *testing.T) {
 			},
 			nodes:  nodes(node("n1", corev1.ConditionTrue), node("n2", corev1.ConditionUnknown, corev1.TaintNodeUnreachable)),
 			want:   BlameCluster,
-			substr: []string{"the previous version's cannot be removed from their nodes: pod op-aaa-1 is on node n2: Ready Unknown"},
+			substr: []string{"the previous version's pods are stuck on nodes that are not ready: pod op-aaa-1 is on node n2: Ready Unknown"},
 		},
 		{
 			name: "new pods cannot be created",
