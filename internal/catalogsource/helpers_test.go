@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -129,14 +130,12 @@ func (s *catalogServer) start() {
 	s.t.Helper()
 	var lis net.Listener
 	var err error
-	for range 50 { // the port may linger briefly after stop
-		if lis, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		s.t.Fatalf("listening on %s: %v", s.addr, err)
+	// The port may linger briefly after stop.
+	if perr := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		lis, err = net.Listen("tcp", s.addr)
+		return err == nil, nil
+	}); perr != nil {
+		s.t.Fatalf("listening on %s: %v (%v)", s.addr, err, perr)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -305,15 +304,11 @@ func getCatalogSource(t *testing.T, name string) *v1alpha1.CatalogSource {
 // timeout passes, then fails with the last answer.
 func eventually(t *testing.T, what string, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s", what, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var msg string
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		msg = cond()
+		return msg == "", nil
+	}); err != nil {
+		t.Fatalf("%s: %s (%v)", what, msg, err)
 	}
 }
