@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/ociimage/ocitest"
 	"github.com/ferrydev/ferry/internal/testregistry"
+	"github.com/ferrydev/ferry/proto/api"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
@@ -79,8 +81,27 @@ func TestServeImageOnlyBundles(t *testing.T) {
 		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "never-pushed@sha256:") || !strings.Contains(err.Error(), "not found in the registry") {
 			t.Fatalf("bundle with an image not in the registry: %v, want Unavailable naming the image", err)
 		}
-		if _, err := cs(s).GetBundle(t.Context(), &catalogv1.GetBundleRequest{Package: "signal-store", Version: "2.0.0"}); err != nil {
-			t.Fatalf("another bundle after a failed one: %v", err)
+		// operator-registry's API pulls the same way.
+		rb, err := api.NewRegistryClient(s.conn).GetBundle(t.Context(), &api.GetBundleRequest{PkgName: "signal-store", ChannelName: "stable-v2", CsvName: "signal-store.v2.0.0"})
+		if err != nil {
+			t.Fatalf("api.Registry GetBundle of another bundle after a failed one: %v", err)
+		}
+		var objects []catalog.Manifest
+		for _, o := range rb.GetObject() {
+			var head struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+				Metadata   struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if err := json.Unmarshal([]byte(o), &head); err != nil {
+				t.Fatal(err)
+			}
+			objects = append(objects, catalog.Manifest{APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name, JSON: json.RawMessage(o)})
+		}
+		if got := catalog.ManifestsDigest(objects); got != want["signal-store.v2.0.0"] || rb.GetCsvJson() == "" {
+			t.Fatalf("api.Registry GetBundle: objects hash to %s, want %s", got, want["signal-store.v2.0.0"])
 		}
 	})
 
