@@ -140,6 +140,8 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 		breakIt func(f *testregistry.Faulty, ref string)
 		mend    func(f *testregistry.Faulty, ref string)
 		reason  string
+		// loads is set when the pull works and the load fails.
+		loads bool
 	}{
 		{
 			name:    "corrupted blob",
@@ -162,6 +164,19 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			mend:    func(_ *testregistry.Faulty, ref string) { pushImage(t, ref, newer) }, reason: "unsupported media type",
 		},
 		{
+			name: "a catalog that does not load",
+			breakIt: func(_ *testregistry.Faulty, ref string) {
+				img, err := ociimage.BuildCatalogImage(fstest.MapFS{"catalog.json": {Data: []byte(`{"schema":"olm.package","name":"no-channels"}`)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pushImage(t, ref, img)
+			},
+			mend:   func(_ *testregistry.Faulty, ref string) { pushImage(t, ref, newer) },
+			reason: "did not load: the reloaded catalog has no servable package",
+			loads:  true,
+		},
+		{
 			name:    "registry down",
 			breakIt: func(f *testregistry.Faulty, ref string) { pushImage(t, ref, newer); f.Stop() },
 			reason:  "connection refused",
@@ -175,11 +190,12 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			before := s.info(t)
 			tc.breakIt(f, ref)
 			s.hup(t)
-			waitUntil(t, "the failed pull to be reported", func() bool {
-				return s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="failure"}`) >= 1
+			waitUntil(t, "the failed check to be reported", func() bool {
+				return s.metric(t, "ferry_catalogd_catalog_images_stale") == 1
 			})
-			if v := s.metric(t, "ferry_catalogd_catalog_images_stale"); v != 1 {
-				t.Fatalf("%v stale catalog images, want 1", v)
+			pullFailures := s.metric(t, `ferry_catalogd_image_pulls_total{kind="catalog",result="failure"}`)
+			if want := map[bool]float64{true: 0, false: 1}[tc.loads]; pullFailures != want {
+				t.Fatalf("%v failed pulls counted, want %v", pullFailures, want)
 			}
 			info := s.info(t)
 			if info.GetDigest() != before.GetDigest() || info.GetPackageCount() != 2 {
