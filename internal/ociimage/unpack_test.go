@@ -25,7 +25,7 @@ func symlink(name, target string) entry {
 }
 func hardlink(name, target string) entry { return entry{name: name, link: target, typ: tar.TypeLink} }
 
-func tarOf(t *testing.T, entries ...entry) []byte {
+func tarOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
