@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferrydev/ferry/bundles"
 	"github.com/ferrydev/ferry/internal/catalog"
@@ -298,36 +299,44 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 }
 
 func newValidateCommand(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate DIR",
+	var lf loadFlags
+	cmd := &cobra.Command{
+		Use:   "validate DIR|oci://IMAGE",
 		Short: "Print every problem of a catalog; exit 1 if there is any",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print every problem of the catalog in DIR, or of the catalog image
+oci://REGISTRY/REPOSITORY:TAG (pulled, verified and unpacked as serve does), and
+a summary line; exit 1 if there is any problem.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadReporting(cmd.Context(), args[0], stdout)
+			c, name, err := loadReporting(cmd.Context(), args[0], stdout, lf)
 			if err != nil {
 				return err
 			}
 			n := c.Counts()
 			errs := len(c.Problems.Errors())
 			fmt.Fprintf(stdout, "%s: %d packages, %d channels, %d bundles served; %d errors, %d warnings\n",
-				filepath.Clean(args[0]), n.Packages, n.Channels, n.Bundles, errs, len(c.Problems)-errs)
+				name, n.Packages, n.Channels, n.Bundles, errs, len(c.Problems)-errs)
 			if len(c.Problems) > 0 {
 				return exitError{1}
 			}
 			return nil
 		},
 	}
+	lf.addFlags(cmd.Flags())
+	return cmd
 }
 
 func newRenderCommand(stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "render DIR",
-		Short: "Write a catalog (bundle, bundle tree or FBC) as file-based catalog JSON",
-		Long: `Write the catalog in DIR as a file-based catalog on stdout. Problems go to
-stderr; what is invalid is left out, and the exit code is 1 if anything was.`,
+	var lf loadFlags
+	cmd := &cobra.Command{
+		Use:   "render DIR|oci://IMAGE",
+		Short: "Write a catalog (bundle, bundle tree, FBC or catalog image) as file-based catalog JSON",
+		Long: `Write the catalog in DIR, or of the catalog image oci://REGISTRY/REPOSITORY:TAG,
+as a file-based catalog on stdout. Problems go to stderr; what is invalid is left
+out, and the exit code is 1 if anything was.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadReporting(cmd.Context(), args[0], stderr)
+			c, _, err := loadReporting(cmd.Context(), args[0], stderr, lf)
 			if err != nil {
 				return err
 			}
@@ -340,16 +349,47 @@ stderr; what is invalid is left out, and the exit code is 1 if anything was.`,
 			return nil
 		},
 	}
+	lf.addFlags(cmd.Flags())
+	return cmd
 }
 
-// loadReporting loads the catalog in dir and writes every problem to w.
-func loadReporting(ctx context.Context, dir string, w io.Writer) (*catalog.Catalog, error) {
-	c, err := catalog.Load(ctx, []catalog.Source{catalog.DirSource(dir)})
+// loadFlags are the flags of validate and render for catalog images.
+type loadFlags struct {
+	registry registryFlags
+	cacheDir string
+}
+
+func (f *loadFlags) addFlags(fl *pflag.FlagSet) {
+	fl.StringVar(&f.cacheDir, "image-cache-dir", defaultImageServeFlags().cacheDir, "for oci://: directory catalog images are unpacked into, by digest")
+	f.registry.addFlags(fl, "for oci://: ")
+}
+
+// loadReporting loads the catalog in dir, or of the catalog image arg
+// names, writes every problem to w and returns the catalog and its name.
+func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (*catalog.Catalog, string, error) {
+	src := catalog.DirSource(arg)
+	name := filepath.Clean(arg)
+	if ociimage.IsImageRef(arg) {
+		if lf.cacheDir == "" {
+			lf.cacheDir = defaultImageServeFlags().cacheDir
+		}
+		client, err := ociimage.NewClient(append(lf.registry.options(), ociimage.WithCacheDir(lf.cacheDir))...)
+		if err != nil {
+			return nil, "", err
+		}
+		content, err := client.PullCatalog(ctx, arg)
+		if err != nil {
+			return nil, "", err
+		}
+		name = ociimage.SourceName(arg, content.Digest)
+		src = catalog.Source{Name: name, Dir: content.Dir, Format: catalog.FormatFBC}
+	}
+	c, err := catalog.Load(ctx, []catalog.Source{src})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for _, p := range c.Problems {
 		fmt.Fprintf(w, "%s: %s\n", p.Severity, p)
 	}
-	return c, nil
+	return c, name, nil
 }

@@ -11,16 +11,45 @@ import (
 	"github.com/ferrydev/ferry/internal/ociimage"
 )
 
+// registryFlags say how registries are spoken to: serve, publish --push,
+// validate and render of an image.
+type registryFlags struct {
+	config   string
+	caFile   string
+	insecure []string
+}
+
+// addFlags registers the registry flags; prefix starts their help ("with
+// --push: ").
+func (f *registryFlags) addFlags(fl *pflag.FlagSet, prefix string) {
+	fl.StringVar(&f.config, "registry-config", "", prefix+"Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
+	fl.StringVar(&f.caFile, "registry-ca-file", "", prefix+"PEM file of CA certificates registries are trusted with, in addition to the system's")
+	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, prefix+"registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")
+}
+
+// set reports whether any registry flag is given.
+func (f registryFlags) set() bool { return f.config != "" || f.caFile != "" || len(f.insecure) > 0 }
+
+// options are the client options the flags give.
+func (f registryFlags) options() []ociimage.Option {
+	opts := []ociimage.Option{ociimage.WithInsecureRegistries(f.insecure...)}
+	if f.config != "" {
+		opts = append(opts, ociimage.WithDockerConfig(f.config))
+	}
+	if f.caFile != "" {
+		opts = append(opts, ociimage.WithCAFile(f.caFile))
+	}
+	return opts
+}
+
 // imageServeFlags are the serve flags for catalog and bundle images.
 type imageServeFlags struct {
-	cacheDir           string
-	pollInterval       time.Duration
-	pullTimeout        time.Duration
-	registryConfig     string
-	registryCAFile     string
-	insecureRegistries []string
-	bundleImages       string
-	limits             ociimage.Limits
+	cacheDir     string
+	pollInterval time.Duration
+	pullTimeout  time.Duration
+	registry     registryFlags
+	bundleImages string
+	limits       ociimage.Limits
 }
 
 // Modes of --bundle-images.
@@ -64,9 +93,7 @@ func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
 	fl.StringVar(&f.cacheDir, "image-cache-dir", d.cacheDir, "directory catalog and bundle images are unpacked into, by digest")
 	fl.DurationVar(&f.pollInterval, "poll-interval", d.pollInterval, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
 	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", d.pullTimeout, "how long one check of the catalog images (resolve, pull, unpack, load), or one bundle image pull, may take")
-	fl.StringVar(&f.registryConfig, "registry-config", "", "Docker config file (config.json) with registry credentials; without it registries are asked anonymously")
-	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "PEM file of CA certificates registries are trusted with, in addition to the system's")
-	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "registry (host or host:port) spoken to over plain HTTP (repeatable; loopback registries always are)")
+	f.registry.addFlags(fl, "")
 	fl.StringVar(&f.bundleImages, "bundle-images", d.bundleImages, "bundles listed by image only: pulled on the first request (lazy), while loading (eager), or served without objects (off)")
 	f.limits.AddFlags(fl)
 }
@@ -118,16 +145,8 @@ func splitCatalogs(all []string) (dirs, images []string, err error) {
 
 // newImageClient builds the registry client of serve.
 func newImageClient(f imageServeFlags, m *catalogd.Metrics) (*ociimage.Client, error) {
-	opts := []ociimage.Option{
-		ociimage.WithCacheDir(f.cacheDir), ociimage.WithLimits(f.limits),
-		ociimage.WithInsecureRegistries(f.insecureRegistries...), ociimage.WithMetrics(ociimage.NewMetrics(m.Registry)),
-	}
-	if f.registryConfig != "" {
-		opts = append(opts, ociimage.WithDockerConfig(f.registryConfig))
-	}
-	if f.registryCAFile != "" {
-		opts = append(opts, ociimage.WithCAFile(f.registryCAFile))
-	}
+	opts := append(f.registry.options(), ociimage.WithCacheDir(f.cacheDir), ociimage.WithLimits(f.limits),
+		ociimage.WithMetrics(ociimage.NewMetrics(m.Registry)))
 	c, err := ociimage.NewClient(opts...)
 	if err != nil {
 		return nil, err

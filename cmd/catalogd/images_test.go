@@ -368,3 +368,45 @@ func catalogRootOf(t *testing.T, dir string) string {
 	}
 	return dir
 }
+
+// TestValidateAndRenderImage: validate and render read a catalog image as
+// serve does.
+func TestValidateAndRenderImage(t *testing.T) {
+	addr := testregistry.Start(t)
+	_, newer := sampleCatalogImages(t)
+	ref := addr + "/ferry/catalog:stable"
+	digest := pushImage(t, ref, newer)
+	cache := t.TempDir()
+
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", "--image-cache-dir", cache, "oci://" + ref}, &stdout, &stderr); code != 0 {
+		t.Fatalf("validate: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if want := addr + "/ferry/catalog@" + digest + ": 3 packages, 5 channels, 11 bundles served; 0 errors, 0 warnings\n"; stdout.String() != want {
+		t.Fatalf("validate printed %q, want %q", stdout.String(), want)
+	}
+
+	stdout.Reset()
+	if code := run([]string{"render", "--image-cache-dir", cache, "oci://" + ref}, &stdout, &stderr); code != 0 {
+		t.Fatalf("render: exit %d\n%s", code, stderr.String())
+	}
+	c, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: bundles.FS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := catalog.Render(&want, c); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != want.String() {
+		t.Fatal("render of the catalog image differs from the render of the catalog it was built from")
+	}
+
+	f := testregistry.NewFaulty(t)
+	f.RequireAuth("ci", "s3cret")
+	stderr.Reset()
+	code := run([]string{"validate", "--image-cache-dir", cache, "oci://" + f.Addr + "/ferry/catalog:stable"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "the registry refused access") {
+		t.Fatalf("validate of a registry asking for credentials: exit %d, %s", code, stderr.String())
+	}
+}

@@ -16,24 +16,20 @@ import (
 
 // pushFlags are the flags of publish that push the bundle as an image.
 type pushFlags struct {
-	ref                string
-	registryConfig     string
-	registryCAFile     string
-	insecureRegistries []string
+	ref      string
+	registry registryFlags
 }
 
 func addPushFlags(cmd *cobra.Command, f *pushFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.ref, "push", "", "also push the bundle as a registry+v1 bundle image to REGISTRY/REPOSITORY:TAG (without --server: only push)")
-	fl.StringVar(&f.registryConfig, "registry-config", "", "with --push: Docker config file (config.json) with the registry's credentials")
-	fl.StringVar(&f.registryCAFile, "registry-ca-file", "", "with --push: PEM file of CA certificates the registry is trusted with, in addition to the system's")
-	fl.StringArrayVar(&f.insecureRegistries, "insecure-registry", nil, "with --push: registry (host or host:port) spoken to over plain HTTP (loopback registries always are)")
+	f.registry.addFlags(fl, "with --push: ")
 }
 
 // validate checks --push before anything is read or sent.
 func (f pushFlags) validate() error {
 	if f.ref == "" {
-		if f.registryConfig != "" || f.registryCAFile != "" || len(f.insecureRegistries) > 0 {
+		if f.registry.set() {
 			return errors.New("--registry-config, --registry-ca-file and --insecure-registry go with --push")
 		}
 		return nil
@@ -54,14 +50,7 @@ func pushBundle(ctx context.Context, f pushFlags, fsys fs.FS, info *catalog.Bund
 		fmt.Fprintf(stderr, "building the bundle image: %v\n", err)
 		return exitError{publish.ExitInvalid}
 	}
-	opts := []ociimage.Option{ociimage.WithInsecureRegistries(f.insecureRegistries...)}
-	if f.registryConfig != "" {
-		opts = append(opts, ociimage.WithDockerConfig(f.registryConfig))
-	}
-	if f.registryCAFile != "" {
-		opts = append(opts, ociimage.WithCAFile(f.registryCAFile))
-	}
-	client, err := ociimage.NewClient(opts...)
+	client, err := ociimage.NewClient(f.registry.options()...)
 	if err != nil {
 		return err
 	}

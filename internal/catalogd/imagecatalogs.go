@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -103,19 +102,9 @@ func (s *ImageCatalogs) Sources() []catalog.Source {
 		if c == nil {
 			continue
 		}
-		out = append(out, catalog.Source{Name: sourceName(im.ref, c.Digest), Dir: c.Dir, Format: catalog.FormatFBC})
+		out = append(out, catalog.Source{Name: ociimage.SourceName(im.ref, c.Digest), Dir: c.Dir, Format: catalog.FormatFBC})
 	}
 	return out
-}
-
-// sourceName names an image catalog in problems and GetCatalogInfo by
-// repository and digest.
-func sourceName(ref, digest string) string {
-	r, err := ociimage.ParseReference(ref)
-	if err != nil {
-		return strings.TrimPrefix(ref, ociimage.Scheme)
-	}
-	return r.Context().Name() + "@" + digest
 }
 
 // Problems reports every image whose last check failed, as errors: the

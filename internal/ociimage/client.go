@@ -55,6 +55,16 @@ func ParseReference(s string) (name.Reference, error) {
 	return ref, nil
 }
 
+// SourceName names a catalog image in problems and catalog sources by its
+// repository and digest: REGISTRY/REPOSITORY@sha256:HEX.
+func SourceName(ref, digest string) string {
+	r, err := ParseReference(ref)
+	if err != nil {
+		return strings.TrimPrefix(ref, Scheme)
+	}
+	return r.Context().Name() + "@" + digest
+}
+
 // Client pulls images. Its zero value is not usable: use NewClient.
 type Client struct {
 	remote   []remote.Option
