@@ -339,11 +339,10 @@ func (c *Client) unpackImage(ref, kind, digest string, img v1.Image) (*Content, 
 		return nil, fail("labels", err)
 	}
 
+	// Directories the cache creates are 0700; an existing cache directory
+	// keeps its mode (it may be shared, such as a volume's root).
 	tmpRoot := filepath.Join(c.cacheDir, "tmp")
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
-		return nil, fail("cache", err)
-	}
-	if err := os.Chmod(c.cacheDir, 0o700); err != nil {
 		return nil, fail("cache", err)
 	}
 	stage, err := os.MkdirTemp(tmpRoot, kind+"-")
