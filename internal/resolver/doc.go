@@ -44,8 +44,30 @@
 // Installed operators without a subscription in the request stay exactly as
 // they are: they satisfy requirements when in range and otherwise block other
 // versions of their package in their namespace. Installed bundles are taken as
-// they are; their own requirements are not re-checked. olm.constraint
-// properties (CEL and compound constraints) are not evaluated.
+// they are; their own requirements are not re-checked.
+//
+// Constraints a bundle declares are requirements too, met by some chosen
+// bundle that passes them, placed in the same namespace as the bundle that
+// declares them. olm.constraint with gvk or package is exactly
+// olm.gvk.required or olm.package.required. With cel, all, any or not it is a
+// test of one candidate bundle: cel is a CEL rule (cel-go) over the variable
+// properties, the candidate's properties as {type, value} with the value as
+// parsed JSON, with the function semver_compare(a, b) (-1, 0 or 1, versions
+// parsed leniently as blang's ParseTolerant does); the rule must be boolean,
+// and an evaluation error, the cost limit [MaxCELCost] included, counts as
+// false. all passes a bundle that passes every child, any one that passes
+// some child, not one that passes none of them. olm.label.required
+// {"label": x} is met by a bundle with the property olm.label {"label": x}.
+// Rules are compiled once per resolution and evaluated once per (rule,
+// bundle). At most [MaxConstraintOptions] bundles, the most preferred, may
+// meet one such constraint. A constraint that cannot be evaluated (a rule
+// that does not compile or is not boolean, an unknown field, more than
+// [MaxConstraintBytes], nesting deeper than [MaxConstraintDepth]) passes over
+// the bundle that declares it with [ReasonInvalidConstraint] and a message
+// naming the property and why; other bundles and the catalog are unaffected.
+// A constraint that nothing meets gives [ReasonConstraint], and the
+// explanation carries the bundle's own failureMessage (for every kind of
+// constraint, where operator-framework shows it for cel only).
 //
 // Options are preferred in this order: installed, not deprecated, in the
 // package's default channel (a dependency comes from the channel its

@@ -64,14 +64,27 @@ func (r *resolver) renderReqs(reqs []*requirement, p *problem) []string {
 
 // reqTail says what meets a requirement, or why nothing does.
 func (r *resolver) reqTail(q *requirement, p *problem) string {
+	if c := q.constraint; c != nil && c.err != nil {
+		return ", but it cannot be evaluated: " + strings.TrimPrefix(c.err.Error(), ErrConstraint.Error()+": ")
+	}
 	opts := q.options
 	if p != nil {
 		opts = p.opts(opts)
 	}
 	if len(opts) > 0 {
-		return " (met by " + nodeList(opts) + ")"
+		tail := " (met by " + nodeList(opts) + ")"
+		if q.truncated > 0 {
+			tail = fmt.Sprintf(" (met by %s; %d less preferred bundles not considered)", nodeList(opts), q.truncated)
+		}
+		return tail
 	}
 	switch {
+	case q.constraint != nil && !q.isGVK && q.pkg == "" && len(q.options) > 0:
+		return fmt.Sprintf(", but none of the bundles that match it (%s) can be installed", nodeList(q.options))
+	case q.constraint != nil && !q.isGVK && q.pkg == "" && len(q.held) > 0:
+		return ", but no bundle that can be chosen matches it: " + strings.Join(q.held, "; ")
+	case q.constraint != nil && !q.isGVK && q.pkg == "":
+		return ", but no bundle matches it"
 	case len(q.governedSubs) > 0:
 		var parts []string
 		for _, s := range q.governedSubs {
@@ -222,7 +235,13 @@ func (r *resolver) explainAlone(s *subState) *Explanation {
 			walk(c)
 		}
 		facts := r.renderReqs(reqs, nil)
-		return &Explanation{Code: CodeDependency, Message: joinFacts(facts), Facts: facts}
+		code := CodeConstraint
+		for _, c := range s.cands {
+			if c.deadWhy.constraint == nil {
+				code = CodeDependency
+			}
+		}
+		return &Explanation{Code: code, Message: joinFacts(facts), Facts: facts}
 	}
 	p := r.buildProblem([]*subState{s}, true)
 	mus := p.minimal(nil, p.base(s))
@@ -323,7 +342,11 @@ func (r *resolver) explainRejected(s *subState, st *state, c *node, upTo int, li
 	}
 	for _, g := range mus {
 		if g.kind == gReq && g.node == c {
-			return ReasonDependency, "its dependency " + g.req.what() + " cannot be met: " + joinFacts(facts)
+			why := ReasonDependency
+			if g.req.constraint != nil {
+				why = ReasonConstraint
+			}
+			return why, "its dependency " + g.req.what() + " cannot be met: " + joinFacts(facts)
 		}
 	}
 	return ReasonDependency, "its dependencies cannot be met: " + joinFacts(facts)

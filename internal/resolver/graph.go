@@ -54,9 +54,22 @@ type requirement struct {
 	// installed operator, which limit the options.
 	governedSubs  []*subState
 	governedFixed *node
+	// constraint is the olm.constraint or olm.label.required property the
+	// requirement comes from; nil for olm.package.required and
+	// olm.gvk.required.
+	constraint *bundleConstraint
+	// truncated counts the bundles that pass the constraint beyond
+	// MaxConstraintOptions, left out of options.
+	truncated int
+	// held says which bundles pass a constraint but cannot be chosen
+	// because subscriptions or installed operators hold their packages.
+	held []string
 }
 
 func (q *requirement) what() string {
+	if q.constraint != nil {
+		return q.constraintWhat()
+	}
 	if q.isGVK {
 		return "API " + q.gvk.String()
 	}
@@ -124,6 +137,7 @@ func (r *resolver) requirements(n *node) []*requirement {
 		r.gvkOptions(q)
 		n.reqs = append(n.reqs, q)
 	}
+	r.constraintRequirements(n)
 	return n.reqs
 }
 

@@ -47,6 +47,14 @@ type resolver struct {
 	nodes  map[nodeKey]*node
 	all    []*node
 	ranges map[string]semver.Range
+
+	// Constraints, compiled and evaluated once per resolution.
+	bundleCons map[*catalog.Bundle][]*bundleConstraint
+	programs   map[string]compiled
+	celResults map[celKey]bool
+	celProps   map[*catalog.Bundle][]any
+	labels     map[*catalog.Bundle][]string
+	pkgNames   map[string][]string
 }
 
 // Resolve decides, for every subscription of the request, what to install or
@@ -76,6 +84,9 @@ func newResolver(ctx context.Context, req Request) (*resolver, error) {
 		installed: map[scopePkg]*Installed{}, fixed: map[scopePkg]*node{},
 		fixedProviders: map[catalog.GVK][]*node{}, governed: map[scopePkg][]*subState{},
 		nodes: map[nodeKey]*node{}, ranges: map[string]semver.Range{},
+		bundleCons: map[*catalog.Bundle][]*bundleConstraint{}, programs: map[string]compiled{},
+		celResults: map[celKey]bool{}, celProps: map[*catalog.Bundle][]any{},
+		labels: map[*catalog.Bundle][]string{}, pkgNames: map[string][]string{},
 	}
 	var errs []error
 	for _, c := range req.Catalogs {

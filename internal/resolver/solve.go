@@ -395,7 +395,7 @@ func (r *resolver) rejections(s *subState, st *state, t *node, linked string) []
 		case c == s.stay && t != nil:
 			rej.Reason, rej.Message = ReasonInstalled, fmt.Sprintf("the installed version; %s is the upgrade", t.version)
 		case r.isDead(c):
-			rej.Reason, rej.Message = ReasonDependency, "its dependency "+c.deadWhy.what()+" cannot be met: "+joinFacts(r.deadProof(c, 0))
+			rej.Reason, rej.Message = deadReason(c), "its dependency "+c.deadWhy.what()+" cannot be met: "+joinFacts(r.deadProof(c, 0))
 		case wasTried:
 			rej.Reason, rej.Message = r.explainRejected(s, st, c, upTo, "")
 		case t == nil:
@@ -425,4 +425,16 @@ func (r *resolver) unsatisfiable(s *subState, linked string, e *Explanation) *De
 // approves reports whether an approved version names v ("1.2.0" or "v1.2.0").
 func approves(approved string, v semver.Version) bool {
 	return approved == v.String() || approved == "v"+v.String()
+}
+
+// deadReason classifies why a node can never be installed by the
+// requirement of its own that has no option.
+func deadReason(n *node) Reason {
+	switch c := n.deadWhy.constraint; {
+	case c == nil:
+		return ReasonDependency
+	case c.err != nil:
+		return ReasonInvalidConstraint
+	}
+	return ReasonConstraint
 }

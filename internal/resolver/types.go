@@ -199,9 +199,16 @@ const (
 	ReasonNotStartingVersion Reason = "NotStartingVersion"
 	ReasonDeprecated         Reason = "Deprecated"
 	ReasonDependency         Reason = "DependencyUnsatisfiable"
-	ReasonConflict           Reason = "Conflict"
-	ReasonNotPreferred       Reason = "NotPreferred"
-	ReasonInstalled          Reason = "Installed"
+	// ReasonConstraint: a constraint the bundle declares (olm.constraint,
+	// olm.label.required) is met by no bundle that can be installed.
+	ReasonConstraint Reason = "ConstraintUnsatisfiable"
+	// ReasonInvalidConstraint: a constraint the bundle declares cannot be
+	// evaluated (a CEL rule that does not compile, a malformed or
+	// oversized constraint); the message names the property and why.
+	ReasonInvalidConstraint Reason = "InvalidConstraint"
+	ReasonConflict          Reason = "Conflict"
+	ReasonNotPreferred      Reason = "NotPreferred"
+	ReasonInstalled         Reason = "Installed"
 )
 
 // Rejection is a bundle that was not chosen.
@@ -218,12 +225,14 @@ type Code string
 
 // Explanation codes.
 const (
-	CodeInvalid        Code = "InvalidSubscription"
-	CodeNoCatalog      Code = "CatalogNotFound"
-	CodeNoPackage      Code = "PackageNotFound"
-	CodeNoChannel      Code = "ChannelNotFound"
-	CodeNoCandidate    Code = "NoCandidate"
-	CodeDependency     Code = "DependencyUnsatisfiable"
+	CodeInvalid     Code = "InvalidSubscription"
+	CodeNoCatalog   Code = "CatalogNotFound"
+	CodeNoPackage   Code = "PackageNotFound"
+	CodeNoChannel   Code = "ChannelNotFound"
+	CodeNoCandidate Code = "NoCandidate"
+	CodeDependency  Code = "DependencyUnsatisfiable"
+	// CodeConstraint: every candidate declares a constraint that cannot be met or evaluated.
+	CodeConstraint     Code = "ConstraintUnsatisfiable"
 	CodeConflict       Code = "Conflict"
 	CodeLinkedConflict Code = "LinkedConflict"
 )
