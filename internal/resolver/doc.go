@@ -107,6 +107,20 @@
 // catalogs do have. Every bundle of the package that was not chosen carries a
 // [Reason] and a message.
 //
+// # Candidates, for a status
+//
+// [Decision].Candidates is a bounded, structured view of what the resolver
+// looked at, meant to be shown as is (e.g. a Subscription's
+// status.resolution): the target first with Chosen set and the edge that
+// reaches it, then every candidate passed over, most preferred first, with
+// its [Reason] ([ReasonConstraint], [ReasonInvalidConstraint],
+// [ReasonDependency], [ReasonConflict], ...) and a message naming the
+// constraint, dependency or conflict, then the bundles filtered out up front
+// (not in the channel, outside the range, no upgrade edge). At most
+// [MaxCandidateReasons] entries, each message at most
+// [MaxCandidateMessageBytes]; CandidatesOmitted counts the rest.
+// Decision.Rejected stays the complete list.
+//
 // Results are deterministic: catalogs, options and subscriptions are always
 // visited in a fixed order, and the solver is only asked yes-or-no questions.
 package resolver

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 )
@@ -377,4 +378,48 @@ func subsList(keys []string) string {
 		return "subscription " + keys[0]
 	}
 	return "subscriptions " + joinAnd(keys)
+}
+
+// candidateReasons is the bounded view of a decision's candidates: the
+// target, then the candidates passed over (Rejected after the first
+// upFront entries), then those filtered out up front. It returns how many
+// entries were left out.
+func candidateReasons(d *Decision, upFront int) ([]CandidateReason, int) {
+	total := len(d.Rejected)
+	if d.Target != nil {
+		total++
+	}
+	out := make([]CandidateReason, 0, min(total, MaxCandidateReasons))
+	add := func(c CandidateReason) {
+		if len(out) < MaxCandidateReasons {
+			c.Message = truncateMessage(c.Message, MaxCandidateMessageBytes)
+			out = append(out, c)
+		}
+	}
+	if t := d.Target; t != nil {
+		msg := "chosen: " + string(d.Edge.Kind)
+		if d.Edge.From != "" {
+			msg += " from " + d.Edge.From
+		}
+		add(CandidateReason{Catalog: t.Catalog, Bundle: t.Bundle, Version: t.Version, Chosen: true, Message: msg})
+	}
+	upFront = min(upFront, len(d.Rejected))
+	for _, rej := range slices.Concat(d.Rejected[upFront:], d.Rejected[:upFront]) {
+		add(CandidateReason{Catalog: rej.Catalog, Bundle: rej.Bundle, Version: rej.Version, Reason: rej.Reason, Message: rej.Message})
+	}
+	return out, total - len(out)
+}
+
+// truncateMessage cuts s to at most limit bytes at a character boundary,
+// ending in "…" when cut.
+func truncateMessage(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	const ellipsis = "…"
+	cut := limit - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }

@@ -74,6 +74,7 @@ func Resolve(ctx context.Context, req Request) (Result, error) {
 	res := Result{Decisions: make([]Decision, len(r.subs))}
 	for i, s := range r.subs {
 		res.Decisions[i] = *s.decision
+		res.Decisions[i].Candidates, res.Decisions[i].CandidatesOmitted = candidateReasons(&res.Decisions[i], len(s.rejected))
 	}
 	return res, nil
 }

@@ -124,6 +124,14 @@ type Decision struct {
 	Dependencies []Dependency
 	// Rejected lists every bundle of the package that was not chosen, with why.
 	Rejected []Rejection
+	// Candidates is the bounded view of the bundles looked at, for a
+	// status: the target first (Chosen), then the candidates passed over,
+	// most preferred first, then the bundles filtered out up front (not in
+	// the channel, outside the range, no upgrade edge, ...), at most
+	// MaxCandidateReasons entries, each message at most
+	// MaxCandidateMessageBytes. CandidatesOmitted counts the entries left out.
+	Candidates        []CandidateReason
+	CandidatesOmitted int
 	// Warnings about the choice (deprecations, installed version outside the range).
 	Warnings []string
 	// NeedsApproval is true when Approval is Manual, the target upgrades the
@@ -217,6 +225,33 @@ type Rejection struct {
 	Bundle  string
 	Version semver.Version
 	Reason  Reason
+	Message string
+}
+
+// Bounds of Decision.Candidates.
+const (
+	// MaxCandidateReasons is the most entries Decision.Candidates holds.
+	MaxCandidateReasons = 16
+	// MaxCandidateMessageBytes is the longest message of one entry; a
+	// longer one is cut at a character boundary and ends in "…".
+	MaxCandidateMessageBytes = 1024
+)
+
+// CandidateReason is one bundle the resolver looked at for a subscription
+// and what became of it.
+type CandidateReason struct {
+	// Catalog the bundle is from.
+	Catalog string
+	// Bundle is the bundle (CSV) name.
+	Bundle string
+	// Version is the bundle's version.
+	Version semver.Version
+	// Chosen is true for the target.
+	Chosen bool
+	// Reason classifies why the bundle was passed over; "" when chosen.
+	Reason Reason
+	// Message says why for people, naming the constraint, dependency or
+	// conflict; for the target, how it is reached.
 	Message string
 }
 
