@@ -101,6 +101,25 @@ func inventoryRef(t *testing.T, sub *v1alpha1.Subscription, group, kind string) 
 	return v1alpha1.ObjectReference{}
 }
 
+// settle returns once the controller has nothing left to do for the
+// Subscription: it changes the spec (the history limit, which changes
+// nothing installed) and waits until the controller has seen that
+// generation, so that the reconciles earlier changes queued are done and a
+// restore that follows is the watch's doing.
+func settle(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	sub := &v1alpha1.Subscription{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "lighthouse"}, sub); err != nil {
+		t.Fatal(err)
+	}
+	limit := int32(10)
+	if sub.Spec.RevisionHistoryLimit != nil {
+		limit = *sub.Spec.RevisionHistoryLimit + 1
+	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.RevisionHistoryLimit = &limit })
+	waitSub(t, c, ns, "lighthouse", "settled at 1.0.0", observed(installed("1.0.0")))
+}
+
 // waitRestored waits until ok holds for the live object, as the controller
 // restores it.
 func waitRestored(t *testing.T, what string, obj client.Object, ok func() bool) {
@@ -131,13 +150,15 @@ func deleteObject(t *testing.T, obj client.Object) types.UID {
 
 // TestDriftIsCorrected: a change to, or the deletion of, an installed object
 // of any kind is undone at once: its watch reconciles the Subscription that
-// owns it (the resync period, ten minutes here, is far beyond the test's
-// timeout).
+// owns it. Each change is made once the controller has settled, and the
+// resync period (ten minutes here) is far beyond the test's timeout: only
+// the watch can restore the object in time.
 func TestDriftIsCorrected(t *testing.T) {
 	_, c, ns, cat := setup(t, driftCatalog(t, driftManifests), nil)
 	sub := installDriftSubject(t, c, ns, cat)
 
 	t.Run("ConfigMap changed", func(t *testing.T) {
+		settle(t, c, ns)
 		cm := &corev1.ConfigMap{}
 		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "lighthouse-settings"}, cm); err != nil {
 			t.Fatal(err)
@@ -149,17 +170,20 @@ func TestDriftIsCorrected(t *testing.T) {
 		waitRestored(t, "ConfigMap lighthouse-settings", cm, func() bool { return cm.Data["region"] == "eu-west-1" })
 	})
 	t.Run("Service deleted", func(t *testing.T) {
+		settle(t, c, ns)
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lighthouse-operator-metrics"}}
 		uid := deleteObject(t, svc)
 		waitRestored(t, "Service lighthouse-operator-metrics", svc, func() bool { return svc.UID != uid })
 	})
 	t.Run("Secret deleted", func(t *testing.T) {
+		settle(t, c, ns)
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lighthouse-token"}}
 		uid := deleteObject(t, s)
 		waitRestored(t, "Secret lighthouse-token", s, func() bool { return s.UID != uid && string(s.Data["token"]) == "not-a-secret" })
 	})
 	ref := inventoryRef(t, sub, rbacv1.GroupName, "ClusterRole")
 	t.Run("ClusterRole changed", func(t *testing.T) {
+		settle(t, c, ns)
 		cr := &rbacv1.ClusterRole{}
 		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: ref.Name}, cr); err != nil {
 			t.Fatal(err)
@@ -172,6 +196,7 @@ func TestDriftIsCorrected(t *testing.T) {
 		waitRestored(t, "ClusterRole "+ref.Name, cr, func() bool { return len(cr.Rules) == want })
 	})
 	t.Run("ClusterRole deleted", func(t *testing.T) {
+		settle(t, c, ns)
 		cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ref.Name}}
 		uid := deleteObject(t, cr)
 		waitRestored(t, "ClusterRole "+ref.Name, cr, func() bool { return cr.UID != uid })
@@ -211,6 +236,7 @@ func TestDriftOfAKindServedLater(t *testing.T) {
 		return s
 	}
 	t.Run("ServiceMonitor changed", func(t *testing.T) {
+		settle(t, c, ns)
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(sm), sm); err != nil {
 			t.Fatal(err)
 		}
@@ -223,6 +249,7 @@ func TestDriftOfAKindServedLater(t *testing.T) {
 		waitRestored(t, "ServiceMonitor lighthouse-operator-metrics", sm, func() bool { return interval() == "30s" })
 	})
 	t.Run("ServiceMonitor deleted", func(t *testing.T) {
+		settle(t, c, ns)
 		uid := deleteObject(t, sm)
 		waitRestored(t, "ServiceMonitor lighthouse-operator-metrics", sm, func() bool { return sm.GetUID() != uid && interval() == "30s" })
 	})
