@@ -388,6 +388,12 @@ type AvailableUpgrade struct {
 	// +listType=atomic
 	// +optional
 	Changes []string `json:"changes,omitempty"`
+	// refusal says why the upgrade would be refused if it were approved
+	// now: the permissions the Subscription's ServiceAccount lacks for it.
+	// Empty when it may be applied.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Refusal string `json:"refusal,omitempty"`
 }
 
 // ObjectReference names an installed object.

@@ -24,8 +24,23 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 		return result{}
 	}
 	if x.ap == nil {
-		// The installer may not act: say so; the objects stay until it may.
 		_, err := r.applierFor(ctx, sub)
+		if len(sub.Status.Inventory) == 0 {
+			// Nothing was installed (a Subscription refused for want of a
+			// ServiceAccount): nothing to delete as anyone.
+			return r.release(ctx, x)
+		}
+		leave, lerr := r.namespaceTerminating(ctx, sub.Namespace)
+		if lerr != nil {
+			return result{err: lerr}
+		}
+		if leave {
+			msg := fmt.Sprintf("namespace %s is being deleted and the installer may not act for the Subscription (%v); objects outside the namespace are left in place", sub.Namespace, err)
+			r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, cannotActReason(err), "Uninstall", "%s", truncate(msg, 1024))
+			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "reason", cannotActReason(err))
+			return r.release(ctx, x)
+		}
+		// The installer may not act: say so; the objects stay until it may.
 		return result{phase: phaseFailed, requeue: catalogRequeue, progressing: &note{false, cannotActReason(err), fmt.Sprintf("cannot uninstall: %v", err)}}
 	}
 	policy := sub.Spec.EffectiveCRDDeletionPolicy()

@@ -145,11 +145,14 @@ func decide(f *facts, timeout time.Duration) decision {
 		// A Manual upgrade waits: the installed version keeps being applied
 		// (so drift is corrected) and the status says what would change.
 		t := f.resolution.Target
-		keep.pending = &v1alpha1.AvailableUpgrade{Version: c.target.Version, Bundle: c.target.Bundle, Edge: string(c.edge.Kind), Changes: c.changes}
+		keep.pending = &v1alpha1.AvailableUpgrade{Version: c.target.Version, Bundle: c.target.Bundle, Edge: string(c.edge.Kind), Changes: c.changes, Refusal: c.refusal}
 		msg := fmt.Sprintf("%s %s is available (%s from %s); set spec.approvedVersion to %q to upgrade",
 			t.Package, c.target.Version, c.edge.Kind, sub.Status.InstalledBundle, c.target.Version)
 		if f.resolution.ApprovedUnreachable != "" {
 			msg += "; " + f.resolution.ApprovedUnreachable
+		}
+		if c.refusal != "" {
+			msg += "; the ServiceAccount may not apply it yet (status.availableUpgrade.refusal lists what it lacks)"
 		}
 		keep.upgrade = &note{true, v1alpha1.ReasonUpgradePending, msg}
 		return keepCurrent(f, keep, timeout)

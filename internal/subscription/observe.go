@@ -92,9 +92,11 @@ type candidate struct {
 	// renderErr is why its objects cannot be had.
 	renderErr error
 	// needsApproval: a Manual Subscription's upgrade not approved yet;
-	// changes lists what it would change.
+	// changes lists what it would change, refusal why the Subscription's
+	// ServiceAccount could not apply it.
 	needsApproval bool
 	changes       []string
+	refusal       string
 	// failed is a revision with this content that failed its health gate;
 	// retry says the annotation grants it another try.
 	failed *v1alpha1.Revision
@@ -398,6 +400,11 @@ func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, ap *install
 			if old, err := r.renderBundle(ctx, sub, sub.Status.Catalog, sub.Status.InstalledBundle, sub.Status.InstalledVersion); err == nil {
 				c.changes = install.Changes(old, rendered)
 			}
+			refusal, err := upgradeRefusal(ctx, ap, rendered, sub.Status.Inventory)
+			if err != nil {
+				return err
+			}
+			c.refusal = refusal
 			return nil
 		}
 	}

@@ -116,3 +116,29 @@ func (r *Reconciler) namespaceTerminating(ctx context.Context, ns string) (bool,
 	}
 	return !m.DeletionTimestamp.IsZero(), nil
 }
+
+// maxRefusal bounds status.availableUpgrade.refusal (the CRD's maxLength).
+const maxRefusal = 4096
+
+// upgradeRefusal says why ap's ServiceAccount could not apply an upgrade to
+// rendered, or "" when it could: what a Manual Subscription's pending
+// upgrade would meet once approved. Only a refusal for permissions is
+// reported; another error of the check is returned.
+func upgradeRefusal(ctx context.Context, ap *install.Applier, rendered *install.Rendered, inventory []v1alpha1.ObjectReference) (string, error) {
+	if ap == nil {
+		return "", nil
+	}
+	err := ap.Authorized(ctx, rendered, inventory)
+	var pm *tenancy.PermissionsMissingError
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.As(err, &pm):
+		msg := "if approved now, the upgrade would be refused, nothing changed: " + pm.Error()
+		if len(msg) > maxRefusal {
+			msg = msg[:maxRefusal-3] + "..."
+		}
+		return msg, nil
+	}
+	return "", err
+}

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
@@ -175,6 +177,53 @@ func TestWithoutServiceAccountNothingIsInstalled(t *testing.T) {
 				t.Errorf("state %s, want Failed", got.Status.State)
 			}
 			nothingApplied(t, c, ns, "signals")
+			// Nothing was installed: the Subscription goes when deleted.
+			if err := c.Delete(context.Background(), got); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+				return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(got), &v1alpha1.Subscription{})), nil
+			}); err != nil {
+				t.Fatalf("the refused Subscription was not let go when deleted: %v", err)
+			}
 		})
+	}
+}
+
+// A Manual Subscription's pending upgrade says, before it is approved, that
+// its ServiceAccount could not apply it, and is refused once approved.
+func TestPendingUpgradeSaysItWouldBeRefused(t *testing.T) {
+	dir := sampleDir(t)
+	ownNamespaceOnly(t, dir, "")
+	_, c, ns, cat := setup(t, dir, nil)
+	namespaceTenantOnly(t, ns)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.0.0", VersionRange: "<2.0.0",
+		InstallMode: v1alpha1.InstallModeOwnNamespace, Approval: v1alpha1.ApprovalManual})
+	waitSub(t, c, ns, "signals", "installed", installed("1.0.0"))
+	// signal-store 1.1.0 asks for clusterPermissions: a ClusterRole and
+	// its binding the namespace's tenant may not create.
+	want := `verb=create group="rbac.authorization.k8s.io" resource=clusterroles (cluster-wide) name=signal-store.v1.1.0-signal-store-controller-manager-`
+	sub := waitSub(t, c, ns, "signals", "an upgrade pending that would be refused", func(s *v1alpha1.Subscription) bool {
+		u := s.Status.AvailableUpgrade
+		return u != nil && u.Version == "1.1.0" && u.Refusal != ""
+	})
+	refusal := sub.Status.AvailableUpgrade.Refusal
+	if !strings.HasPrefix(refusal, "if approved now, the upgrade would be refused, nothing changed: ServiceAccount "+ns+"/"+testenv.TenantServiceAccount+" lacks ") || !strings.Contains(refusal, want) {
+		t.Errorf("availableUpgrade.refusal\n%s\nwant it to list\n%s", refusal, want)
+	}
+	if c := condition(sub, v1alpha1.TypeUpgradeAvailable); c == nil || !strings.Contains(c.Message, "status.availableUpgrade.refusal") {
+		t.Errorf("UpgradeAvailable condition %+v does not point at the refusal", c)
+	}
+
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.ApprovedVersion = "1.1.0" })
+	got := waitSub(t, c, ns, "signals", "refused once approved", refusedFor(v1alpha1.ReasonPermissionsMissing))
+	if msg := condition(got, v1alpha1.TypeProgressing).Message; !strings.Contains(msg, want) {
+		t.Errorf("Progressing message\n%s\nwant it to list\n%s", msg, want)
+	}
+	if got.Status.InstalledVersion != "1.0.0" {
+		t.Errorf("installed %s, want 1.0.0 kept", got.Status.InstalledVersion)
+	}
+	if revs := revisionsOf(t, c, ns, "signals"); len(revs) != 1 {
+		t.Errorf("%d Revisions, want the first one only", len(revs))
 	}
 }
