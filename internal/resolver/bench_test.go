@@ -4,7 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
+
+	"github.com/ferrydev/ferry/internal/catalog"
 )
 
 // syntheticRequest is 300 packages × 20 versions, 10% of bundles with
@@ -95,4 +101,65 @@ func BenchmarkResolve(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(req.Subscriptions)), "ns/subscription")
 	b.ReportMetric(float64(counts[StatusUnsatisfiable]), "unsatisfiable")
 	b.ReportMetric(float64(deps), "dependencies")
+}
+
+// communityCatalog loads the real community catalog of the shared corpus
+// (../shared/corpus next to the module), unpacked once into
+// $FERRY_CACHE/corpus as hack/bench and hack/coverage-catalog do, or into a
+// temporary directory. It skips when the corpus is absent.
+func communityCatalog(tb testing.TB) *catalog.Catalog {
+	tb.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	tarball := filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "corpus", "community-prod-full-fbc.tar.xz")
+	if _, err := os.Stat(tarball); err != nil {
+		tb.Skipf("%s is absent: the shared corpus of real catalogs is not next to this clone", tarball)
+	}
+	cache := os.Getenv("FERRY_CACHE")
+	if cache == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cache = filepath.Join(home, ".cache", "ferry")
+		}
+	}
+	dir := filepath.Join(cache, "corpus", "community-prod-full-fbc")
+	if _, err := os.Stat(filepath.Join(dir, ".extracted")); err != nil || cache == "" {
+		dir = tb.TempDir()
+		if out, err := exec.Command("tar", "-xJf", tarball, "-C", dir).CombinedOutput(); err != nil {
+			tb.Fatalf("extracting %s: %v\n%s", tarball, err, out)
+		}
+	}
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(filepath.Join(dir, "community-prod-full"))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkResolveCommunity resolves one subscription to the default
+// channel of every package of the real community catalog, each in its own
+// namespace, in one request.
+func BenchmarkResolveCommunity(b *testing.B) {
+	c := communityCatalog(b)
+	req := Request{Catalogs: []Snapshot{{Name: "community", Catalog: c}}}
+	for _, p := range c.Packages {
+		req.Subscriptions = append(req.Subscriptions, Subscription{Namespace: "ns-" + p.Name, Name: p.Name, Catalog: "community", Package: p.Name})
+	}
+	ctx := context.Background()
+	var res Result
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		var err error
+		if res, err = Resolve(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	unsat := 0
+	for _, d := range res.Decisions {
+		if d.Status == StatusUnsatisfiable {
+			unsat++
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(req.Subscriptions)), "ns/subscription")
+	b.ReportMetric(float64(unsat), "unsatisfiable")
 }

@@ -176,7 +176,9 @@ func (r *resolver) constraintsOf(b *catalog.Bundle) []*bundleConstraint {
 		bc.pred, bc.err = r.compile(&c, "", 0)
 		cs = append(cs, bc)
 	}
-	r.bundleCons[b] = cs
+	if len(cs) > 0 {
+		r.bundleCons[b] = cs
+	}
 	return cs
 }
 
@@ -305,42 +307,62 @@ type celKey struct {
 
 // matches reports whether a candidate passes a predicate.
 func (r *resolver) matches(p *predicate, n *node) bool {
+	if n.bundle != nil {
+		return r.passes(p, subject{bundle: n.bundle, pkg: n.pkg, version: n.version, provides: n.provides})
+	}
+	return r.passes(p, subject{synthetic: n, pkg: n.pkg, version: n.version, provides: n.provides})
+}
+
+// matchesBundle reports whether a catalog bundle passes a predicate,
+// without placing it in a scope.
+func (r *resolver) matchesBundle(p *predicate, b *catalog.Bundle) bool {
+	return r.passes(p, subject{bundle: b, pkg: b.Package, version: b.Version, provides: b.ProvidedAPIs})
+}
+
+// subject is what a predicate tests: a catalog bundle, or an installed
+// bundle no catalog has (synthetic).
+type subject struct {
+	bundle    *catalog.Bundle
+	synthetic *node
+	pkg       string
+	version   semver.Version
+	provides  []catalog.GVK
+}
+
+func (r *resolver) passes(p *predicate, s subject) bool {
 	switch p.kind {
 	case predGVK:
-		return slices.Contains(n.provides, p.gvk)
+		return slices.Contains(s.provides, p.gvk)
 	case predPackage:
-		return n.pkg == p.pkg && p.rng(n.version)
+		return s.pkg == p.pkg && p.rng(s.version)
 	case predLabel:
-		return slices.Contains(r.labelsOf(n), p.label)
+		return slices.Contains(r.labelsOf(s.bundle), p.label)
 	case predCEL:
-		k := celKey{rule: p.rule, b: n.bundle}
-		if n.bundle == nil {
-			k.n = n
-		}
+		k := celKey{rule: p.rule, b: s.bundle, n: s.synthetic}
 		if v, ok := r.celResults[k]; ok {
 			return v
 		}
-		out, _, err := p.prg.Eval(map[string]any{celVariable: r.celProperties(n)})
+		out, _, err := p.prg.Eval(map[string]any{celVariable: r.celProperties(s)})
 		v := err == nil && out == types.True
 		r.celResults[k] = v
 		return v
 	case predAll:
 		for _, c := range p.children {
-			if !r.matches(c, n) {
+			if !r.passes(c, s) {
 				return false
 			}
 		}
 		return true
 	case predAny:
 		for _, c := range p.children {
-			if r.matches(c, n) {
+			if r.passes(c, s) {
 				return true
 			}
 		}
 		return false
 	case predNot:
 		for _, c := range p.children {
-			if r.matches(c, n) {
+			if r.passes(c, s) {
 				return false
 			}
 		}
@@ -349,16 +371,16 @@ func (r *resolver) matches(p *predicate, n *node) bool {
 	return false
 }
 
-// labelsOf returns the olm.label values of a candidate's bundle.
-func (r *resolver) labelsOf(n *node) []string {
-	if n.bundle == nil {
+// labelsOf returns the olm.label values of a bundle.
+func (r *resolver) labelsOf(b *catalog.Bundle) []string {
+	if b == nil {
 		return nil
 	}
-	if ls, ok := r.labels[n.bundle]; ok {
+	if ls, ok := r.labels[b]; ok {
 		return ls
 	}
 	var ls []string
-	for _, p := range n.bundle.Properties {
+	for _, p := range b.Properties {
 		if p.Type != catalog.PropertyLabel {
 			continue
 		}
@@ -369,33 +391,33 @@ func (r *resolver) labelsOf(n *node) []string {
 			ls = append(ls, v.Label)
 		}
 	}
-	r.labels[n.bundle] = ls
+	r.labels[b] = ls
 	return ls
 }
 
 // celProperties is the properties variable of a candidate: its bundle's
 // properties, or for an installed bundle no catalog has, its package and
 // the APIs it provides.
-func (r *resolver) celProperties(n *node) []any {
-	if n.bundle == nil {
-		out := []any{map[string]any{"type": catalog.PropertyPackage, "value": map[string]any{"packageName": n.pkg, "version": n.version.String()}}}
-		for _, g := range n.provides {
+func (r *resolver) celProperties(s subject) []any {
+	if s.bundle == nil {
+		out := []any{map[string]any{"type": catalog.PropertyPackage, "value": map[string]any{"packageName": s.pkg, "version": s.version.String()}}}
+		for _, g := range s.provides {
 			out = append(out, map[string]any{"type": catalog.PropertyGVK, "value": map[string]any{"group": g.Group, "version": g.Version, "kind": g.Kind}})
 		}
 		return out
 	}
-	if v, ok := r.celProps[n.bundle]; ok {
+	if v, ok := r.celProps[s.bundle]; ok {
 		return v
 	}
-	out := make([]any, 0, len(n.bundle.Properties))
-	for _, p := range n.bundle.Properties {
+	out := make([]any, 0, len(s.bundle.Properties))
+	for _, p := range s.bundle.Properties {
 		var v any
 		if err := json.Unmarshal(p.Value, &v); err != nil {
 			v = string(p.Value)
 		}
 		out = append(out, map[string]any{"type": p.Type, "value": v})
 	}
-	r.celProps[n.bundle] = out
+	r.celProps[s.bundle] = out
 	return out
 }
 
@@ -435,7 +457,7 @@ func (r *resolver) predicateOptions(q *requirement) {
 			return
 		}
 		for _, pb := range r.byPackage[pkg] {
-			if r.matches(pred, r.nodeFor(scope, pb.s, pb.b)) {
+			if r.matchesBundle(pred, pb.b) {
 				q.held = append(q.held, fmt.Sprintf("%s passes, but %s", pb.b.Package+" "+pb.b.Version.String(), why))
 				return
 			}
@@ -470,9 +492,8 @@ func (r *resolver) predicateOptions(q *requirement) {
 			continue
 		}
 		for _, pb := range r.byPackage[pkg] {
-			n := r.nodeFor(scope, pb.s, pb.b)
-			if r.matches(pred, n) {
-				q.options = append(q.options, n)
+			if r.matchesBundle(pred, pb.b) {
+				q.options = append(q.options, r.nodeFor(scope, pb.s, pb.b))
 			}
 		}
 	}

@@ -404,8 +404,14 @@ func candidateReasons(d *Decision, upFront int) ([]CandidateReason, int) {
 		add(CandidateReason{Catalog: t.Catalog, Bundle: t.Bundle, Version: t.Version, Chosen: true, Message: msg})
 	}
 	upFront = min(upFront, len(d.Rejected))
-	for _, rej := range slices.Concat(d.Rejected[upFront:], d.Rejected[:upFront]) {
-		add(CandidateReason{Catalog: rej.Catalog, Bundle: rej.Bundle, Version: rej.Version, Reason: rej.Reason, Message: rej.Message})
+	for _, part := range [2][]Rejection{d.Rejected[upFront:], d.Rejected[:upFront]} {
+		for i := range part {
+			if len(out) == MaxCandidateReasons {
+				break
+			}
+			rej := &part[i]
+			add(CandidateReason{Catalog: rej.Catalog, Bundle: rej.Bundle, Version: rej.Version, Reason: rej.Reason, Message: rej.Message})
+		}
 	}
 	return out, total - len(out)
 }
