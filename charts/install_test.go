@@ -49,7 +49,8 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	// Install with the default values: everything rendered is created.
 	notes(helm("install", release, chartDir, "--create-namespace"),
 		"catalogd serves at catalogd.ferry-system.svc:50051 in plaintext",
-		"    address: catalogd.ferry-system.svc:50051\n    tls:\n      insecurePlaintext: true")
+		"    address: catalogd.ferry-system.svc:50051\n    tls:\n      insecurePlaintext: true",
+		"spec.serviceAccountName; one naming none is refused.")
 	installed := render(t, nil)
 	for _, o := range installed {
 		if _, err := get(o); err != nil {
