@@ -145,8 +145,8 @@ func namespace(t *testing.T, name string) string {
 	return name
 }
 
-// create creates obj, writes the status it carries, and deletes it when
-// the test ends.
+// create creates obj, writes the status it carries (Ferry's kinds), and
+// deletes it when the test ends.
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
 	ctx := context.Background()
@@ -167,6 +167,9 @@ func create(t *testing.T, obj client.Object) {
 			t.Errorf("deleting %s: %v", obj.GetName(), err)
 		}
 	})
+	if st == nil {
+		return
+	}
 	switch o := obj.(type) {
 	case *v1alpha1.Subscription:
 		o.Status = *(st.(*v1alpha1.SubscriptionStatus))
