@@ -123,6 +123,11 @@ func TestResolveConstraints(t *testing.T) {
 			status: StatusInstall, target: "a.v1.0.0", deps: []string{"b.v1.2.0"},
 		},
 		{
+			name:   "a not alone is met by the declaring bundle itself, as in operator-framework",
+			docs:   flat(a(constraintProp(`{"not":{"constraints":[{"package":{"packageName":"b","versionRange":">=0.0.0"}}]}}`)), b),
+			status: StatusInstall, target: "a.v1.0.0",
+		},
+		{
 			name:   "gvk constraint is met by the API's provider",
 			docs:   flat(a(constraintProp(`{"failureMessage":"needs X","gvk":{"group":"test.io","version":"v1","kind":"X"}}`)), b),
 			status: StatusInstall, target: "a.v1.0.0", deps: []string{"b.v1.0.0"},

@@ -56,7 +56,8 @@
 // parsed leniently as blang's ParseTolerant does); the rule must be boolean,
 // and an evaluation error, the cost limit [MaxCELCost] included, counts as
 // false. all passes a bundle that passes every child, any one that passes
-// some child, not one that passes none of them. olm.label.required
+// some child, not one that passes none of them (so a not alone is met by
+// any such bundle, the declaring one included: it narrows only inside all). olm.label.required
 // {"label": x} is met by a bundle with the property olm.label {"label": x}.
 // Rules are compiled once per resolution and evaluated once per (rule,
 // bundle). At most [MaxConstraintOptions] bundles, the most preferred, may
