@@ -31,6 +31,11 @@ const (
 	// one candidate; an evaluation that exceeds it counts as false, like
 	// every evaluation error.
 	MaxCELCost = 100000
+	// MaxCELTotalCost is the CEL cost one resolution may spend on all
+	// evaluations together (an evaluation that fails counts MaxCELCost).
+	// Once spent, a constraint that still needs an evaluation passes over
+	// its bundle with ReasonInvalidConstraint, saying so.
+	MaxCELTotalCost = 200 * MaxCELCost
 	// MaxConstraintOptions is how many bundles, most preferred first, may
 	// meet one cel, all, any, not or olm.label.required constraint; the
 	// others are not considered.
@@ -342,7 +347,16 @@ func (r *resolver) passes(p *predicate, s subject) bool {
 		if v, ok := r.celResults[k]; ok {
 			return v
 		}
-		out, _, err := p.prg.Eval(map[string]any{celVariable: r.celProperties(s)})
+		if r.celSpent >= MaxCELTotalCost {
+			r.celOverBudget = true
+			return false
+		}
+		out, det, err := p.prg.Eval(map[string]any{celVariable: r.celProperties(s)})
+		cost := uint64(MaxCELCost)
+		if err == nil && det != nil && det.ActualCost() != nil {
+			cost = *det.ActualCost()
+		}
+		r.celSpent += cost
 		v := err == nil && out == types.True
 		r.celResults[k] = v
 		return v
@@ -450,6 +464,13 @@ func (r *resolver) constraintRequirements(n *node) {
 func (r *resolver) predicateOptions(q *requirement) {
 	scope := q.owner.scope
 	pred := q.constraint.pred
+	r.celOverBudget = false
+	defer func() {
+		if r.celOverBudget {
+			q.options, q.held, q.truncated = nil, nil, 0
+			q.evalErr = fmt.Errorf("%w: the resolution spent its CEL budget (cost %d) before every bundle was tested", ErrConstraint, MaxCELTotalCost)
+		}
+	}()
 	// held notes a package whose bundles pass but which subscriptions or
 	// an installed operator hold to versions that do not.
 	held := func(pkg, why string) {
@@ -551,4 +572,15 @@ func (q *requirement) constraintWhat() string {
 		s += fmt.Sprintf(" (%q)", bc.failure)
 	}
 	return s
+}
+
+// constraintErr says why a constraint requirement cannot be evaluated, or nil.
+func (q *requirement) constraintErr() error {
+	switch {
+	case q.constraint == nil:
+		return nil
+	case q.constraint.err != nil:
+		return q.constraint.err
+	}
+	return q.evalErr
 }

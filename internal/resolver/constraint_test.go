@@ -272,3 +272,26 @@ func TestResolveCELCached(t *testing.T) {
 		t.Errorf("%d evaluations cached, want 4", len(r.celResults))
 	}
 }
+
+// TestResolveCELBudget: one resolution spends at most MaxCELTotalCost on
+// CEL; a constraint that needs more passes over its bundle and says so.
+func TestResolveCELBudget(t *testing.T) {
+	// Every evaluation of the rule fails, and a failed evaluation counts
+	// MaxCELCost: the budget lasts MaxCELTotalCost/MaxCELCost evaluations.
+	rule := `semver_compare("not a version", "1.0.0") == 0`
+	docs := flat(pkgDoc("a", "stable"), bundleDoc("a", "1.0.0", celProp(rule, "")), chDoc("a", "stable", ent("a", "1.0.0")))
+	for i := range MaxCELTotalCost/MaxCELCost + 10 {
+		docs = append(docs, simplePkg(fmt.Sprintf("p%03d", i), "stable", "1.0.0")...)
+	}
+	res, err := Resolve(context.Background(), Request{Catalogs: []Snapshot{snapshot(t, "community", 0, docs...)}, Subscriptions: []Subscription{sub("ns", "a", "a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Decisions[0]
+	if d.Status != StatusUnsatisfiable || len(d.Rejected) != 1 || d.Rejected[0].Reason != ReasonInvalidConstraint {
+		t.Fatalf("want a 1.0.0 passed over as InvalidConstraint:\n%s", describe(d))
+	}
+	if want := "spent its CEL budget"; !strings.Contains(d.Rejected[0].Message, want) {
+		t.Errorf("rejection does not say %q: %s", want, d.Rejected[0].Message)
+	}
+}

@@ -55,7 +55,7 @@
 // parsed JSON, with the function semver_compare(a, b) (-1, 0 or 1, versions
 // parsed leniently as blang's ParseTolerant does); the rule must be boolean,
 // and an evaluation error, the cost limit [MaxCELCost] included, counts as
-// false. all passes a bundle that passes every child, any one that passes
+// false; one resolution spends at most [MaxCELTotalCost] on CEL. all passes a bundle that passes every child, any one that passes
 // some child, not one that passes none of them (so a not alone is met by
 // any such bundle, the declaring one included: it narrows only inside all). olm.label.required
 // {"label": x} is met by a bundle with the property olm.label {"label": x}.

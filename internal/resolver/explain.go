@@ -65,8 +65,8 @@ func (r *resolver) renderReqs(reqs []*requirement, p *problem) []string {
 
 // reqTail says what meets a requirement, or why nothing does.
 func (r *resolver) reqTail(q *requirement, p *problem) string {
-	if c := q.constraint; c != nil && c.err != nil {
-		return ", but it cannot be evaluated: " + strings.TrimPrefix(c.err.Error(), ErrConstraint.Error()+": ")
+	if err := q.constraintErr(); err != nil {
+		return ", but it cannot be evaluated: " + strings.TrimPrefix(err.Error(), ErrConstraint.Error()+": ")
 	}
 	opts := q.options
 	if p != nil {

@@ -64,6 +64,9 @@ type requirement struct {
 	// held says which bundles pass a constraint but cannot be chosen
 	// because subscriptions or installed operators hold their packages.
 	held []string
+	// evalErr says why the constraint could not be evaluated in this
+	// resolution (its budget spent); the requirement then has no option.
+	evalErr error
 }
 
 func (q *requirement) what() string {

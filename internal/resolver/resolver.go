@@ -55,6 +55,10 @@ type resolver struct {
 	celProps   map[*catalog.Bundle][]any
 	labels     map[*catalog.Bundle][]string
 	pkgNames   map[string][]string
+	// celSpent is the CEL cost spent so far; celOverBudget is set when an
+	// evaluation was refused because MaxCELTotalCost was reached.
+	celSpent      uint64
+	celOverBudget bool
 }
 
 // Resolve decides, for every subscription of the request, what to install or

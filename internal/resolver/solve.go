@@ -430,10 +430,10 @@ func approves(approved string, v semver.Version) bool {
 // deadReason classifies why a node can never be installed by the
 // requirement of its own that has no option.
 func deadReason(n *node) Reason {
-	switch c := n.deadWhy.constraint; {
-	case c == nil:
+	switch q := n.deadWhy; {
+	case q.constraint == nil:
 		return ReasonDependency
-	case c.err != nil:
+	case q.constraintErr() != nil:
 		return ReasonInvalidConstraint
 	}
 	return ReasonConstraint
