@@ -46,6 +46,7 @@ func TestResolveConstraints(t *testing.T) {
 		name      string
 		docs      []string
 		installed []Installed
+		others    []Subscription // besides ns/a
 		status    Status
 		target    string
 		deps      []string // bundles installed as dependencies
@@ -163,12 +164,28 @@ func TestResolveConstraints(t *testing.T) {
 			status:    StatusUnsatisfiable, code: CodeConstraint,
 			text: []string{`("b 1.1 or later is needed"), but no bundle that can be chosen matches it: b 1.2.0 passes, but b 1.0.0 is installed in namespace "ns"`},
 		},
+		{
+			name:   "a subscription holding the package to other versions leaves nothing to meet it",
+			docs:   flat(a(needsLabel("gold")), b),
+			others: []Subscription{with(sub("ns", "b", "b"), func(s *Subscription) { s.Range = ">=1.2.0" })},
+			status: StatusUnsatisfiable, code: CodeConstraint,
+			text: []string{`a 1.0.0 requires a bundle with label "gold", but no bundle that can be chosen matches it: b 1.0.0 passes, but subscription ns/b does not allow it`},
+		},
+		{
+			name: "a newer version passed over for its constraint, an older one chosen",
+			docs: flat(pkgDoc("a", "stable"),
+				bundleDoc("a", "1.0.0"),
+				bundleDoc("a", "1.1.0", needsLabel("platinum")),
+				chDoc("a", "stable", ent("a", "1.0.0"), ent("a", "1.1.0", "replaces", "1.0.0")), b),
+			status: StatusInstall, target: "a.v1.0.0",
+			rejected: map[string]Reason{"a.v1.1.0": ReasonConstraint},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := Request{
 				Catalogs:      []Snapshot{snapshot(t, "community", 0, tc.docs...)},
 				Installed:     tc.installed,
-				Subscriptions: []Subscription{sub("ns", "a", "a")},
+				Subscriptions: append([]Subscription{sub("ns", "a", "a")}, tc.others...),
 			}
 			res, err := Resolve(context.Background(), req)
 			if err != nil {
@@ -207,6 +224,11 @@ func TestResolveConstraints(t *testing.T) {
 				}
 				if !found {
 					t.Errorf("%s is not rejected:\n%s", bundle, got)
+				}
+			}
+			for _, c := range d.Candidates {
+				if why, ok := tc.rejected[c.Bundle]; ok && c.Reason != why {
+					t.Errorf("candidate %s: reason %s, want %s", c.Bundle, c.Reason, why)
 				}
 			}
 			for _, want := range tc.text {
