@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -35,9 +34,9 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 			return result{err: lerr}
 		}
 		if leave {
-			msg := fmt.Sprintf("namespace %s is being deleted and the installer may not act for the Subscription (%v); objects outside the namespace are left in place", sub.Namespace, err)
-			r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, cannotActReason(err), "Uninstall", "%s", truncate(msg, 1024))
-			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "reason", cannotActReason(err))
+			// No event: nothing can be created in a namespace being deleted.
+			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "namespace", sub.Namespace, "reason", cannotActReason(err),
+				"message", "the namespace is being deleted and the installer may not act for the Subscription; objects outside the namespace are left in place", "error", err.Error())
 			return r.release(ctx, x)
 		}
 		// The installer may not act: say so; the objects stay until it may.
@@ -58,9 +57,9 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 		if leave {
 			// The namespace is going, with the ServiceAccount's rights:
 			// its objects go with it; what lies outside it is left.
-			msg := fmt.Sprintf("namespace %s is being deleted and %s may no longer delete what it installed; objects outside the namespace are left in place: %v", sub.Namespace, pm.Identity, pm)
-			r.Recorder.Eventf(sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonPermissionsMissing, "Uninstall", "%s", truncate(msg, 1024))
-			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "serviceAccount", pm.Identity.Namespace+"/"+pm.Identity.Name, "missing", len(pm.Missing))
+			// No event: nothing can be created in a namespace being deleted.
+			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "namespace", sub.Namespace, "serviceAccount", pm.Identity.Namespace+"/"+pm.Identity.Name,
+				"message", "the namespace is being deleted and the ServiceAccount may no longer delete what it installed; objects outside the namespace are left in place", "missing", pm.Error())
 			return r.release(ctx, x)
 		}
 		// Nothing was deleted: say what is missing; the objects stay until

@@ -48,11 +48,20 @@ func (r *Reconciler) tenantApplier(ctx context.Context, sub *v1alpha1.Subscripti
 		return nil, &CannotActError{Reason: v1alpha1.ReasonNoServiceAccount, Err: err}
 	}
 	if sub.DeletionTimestamp.IsZero() {
+		// Nothing is installed into a namespace being deleted: its objects,
+		// and the ServiceAccount's rights, are going.
+		terminating, err := r.namespaceTerminating(ctx, sub.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if terminating {
+			return nil, &CannotActError{Reason: v1alpha1.ReasonDeleting, Err: fmt.Errorf("namespace %s is being deleted; nothing is installed into it", sub.Namespace)}
+		}
 		// An uninstall goes on with the rights the ServiceAccount's name
 		// still has; an install waits for the ServiceAccount.
 		sa := &metav1.PartialObjectMetadata{}
 		sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
-		err := r.reader().Get(ctx, ctrl.ObjectKey{Namespace: id.Namespace, Name: id.Name}, sa)
+		err = r.reader().Get(ctx, ctrl.ObjectKey{Namespace: id.Namespace, Name: id.Name}, sa)
 		if apierrors.IsNotFound(err) {
 			return nil, &CannotActError{Reason: v1alpha1.ReasonNoServiceAccount, Err: fmt.Errorf(
 				"%s does not exist; the Subscription is installed with its rights (spec.serviceAccountName, or the installer's default): create it and grant it what the operator needs (examples/tenancy)", id)}

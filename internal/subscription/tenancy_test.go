@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -225,5 +226,55 @@ func TestPendingUpgradeSaysItWouldBeRefused(t *testing.T) {
 	}
 	if revs := revisionsOf(t, c, ns, "signals"); len(revs) != 1 {
 		t.Errorf("%d Revisions, want the first one only", len(revs))
+	}
+}
+
+// A namespace being deleted takes the ServiceAccount's rights with it: the
+// Subscription is let go, the namespace's objects go with the namespace, and
+// what lies outside it is left in place.
+func TestNamespaceDeletedWithTheServiceAccountsRights(t *testing.T) {
+	_, c, ns, cat := setup(t, sampleDir(t), nil)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", VersionRange: "<1.1.0"})
+	sub := waitSub(t, c, ns, "signals", "installed", installed("1.0.0"))
+	var clusterRole string
+	for _, ref := range sub.Status.Inventory {
+		if ref.Kind == "ClusterRole" {
+			clusterRole = ref.Name
+		}
+	}
+	if clusterRole == "" {
+		t.Fatalf("no ClusterRole in the inventory %v", sub.Status.Inventory)
+	}
+	// The install's event is recorded before the namespace stops taking
+	// new objects.
+	waitEvent(t, c, ns, "signals", corev1.EventTypeNormal, v1alpha1.EventReasonInstalled, "signal-store installed 1.0.0")
+	ctx := context.Background()
+	// The namespace goes (envtest runs no namespace controller: it stays
+	// Terminating); once the controller has seen it, nothing more is
+	// installed there, and the tenant's bindings go too.
+	if err := env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.Config = &v1alpha1.SubscriptionConfig{NodeSelector: map[string]string{"seen": "yes"}} })
+	waitSub(t, c, ns, "signals", "seen the namespace go", refusedFor(v1alpha1.ReasonDeleting))
+	for _, o := range []client.Object{
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: testenv.TenantServiceAccount}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ferry-tenant-cluster-" + ns}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ferry-tenant-crds-" + ns}},
+	} {
+		if err := env.Client.Delete(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		return apierrors.IsNotFound(c.Get(ctx, client.ObjectKeyFromObject(sub), &v1alpha1.Subscription{})), nil
+	}); err != nil {
+		t.Fatalf("the Subscription was not let go: %v", err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: clusterRole}, &rbacv1.ClusterRole{}); err != nil {
+		t.Errorf("ClusterRole %s outside the namespace: %v, want it left in place", clusterRole, err)
 	}
 }
