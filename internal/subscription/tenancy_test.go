@@ -255,7 +255,9 @@ func TestNamespaceDeletedWithTheServiceAccountsRights(t *testing.T) {
 	if err := env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) { s.Config = &v1alpha1.SubscriptionConfig{NodeSelector: map[string]string{"seen": "yes"}} })
+	patchSpec(t, c, sub, func(s *v1alpha1.SubscriptionSpec) {
+		s.Config = &v1alpha1.SubscriptionConfig{NodeSelector: map[string]string{"seen": "yes"}}
+	})
 	waitSub(t, c, ns, "signals", "seen the namespace go", refusedFor(v1alpha1.ReasonDeleting))
 	for _, o := range []client.Object{
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: testenv.TenantServiceAccount}},
