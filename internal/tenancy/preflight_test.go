@@ -141,6 +141,22 @@ func TestCheckerListsExactlyWhatIsMissing(t *testing.T) {
 			},
 		},
 		{
+			name: "an aggregated ClusterRole needs escalate",
+			id:   nsTenant,
+			plan: func(ns string) tenancy.Plan {
+				return tenancy.Plan{Apply: []*unstructured.Unstructured{obj(t, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "agg-" + ns},
+					AggregationRule: &rbacv1.AggregationRule{ClusterRoleSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"aggregate-to": ns}}}}})}}
+			},
+			want: func(ns string) []string {
+				cr := `(cluster-wide) name=agg-` + ns
+				return []string{
+					`verb=create group="rbac.authorization.k8s.io" resource=clusterroles ` + cr + ` (to apply ClusterRole agg-` + ns + `)`,
+					`verb=patch group="rbac.authorization.k8s.io" resource=clusterroles ` + cr + ` (to apply ClusterRole agg-` + ns + `)`,
+					`verb=escalate group="rbac.authorization.k8s.io" resource=clusterroles ` + cr + ` (to apply ClusterRole agg-` + ns + ` (the API server's escalation check))`,
+				}
+			},
+		},
+		{
 			name: "objects of another namespace, written and pruned",
 			id:   nsTenant,
 			plan: func(string) tenancy.Plan {
