@@ -11,7 +11,9 @@
 // The installer's reconcilers run with env.InstallerConfig(t): a token for
 // the installer's ServiceAccount with the RBAC of config/rbac applied (the
 // generated ClusterRole included), which fails the test on any request the
-// API server refuses with 403.
+// API server refuses with 403. The installer writes what a Subscription
+// installs as the Subscription's ServiceAccount: Tenant gives a namespace
+// the documented one (examples/tenancy), named TenantServiceAccount.
 //
 // envtest runs no controllers: a Deployment gets no ReplicaSets and no Pods.
 // Use the end-to-end harness in test/e2e for that.
