@@ -23,6 +23,10 @@ const (
 	// TypeCRDUpgradeSafe: the CRD changes of the target version are safe for
 	// the data in the cluster (False blocks the upgrade under Strict).
 	TypeCRDUpgradeSafe = "CRDUpgradeSafe"
+	// TypeReady (Subscription): the operator is installed and healthy and
+	// nothing is in progress or failed (kubectl wait --for=condition=Ready);
+	// when False, its reason is the one of the condition that says why.
+	TypeReady = "Ready"
 )
 
 // Condition reasons.
@@ -103,7 +107,7 @@ const (
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
-var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe}
+var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe, TypeReady}
 
 // ConditionReasons lists every condition reason.
 var ConditionReasons = []string{

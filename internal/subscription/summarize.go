@@ -88,6 +88,27 @@ func summarize(f *facts, d decision, res result) {
 		setCondition(sub, v1alpha1.TypeInstalled, boolStatus(inst.status), inst.reason, inst.message)
 	}
 	sub.Status.State = stateOf(sub, d, res)
+	ready := readyNote(sub)
+	setCondition(sub, v1alpha1.TypeReady, boolStatus(ready.status), ready.reason, ready.message)
+}
+
+// readyNote is the Ready condition: True when the operator is installed
+// and healthy and nothing is in progress or failed; otherwise the reason
+// and message of the condition that says why not.
+func readyNote(sub *v1alpha1.Subscription) note {
+	prog := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeProgressing)
+	inst := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeInstalled)
+	switch {
+	case prog != nil && prog.Status == metav1.ConditionTrue:
+		return note{false, prog.Reason, prog.Message}
+	case inst == nil:
+		return note{false, v1alpha1.ReasonNotInstalled, "nothing is installed yet"}
+	case inst.Status != metav1.ConditionTrue:
+		return note{false, inst.Reason, inst.Message}
+	case sub.Status.State == v1alpha1.StateFailed && prog != nil:
+		return note{false, prog.Reason, prog.Message}
+	}
+	return note{true, inst.Reason, inst.Message}
 }
 
 // summarizeResolution writes what the catalogs and the resolver said.
@@ -120,6 +141,8 @@ func summarizeResolution(f *facts, d decision) {
 		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonCatalogUnavailable, f.catalog.message)
 	case f.resolveErr != nil:
 		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, f.resolveErr.Error())
+	case r == nil:
+		// Not resolved in this reconcile.
 	case r.Status == resolver.StatusUnsatisfiable:
 		sub.Status.LatestVersion = f.latest
 		setCondition(sub, v1alpha1.TypeResolved, metav1.ConditionFalse, v1alpha1.ReasonUnsatisfiable, r.Explanation.Message)
