@@ -110,11 +110,30 @@ func TestRollbackAndRecovery(t *testing.T) {
 	if len(d.Spec.Template.Spec.NodeSelector) != 0 {
 		t.Errorf("the rolled back Deployment still has the broken nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
 	}
-	if out, err := f.Kubectl(t, "rollout", "status", "-n", ns, "deployment/"+d.Name, "--timeout=120s"); err != nil {
-		t.Fatalf("old pods not Ready again: %v\n%s", err, out)
+	// Never stuck: the restored Deployment is exactly 1.3.0's (the deployment
+	// controller takes its first ReplicaSet back, which it does only for an
+	// identical pod template) and rolls out, with no pod of 1.4.0 left.
+	cur := waitRolledOut(t, env.client, ns, d.Name, 2*time.Minute)
+	rss, err := replicaSetsOf(ctx, env.client, d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out, err := f.Kubectl(t, "get", "revisions", "-n", ns); err != nil || !strings.Contains(out, "RolledBack") {
-		t.Errorf("kubectl get revisions:\n%s", out)
+	if len(rss) != 2 {
+		t.Fatalf("%d ReplicaSets, want 1.3.0's and 1.4.0's", len(rss))
+	}
+	first, broken := rss[0], rss[1]
+	if first.CreationTimestamp.After(broken.CreationTimestamp.Time) {
+		first, broken = broken, first
+	}
+	if cur.UID != first.UID {
+		t.Errorf("the rolled back Deployment runs ReplicaSet %s, not 1.3.0's %s: its pod template is not the old one", cur.Name, first.Name)
+	}
+	if broken.Spec.Replicas == nil || *broken.Spec.Replicas != 0 || broken.Status.Replicas != 0 {
+		t.Errorf("1.4.0's ReplicaSet %s still has replicas: spec %v, status %d", broken.Name, broken.Spec.Replicas, broken.Status.Replicas)
+	}
+	revs := revisionOutcomes(t, env.client, ns, "lighthouse")
+	if r := revs[2]; r.Spec.Version != "1.4.0" || r.Status.Outcome != v1alpha1.OutcomeRolledBack {
+		t.Errorf("revision 2: %s %s, want 1.4.0 RolledBack", r.Spec.Version, r.Status.Outcome)
 	}
 
 	// A newer good version published afterwards is installed.
