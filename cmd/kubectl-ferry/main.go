@@ -1,5 +1,5 @@
 // Command kubectl-ferry is the kubectl plugin for Ferry: kubectl ferry
-// list, status, history, diff, approve, rollback, pause, resume and
+// list, status, history, diff, approve, rollback, unpin, pause, resume and
 // catalog. Put it on the PATH; see internal/cli.
 package main
 

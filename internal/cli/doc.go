@@ -1,5 +1,5 @@
 // Package cli is kubectl-ferry, the kubectl plugin for Day 2 work on
-// Ferry's Subscriptions: list, status, history, diff, approve, rollback,
+// Ferry's Subscriptions: list, status, history, diff, approve, rollback, unpin,
 // pause, resume, and catalog search and show.
 //
 // Every command reads the cluster as the user's kubeconfig allows (the

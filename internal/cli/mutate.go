@@ -316,6 +316,54 @@ func describeRevisions(revs []v1alpha1.Revision) string {
 	return strings.Join(parts, ", ")
 }
 
+func (a *app) unpinCommand() *cobra.Command {
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:               "unpin SUBSCRIPTION",
+		Short:             "Let a rolled-back Subscription upgrade again (removes spec.rollbackTo)",
+		Example:           `  kubectl ferry unpin lighthouse-operator -n lighthouse --wait`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeSubscriptions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ns, err := a.clientAndNamespace()
+			if err != nil {
+				return err
+			}
+			rctx, cancel := requestContext(cmd)
+			defer cancel()
+			var was int64
+			sub, err := change(rctx, c, ns, args[0], func(sub *v1alpha1.Subscription) error {
+				if sub.Spec.RollbackTo == nil {
+					return fmt.Errorf("subscription %s is not pinned: spec.rollbackTo is not set", key(sub))
+				}
+				was = sub.Spec.RollbackTo.Revision
+				sub.Spec.RollbackTo = nil
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "Subscription %s/%s: no longer pinned to revision %d\n", sub.Namespace, sub.Name, was)
+			if !w.wait {
+				return nil
+			}
+			return a.waitFor(cmd.Context(), c, client.ObjectKeyFromObject(sub), sub.Generation, w.timeout,
+				fmt.Sprintf("Subscription %s/%s to resolve again", sub.Namespace, sub.Name),
+				func(_ context.Context, s *v1alpha1.Subscription) verdict {
+					if why := stopped(s); why != "" {
+						return verdict{done: true, err: &OutcomeError{Subscription: key(s), What: "unpinning", Reason: why}}
+					}
+					if c := condition(s, v1alpha1.TypeResolved); c != nil && c.Reason != v1alpha1.ReasonPinned {
+						return verdict{done: true}
+					}
+					return verdict{progress: progressOf(s)}
+				})
+		},
+	}
+	addWaitFlags(cmd, &w)
+	return cmd
+}
+
 func (a *app) pauseCommand(pause bool) *cobra.Command {
 	var w waitFlags
 	use, short, done := "resume", "Resume upgrades and drift correction (sets spec.paused to false)", "resumed"

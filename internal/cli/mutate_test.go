@@ -299,3 +299,32 @@ func TestPauseResume(t *testing.T) {
 	}
 	wantError(t, []string{"pause", "nope", "-n", ns}, `Subscription "nope" not found in namespace "pause"`)
 }
+
+func TestUnpin(t *testing.T) {
+	ns := namespace(t, "unpin")
+	sub := rollbackFixture(t, ns, "pinned")
+	s := get(t, ns, "pinned")
+	s.Spec.RollbackTo = &v1alpha1.RollbackTarget{Revision: 2}
+	if err := env.Client.Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setCond(s, cond(v1alpha1.TypeResolved, metav1.ConditionTrue, v1alpha1.ReasonPinned, "pinned to revision 2", s.Generation))
+	if err := env.Client.Status().Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	before := get(t, ns, "pinned")
+	done := controller(t, client.ObjectKeyFromObject(before), before.Generation, func(_ context.Context, s *v1alpha1.Subscription) error {
+		setCond(s, cond(v1alpha1.TypeResolved, metav1.ConditionTrue, v1alpha1.ReasonResolved, "lighthouse-operator 1.4.0 from catalog ferry-samples", 0))
+		observed(s)
+		return nil
+	})
+	r := mustRun(t, "unpin", sub.Name, "-n", ns, "--wait", "--timeout", "30s")
+	done()
+	if r.out != "Subscription unpin/pinned: no longer pinned to revision 2\n" || !strings.HasSuffix(r.errOut, "Subscription unpin/pinned to resolve again: done\n") {
+		t.Errorf("stdout %q, stderr %q", r.out, r.errOut)
+	}
+	if rt := get(t, ns, "pinned").Spec.RollbackTo; rt != nil {
+		t.Errorf("spec.rollbackTo is still %d", rt.Revision)
+	}
+	wantError(t, []string{"unpin", "pinned", "-n", ns}, "subscription unpin/pinned is not pinned: spec.rollbackTo is not set")
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalogsource"
@@ -76,7 +78,8 @@ func New(opts ...Option) *cobra.Command {
 		Use:   PluginName,
 		Short: "Day 2 operations on Ferry Subscriptions",
 		Long: `kubectl ferry shows and changes Ferry Subscriptions: what is installed, why an
-upgrade waits, what it would change, and approves, rolls back, pauses and resumes.`,
+upgrade waits, what it would change; it approves, rolls back, unpins, pauses and
+resumes them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{
@@ -99,6 +102,7 @@ upgrade waits, what it would change, and approves, rolls back, pauses and resume
 		a.diffCommand(),
 		a.approveCommand(),
 		a.rollbackCommand(),
+		a.unpinCommand(),
 		a.pauseCommand(true),
 		a.pauseCommand(false),
 		a.catalogCommand(),
@@ -109,6 +113,9 @@ upgrade waits, what it would change, and approves, rolls back, pauses and resume
 
 // Main runs the command with os.Args and returns the exit code.
 func Main(ctx context.Context, opts ...Option) int {
+	// controller-runtime's client logs nothing a person needs here, and
+	// warns on stderr when no logger is set.
+	ctrllog.SetLogger(logr.Discard())
 	cmd := New(opts...)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
@@ -122,7 +129,7 @@ func Main(ctx context.Context, opts ...Option) int {
 func (a *app) restConfig() (*rest.Config, error) {
 	cfg, err := a.kube.ToRESTConfig()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = PluginName

@@ -103,6 +103,12 @@ func TestList(t *testing.T) {
 	t.Run("unknown format", func(t *testing.T) {
 		wantError(t, []string{"list", "-n", a, "-o", "wide"}, `--output "wide": unknown format (want json or yaml)`)
 	})
+	t.Run("no kubeconfig", func(t *testing.T) {
+		wantError(t, []string{"list", "--kubeconfig", "/nonexistent/kubeconfig"}, "loading the kubeconfig: stat /nonexistent/kubeconfig: no such file or directory")
+	})
+	t.Run("no such context", func(t *testing.T) {
+		wantError(t, []string{"list", "--context", "nope"}, `loading the kubeconfig: context "nope" does not exist`)
+	})
 }
 
 func TestStatus(t *testing.T) {
