@@ -138,9 +138,14 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, what string) *progress {
-	p := &progress{w: w, what: what, done: make(chan struct{})}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
+	f, ok := w.(*os.File)
+	return startProgress(w, what, ok && term.IsTerminal(int(f.Fd())))
+}
+
+// startProgress shows progress on w, with a spinner when tty.
+func startProgress(w io.Writer, what string, tty bool) *progress {
+	p := &progress{w: w, what: what, tty: tty, done: make(chan struct{})}
+	if tty {
 		p.wg.Add(1)
 		go p.spin()
 	} else {
