@@ -96,19 +96,24 @@ func playRollout(ctx context.Context, d *appsv1.Deployment, node string, status 
 	return env.Client.Status().Update(ctx, d)
 }
 
-// testNode creates a node with its Ready condition and, when not ready, the
-// taint the node lifecycle controller puts on it; it is deleted when the
-// test ends.
+// testNode creates a node with its Ready condition and the taints the node
+// lifecycle controller leaves on it: none on a ready node (the API server
+// taints every new node not-ready), unreachable on one that stopped
+// reporting. It is deleted when the test ends.
 func testNode(t *testing.T, name string, ready corev1.ConditionStatus) {
 	t.Helper()
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if ready != corev1.ConditionTrue {
-		n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}
-	}
 	if err := env.Client.Create(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), n) })
+	n.Spec.Taints = nil
+	if ready != corev1.ConditionTrue {
+		n.Spec.Taints = []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}
+	}
+	if err := env.Client.Update(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready, Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status.", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
 	if ready == corev1.ConditionTrue {
 		n.Status.Conditions[0].Reason, n.Status.Conditions[0].Message = "KubeletReady", "kubelet is posting ready status"
