@@ -54,6 +54,7 @@ type result struct {
 	gbfcN, gbfcErrs      int
 	gbfcElapsed          time.Duration
 	gbfcClients          int
+	gbfcCPU              time.Duration // catalogd CPU time (user+sys) during the GetBundleForChannel test
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
@@ -415,11 +416,13 @@ headLoop:
 
 	// e. GetBundleForChannel with concurrent clients.
 	r.gbfcClients = c.clients
+	cpuT := procCPU(pid)
 	if err := throughput(ctx, c, p.addr, chans, r); err != nil {
 		return err
 	}
-	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %d errors", r.gbfcN, c.clients,
-		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), r.gbfcErrs)
+	r.gbfcCPU = procCPU(pid) - cpuT
+	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcN, c.clients,
+		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), fmtDur(r.cpuPer1000()), r.gbfcErrs)
 
 	// f. GetDefaultBundleThatProvides over APIs the default channel heads provide.
 	seen := map[string]bool{}

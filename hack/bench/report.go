@@ -76,6 +76,14 @@ func (r *result) rps() float64 {
 	return float64(r.gbfcN) / r.gbfcElapsed.Seconds()
 }
 
+// cpuPer1000 is catalogd's CPU time per 1,000 GetBundleForChannel answers.
+func (r *result) cpuPer1000() time.Duration {
+	if r.gbfcN == 0 {
+		return 0
+	}
+	return r.gbfcCPU * 1000 / time.Duration(r.gbfcN)
+}
+
 func startMed(s []startResult) time.Duration {
 	return time.Duration(medianStart(s, func(x startResult) int64 { return int64(x.ready) }))
 }
@@ -114,6 +122,7 @@ func writeRealTable(b *strings.Builder, r *result, corpus string) {
 	}
 	fmt.Fprintf(b, "| GetBundleForChannel, %d concurrent clients (%s requests) | %s req/s | %s req/s | %s |\n",
 		r.gbfcClients, groupInt(r.gbfcN), groupInt(int(r.rps()+0.5)), groupInt(int(opm.gbfc)), ratio)
+	fmt.Fprintf(b, "| catalogd CPU time (user+sys) per 1,000 GetBundleForChannel answers | %s | – | – |\n", fmtDur(r.cpuPer1000()))
 	fmt.Fprintf(b, "| GetDefaultBundleThatProvides p50 (%d APIs of default channel heads) | %s | %s | %s |\n",
 		r.nGVKs, fmtDur(pct(r.defaultLat, 50)), fmtDur(opm.defaultP50), faster(pct(r.defaultLat, 50), opm.defaultP50))
 	errs := r.headErrs + r.gbfcErrs + r.defaultErrs
