@@ -217,16 +217,6 @@ func markHealthy(t *testing.T, ns string, unless func(*appsv1.Deployment) bool) 
 						r = *d.Spec.Replicas
 					}
 					if unless != nil && unless(d) {
-						// Observed by the deployment controller, never available:
-						// its pods do not become ready.
-						if d.Status.ObservedGeneration != d.Generation {
-							d.Status = appsv1.DeploymentStatus{
-								ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, UnavailableReplicas: r,
-								Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable",
-									LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-							}
-							_ = env.Client.Status().Update(ctx, d)
-						}
 						continue
 					}
 					if d.Status.ObservedGeneration == d.Generation && d.Status.AvailableReplicas == r {
@@ -241,6 +231,46 @@ func markHealthy(t *testing.T, ns string, unless func(*appsv1.Deployment) bool) 
 				}
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// markUnavailable plays kube-controller-manager for the Deployments of ns
+// that which selects and whose pods never become ready: each generation is
+// observed, its replicas updated and none available.
+func markUnavailable(t *testing.T, ns string, which func(*appsv1.Deployment) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var list appsv1.DeploymentList
+			if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				continue
+			}
+			for i := range list.Items {
+				d := &list.Items[i]
+				if !which(d) || d.Status.ObservedGeneration == d.Generation {
+					continue
+				}
+				r := int32(1)
+				if d.Spec.Replicas != nil {
+					r = *d.Spec.Replicas
+				}
+				d.Status = appsv1.DeploymentStatus{
+					ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r, UnavailableReplicas: r,
+					Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable",
+						LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+				}
+				_ = env.Client.Status().Update(ctx, d)
+			}
 		}
 	}()
 }
@@ -637,6 +667,7 @@ func neverReady(d *appsv1.Deployment) bool {
 
 func TestAutomaticRollback(t *testing.T) {
 	_, c, ns, cat := setup(t, sampleDir(t), neverReady)
+	markUnavailable(t, ns, neverReady)
 	create(t, c, ns, "lighthouse", cat, v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
 		HealthTimeout: &metav1.Duration{Duration: 2 * time.Second},
