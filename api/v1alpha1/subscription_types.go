@@ -250,6 +250,41 @@ type SubscriptionConfig struct {
 	// +listType=atomic
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// envFrom is appended to every container's envFrom; an entry equal to
+	// one the bundle already has is not added twice.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
+
+	// volumes are added to the pods; a volume of the same name replaces the
+	// bundle's.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Volumes []corev1.Volume `json:"volumes,omitempty"`
+
+	// volumeMounts are added to every container; the mounts of a name
+	// replace every mount of the bundle's of that name.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	// +optional
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
+	// affinity replaces the pods' affinity part by part: each of
+	// nodeAffinity, podAffinity and podAntiAffinity that is set replaces the
+	// bundle's (set but empty removes it); an empty affinity removes all
+	// three.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// annotations are added to every Deployment and its pod template. A key
+	// the bundle or Ferry already sets keeps its value.
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // SubscriptionState is the one-word summary of a Subscription.

@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -535,6 +536,10 @@ func renderDeployment(d csvDeployment, ns, target string, cfg *v1alpha1.Subscrip
 	}
 	tpl.Annotations[AnnotationTargetNamespaces] = target
 	applyConfig(&tpl.Spec, cfg)
+	if cfg != nil {
+		dep.Annotations = addAnnotations(dep.Annotations, cfg.Annotations)
+		tpl.Annotations = addAnnotations(tpl.Annotations, cfg.Annotations)
+	}
 	u, err := toUnstructured(dep)
 	if err != nil {
 		return nil, err
@@ -555,9 +560,14 @@ func maps(m map[string]string) map[string]string {
 	return out
 }
 
-// applyConfig merges the Subscription's config into a pod spec: env (same
-// name replaces, others appended, on every container and init container),
-// resources (replaced), nodeSelector (merged) and tolerations (appended).
+// applyConfig merges the Subscription's config into a pod spec, as OLM v0
+// does, on every container and init container: env (same name replaces,
+// others appended), envFrom (appended unless an equal entry exists),
+// volumeMounts (the config's mounts of a name replace the bundle's of that
+// name, others appended) and resources (replaced); on the pod: volumes (same
+// name replaces, others appended), nodeSelector (merged), tolerations
+// (appended unless identical) and affinity (each part set replaces the
+// bundle's; an empty part or an empty affinity removes).
 func applyConfig(ps *corev1.PodSpec, cfg *v1alpha1.SubscriptionConfig) {
 	if cfg == nil {
 		return
@@ -573,9 +583,23 @@ func applyConfig(ps *corev1.PodSpec, cfg *v1alpha1.SubscriptionConfig) {
 					c.Env = append(c.Env, *e.DeepCopy())
 				}
 			}
+			for _, e := range cfg.EnvFrom {
+				if !slices.ContainsFunc(c.EnvFrom, func(x corev1.EnvFromSource) bool { return equality.Semantic.DeepEqual(x, e) }) {
+					c.EnvFrom = append(c.EnvFrom, *e.DeepCopy())
+				}
+			}
+			c.VolumeMounts = mergeVolumeMounts(c.VolumeMounts, cfg.VolumeMounts)
 			if cfg.Resources != nil {
 				c.Resources = *cfg.Resources.DeepCopy()
 			}
+		}
+	}
+	for _, v := range cfg.Volumes {
+		j := slices.IndexFunc(ps.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name })
+		if j >= 0 {
+			ps.Volumes[j] = *v.DeepCopy()
+		} else {
+			ps.Volumes = append(ps.Volumes, *v.DeepCopy())
 		}
 	}
 	if len(cfg.NodeSelector) > 0 {
@@ -593,6 +617,100 @@ func applyConfig(ps *corev1.PodSpec, cfg *v1alpha1.SubscriptionConfig) {
 			ps.Tolerations = append(ps.Tolerations, *t.DeepCopy())
 		}
 	}
+	ps.Affinity = mergeAffinity(ps.Affinity, cfg.Affinity)
+}
+
+// mergeVolumeMounts returns the bundle's mounts with every mount whose name
+// the config mounts removed, and the config's mounts appended: the first of
+// the bundle's mounts of a name is where the config's go, so the order of
+// the others is kept.
+func mergeVolumeMounts(have, cfg []corev1.VolumeMount) []corev1.VolumeMount {
+	if len(cfg) == 0 {
+		return have
+	}
+	names := map[string]bool{}
+	for _, m := range cfg {
+		names[m.Name] = true
+	}
+	out := make([]corev1.VolumeMount, 0, len(have)+len(cfg))
+	placed := map[string]bool{}
+	for _, m := range have {
+		if !names[m.Name] {
+			out = append(out, m)
+			continue
+		}
+		if placed[m.Name] {
+			continue
+		}
+		placed[m.Name] = true
+		for _, c := range cfg {
+			if c.Name == m.Name {
+				out = append(out, *c.DeepCopy())
+			}
+		}
+	}
+	for _, c := range cfg {
+		if !placed[c.Name] {
+			out = append(out, *c.DeepCopy())
+		}
+	}
+	return out
+}
+
+// mergeAffinity applies the config's affinity: nil keeps the bundle's, an
+// empty one removes it, otherwise each part set replaces the bundle's part
+// and an empty part removes it.
+func mergeAffinity(have, cfg *corev1.Affinity) *corev1.Affinity {
+	if cfg == nil {
+		return have
+	}
+	var zero corev1.Affinity
+	if equality.Semantic.DeepEqual(*cfg, zero) {
+		return nil
+	}
+	out := &corev1.Affinity{}
+	if have != nil {
+		out = have.DeepCopy()
+	}
+	if cfg.NodeAffinity != nil {
+		out.NodeAffinity = nil
+		if !equality.Semantic.DeepEqual(*cfg.NodeAffinity, corev1.NodeAffinity{}) {
+			out.NodeAffinity = cfg.NodeAffinity.DeepCopy()
+		}
+	}
+	if cfg.PodAffinity != nil {
+		out.PodAffinity = nil
+		if !equality.Semantic.DeepEqual(*cfg.PodAffinity, corev1.PodAffinity{}) {
+			out.PodAffinity = cfg.PodAffinity.DeepCopy()
+		}
+	}
+	if cfg.PodAntiAffinity != nil {
+		out.PodAntiAffinity = nil
+		if !equality.Semantic.DeepEqual(*cfg.PodAntiAffinity, corev1.PodAntiAffinity{}) {
+			out.PodAntiAffinity = cfg.PodAntiAffinity.DeepCopy()
+		}
+	}
+	if equality.Semantic.DeepEqual(*out, zero) {
+		return nil
+	}
+	return out
+}
+
+// addAnnotations adds the config's annotations to have; a key have already
+// holds keeps its value.
+func addAnnotations(have, cfg map[string]string) map[string]string {
+	if len(cfg) == 0 {
+		return have
+	}
+	if have == nil {
+		have = make(map[string]string, len(cfg))
+	}
+	for k, v := range cfg {
+		if _, ok := have[k]; !ok {
+			have[k] = v
+		}
+	}
+	return have
 }
 
 func ptrEq(a, b *int64) bool {

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -243,6 +244,145 @@ func TestRenderMergesConfig(t *testing.T) {
 	// Config must not leak into the caller's Input.
 	if cfg.Env[0].Value != "eu-west-1" || len(cfg.Tolerations) != 1 {
 		t.Errorf("Render changed the config: %+v", cfg)
+	}
+}
+
+func TestRenderAppliesConfigAsOLM(t *testing.T) {
+	// bundleSide gives the bundle's pod a volume "data" mounted twice, a
+	// volume "cache", envFrom a ConfigMap, node affinity and pod
+	// anti-affinity, and a pod annotation.
+	bundleSide := func(csv map[string]any) {
+		ps := deploymentPodSpec(csv)
+		ps["volumes"] = []any{
+			map[string]any{"name": "data", "emptyDir": map[string]any{}},
+			map[string]any{"name": "cache", "emptyDir": map[string]any{}},
+		}
+		c := ps["containers"].([]any)[0].(map[string]any)
+		c["volumeMounts"] = []any{
+			map[string]any{"name": "data", "mountPath": "/data"},
+			map[string]any{"name": "cache", "mountPath": "/cache"},
+			map[string]any{"name": "data", "mountPath": "/data-ro", "readOnly": true},
+		}
+		c["envFrom"] = []any{map[string]any{"configMapRef": map[string]any{"name": "bundle-env"}}}
+		ps["affinity"] = map[string]any{
+			"nodeAffinity":    map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 1, "preference": map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{"a"}}}}}}},
+			"podAntiAffinity": map[string]any{"preferredDuringSchedulingIgnoredDuringExecution": []any{map[string]any{"weight": 1, "podAffinityTerm": map[string]any{"topologyKey": "kubernetes.io/hostname"}}}},
+		}
+		tpl := csv["spec"].(map[string]any)["install"].(map[string]any)["spec"].(map[string]any)["deployments"].([]any)[0].(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)
+		md, _ := tpl["metadata"].(map[string]any)
+		if md == nil {
+			md = map[string]any{}
+			tpl["metadata"] = md
+		}
+		md["annotations"] = map[string]any{"prometheus.io/scrape": "true"}
+	}
+	bundleEnvFrom := corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "bundle-env"}}}
+	secretEnv := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}}
+	pvc := corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}
+	cache := corev1.Volume{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	certs := corev1.Volume{Name: "certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "certs"}}}
+	bundleNode := &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 1, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}}}}}
+	bundleAnti := &corev1.PodAntiAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname"}}}}
+	cfgNode := &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"arm64"}}}}}}}
+	container := func(d *appsv1.Deployment) *corev1.Container { return &d.Spec.Template.Spec.Containers[0] }
+
+	tests := []struct {
+		name string
+		cfg  v1alpha1.SubscriptionConfig
+		// got picks the part of the rendered Deployment the case is about.
+		got  func(d *appsv1.Deployment) any
+		want any
+	}{
+		{
+			name: "envFrom appended",
+			cfg:  v1alpha1.SubscriptionConfig{EnvFrom: []corev1.EnvFromSource{secretEnv}},
+			got:  func(d *appsv1.Deployment) any { return container(d).EnvFrom },
+			want: []corev1.EnvFromSource{bundleEnvFrom, secretEnv},
+		},
+		{
+			name: "envFrom equal to the bundle's is not added twice",
+			cfg:  v1alpha1.SubscriptionConfig{EnvFrom: []corev1.EnvFromSource{bundleEnvFrom}},
+			got:  func(d *appsv1.Deployment) any { return container(d).EnvFrom },
+			want: []corev1.EnvFromSource{bundleEnvFrom},
+		},
+		{
+			name: "volume of the same name replaces the bundle's in place, others appended",
+			cfg:  v1alpha1.SubscriptionConfig{Volumes: []corev1.Volume{certs, pvc}},
+			got:  func(d *appsv1.Deployment) any { return d.Spec.Template.Spec.Volumes },
+			want: []corev1.Volume{pvc, cache, certs},
+		},
+		{
+			name: "volumeMounts of a name replace every bundle mount of that name",
+			cfg: v1alpha1.SubscriptionConfig{VolumeMounts: []corev1.VolumeMount{
+				{Name: "certs", MountPath: "/etc/certs", ReadOnly: true},
+				{Name: "data", MountPath: "/var/lib/data"},
+			}},
+			got: func(d *appsv1.Deployment) any { return container(d).VolumeMounts },
+			want: []corev1.VolumeMount{
+				{Name: "data", MountPath: "/var/lib/data"},
+				{Name: "cache", MountPath: "/cache"},
+				{Name: "certs", MountPath: "/etc/certs", ReadOnly: true},
+			},
+		},
+		{
+			name: "affinity part set replaces the bundle's, parts not set are kept",
+			cfg:  v1alpha1.SubscriptionConfig{Affinity: &corev1.Affinity{NodeAffinity: cfgNode}},
+			got:  func(d *appsv1.Deployment) any { return d.Spec.Template.Spec.Affinity },
+			want: &corev1.Affinity{NodeAffinity: cfgNode, PodAntiAffinity: bundleAnti},
+		},
+		{
+			name: "affinity part set but empty removes only that part",
+			cfg:  v1alpha1.SubscriptionConfig{Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}},
+			got:  func(d *appsv1.Deployment) any { return d.Spec.Template.Spec.Affinity },
+			want: &corev1.Affinity{NodeAffinity: bundleNode},
+		},
+		{
+			name: "empty affinity removes the bundle's",
+			cfg:  v1alpha1.SubscriptionConfig{Affinity: &corev1.Affinity{}},
+			got:  func(d *appsv1.Deployment) any { return d.Spec.Template.Spec.Affinity },
+			want: (*corev1.Affinity)(nil),
+		},
+		{
+			name: "no affinity keeps the bundle's",
+			cfg:  v1alpha1.SubscriptionConfig{Env: []corev1.EnvVar{{Name: "X", Value: "1"}}},
+			got:  func(d *appsv1.Deployment) any { return d.Spec.Template.Spec.Affinity },
+			want: &corev1.Affinity{NodeAffinity: bundleNode, PodAntiAffinity: bundleAnti},
+		},
+		{
+			name: "pod annotations added; the bundle's and Ferry's keys keep their values",
+			cfg: v1alpha1.SubscriptionConfig{Annotations: map[string]string{
+				"team": "payments", "prometheus.io/scrape": "false", install.AnnotationTargetNamespaces: "elsewhere",
+			}},
+			got: func(d *appsv1.Deployment) any { return d.Spec.Template.Annotations },
+			want: map[string]string{
+				"team": "payments", "prometheus.io/scrape": "true", install.AnnotationTargetNamespaces: "",
+			},
+		},
+		{
+			name: "Deployment annotations added; Ferry's bundle annotation keeps its value",
+			cfg: v1alpha1.SubscriptionConfig{Annotations: map[string]string{
+				"team": "payments", install.AnnotationBundle: "forged",
+			}},
+			got: func(d *appsv1.Deployment) any { return d.Annotations },
+			want: map[string]string{
+				"team": "payments", install.AnnotationBundle: "lighthouse-operator.v1.3.0",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(t, "ops", lighthouse, "1.3.0")
+			in.Manifests = editCSV(t, in.Manifests, bundleSide)
+			cfg := tt.cfg.DeepCopy()
+			in.Config = cfg
+			d := deployment(t, render(t, in))
+			if got := tt.got(d); !equality.Semantic.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			if !equality.Semantic.DeepEqual(*cfg, tt.cfg) {
+				t.Errorf("Render changed the config: %+v", cfg)
+			}
+		})
 	}
 }
 
