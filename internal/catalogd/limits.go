@@ -61,6 +61,10 @@ type Limits struct {
 	// MaxDeprecationMessage is the longest deprecation message, in bytes;
 	// MaxDeprecations the most deprecations the store keeps.
 	MaxDeprecationMessage, MaxDeprecations int
+	// AnswerCacheBytes is the byte budget of the single-bundle answers
+	// (GetBundle and the like, content included) kept encoded; 0 keeps
+	// none, and every answer is encoded anew.
+	AnswerCacheBytes int64
 }
 
 // DefaultLimits are the limits catalogd serves with unless told otherwise.
@@ -78,6 +82,7 @@ func DefaultLimits() Limits {
 		PublishTimeout:         5 * time.Minute,
 		MaxDeprecationMessage:  1024,
 		MaxDeprecations:        10000,
+		AnswerCacheBytes:       DefaultAnswerCacheBytes,
 	}
 }
 
@@ -95,6 +100,7 @@ func (l *Limits) AddFlags(fl *pflag.FlagSet) {
 	fl.DurationVar(&l.PublishTimeout, "publish-timeout", l.PublishTimeout, "longest time a Publish may take to send its archive")
 	fl.IntVar(&l.MaxDeprecationMessage, "max-deprecation-message", l.MaxDeprecationMessage, "longest deprecation message, in bytes")
 	fl.IntVar(&l.MaxDeprecations, "max-deprecations", l.MaxDeprecations, "most deprecations kept")
+	fl.Int64Var(&l.AnswerCacheBytes, "answer-cache-bytes", l.AnswerCacheBytes, "bytes of single-bundle answers kept encoded (0 keeps none)")
 }
 
 // Validate reports every limit that is out of range.
@@ -117,6 +123,9 @@ func (l Limits) Validate() error {
 	positive("publish-timeout", l.PublishTimeout > 0)
 	positive("max-deprecation-message", l.MaxDeprecationMessage > 0)
 	positive("max-deprecations", l.MaxDeprecations > 0)
+	if l.AnswerCacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("--answer-cache-bytes must not be negative, got %d", l.AnswerCacheBytes))
+	}
 	if l.PublishIdleTimeout > l.PublishTimeout {
 		errs = append(errs, fmt.Errorf("--publish-idle-timeout (%s) is longer than --publish-timeout (%s)", l.PublishIdleTimeout, l.PublishTimeout))
 	}

@@ -87,6 +87,20 @@ func gauge(name, help string) prometheus.Gauge {
 	return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "ferry", Subsystem: "catalogd", Name: name, Help: help})
 }
 
+// observeAnswers exports the size of the registry server's answer cache.
+func (m *Metrics) observeAnswers(rs *RegistryServer) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "answer_cache_bytes",
+			Help: "Bytes of single-bundle answers kept encoded, overhead included.",
+		}, func() float64 { b, _ := rs.AnswerCache(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "answer_cache_answers",
+			Help: "Single-bundle answers kept encoded.",
+		}, func() float64 { _, n := rs.AnswerCache(); return float64(n) }),
+	)
+}
+
 // ObserveCatalog sets the size gauges from the served catalog.
 func (m *Metrics) ObserveCatalog(c *catalog.Catalog) {
 	n := c.Counts()

@@ -7,10 +7,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ferrydev/ferry/internal/catalog"
-	"github.com/ferrydev/ferry/internal/lru"
 	"github.com/ferrydev/ferry/proto/api"
 )
 
@@ -18,21 +16,45 @@ import (
 type RegistryServer struct {
 	api.UnimplementedRegistryServer
 	holder *Holder
-	// bundles keeps single-bundle answers (content included), which clients
-	// ask for again and again for the same channel heads.
-	bundles *lru.Cache[*catalog.ChannelEntry, *api.Bundle]
+	// answers keeps single-bundle answers (content included), encoded:
+	// clients ask for the same channel heads again and again.
+	answers *answerCache
 	// list is the ListBundles answer of one catalog, built on first use.
 	listMu  sync.Mutex
 	listFor *catalog.Catalog
 	list    []*api.Bundle
 }
 
-// RegistryCacheBytes bounds the single-bundle answers the server keeps.
-const RegistryCacheBytes = 32 << 20
+// RegistryOption configures NewRegistryServer.
+type RegistryOption func(*RegistryServer)
+
+// WithAnswerBudget bounds the bytes of single-bundle answers kept encoded
+// (default DefaultAnswerCacheBytes; 0 keeps none).
+func WithAnswerBudget(bytes int64) RegistryOption {
+	return func(s *RegistryServer) { s.answers = newAnswerCache(bytes) }
+}
 
 // NewRegistryServer serves the holder's catalog over api.Registry.
-func NewRegistryServer(h *Holder) *RegistryServer {
-	return &RegistryServer{holder: h, bundles: lru.New[*catalog.ChannelEntry, *api.Bundle](RegistryCacheBytes)}
+func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
+	s := &RegistryServer{holder: h, answers: newAnswerCache(DefaultAnswerCacheBytes)}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+// AnswerCache reports the bytes and number of single-bundle answers kept.
+func (s *RegistryServer) AnswerCache() (bytes int64, answers int) {
+	return s.answers.Bytes(), s.answers.Len()
+}
+
+// decoded is a single-bundle answer as a message, for callers in the same
+// process; over gRPC the encoded answer is sent as it is.
+func decoded(m *encodedMessage, err error) (*api.Bundle, error) {
+	if err != nil {
+		return nil, err
+	}
+	return decodeBundle(m)
 }
 
 // ListPackages streams every package name, sorted.
@@ -65,10 +87,15 @@ func (s *RegistryServer) GetPackage(_ context.Context, req *api.GetPackageReques
 // GetBundle returns one bundle of a channel, with its content and with
 // replaces and skips left empty.
 func (s *RegistryServer) GetBundle(_ context.Context, req *api.GetBundleRequest) (*api.Bundle, error) {
+	return decoded(s.encodedGetBundle(req))
+}
+
+func (s *RegistryServer) encodedGetBundle(req *api.GetBundleRequest) (*encodedMessage, error) {
 	if req.GetPkgName() == "" || req.GetChannelName() == "" || req.GetCsvName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "pkgName, channelName and csvName are required")
 	}
-	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	c := s.holder.Catalog()
+	ch, err := lookupChannel(c, req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
@@ -76,19 +103,24 @@ func (s *RegistryServer) GetBundle(_ context.Context, req *api.GetBundleRequest)
 	if e == nil {
 		return nil, status.Errorf(codes.NotFound, "bundle %q not found in channel %q of package %q", req.GetCsvName(), ch.Name, ch.Package)
 	}
-	return s.trimmedBundle(ch, e)
+	return s.answers.bundle(c, ch, e)
 }
 
 // GetBundleForChannel returns the head of a channel.
 func (s *RegistryServer) GetBundleForChannel(_ context.Context, req *api.GetBundleInChannelRequest) (*api.Bundle, error) {
+	return decoded(s.encodedGetBundleForChannel(req))
+}
+
+func (s *RegistryServer) encodedGetBundleForChannel(req *api.GetBundleInChannelRequest) (*encodedMessage, error) {
 	if req.GetPkgName() == "" || req.GetChannelName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "pkgName and channelName are required")
 	}
-	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	c := s.holder.Catalog()
+	ch, err := lookupChannel(c, req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
-	return s.trimmedBundle(ch, ch.HeadEntry())
+	return s.answers.bundle(c, ch, ch.HeadEntry())
 }
 
 // GetChannelEntriesThatReplace streams the entries, in any channel, that
@@ -121,17 +153,22 @@ func (s *RegistryServer) GetChannelEntriesThatReplace(req *api.GetAllReplacement
 // GetBundleThatReplaces returns the bundle of a channel that replaces or
 // skips the named one.
 func (s *RegistryServer) GetBundleThatReplaces(_ context.Context, req *api.GetReplacementRequest) (*api.Bundle, error) {
+	return decoded(s.encodedGetBundleThatReplaces(req))
+}
+
+func (s *RegistryServer) encodedGetBundleThatReplaces(req *api.GetReplacementRequest) (*encodedMessage, error) {
 	if req.GetCsvName() == "" || req.GetPkgName() == "" || req.GetChannelName() == "" {
 		return nil, status.Error(codes.InvalidArgument, "csvName, pkgName and channelName are required")
 	}
-	ch, err := lookupChannel(s.holder.Catalog(), req.GetPkgName(), req.GetChannelName())
+	c := s.holder.Catalog()
+	ch, err := lookupChannel(c, req.GetPkgName(), req.GetChannelName())
 	if err != nil {
 		return nil, err
 	}
 	for i := len(ch.Entries) - 1; i >= 0; i-- {
 		e := ch.Entries[i]
 		if _, ok := e.UpgradesFrom(req.GetCsvName(), nil); ok {
-			return s.trimmedBundle(ch, e)
+			return s.answers.bundle(c, ch, e)
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "no bundle in channel %q of package %q replaces %q", ch.Name, ch.Package, req.GetCsvName())
@@ -183,14 +220,19 @@ func (s *RegistryServer) GetLatestChannelEntriesThatProvide(req *api.GetLatestPr
 // GetDefaultBundleThatProvides returns the head of a package's default
 // channel when it provides the API; with several packages, the first by name.
 func (s *RegistryServer) GetDefaultBundleThatProvides(_ context.Context, req *api.GetDefaultProviderRequest) (*api.Bundle, error) {
+	return decoded(s.encodedGetDefaultBundleThatProvides(req))
+}
+
+func (s *RegistryServer) encodedGetDefaultBundleThatProvides(req *api.GetDefaultProviderRequest) (*encodedMessage, error) {
 	g, err := gvkOf(req.GetGroup(), req.GetVersion(), req.GetKind())
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range s.holder.Catalog().Packages {
+	c := s.holder.Catalog()
+	for _, p := range c.Packages {
 		ch := p.Channel(p.DefaultChannel)
 		if head := ch.HeadEntry(); provides(head.Bundle, g) {
-			return s.trimmedBundle(ch, head)
+			return s.answers.bundle(c, ch, head)
 		}
 	}
 	return nil, status.Errorf(codes.NotFound, "no default channel head provides %s", g)
@@ -295,22 +337,6 @@ func apiDeprecation(d *catalog.Deprecation) *api.Deprecation {
 		return nil
 	}
 	return &api.Deprecation{Message: d.Message}
-}
-
-// trimmedBundle is a single-bundle answer: content included, replaces and
-// skips empty. Answers are immutable once built and kept in a cache (an
-// entry belongs to one loaded catalog, so a reload never serves stale ones).
-func (s *RegistryServer) trimmedBundle(ch *catalog.Channel, e *catalog.ChannelEntry) (*api.Bundle, error) {
-	if b, ok := s.bundles.Get(e); ok {
-		return b, nil
-	}
-	b, err := apiBundle(ch, e, true)
-	if err != nil {
-		return nil, err
-	}
-	b.Replaces, b.Skips = "", nil
-	s.bundles.Put(e, b, int64(proto.Size(b)))
-	return b, nil
 }
 
 // apiBundle projects a bundle in a channel onto the registry message.

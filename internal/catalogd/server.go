@@ -65,7 +65,8 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	gopts := append(o.limits.grpcOptions(), grpc.MaxSendMsgSize(math.MaxInt32))
+	// Single-bundle answers are sent as kept, already encoded.
+	gopts := append(o.limits.grpcOptions(), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodecV2(newPassthroughCodec()))
 	if o.metrics != nil {
 		gopts = append(gopts,
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
@@ -81,7 +82,11 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
-	api.RegisterRegistryServer(g, NewRegistryServer(h))
+	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes))
+	g.RegisterService(registryServiceDesc(), rs)
+	if o.metrics != nil {
+		o.metrics.observeAnswers(rs)
+	}
 	api.RegisterExperimentalRegistryServer(g, NewExperimentalServer(h))
 	catalogv1.RegisterCatalogServiceServer(g, cs)
 	hs := health.NewServer()

@@ -1,0 +1,162 @@
+package catalogd
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/lru"
+	"github.com/ferrydev/ferry/proto/api"
+)
+
+// DefaultAnswerCacheBytes is the default byte budget of the single-bundle
+// answers catalogd keeps encoded (--answer-cache-bytes): enough for the
+// channel heads of the community catalog with their content.
+const DefaultAnswerCacheBytes int64 = 64 << 20
+
+// answerKeyOverhead is what one cached answer costs besides its bytes: the
+// key's strings, the list element and the map entry, roughly.
+const answerKeyOverhead = 256
+
+// encodedMessage is an answer already in protobuf wire form. The
+// single-bundle handlers of api.Registry return it in place of the
+// api.Bundle it encodes, and passthroughCodec sends its bytes as they are.
+// The bytes are shared and never modified.
+type encodedMessage struct{ b []byte }
+
+// passthroughCodec is catalogd's server codec: an encodedMessage goes out
+// as it is; every other message is left to the standard proto codec.
+type passthroughCodec struct{ proto encoding.CodecV2 }
+
+func newPassthroughCodec() passthroughCodec {
+	return passthroughCodec{proto: encoding.GetCodecV2(protoenc.Name)}
+}
+
+// Marshal implements encoding.CodecV2.
+func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*encodedMessage); ok {
+		// SliceBuffer's Free does nothing: the cached bytes stay intact.
+		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+	}
+	return c.proto.Marshal(v)
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (c passthroughCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return c.proto.Unmarshal(data, v)
+}
+
+// Name implements encoding.CodecV2: the content subtype stays "proto".
+func (passthroughCodec) Name() string { return protoenc.Name }
+
+// answerKey names one single-bundle answer: a bundle of a channel of the
+// catalog with that digest. Keys hold no pointer into a catalog, so a
+// catalog replaced by a reload is not kept alive by its answers.
+type answerKey struct{ digest, pkg, channel, bundle string }
+
+// answerCache keeps single-bundle answers, encoded, within a byte budget.
+type answerCache struct {
+	lru *lru.Cache[answerKey, []byte]
+}
+
+func newAnswerCache(budget int64) *answerCache {
+	return &answerCache{lru: lru.New[answerKey, []byte](max(budget, 0))}
+}
+
+// Bytes is the size of the answers kept, overhead included.
+func (a *answerCache) Bytes() int64 { return a.lru.Used() }
+
+// Len is the number of answers kept.
+func (a *answerCache) Len() int { return a.lru.Len() }
+
+// bundle returns the single-bundle answer for entry e of channel ch in c,
+// encoded: content included, replaces and skips left empty. Answers are
+// built once per catalog digest and bundle; an answer whose objects could
+// not be had (a bundle image that failed to pull) is an error and is not
+// kept.
+func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog.ChannelEntry) (*encodedMessage, error) {
+	k := answerKey{digest: c.Digest, pkg: ch.Package, channel: ch.Name, bundle: e.Name}
+	if b, ok := a.lru.Get(k); ok {
+		return &encodedMessage{b: b}, nil
+	}
+	msg, err := apiBundle(ch, e, true)
+	if err != nil {
+		return nil, err
+	}
+	msg.Replaces, msg.Skips = "", nil
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bundle %q: %w", e.Name, err)
+	}
+	if c.Digest != "" {
+		a.lru.Put(k, b, int64(len(b))+int64(len(k.digest)+len(k.pkg)+len(k.channel)+len(k.bundle))+answerKeyOverhead)
+	}
+	return &encodedMessage{b: b}, nil
+}
+
+// decodeBundle turns an encoded answer back into a message, for callers
+// in the same process.
+func decodeBundle(m *encodedMessage) (*api.Bundle, error) {
+	out := new(api.Bundle)
+	if err := proto.Unmarshal(m.b, out); err != nil {
+		return nil, fmt.Errorf("decoding a cached bundle answer: %w", err)
+	}
+	return out, nil
+}
+
+// registryServiceDesc is api.Registry with the single-bundle methods
+// answering encoded messages, which passthroughCodec sends without
+// encoding them again. The other methods are the generated ones.
+func registryServiceDesc() *grpc.ServiceDesc {
+	desc := api.Registry_ServiceDesc
+	desc.Methods = append([]grpc.MethodDesc(nil), desc.Methods...)
+	// A method missing here keeps its generated handler, which answers the
+	// same message encoded by the standard codec.
+	for i, m := range desc.Methods {
+		if h, ok := encodedRegistryHandlers[m.MethodName]; ok {
+			desc.Methods[i].Handler = h
+		}
+	}
+	return &desc
+}
+
+// encodedRegistryHandlers are the handlers of the api.Registry methods
+// answered encoded, by method name.
+var encodedRegistryHandlers = map[string]grpc.MethodHandler{
+	"GetBundle":                    encodedUnary(api.Registry_GetBundle_FullMethodName, (*RegistryServer).encodedGetBundle),
+	"GetBundleForChannel":          encodedUnary(api.Registry_GetBundleForChannel_FullMethodName, (*RegistryServer).encodedGetBundleForChannel),
+	"GetBundleThatReplaces":        encodedUnary(api.Registry_GetBundleThatReplaces_FullMethodName, (*RegistryServer).encodedGetBundleThatReplaces),
+	"GetDefaultBundleThatProvides": encodedUnary(api.Registry_GetDefaultBundleThatProvides_FullMethodName, (*RegistryServer).encodedGetDefaultBundleThatProvides),
+}
+
+// encodedUnary is a unary handler like the generated one whose answer is an
+// encodedMessage.
+func encodedUnary[Req any, PReq interface {
+	*Req
+	proto.Message
+}](fullMethod string, answer func(*RegistryServer, PReq) (*encodedMessage, error)) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+		in := PReq(new(Req))
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		s := srv.(*RegistryServer)
+		call := func(_ context.Context, req any) (any, error) {
+			m, err := answer(s, req.(PReq))
+			if err != nil {
+				return nil, err
+			}
+			return m, nil
+		}
+		if interceptor == nil {
+			return call(ctx, in)
+		}
+		return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: fullMethod}, call)
+	}
+}
