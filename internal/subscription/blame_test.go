@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -89,11 +90,18 @@ func playRollout(ctx context.Context, d *appsv1.Deployment, node string, status 
 	if err := env.Client.Status().Update(ctx, pod); err != nil {
 		return err
 	}
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, UnavailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability.", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	return env.Client.Status().Update(ctx, d)
+	// The installer applies the Deployment again while it waits: write
+	// the status onto the latest version.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			return err
+		}
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, UnavailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability.", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		}
+		return env.Client.Status().Update(ctx, d)
+	})
 }
 
 // testNode creates a node with its Ready condition and the taints the node
@@ -185,15 +193,18 @@ func TestNoRollbackWhenTheNodeIsToBlame(t *testing.T) {
 	if err := env.Client.Status().Update(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
-	d := &appsv1.Deployment{}
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: lighthouseManager}, d); err != nil {
-		t.Fatal(err)
-	}
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	if err := env.Client.Status().Update(context.Background(), d); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d := &appsv1.Deployment{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: lighthouseManager}, d); err != nil {
+			return err
+		}
+		d.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		}
+		return env.Client.Status().Update(context.Background(), d)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	sub = waitSub(t, c, ns, "lighthouse", "upgraded to 1.4.0 once the node is back", installed("1.4.0"))
