@@ -307,6 +307,14 @@ func bundleMessage(b *catalog.Bundle, withManifests bool) (*catalogv1.Bundle, er
 		for _, m := range ms {
 			out.Manifests = append(out.Manifests, &catalogv1.Manifest{ApiVersion: m.APIVersion, Kind: m.Kind, Name: m.Name, Json: string(m.JSON)})
 		}
+		if out.ManifestsDigest == "" && b.Image != "" {
+			// A bundle listed by image only, pulled on this request: the
+			// loaded catalog announces its digest only after the reload
+			// the pull triggers. Say what was computed, so that a client
+			// tells this bundle from one of a catalogd that announces no
+			// digests; it installs only once a snapshot announces it.
+			out.ManifestsDigest = catalog.ManifestsDigest(ms)
+		}
 	}
 	return out, nil
 }
