@@ -23,6 +23,10 @@ var failureReasons = []string{
 	v1alpha1.ReasonNoServiceAccount, v1alpha1.ReasonPermissionsMissing, v1alpha1.ReasonHealthGateFailed,
 }
 
+// busy are the states in which the installer is still at work: a version
+// it reports as installed is not yet the outcome.
+var busy = []v1alpha1.SubscriptionState{"", v1alpha1.StateResolving, v1alpha1.StateInstalling, v1alpha1.StateUpgrading}
+
 // stopped returns why the installer stopped working on a Subscription, or
 // "" when it did not.
 func stopped(sub *v1alpha1.Subscription) string {
@@ -131,7 +135,7 @@ status.availableUpgrade. Only the upgrade the installer offers can be approved.`
 					if why := stopped(s); why != "" {
 						return verdict{done: true, err: &OutcomeError{Subscription: key(s), What: "upgrade to " + version, Reason: why}}
 					}
-					if s.Status.InstalledVersion == version && s.Status.State == v1alpha1.StateInstalled {
+					if s.Status.InstalledVersion == version && !slices.Contains(busy, s.Status.State) {
 						return verdict{done: true}
 					}
 					return verdict{progress: progressOf(s)}

@@ -84,6 +84,25 @@ func TestApprove(t *testing.T) {
 		}
 	})
 
+	t.Run("wait until installed while the next upgrade already waits", func(t *testing.T) {
+		sub := lighthouse(ns)
+		sub.Name = "next"
+		create(t, sub)
+		before := get(t, ns, "next")
+		done := controller(t, client.ObjectKeyFromObject(before), before.Generation, func(_ context.Context, sub *v1alpha1.Subscription) error {
+			sub.Status.State = v1alpha1.StateUpgradePending
+			sub.Status.InstalledVersion, sub.Status.LatestVersion = "1.4.0", "1.5.0"
+			sub.Status.AvailableUpgrade = &v1alpha1.AvailableUpgrade{Version: "1.5.0", Bundle: "lighthouse-operator.v1.5.0", Edge: "replaces"}
+			observed(sub)
+			return nil
+		})
+		r := mustRun(t, "approve", "next", "-n", ns, "--wait", "--timeout", "30s")
+		done()
+		if !strings.HasSuffix(r.errOut, "the upgrade of approve/next to 1.4.0: done\n") {
+			t.Errorf("progress:\n%s", r.errOut)
+		}
+	})
+
 	t.Run("wait until it fails its health gate", func(t *testing.T) {
 		sub := lighthouse(ns)
 		sub.Name = "fails"
