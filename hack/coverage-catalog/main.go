@@ -172,6 +172,7 @@ var (
 		{regexp.MustCompile(`shipped twice|listed twice`), "an object shipped twice"},
 		{regexp.MustCompile(`has no serviceAccountName`), "permissions without a serviceAccountName"},
 		{regexp.MustCompile(`is not a ServiceAccount of the bundle`), "binds a ServiceAccount that is not the bundle's own"},
+		{regexp.MustCompile(`is the default ServiceAccount of namespace`), "binds the namespace's default ServiceAccount"},
 		{regexp.MustCompile(`name "[^"]*" is invalid`), "invalid object name"},
 	}
 )

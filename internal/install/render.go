@@ -218,10 +218,14 @@ func Render(in Input) (*Rendered, error) {
 	var objs []*unstructured.Unstructured
 	objs = append(objs, shipped...)
 
+	if err := replaceDefaultServiceAccount(&spec.Install.Spec, operatorServiceAccountName(in.Package, csvName)); err != nil {
+		return nil, bad("ClusterServiceVersion %s: %v", csvName, err)
+	}
+
 	// ServiceAccounts: one per name the CSV uses, unless the bundle ships it.
 	sas := map[string]bool{}
 	addSA := func(name string) {
-		if name != "" && name != "default" {
+		if name != "" && name != defaultServiceAccount {
 			sas[name] = true
 		}
 	}
@@ -323,6 +327,57 @@ func Render(in Input) (*Rendered, error) {
 		Version:          in.Version,
 		Bundle:           csvName,
 	}, nil
+}
+
+// defaultServiceAccount is the ServiceAccount every namespace has, which
+// every pod without a serviceAccountName runs as.
+const defaultServiceAccount = "default"
+
+// operatorServiceAccountName is the ServiceAccount Ferry gives an operator
+// whose ClusterServiceVersion grants its permissions to the namespace's
+// default ServiceAccount: the package name, or the CSV name without one.
+func operatorServiceAccountName(pkg, csvName string) string {
+	if pkg != "" {
+		return pkg
+	}
+	return csvName
+}
+
+// replaceDefaultServiceAccount gives the operator a ServiceAccount of its
+// own when the install strategy grants permissions or clusterPermissions to
+// the namespace's default ServiceAccount: those grants go to name instead,
+// and every Deployment that runs as default (no serviceAccountName, or
+// "default") runs as name. Binding the operator's rights to default would
+// hand them to every pod of the namespace that names no ServiceAccount. A
+// strategy that grants nothing to default is left as it is.
+func replaceDefaultServiceAccount(st *csvStrategySpec, name string) error {
+	grants := false
+	for _, list := range [][]csvPermission{st.Permissions, st.ClusterPermissions} {
+		for i := range list {
+			if list[i].ServiceAccountName == defaultServiceAccount {
+				list[i].ServiceAccountName = name
+				grants = true
+			}
+		}
+	}
+	if !grants {
+		return nil
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("permissions are granted to the default ServiceAccount, and the ServiceAccount Ferry would create instead, %q, is not a valid name: %s", name, strings.Join(errs, "; "))
+	}
+	for i := range st.Deployments {
+		ps := &st.Deployments[i].Spec.Template.Spec
+		runAs := ps.ServiceAccountName
+		if runAs == "" {
+			runAs = ps.DeprecatedServiceAccount
+		}
+		if runAs == "" || runAs == defaultServiceAccount {
+			ps.ServiceAccountName = name
+			ps.DeprecatedServiceAccount = ""
+		}
+	}
+	return nil
 }
 
 func manifestName(i int, m catalog.Manifest) string {

@@ -12,11 +12,13 @@ import (
 // permissions to the operator it installs, never to users, groups or
 // ServiceAccounts it does not create (system:authenticated, another
 // namespace's accounts). Its own ServiceAccounts are those it ships and
-// those its ClusterServiceVersion names, all of which objs holds.
+// those its ClusterServiceVersion names, all of which objs holds; the
+// namespace's default ServiceAccount never is, even when shipped, since
+// every pod without a serviceAccountName runs as it.
 func checkSubjects(bundle, ns string, objs []*unstructured.Unstructured) error {
 	own := map[string]bool{}
 	for _, o := range objs {
-		if o.GetKind() == "ServiceAccount" && o.GetAPIVersion() == "v1" && o.GetNamespace() == ns {
+		if o.GetKind() == "ServiceAccount" && o.GetAPIVersion() == "v1" && o.GetNamespace() == ns && o.GetName() != defaultServiceAccount {
 			own[o.GetName()] = true
 		}
 	}
@@ -41,6 +43,11 @@ func checkSubjects(bundle, ns string, objs []*unstructured.Unstructured) error {
 			sns, _ := m["namespace"].(string)
 			if kind == "ServiceAccount" && sns == ns && own[name] {
 				continue
+			}
+			if kind == "ServiceAccount" && sns == ns && name == defaultServiceAccount {
+				return &InvalidBundleError{Bundle: bundle, Reason: fmt.Sprintf(
+					"%s: subjects[%d] is the default ServiceAccount of namespace %s, which every pod there without a serviceAccountName runs as; a bundle may bind only its own ServiceAccounts (%s)",
+					describe(Ref(o)), i, ns, ownList(own))}
 			}
 			return &InvalidBundleError{Bundle: bundle, Reason: fmt.Sprintf(
 				"%s: subjects[%d] (%s) is not a ServiceAccount of the bundle in namespace %s; a bundle may bind only its own ServiceAccounts (%s)",

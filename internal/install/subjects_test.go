@@ -2,8 +2,12 @@ package install_test
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/install"
@@ -57,10 +61,29 @@ func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 		{
 			name: "a ServiceAccount of the namespace the bundle does not create",
 			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{binding(t, "RoleBinding", "builder-admin",
+					map[string]any{"kind": "ServiceAccount", "name": "builder"})}
+			},
+			want: "RoleBinding ops/builder-admin: subjects[0] (ServiceAccount ops/builder) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + ")",
+		},
+		{
+			name: "the namespace's default ServiceAccount",
+			add: func(t *testing.T) []catalog.Manifest {
 				return []catalog.Manifest{binding(t, "RoleBinding", "default-admin",
 					map[string]any{"kind": "ServiceAccount", "name": "default"})}
 			},
-			want: "RoleBinding ops/default-admin: subjects[0] (ServiceAccount ops/default) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + ")",
+			want: "RoleBinding ops/default-admin: subjects[0] is the default ServiceAccount of namespace ops, which every pod there without a serviceAccountName runs as; a bundle may bind only its own ServiceAccounts (" + sa + ")",
+		},
+		{
+			name: "the default ServiceAccount, even when the bundle ships one",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{
+					manifest(t, map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "default"}}),
+					binding(t, "ClusterRoleBinding", "default-admin",
+						map[string]any{"kind": "ServiceAccount", "namespace": "ops", "name": "default"}),
+				}
+			},
+			want: "ClusterRoleBinding default-admin: subjects[0] is the default ServiceAccount of namespace ops",
 		},
 		{
 			name: "the CSV's ServiceAccount, namespace defaulted",
@@ -103,6 +126,101 @@ func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 			}
 			if ibe.Bundle != "lighthouse-operator.v1.3.0" {
 				t.Errorf("error names bundle %q", ibe.Bundle)
+			}
+		})
+	}
+}
+
+func TestRenderGivesTheOperatorItsOwnServiceAccountInsteadOfDefault(t *testing.T) {
+	// grantTo sets the serviceAccountName of the CSV's permissions and
+	// clusterPermissions, and the Deployment's serviceAccountName (absent
+	// when runAs is "").
+	grantTo := func(perms, cluster, runAs string) func(map[string]any) {
+		return func(csv map[string]any) {
+			st := csv["spec"].(map[string]any)["install"].(map[string]any)["spec"].(map[string]any)
+			for _, f := range []struct{ key, sa string }{{"permissions", perms}, {"clusterPermissions", cluster}} {
+				for _, p := range st[f.key].([]any) {
+					p.(map[string]any)["serviceAccountName"] = f.sa
+				}
+			}
+			ps := deploymentPodSpec(csv)
+			delete(ps, "serviceAccountName")
+			if runAs != "" {
+				ps["serviceAccountName"] = runAs
+			}
+		}
+	}
+	tests := []struct {
+		name  string
+		edit  func(map[string]any)
+		noPkg bool
+		// wantRunAs is the Deployment's serviceAccountName; wantBound the
+		// ServiceAccounts the rendered bindings name; wantSAs the
+		// ServiceAccounts rendered.
+		wantRunAs string
+		wantBound []string
+		wantSAs   []string
+	}{
+		{
+			name: "permissions and clusterPermissions for default, Deployment without serviceAccountName",
+			edit: grantTo("default", "default", ""), wantRunAs: lighthouse,
+			wantBound: []string{lighthouse}, wantSAs: []string{lighthouse},
+		},
+		{
+			name: "Deployment running as default by name",
+			edit: grantTo("default", "default", "default"), wantRunAs: lighthouse,
+			wantBound: []string{lighthouse}, wantSAs: []string{lighthouse},
+		},
+		{
+			name: "only clusterPermissions for default; a Deployment with its own ServiceAccount keeps it",
+			edit: grantTo(sa, "default", sa), wantRunAs: sa,
+			wantBound: []string{lighthouse, sa}, wantSAs: []string{lighthouse, sa},
+		},
+		{
+			name: "without a package name the CSV name is used",
+			edit: grantTo("default", "default", ""), noPkg: true, wantRunAs: "lighthouse-operator.v1.3.0",
+			wantBound: []string{"lighthouse-operator.v1.3.0"}, wantSAs: []string{"lighthouse-operator.v1.3.0"},
+		},
+		{
+			name: "nothing granted to default: a Deployment without serviceAccountName is left as it is",
+			edit: grantTo(sa, sa, ""), wantRunAs: "",
+			wantBound: []string{sa}, wantSAs: []string{sa},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(t, "ops", lighthouse, "1.3.0")
+			in.Manifests = editCSV(t, in.Manifests, tt.edit)
+			if tt.noPkg {
+				in.Package = ""
+			}
+			r := render(t, in)
+			if got := deployment(t, r).Spec.Template.Spec.ServiceAccountName; got != tt.wantRunAs {
+				t.Errorf("Deployment runs as %q, want %q", got, tt.wantRunAs)
+			}
+			bound := map[string]bool{}
+			for _, kind := range []string{"RoleBinding", "ClusterRoleBinding"} {
+				for _, b := range findAll(r, kind) {
+					subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
+					for _, s := range subjects {
+						m := s.(map[string]any)
+						if m["namespace"] != "ops" {
+							t.Errorf("%s %s binds %v outside the install namespace", kind, b.GetName(), m)
+						}
+						bound[m["name"].(string)] = true
+					}
+				}
+			}
+			if got := slices.Sorted(maps.Keys(bound)); !slices.Equal(got, tt.wantBound) {
+				t.Errorf("bindings name %v, want %v", got, tt.wantBound)
+			}
+			var sas []string
+			for _, o := range findAll(r, "ServiceAccount") {
+				sas = append(sas, o.GetName())
+			}
+			slices.Sort(sas)
+			if !slices.Equal(sas, tt.wantSAs) {
+				t.Errorf("ServiceAccounts %v, want %v", sas, tt.wantSAs)
 			}
 		})
 	}
