@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/lru"
 )
 
@@ -67,15 +68,57 @@ func (e *ContentMismatchError) Error() string {
 	return fmt.Sprintf("catalog %q at %s: bundle %s of package %q: %s; the answer is refused", e.Catalog, e.Address, e.Bundle, e.Package, e.Reason)
 }
 
+// BundlePendingError is returned by Store.Manifests for a bundle the
+// catalog lists by image only and whose manifests digest its snapshot does
+// not announce yet: catalogd pulls the image when the bundle is asked for
+// and announces the digest in its next snapshot. Nothing is installed from
+// the answer that triggered the pull; the bundle installs once a snapshot
+// announces the digest and the manifests hash to it. The Store sends an
+// event for the catalog after a while, so that a failed pull is tried again.
+type BundlePendingError struct {
+	// Catalog is the CatalogSource, Address where it is served.
+	Catalog, Address string
+	// Package and Bundle name the bundle asked for.
+	Package, Bundle string
+	// Image is the bundle image the snapshot names.
+	Image string
+	// ManifestsDigest is what catalogd computed from the pulled image, not
+	// yet announced in a snapshot; "" when the pull did not succeed.
+	ManifestsDigest string
+	// Err is catalogd's answer when the pull did not succeed.
+	Err error
+	// Retry is when the Store sends the catalog's event again.
+	Retry time.Duration
+}
+
+func (e *BundlePendingError) Error() string {
+	head := fmt.Sprintf("catalog %q at %s: bundle %s of package %q is listed by image only", e.Catalog, e.Address, e.Bundle, e.Package)
+	if e.Err != nil {
+		return fmt.Sprintf("%s, and catalogd has not pulled its image %s: %v; asked again in %s", head, e.Image, e.Err, e.Retry)
+	}
+	return fmt.Sprintf("%s: catalogd pulled its image %s (manifests digest %s); waiting for the catalog to announce that digest in a new snapshot", head, e.Image, e.ManifestsDigest)
+}
+
+func (e *BundlePendingError) Unwrap() error { return e.Err }
+
 // Defaults for the Store's options.
 const (
 	DefaultEventBuffer        = 256
 	DefaultManifestCacheBytes = 128 << 20
+	// DefaultPendingRetry is how long after a bundle image was found not
+	// pulled the Store sends the catalog's event again: catalogd answers a
+	// failed pull from memory for as long.
+	DefaultPendingRetry = catalogd.BundlePullRetryAfter
+	// pendingAskTimeout bounds the GetBundle call that makes catalogd pull
+	// a bundle image. catalogd finishes the pull without the caller and
+	// announces the digest in a new snapshot.
+	pendingAskTimeout = 20 * time.Second
 )
 
 type storeOptions struct {
 	eventBuffer   int
 	manifestBytes int64
+	pendingRetry  time.Duration
 }
 
 // Option configures NewStore.
@@ -87,6 +130,10 @@ func WithEventBuffer(n int) Option { return func(o *storeOptions) { o.eventBuffe
 // WithManifestCacheBytes bounds the manifests cached by bundle digest (by
 // the size of their JSON); 0 disables the cache.
 func WithManifestCacheBytes(n int64) Option { return func(o *storeOptions) { o.manifestBytes = n } }
+
+// WithPendingRetry sets how long after a bundle image was found not pulled
+// the catalog's event is sent again (default DefaultPendingRetry).
+func WithPendingRetry(d time.Duration) Option { return func(o *storeOptions) { o.pendingRetry = d } }
 
 // Store holds the catalogs of all CatalogSources. It is safe for concurrent
 // use. Everything is kept per CatalogSource: a catalog claiming another's
@@ -100,6 +147,11 @@ type Store struct {
 	// digest, manifests digest); only manifests that hash to the manifests
 	// digest are put in.
 	cache *lru.Cache[string, []catalog.Manifest]
+	// pendingRetry and retrying: at most one timer per catalog sends its
+	// event again after a bundle image was found not pulled.
+	pendingRetry time.Duration
+	retryMu      sync.Mutex
+	retrying     map[string]bool
 }
 
 type storeEntry struct {
@@ -116,14 +168,19 @@ func manifestKey(catalogName, address, bundleDigest, manifestsDigest string) str
 
 // NewStore returns an empty store.
 func NewStore(opts ...Option) *Store {
-	o := storeOptions{eventBuffer: DefaultEventBuffer, manifestBytes: DefaultManifestCacheBytes}
+	o := storeOptions{eventBuffer: DefaultEventBuffer, manifestBytes: DefaultManifestCacheBytes, pendingRetry: DefaultPendingRetry}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.pendingRetry <= 0 {
+		o.pendingRetry = DefaultPendingRetry
+	}
 	return &Store{
-		sources: map[string]*storeEntry{},
-		events:  newNotifier(o.eventBuffer),
-		cache:   lru.New[string, []catalog.Manifest](o.manifestBytes),
+		sources:      map[string]*storeEntry{},
+		events:       newNotifier(o.eventBuffer),
+		cache:        lru.New[string, []catalog.Manifest](o.manifestBytes),
+		pendingRetry: o.pendingRetry,
+		retrying:     map[string]bool{},
 	}
 }
 
@@ -179,7 +236,10 @@ func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 // manifests that hash (catalog.ManifestsDigest) to the manifests digest
 // announced for the bundle, which must be announced (fail closed: a catalog
 // that announces none cannot be verified and its bundles are refused); and
-// exactly one ClusterServiceVersion, named as the bundle. It fails with ErrNotFound
+// exactly one ClusterServiceVersion, named as the bundle. A bundle listed by
+// image only whose digest is not announced yet is asked for, which makes
+// catalogd pull its image, and fails with *BundlePendingError (see
+// askPending). It fails with ErrNotFound
 // for an unknown catalog or bundle, with ErrBundleChanged when the catalog
 // no longer serves the bundle the snapshot holds, and with
 // *ContentMismatchError for an answer that does not match. The result is
@@ -211,6 +271,9 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	mismatch := func(format string, args ...any) error {
 		return &ContentMismatchError{Catalog: catalogName, Address: cl.Address(), Package: pkg, Bundle: bundle, Reason: fmt.Sprintf(format, args...)}
 	}
+	if announced == "" && b.Image != "" {
+		return nil, s.askPending(ctx, cl, snap, b, mismatch)
+	}
 	if announced == "" {
 		// Fail closed: nothing could be verified, so nothing is fetched.
 		return nil, mismatch("%s", reasonNoManifestsDigest)
@@ -235,6 +298,59 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	}
 	s.cache.Put(key, ms, catalog.ManifestsSize(ms))
 	return ms, nil
+}
+
+// askPending asks catalogd for a bundle listed by image only whose
+// manifests digest the snapshot does not announce, so that catalogd pulls
+// the image, and says what it answered. Nothing of the answer is installed
+// or cached: the digest counts only once a snapshot (bound to the catalog
+// digest) announces it. An answer without a manifests digest is a catalogd
+// that announces none (refused as such); an answer whose manifests do not
+// hash to the digest it names, or that names another bundle or image, is
+// refused as a mismatch.
+func (s *Store) askPending(ctx context.Context, cl *Client, snap *Snapshot, b *catalog.Bundle, mismatch func(string, ...any) error) error {
+	pending := &BundlePendingError{Catalog: snap.Name, Address: cl.Address(), Package: b.Package, Bundle: b.Name, Image: b.Image, Retry: s.pendingRetry}
+	ctx, cancel := context.WithTimeout(ctx, pendingAskTimeout)
+	defer cancel()
+	got, err := cl.Bundle(ctx, b.Package, b.Name)
+	if err != nil {
+		s.retryLater(snap.Name)
+		pending.Err = errors.New(grpcMessage(err))
+		return pending
+	}
+	switch {
+	case got.GetPackage() != b.Package || got.GetName() != b.Name:
+		return mismatch("the answer is bundle %s of package %q", got.GetName(), got.GetPackage())
+	case got.GetDigest() != b.Digest():
+		return fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", snap.Name, b.Name, ErrBundleChanged, b.Digest(), got.GetDigest())
+	case got.GetImage() != b.Image:
+		return mismatch("the answer names bundle image %s, the snapshot %s", got.GetImage(), b.Image)
+	case got.GetManifestsDigest() == "":
+		return mismatch("%s", reasonNoManifestsDigest)
+	}
+	if received := catalog.ManifestsDigest(ManifestsOf(got)); received != got.GetManifestsDigest() {
+		return mismatch("the manifests received hash to %s, the answer names %s", received, got.GetManifestsDigest())
+	}
+	s.retryLater(snap.Name)
+	pending.ManifestsDigest = got.GetManifestsDigest()
+	return pending
+}
+
+// retryLater sends name's event after the pending retry, unless a timer
+// for name already runs.
+func (s *Store) retryLater(name string) {
+	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
+	if s.retrying[name] {
+		return
+	}
+	s.retrying[name] = true
+	time.AfterFunc(s.pendingRetry, func() {
+		s.retryMu.Lock()
+		delete(s.retrying, name)
+		s.retryMu.Unlock()
+		s.events.notify(name)
+	})
 }
 
 // reasonNoManifestsDigest is the ContentMismatchError reason for a bundle
