@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,7 @@ type result struct {
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
+	memReady, memEnd     memBreakdown // when ready (last start) and after the serving tests
 	cpuServe             time.Duration // catalogd CPU time during the serving phases
 	cpuReadyFirst        time.Duration // catalogd CPU time (user+sys) at ready, median over first starts
 	cpuReadySecond       time.Duration
@@ -69,6 +71,7 @@ type result struct {
 type proc struct {
 	cmd     *exec.Cmd
 	addr    string
+	metrics string // address of /metrics
 	logPath string
 	done    chan struct{}
 	waitErr error
@@ -106,7 +109,7 @@ func startCatalogd(bin, dir, tmp string, n int, extra ...string) (*proc, error) 
 		lf.Close()
 		return nil, err
 	}
-	p := &proc{cmd: cmd, addr: addr, logPath: logPath, done: make(chan struct{})}
+	p := &proc{cmd: cmd, addr: addr, metrics: maddr, logPath: logPath, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		lf.Close()
@@ -322,6 +325,7 @@ type channelRef struct{ pkg, channel, head, defaultCh string }
 
 func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error {
 	pid := p.cmd.Process.Pid
+	r.memReady = readMem(ctx, p)
 	cpu0 := procCPU(pid)
 	conn, err := dial(p.addr)
 	if err != nil {
@@ -454,6 +458,8 @@ headLoop:
 	}
 	logf("  GetDefaultBundleThatProvides over %d APIs × 2: p50 %s, %d errors", len(gvks), pct(r.defaultLat, 50), r.defaultErrs)
 	r.rssEnd, r.hwmEnd = procStatus(pid)
+	r.memEnd = readMem(ctx, p)
+	logf("  memory when ready: %s; after serving: %s", r.memReady, r.memEnd)
 	r.cpuServe = procCPU(pid) - cpu0
 	return nil
 }
@@ -537,4 +543,62 @@ func medianStart(s []startResult, f func(startResult) int64) int64 {
 		return 0
 	}
 	return v[(len(v)-1)/2]
+}
+
+// memBreakdown is where catalogd's memory is, from its /metrics and
+// /proc/<pid>/status.
+type memBreakdown struct {
+	rss, heapInuse, heapIdleKept, answerCache, answers int64
+}
+
+func (m memBreakdown) String() string {
+	return fmt.Sprintf("RSS %d MiB, heap in use %d MiB, heap idle not returned %d MiB, answer cache %d MiB (%d answers)",
+		mib(m.rss), mib(m.heapInuse), mib(m.heapIdleKept), mib(m.answerCache), m.answers)
+}
+
+// readMem scrapes catalogd's /metrics for the heap and the answer cache.
+func readMem(ctx context.Context, p *proc) memBreakdown {
+	var m memBreakdown
+	m.rss, _ = procStatus(p.cmd.Process.Pid)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+p.metrics+"/metrics", nil)
+	if err != nil {
+		return m
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		logf("  reading /metrics: %v", err)
+		return m
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return m
+	}
+	var idle, released int64
+	for _, l := range strings.Split(string(body), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_heap_inuse_bytes":
+			m.heapInuse = int64(v)
+		case "go_memstats_heap_idle_bytes":
+			idle = int64(v)
+		case "go_memstats_heap_released_bytes":
+			released = int64(v)
+		case "ferry_catalogd_answer_cache_bytes":
+			m.answerCache = int64(v)
+		case "ferry_catalogd_answer_cache_answers":
+			m.answers = int64(v)
+		}
+	}
+	m.heapIdleKept = idle - released
+	return m
 }

@@ -107,6 +107,8 @@ func writeRealTable(b *strings.Builder, r *result, corpus string) {
 	fmt.Fprintf(b, "| RSS when ready / peak, second start | %d / %d MiB | %d / %d MiB | %.2f× / %.2f× the memory |\n",
 		mib(fr), mib(fh), opm.rss, opm.hwm, float64(mib(fr))/float64(opm.rss), float64(mib(fh))/float64(opm.hwm))
 	fmt.Fprintf(b, "| RSS / peak after the serving tests below | %d / %d MiB | – | – |\n", mib(r.rssEnd), mib(r.hwmEnd))
+	fmt.Fprintf(b, "| memory when ready (last start) | %s | – | – |\n", r.memReady)
+	fmt.Fprintf(b, "| memory after the serving tests | %s | – | – |\n", r.memEnd)
 	fmt.Fprintf(b, "| full ListBundles stream (entries) | %s (%s entries) | %s (%s entries) | %s |\n",
 		fmtDur(medianDur(r.listBundles)), groupInt(r.bundlesAPI), fmtDur(opm.listBundles), groupInt(opm.listEntries), faster(medianDur(r.listBundles), opm.listBundles))
 	fmt.Fprintf(b, "| GetBundle over the %d channel heads (content included) p50 / p99 | %s / %s | %s / %s | %s / %s |\n",
