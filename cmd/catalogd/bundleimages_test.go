@@ -74,6 +74,11 @@ func TestServeImageOnlyBundles(t *testing.T) {
 		if got := catalog.ManifestsDigest(catalogsource.ManifestsOf(b)); got != want[b.GetName()] {
 			t.Fatalf("bundle %s served manifests hashing to %s, want %s as inline", b.GetName(), got, want[b.GetName()])
 		}
+		// The answer names the digest computed from the image just pulled,
+		// before any snapshot announces it.
+		if got := b.GetManifestsDigest(); got != want[b.GetName()] {
+			t.Fatalf("bundle %s pulled on request: the answer names manifests digest %q, want %s", b.GetName(), got, want[b.GetName()])
+		}
 		waitUntil(t, "the pulled bundle's manifests digest to be announced", func() bool {
 			return s.announced(t, "lighthouse-operator")["lighthouse-operator.v1.3.0"] == want["lighthouse-operator.v1.3.0"]
 		})
