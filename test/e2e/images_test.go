@@ -15,7 +15,9 @@ import (
 // TestCatalogImageUpgrade: catalogd serves a catalog image from a registry
 // process whose bundles are listed by image only; the installer installs
 // the sample operator from it, and pushing a newer catalog image to the
-// tag upgrades the operator, nothing restarted.
+// tag upgrades the operator, nothing restarted. catalogd runs in its
+// default mode: it pulls a bundle image when the installer first asks for
+// the bundle, and announces its manifests digest in the next snapshot.
 func TestCatalogImageUpgrade(t *testing.T) {
 	addr := testregistry.Start(t)
 	tree := os.DirFS(filepath.Join(f.ModuleRoot, "bundles"))
@@ -25,8 +27,8 @@ func TestCatalogImageUpgrade(t *testing.T) {
 	ocitest.Push(t, ref, older)
 
 	// The catalog directory of the test catalogd holds no package: every
-	// bundle comes from the images.
-	env := startInstallerWith(t, []string{"--catalog=oci://" + ref, "--image-cache-dir=" + t.TempDir(), "--poll-interval=1s", "--bundle-images=eager"},
+	// bundle comes from the images, pulled on request.
+	env := startInstallerWith(t, []string{"--catalog=oci://" + ref, "--image-cache-dir=" + t.TempDir(), "--poll-interval=1s"},
 		"lighthouse-operator", "signal-store", "beacon-metrics")
 	freshCRDs(t, env.client, "beacons.lighthouse.ferry.dev", "signalstores.signals.ferry.dev")
 	ns := f.CreateNamespace(t)
