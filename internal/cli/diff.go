@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
@@ -29,6 +30,9 @@ import (
 	"github.com/ferrydev/ferry/internal/install"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
+
+// DefaultDiffTimeout bounds diff.
+const DefaultDiffTimeout = 5 * time.Minute
 
 // Actions of an object in a diff.
 const (
@@ -108,6 +112,7 @@ type RBACDelta struct {
 
 func (a *app) diffCommand() *cobra.Command {
 	var format, version string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "diff SUBSCRIPTION",
 		Short: "Show what the pending (or a chosen) upgrade would change in the cluster",
@@ -126,7 +131,7 @@ Nothing in the cluster is changed.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			ctx, cancel := requestContext(cmd)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			c, ns, err := a.clientAndNamespace()
 			if err != nil {
@@ -147,6 +152,7 @@ Nothing in the cluster is changed.`,
 		},
 	}
 	cmd.Flags().StringVar(&version, "version", "", "version to compare with (default: the pending upgrade)")
+	cmd.Flags().DurationVar(&timeout, "timeout", DefaultDiffTimeout, "bounds the whole diff: the bundle, the dry runs and the CRD checks, which read every custom resource of a changed CRD")
 	addOutputFlag(cmd, &format)
 	return cmd
 }
