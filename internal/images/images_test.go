@@ -107,8 +107,8 @@ func extract(t *testing.T, img v1.Image, dir string) []file {
 func TestImages(t *testing.T) {
 	built := buildAll(t)
 	usage := map[string][]string{
-		"catalogd":  {"catalogd [command]", "serve", "publish"},
-		"installer": {"Usage of installer:", "-catalog-tls-namespace", "-leader-elect"},
+		"catalogd":      {"catalogd [command]", "serve", "publish"},
+		"installer":     {"Usage of installer:", "-catalog-tls-namespace", "-leader-elect"},
 		"kubectl-ferry": {"kubectl ferry [command]", "approve", "rollback", "--kubeconfig"},
 	}
 	if len(built) != len(Commands) {
