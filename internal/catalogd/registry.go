@@ -2,27 +2,32 @@ package catalogd
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/proto/api"
 )
 
 // RegistryServer implements the operator-registry api.Registry service.
+// Over gRPC it is served by NewServer, whose codec sends the answers it
+// keeps encoded as they are; its methods can also be called in process.
 type RegistryServer struct {
 	api.UnimplementedRegistryServer
 	holder *Holder
 	// answers keeps single-bundle answers (content included), encoded:
 	// clients ask for the same channel heads again and again.
 	answers *answerCache
-	// list is the ListBundles answer of one catalog, built on first use.
+	// list is the ListBundles answer of one catalog, built on first use and
+	// kept encoded: far smaller than the messages, and sent as it is.
 	listMu  sync.Mutex
 	listFor *catalog.Catalog
-	list    []*api.Bundle
+	list    []*encodedMessage
 }
 
 // RegistryOption configures NewRegistryServer.
@@ -246,7 +251,8 @@ func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.Serv
 		return err
 	}
 	for _, b := range list {
-		if err := stream.Send(b); err != nil {
+		// SendMsg: the stream's codec sends the encoded answer as it is.
+		if err := stream.SendMsg(b); err != nil {
 			return err
 		}
 	}
@@ -255,13 +261,13 @@ func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.Serv
 
 // listBundles builds the ListBundles answer once per loaded catalog: OLM
 // asks for it on every resolution.
-func (s *RegistryServer) listBundles(c *catalog.Catalog) ([]*api.Bundle, error) {
+func (s *RegistryServer) listBundles(c *catalog.Catalog) ([]*encodedMessage, error) {
 	s.listMu.Lock()
 	defer s.listMu.Unlock()
 	if s.listFor == c {
 		return s.list, nil
 	}
-	var list []*api.Bundle
+	var list []*encodedMessage
 	for _, p := range c.Packages {
 		for _, ch := range p.Channels {
 			for _, e := range ch.Entries {
@@ -269,7 +275,11 @@ func (s *RegistryServer) listBundles(c *catalog.Catalog) ([]*api.Bundle, error) 
 				if err != nil {
 					return nil, err
 				}
-				list = append(list, b)
+				enc, err := proto.Marshal(b)
+				if err != nil {
+					return nil, fmt.Errorf("encoding bundle %q: %w", e.Name, err)
+				}
+				list = append(list, &encodedMessage{b: enc})
 			}
 		}
 	}
