@@ -250,15 +250,15 @@ func keepCurrent(f *facts, d decision, timeout time.Duration) decision {
 		}
 		return d
 	}
-	if o := cur.Status.Outcome; o == v1alpha1.OutcomeRolledBack || o == v1alpha1.OutcomeFailed {
-		prev := lastHealthy(f.revisions, 0)
-		if prev == nil {
-			// Failed its gate with nothing to return to; it stays failed
-			// until it becomes healthy after all.
-			return gate(f, d, contentOf(cur, reasonReconfigure, 0), timeout)
+	if cur.Status.Outcome == v1alpha1.OutcomeRolledBack {
+		// The installer stopped in the middle of a rollback: finish it.
+		if prev := lastHealthy(f.revisions, 0); prev != nil {
+			return gate(f, d, contentOf(prev, reasonRollback, prev.Spec.Revision), timeout)
 		}
-		return gate(f, d, contentOf(prev, reasonRollback, prev.Spec.Revision), timeout)
 	}
+	// A revision that failed its gate with nothing to return to, or under
+	// rollbackPolicy Never, stays in place, failed, until it becomes
+	// healthy after all.
 	return gate(f, d, contentOf(cur, reasonReconfigure, 0), timeout)
 }
 

@@ -433,6 +433,24 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "an upgrade failed under rollbackPolicy Never stays in place",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0",
+					decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour),
+					decideRev(2, "1.1.0", "sha256:1.1.0", v1alpha1.OutcomeFailed, reasonUpgrade, 10*time.Minute))
+				f.sub.Spec.RollbackPolicy = v1alpha1.RollbackNever
+				f.candidate.failed = &f.revisions[1]
+				f.health = unhealthy(install.BlameRevision)
+				return f
+			},
+			want: actWaitHealthy, reason: v1alpha1.ReasonHealthGateFailed,
+			check: func(t *testing.T, d decision) {
+				if d.want.digest != "sha256:1.1.0" {
+					t.Errorf("want = %+v, the failed revision kept", d.want)
+				}
+			},
+		},
+		{
 			name: "a failed install with nothing to return to stays failed",
 			facts: func() *facts {
 				f := decideFacts("", "1.0.0", decideRev(1, "1.0.0", "sha256:1.0.0", v1alpha1.OutcomeFailed, reasonInstall, 10*time.Minute))

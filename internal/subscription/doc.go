@@ -40,7 +40,9 @@
 // candidate failed its health gate before (without the retry annotation)
 // or its CRD change is blocked; or else the candidate (an install, upgrade,
 // reconfiguration or, with allowDowngrade, downgrade). When the current
-// revision itself failed, the last healthy one is chosen instead. Then:
+// revision was being rolled back (the installer stopped in the middle), the
+// last healthy one is chosen instead; a revision that failed its gate with
+// nothing to return to, or under rollbackPolicy Never, stays. Then:
 //
 //	content other than what is applied                     Install              Installing / Upgrading
 //	applied, healthy                                       InSync               Installed

@@ -66,3 +66,61 @@ func TestWaitingForHealthReadsTheClusterOnEveryRequeue(t *testing.T) {
 		t.Errorf("revisions = %s", got)
 	}
 }
+
+// TestHealthGateFailedWithNothingToReturnTo: a revision that misses its
+// health gate with no healthy revision to restore (a first install) or
+// that may not be rolled back (rollbackPolicy Never) is marked failed, and
+// the Subscription says so; nothing else is applied.
+func TestHealthGateFailedWithNothingToReturnTo(t *testing.T) {
+	tests := []struct {
+		name string
+		spec v1alpha1.SubscriptionSpec
+		// unready selects the Deployments that never become available.
+		unready   func(*appsv1.Deployment) bool
+		installed string
+		revisions string
+	}{
+		{
+			name:    "first install",
+			spec:    v1alpha1.SubscriptionSpec{Package: "signal-store", StartingVersion: "1.1.0"},
+			unready: func(*appsv1.Deployment) bool { return true },
+			// Installed stays False and nothing else is recorded.
+			revisions: "1:1.1.0:Install:Failed",
+		},
+		{
+			name: "upgrade under rollbackPolicy Never",
+			spec: v1alpha1.SubscriptionSpec{Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
+				RollbackPolicy: v1alpha1.RollbackNever},
+			unready:   neverReady,
+			installed: "1.3.0",
+			revisions: "1:1.3.0:Install:Healthy 2:1.4.0:Upgrade:Failed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, c, ns, cat := setup(t, sampleDir(t), tt.unready)
+			markUnavailable(t, ns, tt.unready)
+			tt.spec.HealthTimeout = &metav1.Duration{Duration: 2 * time.Second}
+			create(t, c, ns, "s", cat, tt.spec)
+			sub := waitSub(t, c, ns, "s", "failed its health gate", func(s *v1alpha1.Subscription) bool {
+				p := condition(s, v1alpha1.TypeProgressing)
+				return s.Status.State == v1alpha1.StateFailed && p != nil && p.Reason == v1alpha1.ReasonHealthGateFailed
+			})
+			if sub.Status.InstalledVersion != tt.installed || sub.Status.FailedUpgrade == nil {
+				t.Errorf("installed %q, failedUpgrade %+v", sub.Status.InstalledVersion, sub.Status.FailedUpgrade)
+			}
+			if r := condition(sub, v1alpha1.TypeReady); r == nil || r.Status != metav1.ConditionFalse {
+				t.Errorf("Ready = %+v", r)
+			}
+			if tt.installed == "" {
+				if i := condition(sub, v1alpha1.TypeInstalled); i == nil || i.Status != metav1.ConditionFalse || i.Reason != v1alpha1.ReasonHealthGateFailed {
+					t.Errorf("Installed = %+v", i)
+				}
+			}
+			waitEvent(t, c, ns, "s", corev1.EventTypeWarning, v1alpha1.ReasonHealthGateFailed, "did not become healthy within 2s")
+			if got := outcomes(revisionsOf(t, c, ns, "s")); got != tt.revisions {
+				t.Errorf("revisions = %s, want %s", got, tt.revisions)
+			}
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -187,9 +186,7 @@ func (r *Reconciler) untrusted(x *exec, err error) bool {
 	if !errors.As(err, &untrusted) {
 		return false
 	}
-	msg := err.Error()
-	setCondition(x.sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonRevisionUntrusted, msg)
-	x.sub.Status.Explanation = msg
+	msg := summarizeUntrusted(x.sub, err)
 	r.Recorder.Eventf(x.sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevisionUntrusted, "LoadRevision", "%s", msg)
 	return true
 }

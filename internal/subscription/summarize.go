@@ -111,6 +111,17 @@ func readyNote(sub *v1alpha1.Subscription) note {
 	return note{true, inst.Reason, inst.Message}
 }
 
+// summarizeUntrusted says in the status that a stored revision this
+// reconcile needed was refused (err), and returns the message.
+func summarizeUntrusted(sub *v1alpha1.Subscription, err error) string {
+	msg := err.Error()
+	setCondition(sub, v1alpha1.TypeProgressing, metav1.ConditionFalse, v1alpha1.ReasonRevisionUntrusted, msg)
+	ready := readyNote(sub)
+	setCondition(sub, v1alpha1.TypeReady, boolStatus(ready.status), ready.reason, ready.message)
+	sub.Status.Explanation = msg
+	return msg
+}
+
 // summarizeResolution writes what the catalogs and the resolver said.
 func summarizeResolution(f *facts, d decision) {
 	sub := f.sub
