@@ -3,6 +3,7 @@ package catalogd
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -63,18 +64,65 @@ type answerKey struct{ digest, pkg, channel, bundle string }
 
 // answerCache keeps single-bundle answers, encoded, within a byte budget.
 type answerCache struct {
-	lru *lru.Cache[answerKey, []byte]
+	budget int64
+	mu     sync.Mutex
+	// digest is the catalog warmed last; answers of other catalogs are
+	// dropped when it changes.
+	digest string
+	lru    *lru.Cache[answerKey, []byte]
 }
 
 func newAnswerCache(budget int64) *answerCache {
-	return &answerCache{lru: lru.New[answerKey, []byte](max(budget, 0))}
+	budget = max(budget, 0)
+	return &answerCache{budget: budget, lru: lru.New[answerKey, []byte](budget)}
+}
+
+func (a *answerCache) cache() *lru.Cache[answerKey, []byte] {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lru
 }
 
 // Bytes is the size of the answers kept, overhead included.
-func (a *answerCache) Bytes() int64 { return a.lru.Used() }
+func (a *answerCache) Bytes() int64 { return a.cache().Used() }
 
 // Len is the number of answers kept.
-func (a *answerCache) Len() int { return a.lru.Len() }
+func (a *answerCache) Len() int { return a.cache().Len() }
+
+// warm drops the answers of other catalogs than c and builds the answers
+// for c's channel heads, which clients ask for most, while they fit in
+// half the budget. Heads whose objects are not at hand (a bundle image
+// pulled on first use) are left for a client to ask: warming pulls no
+// image. It stops early when ctx ends or done is closed (c was replaced).
+func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan struct{}) (warmed int) {
+	a.mu.Lock()
+	if a.digest != c.Digest {
+		a.digest, a.lru = c.Digest, lru.New[answerKey, []byte](a.budget)
+	}
+	a.mu.Unlock()
+	for _, p := range c.Packages {
+		for _, ch := range p.Channels {
+			select {
+			case <-ctx.Done():
+				return warmed
+			case <-done:
+				return warmed
+			default:
+			}
+			if a.Bytes() >= a.budget/2 {
+				return warmed
+			}
+			e := ch.HeadEntry()
+			if e == nil || (e.Bundle.HasManifests() && e.Bundle.ManifestsDigest() == "") {
+				continue
+			}
+			if _, err := a.bundle(c, ch, e); err == nil {
+				warmed++
+			}
+		}
+	}
+	return warmed
+}
 
 // bundle returns the single-bundle answer for entry e of channel ch in c,
 // encoded: content included, replaces and skips left empty. Answers are
@@ -83,7 +131,8 @@ func (a *answerCache) Len() int { return a.lru.Len() }
 // kept.
 func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog.ChannelEntry) (*encodedMessage, error) {
 	k := answerKey{digest: c.Digest, pkg: ch.Package, channel: ch.Name, bundle: e.Name}
-	if b, ok := a.lru.Get(k); ok {
+	cache := a.cache()
+	if b, ok := cache.Get(k); ok {
 		return &encodedMessage{b: b}, nil
 	}
 	msg, err := apiBundle(ch, e, true)
@@ -96,7 +145,7 @@ func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog
 		return nil, fmt.Errorf("encoding bundle %q: %w", e.Name, err)
 	}
 	if c.Digest != "" {
-		a.lru.Put(k, b, int64(len(b))+int64(len(k.digest)+len(k.pkg)+len(k.channel)+len(k.bundle))+answerKeyOverhead)
+		cache.Put(k, b, int64(len(b))+int64(len(k.digest)+len(k.pkg)+len(k.channel)+len(k.bundle))+answerKeyOverhead)
 	}
 	return &encodedMessage{b: b}, nil
 }

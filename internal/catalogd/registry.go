@@ -48,6 +48,21 @@ func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
 	return s
 }
 
+// WarmAnswers keeps the answers for the channel heads of the catalog
+// served ready, again after every reload that changes its digest, until
+// ctx ends.
+func (s *RegistryServer) WarmAnswers(ctx context.Context) {
+	for {
+		c, changed := s.holder.Current()
+		s.answers.warm(ctx, c, changed)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
 // AnswerCache reports the bytes and number of single-bundle answers kept.
 func (s *RegistryServer) AnswerCache() (bytes int64, answers int) {
 	return s.answers.Bytes(), s.answers.Len()

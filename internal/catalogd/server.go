@@ -29,6 +29,7 @@ type Server struct {
 	log     logr.Logger
 	metrics *Metrics
 	limits  Limits
+	reg     *RegistryServer
 }
 
 type serverOptions struct {
@@ -98,15 +99,26 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	if o.metrics != nil {
 		o.metrics.GRPC.InitializeMetrics(g)
 	}
-	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits}
+	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits, reg: rs}
 }
 
 // GRPC returns the underlying gRPC server.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
 // Serve answers on lis until Stop, on at most Limits.MaxConnections
-// connections at once.
+// connections at once. Meanwhile it keeps the answers for the channel heads
+// of the catalog served ready (RegistryServer.WarmAnswers).
 func (s *Server) Serve(lis net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		s.reg.WarmAnswers(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-warmed
+	}()
 	return s.grpc.Serve(newLimitListener(lis, s.limits.MaxConnections, s.metrics))
 }
 
