@@ -3,6 +3,8 @@ package subscription
 import (
 	"context"
 	"errors"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,10 +12,15 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/kinds"
 )
 
@@ -149,6 +156,68 @@ func TestAbsent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := absent(tt.err); got != tt.want {
 				t.Errorf("absent(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestResynced: only an informer's periodic resync, which hands over the
+// object unchanged, passes; real changes reach the controller through the
+// other watches of Subscriptions.
+func TestResynced(t *testing.T) {
+	sub := func(rv string) *v1alpha1.Subscription {
+		s := &v1alpha1.Subscription{}
+		s.ResourceVersion = rv
+		return s
+	}
+	tests := []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"resync: the same version", resynced.Update(event.UpdateEvent{ObjectOld: sub("7"), ObjectNew: sub("7")}), true},
+		{"a change", resynced.Update(event.UpdateEvent{ObjectOld: sub("7"), ObjectNew: sub("8")}), false},
+		{"a creation", resynced.Create(event.CreateEvent{Object: sub("7")}), false},
+		{"a deletion", resynced.Delete(event.DeleteEvent{Object: sub("7")}), false},
+		{"a generic event", resynced.Generic(event.GenericEvent{Object: sub("7")}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("passed = %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestOwnerOf: an installed object names its Subscription by the owner
+// annotation, exactly, else by the owner labels; an object without either
+// enqueues nothing.
+func TestOwnerOf(t *testing.T) {
+	obj := func(labels, annotations map[string]string) *metav1.PartialObjectMetadata {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetLabels(labels)
+		m.SetAnnotations(annotations)
+		return m
+	}
+	long := strings.Repeat("x", 70)
+	tests := []struct {
+		name string
+		obj  *metav1.PartialObjectMetadata
+		want []reconcile.Request
+	}{
+		{"annotation", obj(map[string]string{install.LabelOwnerName: "short", install.LabelOwnerNamespace: "ns"}, map[string]string{install.AnnotationOwner: "ns/" + long}),
+			[]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: long}}}},
+		{"labels", obj(map[string]string{install.LabelOwnerName: "sub", install.LabelOwnerNamespace: "ns"}, nil),
+			[]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "sub"}}}},
+		{"malformed annotation falls back to the labels", obj(map[string]string{install.LabelOwnerName: "sub", install.LabelOwnerNamespace: "ns"}, map[string]string{install.AnnotationOwner: "no-slash"}),
+			[]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "sub"}}}},
+		{"neither", obj(map[string]string{install.LabelManagedBy: install.ManagedByValue}, nil), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ownerOf(context.Background(), tt.obj); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ownerOf = %v, want %v", got, tt.want)
 			}
 		})
 	}
