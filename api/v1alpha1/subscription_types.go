@@ -18,16 +18,29 @@ const (
 )
 
 // InstallMode is which namespaces the installed operator watches.
-// +kubebuilder:validation:Enum=OwnNamespace;AllNamespaces
+// +kubebuilder:validation:Enum=OwnNamespace;SingleNamespace;MultiNamespace;AllNamespaces
 type InstallMode string
 
 // Install modes.
 const (
 	// InstallModeOwnNamespace: the operator watches the Subscription's namespace.
 	InstallModeOwnNamespace InstallMode = "OwnNamespace"
+	// InstallModeSingleNamespace: the operator watches the one namespace
+	// spec.targetNamespaces names, another than the Subscription's.
+	InstallModeSingleNamespace InstallMode = "SingleNamespace"
+	// InstallModeMultiNamespace: the operator watches the namespaces
+	// spec.targetNamespaces names.
+	InstallModeMultiNamespace InstallMode = "MultiNamespace"
 	// InstallModeAllNamespaces: the operator watches every namespace.
 	InstallModeAllNamespaces InstallMode = "AllNamespaces"
 )
+
+// InstallModes lists every install mode, in the order messages name them.
+var InstallModes = []InstallMode{InstallModeOwnNamespace, InstallModeSingleNamespace, InstallModeMultiNamespace, InstallModeAllNamespaces}
+
+// MaxTargetNamespaces bounds spec.targetNamespaces (the MaxItems marker of
+// the field repeats it).
+const MaxTargetNamespaces = 32
 
 // CRDDeletionPolicy says what happens to CRDs when a Subscription is deleted.
 // +kubebuilder:validation:Enum=Keep;Delete
@@ -44,6 +57,8 @@ const (
 
 // SubscriptionSpec says which operator to install and how to keep it current.
 // +kubebuilder:validation:XValidation:rule="!has(self.approvedVersion) || self.approval == 'Manual'",message="approvedVersion is only used with approval: Manual"
+// +kubebuilder:validation:XValidation:rule="(has(self.installMode) && (self.installMode == 'SingleNamespace' || self.installMode == 'MultiNamespace')) == (has(self.targetNamespaces) && size(self.targetNamespaces) > 0)",message="targetNamespaces is required with installMode SingleNamespace or MultiNamespace and not allowed with any other"
+// +kubebuilder:validation:XValidation:rule="!has(self.installMode) || self.installMode != 'SingleNamespace' || !has(self.targetNamespaces) || size(self.targetNamespaces) == 1",message="installMode SingleNamespace takes exactly one target namespace"
 type SubscriptionSpec struct {
 	// catalog is the name of the CatalogSource to install from. When empty,
 	// every CatalogSource is searched and the one with the highest priority
@@ -104,10 +119,24 @@ type SubscriptionSpec struct {
 	// +optional
 	ApprovedVersion string `json:"approvedVersion,omitempty"`
 
-	// installMode is which namespaces the operator watches. When empty,
-	// AllNamespaces if the operator supports it, otherwise OwnNamespace.
+	// installMode is which namespaces the operator watches: OwnNamespace
+	// (the Subscription's), SingleNamespace or MultiNamespace (those
+	// targetNamespaces names) or AllNamespaces. When empty, AllNamespaces if
+	// the operator supports it, otherwise OwnNamespace.
 	// +optional
 	InstallMode InstallMode `json:"installMode,omitempty"`
+
+	// targetNamespaces are the namespaces a SingleNamespace (exactly one,
+	// not the Subscription's) or MultiNamespace operator watches; required
+	// with those modes, not allowed with the others. The operator's
+	// permissions become a Role and RoleBinding in each of them and in the
+	// Subscription's namespace.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +listType=set
+	// +optional
+	TargetNamespaces []string `json:"targetNamespaces,omitempty"`
 
 	// config is applied to every Deployment of the operator.
 	// +optional

@@ -24,26 +24,37 @@ func (e *InvalidBundleError) Error() string {
 }
 
 // UnsupportedInstallModeError means the operator does not support the
-// install mode asked for. Nothing is applied.
+// install mode asked for, or the target namespaces do not fit the mode.
+// Nothing is applied.
 type UnsupportedInstallModeError struct {
 	// Requested is the mode asked for; empty when none was and the operator
-	// supports neither OwnNamespace nor AllNamespaces.
+	// supports neither AllNamespaces nor OwnNamespace, the modes chosen
+	// when none is asked for.
 	Requested v1alpha1.InstallMode
-	// Supported lists the modes the operator supports that Ferry offers.
+	// Supported lists the modes the operator supports.
 	Supported []v1alpha1.InstallMode
+	// Targets, when set, says why the target namespaces do not fit the
+	// mode; the operator may support the mode.
+	Targets string
 }
 
 func (e *UnsupportedInstallModeError) Error() string {
+	if e.Targets != "" {
+		return fmt.Sprintf("install mode %s: %s", e.Requested, e.Targets)
+	}
 	sup := make([]string, len(e.Supported))
 	for i, m := range e.Supported {
 		sup[i] = string(m)
 	}
 	list := strings.Join(sup, ", ")
 	if list == "" {
-		list = "none of OwnNamespace, AllNamespaces"
+		list = "none"
+	}
+	if e.Requested == "" && len(e.Supported) == 0 {
+		return "the operator supports no install mode"
 	}
 	if e.Requested == "" {
-		return "the operator supports no install mode Ferry offers (supported: " + list + ")"
+		return "the operator supports neither AllNamespaces nor OwnNamespace, the modes chosen without spec.installMode; set spec.installMode and spec.targetNamespaces (supported: " + list + ")"
 	}
 	return fmt.Sprintf("install mode %s is not supported by the operator (supported: %s)", e.Requested, list)
 }

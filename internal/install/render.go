@@ -41,6 +41,9 @@ type Input struct {
 	// InstallMode is the mode asked for; "" means AllNamespaces when the
 	// operator supports it, otherwise OwnNamespace.
 	InstallMode v1alpha1.InstallMode
+	// TargetNamespaces are the namespaces a SingleNamespace or
+	// MultiNamespace operator watches; empty for the other modes.
+	TargetNamespaces []string
 	// Config overrides parts of every Deployment; may be nil.
 	Config *v1alpha1.SubscriptionConfig
 }
@@ -53,7 +56,8 @@ type Rendered struct {
 	// InstallMode is the mode chosen.
 	InstallMode v1alpha1.InstallMode
 	// TargetNamespaces is the value of the olm.targetNamespaces pod
-	// annotation: the install namespace, or "" for every namespace.
+	// annotation, as OLM v0 sets it: the namespaces watched, sorted and
+	// comma-separated, or "" for every namespace.
 	TargetNamespaces string
 	// Owner, Namespace, Package, Version and Bundle repeat the Input.
 	Owner     types.NamespacedName
@@ -206,10 +210,11 @@ func Render(in Input) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := ""
-	if mode == v1alpha1.InstallModeOwnNamespace {
-		target = in.Namespace
+	watched, err := watchedNamespaces(mode, in.TargetNamespaces, in.Namespace)
+	if err != nil {
+		return nil, err
 	}
+	target := strings.Join(watched, ",")
 
 	if err := checkOwnedCRDs(csvName, spec.CustomResourceDefinitions.Owned, shipped); err != nil {
 		return nil, bad("%s", err)
@@ -257,23 +262,42 @@ func Render(in Input) (*Rendered, error) {
 	}
 
 	// RBAC.
+	// permissions: a ClusterRole for AllNamespaces; otherwise a Role in the
+	// install namespace and, as OLM v0 copies them, in every other
+	// namespace watched.
+	roleNamespaces := []string{in.Namespace}
+	for _, ns := range watched {
+		if ns != in.Namespace {
+			roleNamespaces = append(roleNamespaces, ns)
+		}
+	}
 	for i, p := range spec.Install.Spec.Permissions {
 		if p.ServiceAccountName == "" {
 			return nil, bad("ClusterServiceVersion %s: spec.install.spec.permissions[%d] has no serviceAccountName", csvName, i)
 		}
 		src := fmt.Sprintf("permissions/%s/%d", p.ServiceAccountName, i)
-		rb, err := rbacFor(csvName, in.Namespace, src, p, mode == v1alpha1.InstallModeAllNamespaces)
-		if err != nil {
-			return nil, err
+		if mode == v1alpha1.InstallModeAllNamespaces {
+			rb, err := rbacFor(csvName, "", in.Namespace, src, p)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, rb...)
+			continue
 		}
-		objs = append(objs, rb...)
+		for _, ns := range roleNamespaces {
+			rb, err := rbacFor(csvName, ns, in.Namespace, src, p)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, rb...)
+		}
 	}
 	for i, p := range spec.Install.Spec.ClusterPermissions {
 		if p.ServiceAccountName == "" {
 			return nil, bad("ClusterServiceVersion %s: spec.install.spec.clusterPermissions[%d] has no serviceAccountName", csvName, i)
 		}
 		src := fmt.Sprintf("clusterPermissions/%s/%d", p.ServiceAccountName, i)
-		rb, err := rbacFor(csvName, in.Namespace, src, p, true)
+		rb, err := rbacFor(csvName, "", in.Namespace, src, p)
 		if err != nil {
 			return nil, err
 		}
@@ -407,11 +431,11 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// chooseMode picks the install mode. SingleNamespace and MultiNamespace are
-// not offered by Ferry and do not count.
+// chooseMode picks the install mode: the one requested, which the CSV must
+// support, or without one AllNamespaces, else OwnNamespace.
 func chooseMode(requested v1alpha1.InstallMode, modes []csvInstallMode) (v1alpha1.InstallMode, error) {
 	var supported []v1alpha1.InstallMode
-	for _, want := range []v1alpha1.InstallMode{v1alpha1.InstallModeOwnNamespace, v1alpha1.InstallModeAllNamespaces} {
+	for _, want := range v1alpha1.InstallModes {
 		for _, m := range modes {
 			if m.Type == string(want) && m.Supported {
 				supported = append(supported, want)
@@ -432,6 +456,48 @@ func chooseMode(requested v1alpha1.InstallMode, modes []csvInstallMode) (v1alpha
 		return "", &UnsupportedInstallModeError{Requested: requested, Supported: supported}
 	}
 	return requested, nil
+}
+
+// watchedNamespaces checks the target namespaces against the mode and
+// returns the namespaces the operator watches, sorted: the install
+// namespace for OwnNamespace, the targets for SingleNamespace and
+// MultiNamespace, none (every namespace) for AllNamespaces.
+func watchedNamespaces(mode v1alpha1.InstallMode, targets []string, ns string) ([]string, error) {
+	refuse := func(format string, args ...any) error {
+		return &UnsupportedInstallModeError{Requested: mode, Targets: fmt.Sprintf(format, args...)}
+	}
+	switch mode {
+	case v1alpha1.InstallModeOwnNamespace, v1alpha1.InstallModeAllNamespaces:
+		if len(targets) > 0 {
+			return nil, refuse("spec.targetNamespaces (%s) is only used with SingleNamespace and MultiNamespace", strings.Join(targets, ", "))
+		}
+		if mode == v1alpha1.InstallModeOwnNamespace {
+			return []string{ns}, nil
+		}
+		return nil, nil
+	}
+	switch {
+	case len(targets) == 0:
+		return nil, refuse("spec.targetNamespaces is empty; it names the namespaces the operator watches")
+	case len(targets) > v1alpha1.MaxTargetNamespaces:
+		return nil, refuse("spec.targetNamespaces has %d namespaces; at most %d are allowed", len(targets), v1alpha1.MaxTargetNamespaces)
+	case mode == v1alpha1.InstallModeSingleNamespace && len(targets) != 1:
+		return nil, refuse("spec.targetNamespaces has %d namespaces (%s); SingleNamespace watches exactly one", len(targets), strings.Join(targets, ", "))
+	case mode == v1alpha1.InstallModeSingleNamespace && targets[0] == ns:
+		return nil, refuse("spec.targetNamespaces names the Subscription's own namespace %s; that is installMode OwnNamespace", ns)
+	}
+	out := make([]string, 0, len(targets))
+	for i, t := range targets {
+		if errs := validation.IsDNS1123Label(t); len(errs) > 0 {
+			return nil, refuse("spec.targetNamespaces[%d] %q is not a namespace name: %s", i, t, strings.Join(errs, "; "))
+		}
+		if slices.Contains(out, t) {
+			return nil, refuse("spec.targetNamespaces names %s twice", t)
+		}
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // checkOwnedCRDs checks that every owned CRD the CSV lists is shipped and
@@ -528,24 +594,32 @@ func rbacName(csvName, sa string, hashOf any) (string, error) {
 	return base + "-" + h, nil
 }
 
-// rbacFor renders the role and binding for one permissions entry: a Role and
-// RoleBinding in ns, or a ClusterRole and ClusterRoleBinding when cluster.
-func rbacFor(csvName, ns, source string, p csvPermission, cluster bool) ([]*unstructured.Unstructured, error) {
+// rbacFor renders the role and binding that grant one permissions entry to
+// its ServiceAccount in saNS: a Role and RoleBinding in roleNS, or a
+// ClusterRole and ClusterRoleBinding when roleNS is "".
+func rbacFor(csvName, roleNS, saNS, source string, p csvPermission) ([]*unstructured.Unstructured, error) {
 	rules := p.Rules
 	if rules == nil {
 		rules = []rbacv1.PolicyRule{}
+	}
+	cluster := roleNS == ""
+	// The hash keeps the names of roles in the install namespace as they
+	// were before roles were rendered in other namespaces too.
+	hashNS := roleNS
+	if cluster {
+		hashNS = saNS
 	}
 	name, err := rbacName(csvName, p.ServiceAccountName, struct {
 		Namespace string
 		Source    string
 		Cluster   bool
 		Rules     []rbacv1.PolicyRule
-	}{ns, source, cluster, rules})
+	}{hashNS, source, cluster, rules})
 	if err != nil {
 		return nil, err
 	}
 	meta := metav1.ObjectMeta{Name: name, Annotations: map[string]string{AnnotationGeneratedFrom: source}}
-	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: p.ServiceAccountName, Namespace: ns}}
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: p.ServiceAccountName, Namespace: saNS}}
 	var role, binding runtime.Object
 	if cluster {
 		role = &rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}, ObjectMeta: meta, Rules: rules}
@@ -554,7 +628,7 @@ func rbacFor(csvName, ns, source string, p csvPermission, cluster bool) ([]*unst
 			RoleRef: rbacv1.RoleRef{APIGroup: groupRBAC, Kind: "ClusterRole", Name: name}, Subjects: subjects,
 		}
 	} else {
-		meta.Namespace = ns
+		meta.Namespace = roleNS
 		role = &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta, Rules: rules}
 		binding = &rbacv1.RoleBinding{
 			TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta,

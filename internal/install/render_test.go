@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -27,10 +28,49 @@ func TestRenderObjectSet(t *testing.T) {
 	tests := []struct {
 		name       string
 		mode       v1alpha1.InstallMode
+		targets    []string
 		wantMode   v1alpha1.InstallMode
 		wantTarget string
 		want       []string
 	}{
+		{
+			name: "SingleNamespace gives a Role in the install namespace and in the target", mode: v1alpha1.InstallModeSingleNamespace,
+			targets:  []string{"team-a"},
+			wantMode: v1alpha1.InstallModeSingleNamespace, wantTarget: "team-a",
+			want: []string{
+				"CustomResourceDefinition beacons.lighthouse.ferry.dev",
+				"ServiceAccount ops/" + sa,
+				"ClusterRole " + rbac130,
+				"Role ops/" + rbac130,
+				"Role team-a/" + rbac130,
+				"ClusterRoleBinding " + rbac130,
+				"RoleBinding ops/" + rbac130,
+				"RoleBinding team-a/" + rbac130,
+				"ConfigMap ops/lighthouse-operator-config",
+				"Service ops/lighthouse-operator-metrics",
+				"Deployment ops/" + sa,
+			},
+		},
+		{
+			name: "MultiNamespace gives a Role in every target, sorted, the install namespace once", mode: v1alpha1.InstallModeMultiNamespace,
+			targets:  []string{"team-b", "ops", "team-a"},
+			wantMode: v1alpha1.InstallModeMultiNamespace, wantTarget: "ops,team-a,team-b",
+			want: []string{
+				"CustomResourceDefinition beacons.lighthouse.ferry.dev",
+				"ServiceAccount ops/" + sa,
+				"ClusterRole " + rbac130,
+				"Role ops/" + rbac130,
+				"Role team-a/" + rbac130,
+				"Role team-b/" + rbac130,
+				"ClusterRoleBinding " + rbac130,
+				"RoleBinding ops/" + rbac130,
+				"RoleBinding team-a/" + rbac130,
+				"RoleBinding team-b/" + rbac130,
+				"ConfigMap ops/lighthouse-operator-config",
+				"Service ops/lighthouse-operator-metrics",
+				"Deployment ops/" + sa,
+			},
+		},
 		{
 			name: "OwnNamespace gives a Role for permissions", mode: v1alpha1.InstallModeOwnNamespace,
 			wantMode: v1alpha1.InstallModeOwnNamespace, wantTarget: "ops",
@@ -80,7 +120,9 @@ func TestRenderObjectSet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := input(t, "ops", lighthouse, "1.3.0")
+			in.Manifests = editCSV(t, in.Manifests, supportAllModes)
 			in.InstallMode = tt.mode
+			in.TargetNamespaces = tt.targets
 			r := render(t, in)
 			matchSet(t, objectSet(r), tt.want)
 			if r.InstallMode != tt.wantMode || r.TargetNamespaces != tt.wantTarget {
@@ -95,7 +137,7 @@ func TestRenderObjectSet(t *testing.T) {
 				if !install.OwnerSelector(in.Owner).Matches(labelSet(l)) {
 					t.Errorf("OwnerSelector does not select %s %s", o.GetKind(), o.GetName())
 				}
-				key := o.GetKind() + "/" + o.GetName()
+				key := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
 				if names[key] {
 					t.Errorf("%s rendered twice", key)
 				}
@@ -121,6 +163,15 @@ func TestRenderObjectSet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// supportAllModes makes the CSV support every install mode.
+func supportAllModes(csv map[string]any) {
+	var modes []any
+	for _, m := range v1alpha1.InstallModes {
+		modes = append(modes, map[string]any{"type": string(m), "supported": true})
+	}
+	csv["spec"].(map[string]any)["installModes"] = modes
 }
 
 func TestRenderRolesKeepTheirRules(t *testing.T) {
@@ -414,18 +465,32 @@ func TestRenderInstallModeErrors(t *testing.T) {
 			map[string]any{"type": "MultiNamespace", "supported": true},
 		}
 	}
+	many := make([]string, v1alpha1.MaxTargetNamespaces+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("team-%d", i)
+	}
 	tests := []struct {
 		name          string
 		edit          func(map[string]any)
 		mode          v1alpha1.InstallMode
+		targets       []string
 		wantRequested v1alpha1.InstallMode
 		wantSupported []v1alpha1.InstallMode
+		wantTargets   string // substring of the error's Targets
 		wantMode      v1alpha1.InstallMode
 	}{
 		{name: "AllNamespaces not supported", edit: onlyOwn, mode: v1alpha1.InstallModeAllNamespaces, wantRequested: v1alpha1.InstallModeAllNamespaces, wantSupported: []v1alpha1.InstallMode{v1alpha1.InstallModeOwnNamespace}},
 		{name: "no mode falls back to OwnNamespace", edit: onlyOwn, wantMode: v1alpha1.InstallModeOwnNamespace},
-		{name: "SingleNamespace is not offered", mode: "SingleNamespace", wantRequested: "SingleNamespace", wantSupported: []v1alpha1.InstallMode{v1alpha1.InstallModeOwnNamespace, v1alpha1.InstallModeAllNamespaces}},
-		{name: "only modes Ferry does not offer", edit: onlySingle, wantRequested: "", wantSupported: nil},
+		{name: "SingleNamespace the operator does not support", mode: v1alpha1.InstallModeSingleNamespace, targets: []string{"team-a"}, wantRequested: v1alpha1.InstallModeSingleNamespace, wantSupported: []v1alpha1.InstallMode{v1alpha1.InstallModeOwnNamespace, v1alpha1.InstallModeAllNamespaces}},
+		{name: "no mode and neither AllNamespaces nor OwnNamespace supported", edit: onlySingle, wantRequested: "", wantSupported: []v1alpha1.InstallMode{v1alpha1.InstallModeSingleNamespace, v1alpha1.InstallModeMultiNamespace}},
+		{name: "MultiNamespace supported", edit: onlySingle, mode: v1alpha1.InstallModeMultiNamespace, targets: []string{"a", "b"}, wantMode: v1alpha1.InstallModeMultiNamespace},
+		{name: "SingleNamespace without a target", edit: onlySingle, mode: v1alpha1.InstallModeSingleNamespace, wantRequested: v1alpha1.InstallModeSingleNamespace, wantTargets: "spec.targetNamespaces is empty"},
+		{name: "SingleNamespace with two targets", edit: onlySingle, mode: v1alpha1.InstallModeSingleNamespace, targets: []string{"a", "b"}, wantRequested: v1alpha1.InstallModeSingleNamespace, wantTargets: "has 2 namespaces (a, b); SingleNamespace watches exactly one"},
+		{name: "SingleNamespace naming the install namespace", edit: onlySingle, mode: v1alpha1.InstallModeSingleNamespace, targets: []string{"ops"}, wantRequested: v1alpha1.InstallModeSingleNamespace, wantTargets: "names the Subscription's own namespace ops; that is installMode OwnNamespace"},
+		{name: "MultiNamespace with a target that is no namespace name", edit: onlySingle, mode: v1alpha1.InstallModeMultiNamespace, targets: []string{"a", "Team_B"}, wantRequested: v1alpha1.InstallModeMultiNamespace, wantTargets: `spec.targetNamespaces[1] "Team_B" is not a namespace name`},
+		{name: "MultiNamespace with a target twice", edit: onlySingle, mode: v1alpha1.InstallModeMultiNamespace, targets: []string{"a", "a"}, wantRequested: v1alpha1.InstallModeMultiNamespace, wantTargets: "names a twice"},
+		{name: "MultiNamespace with too many targets", edit: onlySingle, mode: v1alpha1.InstallModeMultiNamespace, targets: many, wantRequested: v1alpha1.InstallModeMultiNamespace, wantTargets: fmt.Sprintf("has %d namespaces; at most %d", len(many), v1alpha1.MaxTargetNamespaces)},
+		{name: "targets with OwnNamespace", edit: onlyOwn, mode: v1alpha1.InstallModeOwnNamespace, targets: []string{"a"}, wantRequested: v1alpha1.InstallModeOwnNamespace, wantTargets: "spec.targetNamespaces (a) is only used with SingleNamespace and MultiNamespace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -434,6 +499,7 @@ func TestRenderInstallModeErrors(t *testing.T) {
 				in.Manifests = editCSV(t, in.Manifests, tt.edit)
 			}
 			in.InstallMode = tt.mode
+			in.TargetNamespaces = tt.targets
 			r, err := install.Render(in)
 			if tt.wantMode != "" {
 				if err != nil || r.InstallMode != tt.wantMode {
@@ -450,6 +516,9 @@ func TestRenderInstallModeErrors(t *testing.T) {
 			}
 			if ume.Requested != tt.wantRequested || !slices.Equal(ume.Supported, tt.wantSupported) {
 				t.Errorf("error = %+v, want requested %q supported %v", ume, tt.wantRequested, tt.wantSupported)
+			}
+			if (tt.wantTargets == "") != (ume.Targets == "") || !strings.Contains(ume.Targets, tt.wantTargets) {
+				t.Errorf("error targets = %q, want %q", ume.Targets, tt.wantTargets)
 			}
 			t.Log(err)
 		})

@@ -59,7 +59,7 @@ func (r *Reconciler) renderBundle(ctx context.Context, sub *v1alpha1.Subscriptio
 	return install.Render(install.Input{
 		Owner:     types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
 		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: version, Bundle: bundle,
-		Manifests: ms, InstallMode: sub.Spec.InstallMode, Config: sub.Spec.Config,
+		Manifests: ms, InstallMode: sub.Spec.InstallMode, TargetNamespaces: sub.Spec.TargetNamespaces, Config: sub.Spec.Config,
 	})
 }
 
@@ -275,7 +275,7 @@ func childFor(parent *v1alpha1.Subscription, snaps []resolver.Snapshot, target *
 		Spec: v1alpha1.SubscriptionSpec{
 			Catalog: dep.Catalog, Package: dep.Package, Channel: channel, VersionRange: versionRange,
 			StartingVersion: dep.Version.String(), Approval: parent.Spec.Approval,
-			InstallMode: parent.Spec.InstallMode,
+			InstallMode: parent.Spec.InstallMode, TargetNamespaces: slices.Clone(parent.Spec.TargetNamespaces),
 		},
 	}
 }
