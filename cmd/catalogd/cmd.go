@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -69,6 +70,7 @@ type serveFlags struct {
 	publish               publishServeFlags
 	images                imageServeFlags
 	limits                catalogd.Limits
+	memoryLimit           int64
 }
 
 func newServeCommand() *cobra.Command {
@@ -109,6 +111,8 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	addPublishServeFlags(fl, &f.publish)
 	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
+	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
+		"(0: --answer-cache-bytes plus 256 MiB; GOMEMLIMIT in the environment wins)")
 	return cmd
 }
 
@@ -131,6 +135,13 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	if err := f.limits.Validate(); err != nil {
 		return err
+	}
+	if f.memoryLimit < 0 {
+		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
+	}
+	if limit, ok := goMemoryLimit(f.memoryLimit, f.limits.AnswerCacheBytes, os.Getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit set", "bytes", limit)
 	}
 	dirs, imageRefs, err := splitCatalogs(f.catalogs)
 	if err != nil {
@@ -392,4 +403,21 @@ func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (
 		fmt.Fprintf(w, "%s: %s\n", p.Severity, p)
 	}
 	return c, name, nil
+}
+
+// memoryHeadroom is what the memory limit leaves, by default, above the
+// answer cache: the catalog model and the requests in flight.
+const memoryHeadroom = 256 << 20
+
+// goMemoryLimit is the Go memory limit to set: flag when given, else the
+// answer cache budget plus memoryHeadroom. With GOMEMLIMIT set (env, which
+// the runtime has applied) nothing is set.
+func goMemoryLimit(flag, answerBytes int64, env string) (int64, bool) {
+	if env != "" {
+		return 0, false
+	}
+	if flag > 0 {
+		return flag, true
+	}
+	return answerBytes + memoryHeadroom, true
 }

@@ -206,3 +206,28 @@ func writeFile(t *testing.T, p, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestGoMemoryLimit: the memory limit follows the flag, else the answer
+// cache budget plus headroom, and GOMEMLIMIT wins over both.
+func TestGoMemoryLimit(t *testing.T) {
+	tests := []struct {
+		name          string
+		flag, answers int64
+		env           string
+		want          int64
+		wantSet       bool
+	}{
+		{name: "flag given", flag: 300 << 20, answers: 192 << 20, want: 300 << 20, wantSet: true},
+		{name: "derived from the answer cache", answers: 192 << 20, want: 192<<20 + memoryHeadroom, wantSet: true},
+		{name: "no answer cache", want: memoryHeadroom, wantSet: true},
+		{name: "GOMEMLIMIT wins", flag: 300 << 20, answers: 192 << 20, env: "256MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, set := goMemoryLimit(tt.flag, tt.answers, tt.env)
+			if got != tt.want || set != tt.wantSet {
+				t.Errorf("goMemoryLimit(%d, %d, %q) = %d, %v; want %d, %v", tt.flag, tt.answers, tt.env, got, set, tt.want, tt.wantSet)
+			}
+		})
+	}
+}
