@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +214,32 @@ func TestAnswerCacheFailedPull(t *testing.T) {
 	defer images.mu.Unlock()
 	if images.pulls != 2 {
 		t.Errorf("%d pulls, want 2 (one failed, one kept)", images.pulls)
+	}
+}
+
+// TestLimitsAnswerCacheBytes: the answer cache budget may be zero, never
+// negative.
+func TestLimitsAnswerCacheBytes(t *testing.T) {
+	tests := []struct {
+		name    string
+		bytes   int64
+		wantErr bool
+	}{
+		{name: "default", bytes: catalogd.DefaultAnswerCacheBytes},
+		{name: "zero keeps none", bytes: 0},
+		{name: "negative", bytes: -1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := catalogd.DefaultLimits()
+			l.AnswerCacheBytes = tt.bytes
+			err := l.Validate()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Validate: %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--answer-cache-bytes") {
+				t.Errorf("error %q does not name --answer-cache-bytes", err)
+			}
+		})
 	}
 }
