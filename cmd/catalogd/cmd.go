@@ -112,7 +112,7 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
-		"(0: --answer-cache-bytes plus 256 MiB; GOMEMLIMIT in the environment wins)")
+		"(0: --answer-cache-bytes plus 128 MiB; GOMEMLIMIT in the environment wins)")
 	return cmd
 }
 
@@ -407,7 +407,7 @@ func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (
 
 // memoryHeadroom is what the memory limit leaves, by default, above the
 // answer cache: the catalog model and the requests in flight.
-const memoryHeadroom = 256 << 20
+const memoryHeadroom = 128 << 20
 
 // goMemoryLimit is the Go memory limit to set: flag when given, else the
 // answer cache budget plus memoryHeadroom. With GOMEMLIMIT set (env, which
