@@ -59,7 +59,7 @@ type result struct {
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
-	memReady, memEnd     memBreakdown // when ready (last start) and after the serving tests
+	memReady, memEnd     memBreakdown  // when ready (last start) and after the serving tests
 	cpuServe             time.Duration // catalogd CPU time during the serving phases
 	cpuReadyFirst        time.Duration // catalogd CPU time (user+sys) at ready, median over first starts
 	cpuReadySecond       time.Duration
