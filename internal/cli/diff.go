@@ -192,7 +192,7 @@ func (a *app) diff(ctx context.Context, c client.Client, sub *v1alpha1.Subscript
 	owner := types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}
 	r, err := install.Render(install.Input{
 		Owner: owner, Namespace: sub.Namespace, Package: sub.Spec.Package, Version: to, Bundle: bundle,
-		Manifests: ms, InstallMode: sub.Spec.InstallMode, Config: sub.Spec.Config,
+		Manifests: ms, InstallMode: sub.Spec.InstallMode, TargetNamespaces: sub.Spec.TargetNamespaces, Config: sub.Spec.Config,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s for %s: %w", sub.Spec.Package, to, key(sub), err)
