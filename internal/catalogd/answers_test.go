@@ -243,3 +243,23 @@ func TestLimitsAnswerCacheBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerCacheWarmsAfterFirstCatalog: a server started before any
+// catalog is loaded keeps the heads ready once one is swapped in.
+func TestAnswerCacheWarmsAfterFirstCatalog(t *testing.T) {
+	h := catalogd.NewHolder(nil)
+	m := catalogd.NewMetrics()
+	_ = startServer(t, h, catalogd.WithMetrics(m))
+	c := sampleCatalog(t)
+	h.Swap(c)
+	want := float64(c.Counts().Channels)
+	deadline := time.Now().Add(10 * time.Second)
+	_, answers := answerGauges(t, m)
+	for answers != want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		_, answers = answerGauges(t, m)
+	}
+	if answers != want {
+		t.Errorf("%v answers kept after the first catalog was swapped in, want %v", answers, want)
+	}
+}

@@ -54,7 +54,9 @@ func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
 func (s *RegistryServer) WarmAnswers(ctx context.Context) {
 	for {
 		c, changed := s.holder.Current()
-		s.answers.warm(ctx, c, changed)
+		if c != nil {
+			s.answers.warm(ctx, c, changed)
+		}
 		select {
 		case <-ctx.Done():
 			return
