@@ -1,18 +1,24 @@
 package tenancy_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/tenancy"
@@ -59,6 +65,52 @@ func clusterRBAC(t *testing.T, ns string) []*unstructured.Unstructured {
 	}
 }
 
+// targetRBAC is what SingleNamespace and MultiNamespace add for a watched
+// namespace target: the operator's Role there, bound to its ServiceAccount
+// of the install namespace ns.
+func targetRBAC(t *testing.T, ns, target string) []*unstructured.Unstructured {
+	role := operator(t, ns)[2]
+	role.SetNamespace(target)
+	return []*unstructured.Unstructured{
+		role,
+		obj(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "op"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacGroup, Kind: "Role", Name: "op"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "op"}}}),
+	}
+}
+
+// grantRoles lets the tenant of ns write Roles and RoleBindings in target,
+// with escalate and bind: what a tenant needs in each namespace a
+// SingleNamespace or MultiNamespace operator watches.
+func grantRoles(t *testing.T, ns, target string) {
+	t.Helper()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "ferry-tenant-" + ns}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{rbacGroup}, Resources: []string{"roles", "rolebindings"}, Verbs: []string{"create", "patch", "escalate", "bind"}},
+	}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "ferry-tenant-" + ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacGroup, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: testenv.TenantServiceAccount}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctxFor(t), o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	// The API server's authorizer learns of the binding from its cache:
+	// wait until it allows what the binding grants.
+	user := "system:serviceaccount:" + ns + ":" + testenv.TenantServiceAccount
+	err := wait.PollUntilContextTimeout(ctxFor(t), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: target, Verb: "bind", Group: rbacGroup, Resource: "roles"}}}
+		if err := env.Client.Create(ctx, sar); err != nil {
+			return false, err
+		}
+		return sar.Status.Allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("the grant in %s never took effect: %v", target, err)
+	}
+}
+
 func clusterAdminBinding(t *testing.T, kind, ns string) *unstructured.Unstructured {
 	if kind == "ClusterRoleBinding" {
 		return obj(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "op-admin-" + ns},
@@ -74,6 +126,7 @@ func TestCheckerListsExactlyWhatIsMissing(t *testing.T) {
 	nsTenant := tenant(t, testenv.NamespaceTenant)
 	clusterTenant := tenant(t, testenv.ClusterTenant)
 	other := namespace(t)
+	watched := namespace(t)
 	checker := installerChecker(t)
 	tests := []struct {
 		name string
@@ -154,6 +207,47 @@ func TestCheckerListsExactlyWhatIsMissing(t *testing.T) {
 					`verb=patch group="rbac.authorization.k8s.io" resource=clusterroles ` + cr + ` (to apply ClusterRole agg-` + ns + `)`,
 					`verb=escalate group="rbac.authorization.k8s.io" resource=clusterroles ` + cr + ` (to apply ClusterRole agg-` + ns + ` (the API server's escalation check))`,
 				}
+			},
+		},
+		{
+			name: "a namespace tenant may not give the operator a Role in another namespace it watches (SingleNamespace, MultiNamespace)",
+			id:   nsTenant,
+			plan: func(ns string) tenancy.Plan {
+				return tenancy.Plan{Apply: append(operator(t, ns), targetRBAC(t, ns, other)...)}
+			},
+			want: func(ns string) []string {
+				in := func(kind string) string {
+					return "namespace=" + other + " name=op (to apply " + kind + " " + other + "/op)"
+				}
+				want := []string{
+					`verb=create group="rbac.authorization.k8s.io" resource=roles ` + in("Role"),
+					`verb=patch group="rbac.authorization.k8s.io" resource=roles ` + in("Role"),
+					`verb=create group="rbac.authorization.k8s.io" resource=rolebindings ` + in("RoleBinding"),
+					`verb=patch group="rbac.authorization.k8s.io" resource=rolebindings ` + in("RoleBinding"),
+				}
+				// Every rule of the Role, for the Role (or escalate) and
+				// for its binding (or bind).
+				rules := operator(t, ns)[2].Object["rules"].([]any)
+				for _, check := range []struct{ kind, alt string }{{"Role", "escalate"}, {"RoleBinding", "bind"}} {
+					for _, r := range rules {
+						rule := r.(map[string]any)
+						for _, verb := range rule["verbs"].([]any) {
+							for _, res := range rule["resources"].([]any) {
+								want = append(want, fmt.Sprintf(`verb=%s group=%q resource=%s namespace=%s (to apply %s %s/op (the API server's escalation check), or verb=%s group="rbac.authorization.k8s.io" resource=roles namespace=%s name=op)`,
+									verb, rule["apiGroups"].([]any)[0], res, other, check.kind, other, check.alt, other))
+							}
+						}
+					}
+				}
+				return want
+			},
+		},
+		{
+			name: "a tenant granted Roles in the namespace it watches may give the operator one there",
+			id:   nsTenant,
+			plan: func(ns string) tenancy.Plan {
+				grantRoles(t, ns, watched)
+				return tenancy.Plan{Apply: append(operator(t, ns), targetRBAC(t, ns, watched)...)}
 			},
 		},
 		{
