@@ -21,6 +21,7 @@ var failureReasons = []string{
 	v1alpha1.ReasonInvalidBundle, v1alpha1.ReasonUnsupportedMode, v1alpha1.ReasonCRDUnsafe,
 	v1alpha1.ReasonOwnershipConflict, v1alpha1.ReasonRevisionUntrusted, v1alpha1.ReasonContentMismatch,
 	v1alpha1.ReasonNoServiceAccount, v1alpha1.ReasonPermissionsMissing, v1alpha1.ReasonHealthGateFailed,
+	v1alpha1.ReasonCannotAct,
 }
 
 // busy are the states in which the installer is still at work: a version
