@@ -11,7 +11,9 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,18 +135,27 @@ func eventually(ctx context.Context, t *testing.T, what string, cond func() (boo
 
 func TestApplyInstallsEveryObject(t *testing.T) {
 	tests := []struct {
-		name string
-		mode v1alpha1.InstallMode
+		name    string
+		mode    v1alpha1.InstallMode
+		targets int // namespaces watched besides the install namespace
 	}{
-		{"OwnNamespace", v1alpha1.InstallModeOwnNamespace},
-		{"AllNamespaces", v1alpha1.InstallModeAllNamespaces},
+		{"OwnNamespace", v1alpha1.InstallModeOwnNamespace, 0},
+		{"AllNamespaces", v1alpha1.InstallModeAllNamespaces, 0},
+		{"SingleNamespace", v1alpha1.InstallModeSingleNamespace, 1},
+		{"MultiNamespace", v1alpha1.InstallModeMultiNamespace, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
 			ns := newNamespace(t)
 			in := input(t, ns, lighthouse, "1.3.0")
+			in.Manifests = editCSV(t, in.Manifests, supportAllModes)
 			in.InstallMode = tt.mode
+			for range tt.targets {
+				target := newNamespace(t)
+				grantNamespaceTenant(ctx, t, ns, target)
+				in.TargetNamespaces = append(in.TargetNamespaces, target)
+			}
 			in.Config = &v1alpha1.SubscriptionConfig{Env: []corev1.EnvVar{{Name: "REGION", Value: "eu-west-1"}}}
 			r := render(t, in)
 			res := mustApply(ctx, t, r, nil)
@@ -162,6 +173,18 @@ func TestApplyInstallsEveryObject(t *testing.T) {
 			}
 			if got := envValue(&d, "REGION"); got != "eu-west-1" {
 				t.Errorf("REGION in the cluster = %q, want eu-west-1", got)
+			}
+			if got := d.Spec.Template.Annotations[install.AnnotationTargetNamespaces]; got != r.TargetNamespaces {
+				t.Errorf("olm.targetNamespaces in the cluster = %q, want %q", got, r.TargetNamespaces)
+			}
+			for _, target := range in.TargetNamespaces {
+				var roles rbacv1.RoleList
+				if err := env.Client.List(ctx, &roles, client.InNamespace(target), client.MatchingLabelsSelector{Selector: install.OwnerSelector(in.Owner)}); err != nil {
+					t.Fatal(err)
+				}
+				if len(roles.Items) != 1 {
+					t.Errorf("namespace %s has %d Roles of the Subscription, want the operator's", target, len(roles.Items))
+				}
 			}
 			if !install.OwnerSelector(in.Owner).Matches(labelSet(d.Labels)) {
 				t.Errorf("Deployment labels %v lack the owner's", d.Labels)
@@ -184,6 +207,36 @@ func TestApplyInstallsEveryObject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// grantNamespaceTenant gives the tenant ServiceAccount of ns, in target,
+// what examples/tenancy/namespace-tenant.yaml grants in its own namespace:
+// what an operator watching target needs there.
+func grantNamespaceTenant(ctx context.Context, t *testing.T, ns, target string) {
+	t.Helper()
+	sa, err := testenv.Tenant(ctx, env.Config, target, testenv.NamespaceTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "ferry-tenant-of-" + ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: sa},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: sa}},
+	}
+	if err := env.Client.Create(ctx, rb); err != nil {
+		t.Fatal(err)
+	}
+	// The API server's authorizer learns of the binding from its cache.
+	eventually(ctx, t, "the tenant's grant in "+target, func() (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:               "system:serviceaccount:" + ns + ":" + sa,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: target, Verb: "create", Group: rbacv1.GroupName, Resource: "rolebindings"},
+		}}
+		if err := env.Client.Create(ctx, sar); err != nil {
+			return false, err
+		}
+		return sar.Status.Allowed, nil
+	})
 }
 
 func TestUnsupportedInstallModeAppliesNothing(t *testing.T) {
