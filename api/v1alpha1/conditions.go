@@ -104,6 +104,13 @@ const (
 	// EventReasonDependencySubscribed: a child Subscription was created for a
 	// dependency.
 	EventReasonDependencySubscribed = "DependencySubscribed"
+	// EventReasonDependencyUpdated: a child Subscription was changed to follow
+	// its parent's requirement (version range, channel, required-by).
+	EventReasonDependencyUpdated = "DependencyUpdated"
+	// EventReasonDependencyReleased: a child Subscription its parent no longer
+	// needs lost the parent's label; it keeps running, the user's to keep or
+	// delete.
+	EventReasonDependencyReleased = "DependencyReleased"
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.

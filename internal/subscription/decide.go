@@ -57,6 +57,9 @@ const (
 	// actHoldForApproval is actInSync for a Manual Subscription whose
 	// upgrade waits for spec.approvedVersion.
 	actHoldForApproval action = "HoldForApproval"
+	// actReleaseDependencies is actInSync that first releases the child
+	// Subscriptions the installed version no longer needs.
+	actReleaseDependencies action = "ReleaseDependencies"
 )
 
 // decision is the action of one reconcile with its inputs.
@@ -133,7 +136,9 @@ func decide(f *facts, timeout time.Duration) decision {
 		keep.requeue = catalogRequeue
 		return keepCurrent(f, keep, timeout)
 	}
-	if waiting := waitingDependencies(f); waiting != "" {
+	// A Manual upgrade waiting for approval installs nothing, its new
+	// dependencies included.
+	if waiting := waitingDependencies(f); waiting != "" && !awaitsApproval(f) {
 		return decision{action: actWaitDependencies, reason: v1alpha1.ReasonDependencyNotReady, message: "waiting for dependencies to be installed: " + waiting}
 	}
 	c := f.candidate
@@ -153,6 +158,9 @@ func decide(f *facts, timeout time.Duration) decision {
 		}
 		if c.refusal != "" {
 			msg += "; the ServiceAccount may not apply it yet (status.availableUpgrade.refusal lists what it lacks)"
+		}
+		if waiting := waitingDependencies(f); waiting != "" {
+			msg += "; approving it also installs or changes dependencies: " + waiting
 		}
 		keep.upgrade = &note{true, v1alpha1.ReasonUpgradePending, msg}
 		return keepCurrent(f, keep, timeout)
@@ -185,7 +193,12 @@ func decide(f *facts, timeout time.Duration) decision {
 		keep.upgrade = &note{false, v1alpha1.ReasonUpgrading, fmt.Sprintf("upgrading to %s %s (%s from %s)", sub.Spec.Package, c.target.Version, c.edge.Kind, sub.Status.InstalledBundle)}
 	}
 	keep.consumeRetry = c.retry
-	return gate(f, keep, &c.content, timeout)
+	d := gate(f, keep, &c.content, timeout)
+	if d.action == actInSync && len(f.released) > 0 {
+		// The version that no longer needs them runs, healthy.
+		d.action = actReleaseDependencies
+	}
+	return d
 }
 
 // decidePin restores and keeps the revision spec.rollbackTo names.
@@ -374,8 +387,15 @@ func waitingDependencies(f *facts) string {
 			waiting = append(waiting, fmt.Sprintf("%s (Subscription %s to be created, %s)", d.dep.Package, d.create.Name, d.dep.RequiredBy))
 			continue
 		}
-		if !isInstalled(d.child) {
+		switch {
+		case d.update != nil:
+			waiting = append(waiting, fmt.Sprintf("%s (Subscription %s to be updated to versionRange %q, %s)", d.dep.Package, d.child.Name, d.update.Spec.VersionRange, d.dep.RequiredBy))
+		case !isInstalled(d.child):
 			waiting = append(waiting, fmt.Sprintf("%s (Subscription %s, %s)", d.dep.Package, d.child.Name, d.dep.RequiredBy))
+		default:
+			if why := requirementUnmet(d.child, d.versionRange); why != "" {
+				waiting = append(waiting, fmt.Sprintf("%s (Subscription %s: %s, %s)", d.dep.Package, d.child.Name, why, d.dep.RequiredBy))
+			}
 		}
 	}
 	return joinSemi(waiting)

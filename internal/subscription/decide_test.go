@@ -217,6 +217,69 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "a paused Subscription creates no dependency",
+			facts: func() *facts {
+				f := decideFacts("", "1.0.0")
+				f.sub.Spec.Paused = true
+				f.dependencies = []dependencyFact{{dep: resolver.Dependency{Package: "dep", RequiredBy: "pkg requires dep"}, create: &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "dep"}}}}
+				return f
+			},
+			want: actHold, reason: v1alpha1.ReasonPaused,
+		},
+		{
+			name: "a paused Subscription changes no dependency",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0", decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour))
+				f.sub.Spec.Paused = true
+				child := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "dep"}}
+				f.dependencies = []dependencyFact{{dep: resolver.Dependency{Package: "dep"}, child: child, update: child.DeepCopy()}}
+				f.released = []*v1alpha1.Subscription{child}
+				return f
+			},
+			want: actHold, reason: v1alpha1.ReasonPaused,
+		},
+		{
+			name: "an upgrade waiting for approval creates none of its new dependencies",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0", decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour))
+				f.sub.Spec.Approval = v1alpha1.ApprovalManual
+				f.resolution.NeedsApproval = true
+				f.candidate.needsApproval = true
+				f.dependencies = []dependencyFact{{dep: resolver.Dependency{Package: "dep", RequiredBy: "pkg 1.1.0 requires dep"}, create: &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "dep"}}}}
+				return f
+			},
+			want: actHoldForApproval,
+			check: func(t *testing.T, d decision) {
+				if d.upgrade == nil || !strings.Contains(d.upgrade.message, "approving it also installs or changes dependencies: dep (Subscription dep to be created, pkg 1.1.0 requires dep)") {
+					t.Errorf("upgrade = %+v", d.upgrade)
+				}
+			},
+		},
+		{
+			name: "an upgrade waiting for approval changes no dependency",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0", decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour))
+				f.resolution.NeedsApproval = true
+				f.candidate.needsApproval = true
+				child := &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "dep"}}
+				f.dependencies = []dependencyFact{{dep: resolver.Dependency{Package: "dep"}, child: child, update: child.DeepCopy()}}
+				f.released = []*v1alpha1.Subscription{{ObjectMeta: metav1.ObjectMeta{Name: "old"}}}
+				return f
+			},
+			want: actHoldForApproval,
+		},
+		{
+			name: "an approved upgrade waits for its dependencies",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0", decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour))
+				f.sub.Spec.Approval = v1alpha1.ApprovalManual
+				f.sub.Spec.ApprovedVersion = "1.1.0"
+				f.dependencies = []dependencyFact{{dep: resolver.Dependency{Package: "dep", RequiredBy: "pkg 1.1.0 requires dep"}, create: &v1alpha1.Subscription{ObjectMeta: metav1.ObjectMeta{Name: "dep"}}}}
+				return f
+			},
+			want: actWaitDependencies, reason: v1alpha1.ReasonDependencyNotReady,
+		},
+		{
 			name:  "a fresh Subscription installs",
 			facts: func() *facts { return decideFacts("", "1.0.0") },
 			want:  actInstall, reason: v1alpha1.ReasonInstalling,

@@ -48,6 +48,9 @@ type facts struct {
 	latest string
 	// dependencies the resolution needs, with the Subscription providing each.
 	dependencies []dependencyFact
+	// released are the Subscriptions Ferry created for this one that the
+	// resolution no longer needs.
+	released []*v1alpha1.Subscription
 	// candidate is what the spec and the catalogs ask to run now; nil when
 	// there is no resolution or the Subscription is paused.
 	candidate *candidate
@@ -82,6 +85,11 @@ type dependencyFact struct {
 	// create is then the one to create.
 	child  *v1alpha1.Subscription
 	create *v1alpha1.Subscription
+	// update is child as the requirement wants it now, when Ferry created
+	// child for this parent and it differs; nil otherwise.
+	update *v1alpha1.Subscription
+	// versionRange is the range of the package the target requires.
+	versionRange string
 }
 
 // candidate is the version the spec and the catalogs ask for, rendered.
@@ -158,7 +166,7 @@ func (r *Reconciler) observe(ctx context.Context, sub *v1alpha1.Subscription, ap
 	if err := r.observeDependencies(ctx, f, snaps); err != nil {
 		return nil, err
 	}
-	if sub.Spec.Paused || waitingDependencies(f) != "" {
+	if sub.Spec.Paused || (waitingDependencies(f) != "" && !awaitsApproval(f)) {
 		return f, nil
 	}
 	return f, r.observeCandidate(ctx, f, ap)
@@ -338,24 +346,31 @@ func (r *Reconciler) installedOperators(ctx context.Context) ([]resolver.Install
 // observeDependencies finds the Subscription in the namespace providing each
 // dependency, or the one to create.
 func (r *Reconciler) observeDependencies(ctx context.Context, f *facts, snaps []resolver.Snapshot) error {
-	if len(f.resolution.Dependencies) == 0 {
-		return nil
-	}
 	var list v1alpha1.SubscriptionList
 	if err := r.Client.List(ctx, &list, ctrl.InNamespace(f.sub.Namespace)); err != nil {
 		return err
 	}
 	byPackage := map[string]*v1alpha1.Subscription{}
 	for i := range list.Items {
-		byPackage[list.Items[i].Spec.Package] = &list.Items[i]
+		// A child Ferry created for this Subscription is preferred to
+		// another Subscription of the same package.
+		if s := &list.Items[i]; byPackage[s.Spec.Package] == nil || s.Labels[LabelParent] == f.sub.Name {
+			byPackage[s.Spec.Package] = s
+		}
 	}
+	needed := make([]string, 0, len(f.resolution.Dependencies))
 	for _, dep := range f.resolution.Dependencies {
-		df := dependencyFact{dep: dep, child: byPackage[dep.Package]}
+		needed = append(needed, dep.Package)
+		want := childFor(f.sub, snaps, f.resolution.Target, dep)
+		df := dependencyFact{dep: dep, child: byPackage[dep.Package], versionRange: want.Spec.VersionRange}
 		if df.child == nil {
-			df.create = childFor(f.sub, snaps, f.resolution.Target, dep)
+			df.create = want
+		} else {
+			df.update = childUpdate(f.sub, df.child, want, bundleInChannel(snaps, dep, df.child.Spec.Channel))
 		}
 		f.dependencies = append(f.dependencies, df)
 	}
+	f.released = releasedChildren(f.sub, list.Items, needed)
 	return nil
 }
 

@@ -217,6 +217,8 @@ func (r *Reconciler) act(ctx context.Context, x *exec, f *facts, d decision) res
 		return r.gateFailed(ctx, x, f, d.message)
 	case actInSync, actHoldForApproval:
 		return r.inSync(ctx, x, f, d)
+	case actReleaseDependencies:
+		return r.releaseDependencies(ctx, x, f, d)
 	}
 	return result{err: fmt.Errorf("no action %q", d.action)}
 }
