@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,7 +114,7 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
-		"(0: --answer-cache-bytes plus 128 MiB; GOMEMLIMIT in the environment wins)")
+		"(0: --answer-cache-bytes plus 128 MiB, at most 90% of the container's memory limit; GOMEMLIMIT in the environment wins)")
 	return cmd
 }
 
@@ -140,6 +142,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
 	}
 	if limit, ok := goMemoryLimit(f.memoryLimit, f.limits.AnswerCacheBytes, os.Getenv("GOMEMLIMIT")); ok {
+		if f.memoryLimit == 0 {
+			limit = withinCgroup(limit, cgroupMemoryMax)
+		}
 		debug.SetMemoryLimit(limit)
 		log.Info("memory limit set", "bytes", limit)
 	}
@@ -420,4 +425,22 @@ func goMemoryLimit(flag, answerBytes int64, env string) (int64, bool) {
 		return flag, true
 	}
 	return answerBytes + memoryHeadroom, true
+}
+
+// cgroupMemoryMax is the memory limit of the container (cgroup v2).
+const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+
+// withinCgroup lowers limit to 90% of the cgroup memory limit in file, when
+// there is one, so that the collector works harder before the container is
+// killed for memory.
+func withinCgroup(limit int64, file string) int64 {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return limit
+	}
+	ceiling, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || ceiling <= 0 {
+		return limit // "max": no limit
+	}
+	return min(limit, ceiling/10*9)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +228,37 @@ func TestGoMemoryLimit(t *testing.T) {
 			got, set := goMemoryLimit(tt.flag, tt.answers, tt.env)
 			if got != tt.want || set != tt.wantSet {
 				t.Errorf("goMemoryLimit(%d, %d, %q) = %d, %v; want %d, %v", tt.flag, tt.answers, tt.env, got, set, tt.want, tt.wantSet)
+			}
+		})
+	}
+}
+
+// TestWithinCgroup: the derived memory limit stays under 90% of the
+// container's memory limit, and is kept without one.
+func TestWithinCgroup(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content string // "" leaves the file missing
+		limit   int64
+		want    int64
+	}{
+		{name: "no cgroup file", limit: 320 << 20, want: 320 << 20},
+		{name: "no limit", content: "max\n", limit: 320 << 20, want: 320 << 20},
+		{name: "container limit below", content: "268435456\n", limit: 320 << 20, want: 268435456 / 10 * 9},
+		{name: "container limit above", content: "1073741824\n", limit: 320 << 20, want: 320 << 20},
+		{name: "unreadable content", content: "lots\n", limit: 320 << 20, want: 320 << 20},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(dir, "memory.max."+strconv.Itoa(i))
+			if tt.content != "" {
+				if err := os.WriteFile(file, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := withinCgroup(tt.limit, file); got != tt.want {
+				t.Errorf("withinCgroup(%d) = %d, want %d", tt.limit, got, tt.want)
 			}
 		})
 	}
