@@ -27,6 +27,20 @@ const (
 	// nothing is in progress or failed (kubectl wait --for=condition=Ready);
 	// when False, its reason is the one of the condition that says why.
 	TypeReady = "Ready"
+	// TypeDeprecated (Subscription): the catalog deprecates the package,
+	// the channel followed or the installed bundle (True, the messages of
+	// each); absent when it deprecates none of them.
+	TypeDeprecated = "Deprecated"
+	// TypePackageDeprecated (Subscription): the catalog deprecates the
+	// package (True, with the catalog's message); absent when not.
+	TypePackageDeprecated = "PackageDeprecated"
+	// TypeChannelDeprecated (Subscription): the catalog deprecates the
+	// channel the Subscription follows (True, with the catalog's message);
+	// absent when not.
+	TypeChannelDeprecated = "ChannelDeprecated"
+	// TypeBundleDeprecated (Subscription): the catalog deprecates the
+	// installed bundle (True, with the catalog's message); absent when not.
+	TypeBundleDeprecated = "BundleDeprecated"
 )
 
 // Condition reasons.
@@ -87,6 +101,9 @@ const (
 	// ReasonCannotAct: the installer may not act for the Subscription now
 	// (its identity or permissions cannot be used); nothing was changed.
 	ReasonCannotAct = "CannotAct"
+	// ReasonDeprecated: the catalog declares the package, channel or bundle
+	// deprecated (olm.deprecations).
+	ReasonDeprecated = "Deprecated"
 )
 
 // Event reasons of Subscriptions, besides the condition reasons above.
@@ -114,7 +131,8 @@ const (
 )
 
 // ConditionTypes lists every condition type, for registration tests and tools.
-var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe, TypeReady}
+var ConditionTypes = []string{TypeResolved, TypeInstalled, TypeProgressing, TypeUpgradeAvailable, TypeCatalogReachable, TypeConnected, TypeRolledBack, TypeCRDUpgradeSafe, TypeReady,
+	TypeDeprecated, TypePackageDeprecated, TypeChannelDeprecated, TypeBundleDeprecated}
 
 // ConditionReasons lists every condition reason.
 var ConditionReasons = []string{
@@ -126,5 +144,5 @@ var ConditionReasons = []string{
 	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
 	ReasonOwnershipConflict, ReasonRevisionUntrusted, ReasonContentMismatch,
 	ReasonNoServiceAccount, ReasonPermissionsMissing,
-	ReasonWaitingForCluster, ReasonCannotAct,
+	ReasonWaitingForCluster, ReasonCannotAct, ReasonDeprecated,
 }

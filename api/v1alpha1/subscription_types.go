@@ -398,17 +398,63 @@ type SubscriptionStatus struct {
 	// +optional
 	RevisionDigests []RevisionDigest `json:"revisionDigests,omitempty"`
 
+	// resolution lists the bundles the last resolution looked at: the one
+	// chosen first, then every one passed over with the reason, most
+	// preferred first. At most 16 entries; resolutionOmitted counts the rest.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Resolution []ResolutionCandidate `json:"resolution,omitempty"`
+
+	// resolutionOmitted is how many bundles the last resolution looked at
+	// that resolution does not list.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ResolutionOmitted int32 `json:"resolutionOmitted,omitempty"`
+
 	// inventory lists every object installed for this Subscription.
 	// +listType=atomic
 	// +optional
 	Inventory []ObjectReference `json:"inventory,omitempty"`
 
 	// conditions: Resolved, Installed, Progressing, UpgradeAvailable,
-	// CatalogReachable, RolledBack, CRDUpgradeSafe.
+	// CatalogReachable, RolledBack, CRDUpgradeSafe, Ready, and Deprecated,
+	// PackageDeprecated, ChannelDeprecated, BundleDeprecated while the
+	// catalog deprecates the package, its channel or the installed bundle.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ResolutionCandidate is one bundle a resolution looked at and what became
+// of it.
+type ResolutionCandidate struct {
+	// catalog is the CatalogSource the bundle is from.
+	// +kubebuilder:validation:MaxLength=253
+	Catalog string `json:"catalog"`
+	// bundle is the bundle (CSV) name.
+	// +kubebuilder:validation:MaxLength=253
+	Bundle string `json:"bundle"`
+	// version is the bundle's version.
+	// +kubebuilder:validation:MaxLength=256
+	Version string `json:"version"`
+	// chosen is true for the bundle the resolution picked.
+	// +optional
+	Chosen bool `json:"chosen,omitempty"`
+	// reason classifies why the bundle was passed over: OutsideRange,
+	// NotInChannel, NoUpgradeEdge, Downgrade, NotStartingVersion,
+	// Deprecated, DependencyUnsatisfiable, ConstraintUnsatisfiable,
+	// InvalidConstraint, Conflict, NotPreferred, Installed. Empty when
+	// chosen.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message says why for people, naming the constraint, dependency or
+	// conflict; for the chosen bundle, how it is reached.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // FailedUpgrade records an upgrade that failed its health gate.
