@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
@@ -29,7 +30,10 @@ func (r *Reconciler) waitDependencies(ctx context.Context, x *exec, f *facts, d 
 		if dep.child != nil {
 			// The child follows its parent's requirement; a conflict (the
 			// user changed it meanwhile) is retried with what is read then.
-			if err := w.Update(ctx, dep.update); err != nil {
+			// A merge patch (the ServiceAccount may patch Subscriptions, not
+			// update them), refused when the child changed since it was read.
+			patch := client.MergeFromWithOptions(dep.child, client.MergeFromWithOptimisticLock{})
+			if err := w.Patch(ctx, dep.update.DeepCopy(), patch); err != nil {
 				return result{phase: phaseWaiting, err: fmt.Errorf("updating Subscription %s for dependency %s: %w", dep.child.Name, dep.dep.Package, err)}
 			}
 			r.Recorder.Eventf(sub, dep.update, corev1.EventTypeNormal, v1alpha1.EventReasonDependencyUpdated, "Subscribe", "updated Subscription %s for %s: versionRange %q, channel %q (%s)", dep.child.Name, dep.dep.Package, dep.update.Spec.VersionRange, dep.update.Spec.Channel, dep.dep.RequiredBy)
@@ -62,7 +66,8 @@ func (r *Reconciler) releaseDependencies(ctx context.Context, x *exec, f *facts,
 		return result{phase: phaseWaiting, err: err}
 	}
 	for _, c := range f.released {
-		if err := w.Update(ctx, release(sub, c)); err != nil && !apierrors.IsNotFound(err) {
+		patch := client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})
+		if err := w.Patch(ctx, release(sub, c), patch); err != nil && !apierrors.IsNotFound(err) {
 			return result{err: fmt.Errorf("releasing Subscription %s (%s), no longer required: %w", c.Name, c.Spec.Package, err)}
 		}
 		r.Recorder.Eventf(sub, c, corev1.EventTypeNormal, v1alpha1.EventReasonDependencyReleased, "Release", "%s %s no longer requires %s: Subscription %s keeps running without the label %s; delete it to uninstall %s", sub.Spec.Package, sub.Status.InstalledVersion, c.Spec.Package, c.Name, LabelParent, c.Spec.Package)

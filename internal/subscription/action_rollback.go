@@ -126,5 +126,5 @@ func (r *Reconciler) dependencyNote(ctx context.Context, sub *v1alpha1.Subscript
 	for _, c := range children.Items {
 		names = append(names, fmt.Sprintf("%s %s", c.Spec.Package, c.Status.InstalledVersion))
 	}
-	return "dependencies (" + strings.Join(names, ", ") + ") are their own Subscriptions, unchanged by this upgrade, each with its own health gate and rollback"
+	return "dependencies (" + strings.Join(names, ", ") + ") are not rolled back: each is its own Subscription and keeps the version it runs, with its own health gate and rollback"
 }

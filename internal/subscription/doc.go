@@ -30,7 +30,8 @@
 //	spec.rollbackTo names a missing or untrusted revision  Refuse               as installed
 //	no catalog content, nothing installed                  WaitForCatalog       Resolving
 //	unsatisfiable, nothing installed                       MarkFailed           Failed
-//	a dependency not installed yet                         WaitForDependencies  Installing, or as installed
+//	a dependency not installed (within its required range)
+//	  yet, unless an upgrade waits for approval            WaitForDependencies  Installing, or as installed
 //	invalid bundle, unsupported mode, content mismatch     MarkFailed           Failed, or as installed
 //	CRD change blocked, nothing else installed             MarkFailed           Failed
 //
@@ -46,6 +47,7 @@
 //
 //	content other than what is applied                     Install              Installing / Upgrading
 //	applied, healthy                                       InSync               Installed
+//	applied, healthy, a child no longer required           ReleaseDependencies  Installed
 //	applied, healthy, an upgrade waiting for approval      HoldForApproval      UpgradePending
 //	applied, unhealthy, within the health timeout          WaitForHealthy       Installing / Upgrading / Installed
 //	past the timeout, the cluster to blame                 WaitForCluster       Upgrading / Installed
@@ -73,7 +75,13 @@
 //
 // Dependencies chosen by the resolver are installed through child
 // Subscriptions in the same namespace, labelled with their parent, and the
-// parent waits until they are Installed. A Manual subscription installs its
+// parent waits until they are Installed within the range its target
+// requires. A child follows its parent's requirement (version range,
+// channel, required-by) and, once the parent runs a version that no longer
+// needs it, is released (label removed, annotated), not deleted. A paused
+// parent, or an upgrade waiting for approval, creates and changes no child.
+// Children are written as the parent's ServiceAccount. A rollback of the
+// parent does not roll its children back. A Manual subscription installs its
 // first version, then waits for spec.approvedVersion to name an upgrade;
 // status.availableUpgrade says what would change. Deleting a Subscription
 // removes what it installed, but keeps CRDs (and so every custom resource)

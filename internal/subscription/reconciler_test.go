@@ -679,7 +679,7 @@ func TestAutomaticRollback(t *testing.T) {
 		t.Errorf("failedUpgrade = %+v", f)
 	}
 	msg := condition(sub, v1alpha1.TypeRolledBack).Message
-	for _, want := range []string{"lighthouse-operator 1.4.0 (revision 2) did not become healthy within 2s", "restored 1.3.0 (revision 1) as revision 3", "dependencies (signal-store 1.1.0)"} {
+	for _, want := range []string{"lighthouse-operator 1.4.0 (revision 2) did not become healthy within 2s", "restored 1.3.0 (revision 1) as revision 3", "dependencies (signal-store 1.1.0) are not rolled back"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("RolledBack message %q lacks %q", msg, want)
 		}
