@@ -4,30 +4,25 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogsource"
 	"github.com/ferrydev/ferry/internal/crdsafety"
 	"github.com/ferrydev/ferry/internal/install"
+	"github.com/ferrydev/ferry/internal/livediff"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
 
@@ -36,14 +31,14 @@ const DefaultDiffTimeout = 5 * time.Minute
 
 // Actions of an object in a diff.
 const (
-	actionCreate    = "create"
-	actionChange    = "change"
-	actionUnchanged = "unchanged"
-	actionDelete    = "delete"
-	actionKeep      = "keep"
-	actionReplace   = "replace"
-	actionConflict  = "conflict"
-	actionError     = "error"
+	actionCreate    = livediff.ActionCreate
+	actionChange    = livediff.ActionChange
+	actionUnchanged = livediff.ActionUnchanged
+	actionDelete    = livediff.ActionDelete
+	actionKeep      = livediff.ActionKeep
+	actionReplace   = livediff.ActionReplace
+	actionConflict  = livediff.ActionConflict
+	actionError     = livediff.ActionError
 )
 
 // DiffReport is what diff found: the result of the server-side apply dry
@@ -70,21 +65,7 @@ type DiffReport struct {
 }
 
 // ObjectDiff is one object of the diff.
-type ObjectDiff struct {
-	// Object is e.g. "Deployment ns/name" or "CRD beacons.example.com".
-	Object string `json:"object"`
-	// Action is create, change, unchanged, replace (a Deployment whose
-	// selector changed is deleted and created), delete, keep (a CRD no
-	// longer shipped is kept), conflict (the object is not Ferry's for this
-	// Subscription: the installer would stop) or error (the dry run failed).
-	Action string `json:"action"`
-	// Diff is the unified diff of the live object and the dry run's result
-	// (managedFields, resourceVersion, generation, uid and creationTimestamp
-	// left out).
-	Diff string `json:"diff,omitempty"`
-	// Message says why, for conflict, error, replace, delete and keep.
-	Message string `json:"message,omitempty"`
-}
+type ObjectDiff = livediff.ObjectDiff
 
 // CRDVerdict is internal/crdsafety's verdict on one CRD.
 type CRDVerdict struct {
@@ -103,12 +84,7 @@ type CRDVerdict struct {
 }
 
 // RBACDelta lists permissions as "<who> <scope>: <verb> <resource>".
-type RBACDelta struct {
-	// Added are permissions the target grants that the installed version does not.
-	Added []string `json:"added,omitempty"`
-	// Removed are permissions the installed version grants that the target does not.
-	Removed []string `json:"removed,omitempty"`
-}
+type RBACDelta = livediff.RBACDelta
 
 func (a *app) diffCommand() *cobra.Command {
 	var format, version string
@@ -199,59 +175,17 @@ func (a *app) diff(ctx context.Context, c client.Client, sub *v1alpha1.Subscript
 	}
 	rep := &DiffReport{Subscription: key(sub), From: sub.Status.InstalledVersion, To: to, Bundle: bundle, Catalog: catName}
 
-	var liveRoles, newRoles []*unstructured.Unstructured
-	want := map[string]bool{}
-	for _, o := range r.Objects {
-		ref := install.Ref(o)
-		want[refKey(ref)] = true
-		stamp(o, owner, sub.Spec.Package)
-		d, live, err := dryRun(ctx, c, o, owner, sub.Spec.Package)
+	res, err := livediff.Compare(ctx, c, c, livediff.Input{Objects: r.Objects, Inventory: sub.Status.Inventory, Owner: owner, Package: sub.Spec.Package})
+	if err != nil {
+		return nil, err
+	}
+	rep.Objects, rep.RBAC = res.Objects, res.RBAC
+	for _, crd := range res.CRDs {
+		v, err := crdVerdict(ctx, c, crd.Live, crd.Target, sub.Spec.CRDUpgradeSafety)
 		if err != nil {
 			return nil, err
 		}
-		rep.Objects = append(rep.Objects, d)
-		if isRole(ref) {
-			newRoles = append(newRoles, o)
-		}
-		if live != nil && isCRD(ref) {
-			v, err := crdVerdict(ctx, c, live, o, sub.Spec.CRDUpgradeSafety)
-			if err != nil {
-				return nil, err
-			}
-			rep.CRDSafety = append(rep.CRDSafety, v)
-		}
-	}
-	for _, ref := range sub.Status.Inventory {
-		if want[refKey(ref)] {
-			if isRole(ref) {
-				if live, err := getLive(ctx, c, ref); err == nil && live != nil {
-					liveRoles = append(liveRoles, live)
-				}
-			}
-			continue
-		}
-		d := ObjectDiff{Object: describe(ref)}
-		live, err := getLive(ctx, c, ref)
-		switch {
-		case err != nil:
-			d.Action, d.Message = actionError, err.Error()
-		case live == nil:
-			continue
-		case isCRD(ref):
-			d.Action, d.Message = actionKeep, "no longer shipped; CRDs are never deleted by an upgrade"
-		case !install.IsOwner(live, owner):
-			continue
-		default:
-			d.Action, d.Message = actionDelete, "no longer shipped"
-			if isRole(ref) {
-				liveRoles = append(liveRoles, live)
-			}
-		}
-		rep.Objects = append(rep.Objects, d)
-	}
-	rep.RBAC, err = rbacDelta(liveRoles, newRoles)
-	if err != nil {
-		return nil, err
+		rep.CRDSafety = append(rep.CRDSafety, v)
 	}
 	return rep, nil
 }
@@ -312,136 +246,6 @@ func (a *app) fetchManifests(ctx context.Context, c client.Client, cs *v1alpha1.
 	return ms, b.GetName(), nil
 }
 
-// stamp sets what the installer sets on every object it applies: the owner
-// labels, the package label and the owner annotation.
-func stamp(o *unstructured.Unstructured, owner types.NamespacedName, pkg string) {
-	l := o.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range install.OwnerLabels(owner) {
-		l[k] = v
-	}
-	l[install.LabelPackage] = install.LabelValue(pkg)
-	o.SetLabels(l)
-	an := o.GetAnnotations()
-	if an == nil {
-		an = map[string]string{}
-	}
-	an[install.AnnotationOwner] = owner.String()
-	o.SetAnnotations(an)
-}
-
-// getLive reads an object; nil when it does not exist.
-func getLive(ctx context.Context, c client.Client, ref v1alpha1.ObjectReference) (*unstructured.Unstructured, error) {
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion(ref))
-	u.SetKind(ref.Kind)
-	err := c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, u)
-	switch {
-	case apierrors.IsNotFound(err), meta.IsNoMatchError(err):
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading %s: %w", describe(ref), err)
-	}
-	return u, nil
-}
-
-// dryRun applies o with dryRun=All and compares the result with the live
-// object. Failures of the dry run itself are part of the diff; only errors
-// reading the live object are returned.
-func dryRun(ctx context.Context, c client.Client, o *unstructured.Unstructured, owner types.NamespacedName, pkg string) (ObjectDiff, *unstructured.Unstructured, error) {
-	ref := install.Ref(o)
-	d := ObjectDiff{Object: describe(ref)}
-	live, err := getLive(ctx, c, ref)
-	if err != nil {
-		return d, nil, err
-	}
-	if live != nil && !mayChange(live, ref, owner, pkg) {
-		d.Action = actionConflict
-		d.Message = fmt.Sprintf("exists and was not installed by Ferry for %s (%s): the installer would stop before applying anything", owner, v1alpha1.ReasonOwnershipConflict)
-		if m := managers(live); m != "" {
-			d.Message += "; managed by " + m
-		}
-		return d, live, nil
-	}
-	res := o.DeepCopy()
-	err = c.Apply(ctx, client.ApplyConfigurationFromUnstructured(res), client.FieldOwner(install.FieldManager), client.ForceOwnership, client.DryRunAll)
-	if err != nil {
-		if live != nil && ref.Kind == "Deployment" && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec.selector") {
-			d.Action, d.Message = actionReplace, "its selector changed, which cannot be changed in place: the installer deletes and creates it"
-			return d, live, nil
-		}
-		d.Action, d.Message = actionError, "the dry run failed: "+err.Error()
-		return d, live, nil
-	}
-	var before []byte
-	if live != nil {
-		if before, err = normalized(live); err != nil {
-			return d, nil, err
-		}
-	}
-	after, err := normalized(res)
-	if err != nil {
-		return d, nil, err
-	}
-	switch {
-	case live == nil:
-		d.Action = actionCreate
-		if isCRD(ref) {
-			d.Message = "new CRD"
-			return d, nil, nil
-		}
-	case string(before) == string(after):
-		d.Action = actionUnchanged
-		return d, live, nil
-	default:
-		d.Action = actionChange
-	}
-	var a []string
-	if live != nil {
-		a = difflib.SplitLines(strings.TrimSuffix(string(before), "\n"))
-	}
-	d.Diff, err = difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: a, B: difflib.SplitLines(strings.TrimSuffix(string(after), "\n")),
-		FromFile: "live", ToFile: "dry-run", Context: 3,
-	})
-	if err != nil {
-		return d, nil, err
-	}
-	return d, live, nil
-}
-
-// mayChange reports whether the installer may change the live object for
-// owner: it installed it for owner, or it is a CRD of the same package.
-func mayChange(live *unstructured.Unstructured, ref v1alpha1.ObjectReference, owner types.NamespacedName, pkg string) bool {
-	if install.IsOwner(live, owner) {
-		return true
-	}
-	l := live.GetLabels()
-	return isCRD(ref) && l[install.LabelManagedBy] == install.ManagedByValue && l[install.LabelPackage] == install.LabelValue(pkg)
-}
-
-// managers lists the field managers of an object.
-func managers(u *unstructured.Unstructured) string {
-	var out []string
-	for _, m := range u.GetManagedFields() {
-		if !slices.Contains(out, m.Manager) {
-			out = append(out, m.Manager)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
-// normalized is an object as YAML without what every write changes.
-func normalized(u *unstructured.Unstructured) ([]byte, error) {
-	c := u.DeepCopy()
-	for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
-		unstructured.RemoveNestedField(c.Object, "metadata", f)
-	}
-	return yaml.Marshal(c.Object)
-}
-
 // crdVerdict runs internal/crdsafety on the live CRD and the target's.
 func crdVerdict(ctx context.Context, c client.Client, live, target *unstructured.Unstructured, policy v1alpha1.CRDUpgradeSafety) (CRDVerdict, error) {
 	v := CRDVerdict{CRD: target.GetName(), Policy: orDefault(string(policy), string(v1alpha1.CRDSafetyStrict))}
@@ -468,81 +272,7 @@ func crdVerdict(ctx context.Context, c client.Client, live, target *unstructured
 // rbacDelta compares the permissions the roles grant, by the service
 // account they were generated for.
 func rbacDelta(live, target []*unstructured.Unstructured) (RBACDelta, error) {
-	old, err := permissions(live)
-	if err != nil {
-		return RBACDelta{}, err
-	}
-	next, err := permissions(target)
-	if err != nil {
-		return RBACDelta{}, err
-	}
-	var d RBACDelta
-	for p := range next {
-		if !old[p] {
-			d.Added = append(d.Added, p)
-		}
-	}
-	for p := range old {
-		if !next[p] {
-			d.Removed = append(d.Removed, p)
-		}
-	}
-	sort.Strings(d.Added)
-	sort.Strings(d.Removed)
-	return d, nil
-}
-
-// permissions expands roles into one string per verb and resource.
-func permissions(roles []*unstructured.Unstructured) (map[string]bool, error) {
-	out := map[string]bool{}
-	for _, u := range roles {
-		var rules []rbacv1.PolicyRule
-		if raw, ok := u.Object["rules"]; ok && raw != nil {
-			var role rbacv1.ClusterRole
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
-				return nil, fmt.Errorf("reading the rules of %s: %w", describe(install.Ref(u)), err)
-			}
-			rules = role.Rules
-		}
-		who := "role " + u.GetName()
-		if src := u.GetAnnotations()[install.AnnotationGeneratedFrom]; src != "" {
-			parts := strings.Split(src, "/")
-			if len(parts) >= 2 {
-				who = "serviceaccount " + parts[1]
-			}
-		}
-		scope := "cluster-wide"
-		if u.GetKind() == "Role" {
-			scope = "in " + u.GetNamespace()
-		}
-		for _, r := range rules {
-			names := ""
-			if len(r.ResourceNames) > 0 {
-				names = " " + strings.Join(r.ResourceNames, ",")
-			}
-			for _, verb := range r.Verbs {
-				for _, url := range r.NonResourceURLs {
-					out[fmt.Sprintf("%s %s: %s %s", who, scope, verb, url)] = true
-				}
-				for _, g := range orAll(r.APIGroups) {
-					for _, res := range r.Resources {
-						if g != "" {
-							res += "." + g
-						}
-						out[fmt.Sprintf("%s %s: %s %s%s", who, scope, verb, res, names)] = true
-					}
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-func orAll(groups []string) []string {
-	if len(groups) == 0 {
-		return []string{""}
-	}
-	return groups
+	return livediff.RBAC(live, target)
 }
 
 // writeDiff is the human view of a DiffReport.
@@ -604,35 +334,4 @@ func writeDiff(w io.Writer, rep *DiffReport) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func refKey(r v1alpha1.ObjectReference) string {
-	return r.Group + "|" + r.Kind + "|" + r.Namespace + "|" + r.Name
-}
-
-func apiVersion(r v1alpha1.ObjectReference) string {
-	if r.Group == "" {
-		return r.Version
-	}
-	return r.Group + "/" + r.Version
-}
-
-func isCRD(r v1alpha1.ObjectReference) bool {
-	return r.Group == "apiextensions.k8s.io" && r.Kind == "CustomResourceDefinition"
-}
-
-func isRole(r v1alpha1.ObjectReference) bool {
-	return r.Group == rbacv1.GroupName && (r.Kind == "Role" || r.Kind == "ClusterRole")
-}
-
-// describe names an object as the installer's messages do.
-func describe(r v1alpha1.ObjectReference) string {
-	kind := r.Kind
-	if isCRD(r) {
-		kind = "CRD"
-	}
-	if r.Namespace == "" {
-		return kind + " " + r.Name
-	}
-	return kind + " " + r.Namespace + "/" + r.Name
 }
