@@ -46,6 +46,11 @@ type Source struct {
 	// source has are served as the overlay's own. catalogd's published
 	// bundles are such a source.
 	Overlay bool
+	// Fingerprint, when set, names the tree's content exactly (e.g. the
+	// digest of the catalog image it was unpacked from, whose unpacked files
+	// never change); with WithIndex, a catalog whose sources all have one is
+	// read from its on-disk index instead of parsed.
+	Fingerprint string
 }
 
 // DirSource is the source for a directory on disk.
@@ -58,6 +63,7 @@ type options struct {
 	cacheBytes   int
 	bundleImages BundleImages
 	eagerImages  bool
+	index        IndexConfig
 }
 
 // Option configures Load.
@@ -84,9 +90,60 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	if len(sources) == 0 {
 		return nil, fmt.Errorf("no catalog source given")
 	}
+	var (
+		all      *declConfig
+		problems Problems
+		indexed  bool
+		err      error
+	)
+	if key := indexKey(sources); key != "" && o.index.Dir != "" {
+		all, problems, indexed, err = o.index.loadIndexed(key, func() (*declConfig, Problems, error) { return parseSources(ctx, sources) })
+	} else {
+		all, problems, err = parseSources(ctx, sources)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sink := &problemSink{list: problems}
+	names := make([]string, 0, len(sources))
+	for _, s := range sources {
+		if s.Name == "" {
+			s.Name = "."
+		}
+		names = append(names, s.Name)
+	}
+	if o.bundleImages != nil {
+		if err := resolveBundleImages(ctx, all.bundles, o, sink); err != nil {
+			return nil, err
+		}
+	}
+	c := build(all, sink)
+	c.FromIndex = indexed
+	if o.cacheBytes > 0 {
+		cache := lru.New[*blobRef, []Manifest](int64(o.cacheBytes))
+		for _, p := range c.Packages {
+			for _, b := range p.Bundles {
+				if r, ok := b.manifests.(*blobRef); ok {
+					r.cache = cache
+				}
+			}
+		}
+	}
+	c.Sources = names
+	c.Problems = sink.list
+	c.Problems.sort()
+	c.LoadedAt = time.Now()
+	if o.strict && len(c.Problems.Errors()) > 0 {
+		return nil, &StrictError{Problems: c.Problems}
+	}
+	return c, nil
+}
+
+// parseSources reads every source into one flat list of documents and the
+// problems found reading them.
+func parseSources(ctx context.Context, sources []Source) (*declConfig, Problems, error) {
 	all := &declConfig{}
 	sink := &problemSink{}
-	var names []string
 	// Each source becomes a part, merged in source order once overlays have
 	// joined their packages.
 	type part struct {
@@ -97,25 +154,24 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	trees := map[string]*treePackage{}
 	for _, s := range sources {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if s.FS == nil {
 			if s.Dir == "" {
-				return nil, fmt.Errorf("catalog source %q has neither a directory nor a file system", s.Name)
+				return nil, nil, fmt.Errorf("catalog source %q has neither a directory nor a file system", s.Name)
 			}
 			st, err := os.Stat(s.Dir)
 			if err != nil {
-				return nil, fmt.Errorf("catalog source: %w", err)
+				return nil, nil, fmt.Errorf("catalog source: %w", err)
 			}
 			if !st.IsDir() {
-				return nil, fmt.Errorf("catalog source %s is not a directory", s.Dir)
+				return nil, nil, fmt.Errorf("catalog source %s is not a directory", s.Dir)
 			}
 			s.FS = os.DirFS(s.Dir)
 		}
 		if s.Name == "" {
 			s.Name = "."
 		}
-		names = append(names, s.Name)
 		local := &problemSink{}
 		format := s.Format
 		if format == FormatAuto {
@@ -147,7 +203,7 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 		}
 		cfg, err := loadSource(ctx, s, local)
 		if err != nil {
-			return nil, fmt.Errorf("loading catalog %s: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("loading catalog %s: %w", s.Name, err)
 		}
 		prefix(cfg, local, s.Name)
 		parts = append(parts, part{cfg: cfg})
@@ -159,30 +215,7 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 		}
 		all.merge(p.cfg)
 	}
-	if o.bundleImages != nil {
-		if err := resolveBundleImages(ctx, all.bundles, o, sink); err != nil {
-			return nil, err
-		}
-	}
-	c := build(all, sink)
-	if o.cacheBytes > 0 {
-		cache := lru.New[*blobRef, []Manifest](int64(o.cacheBytes))
-		for _, p := range c.Packages {
-			for _, b := range p.Bundles {
-				if r, ok := b.manifests.(*blobRef); ok {
-					r.cache = cache
-				}
-			}
-		}
-	}
-	c.Sources = names
-	c.Problems = sink.list
-	c.Problems.sort()
-	c.LoadedAt = time.Now()
-	if o.strict && len(c.Problems.Errors()) > 0 {
-		return nil, &StrictError{Problems: c.Problems}
-	}
-	return c, nil
+	return all, sink.list, nil
 }
 
 func loadSource(ctx context.Context, s Source, sink *problemSink) (*declConfig, error) {

@@ -24,6 +24,9 @@ type Catalog struct {
 	LoadedAt time.Time
 	// Sources names the roots the catalog was loaded from.
 	Sources []string
+	// FromIndex is true when the documents were read from the on-disk
+	// index (WithIndex) instead of parsed.
+	FromIndex bool
 
 	packages map[string]*Package
 	// providers maps an API to the bundles whose olm.gvk property provides it.

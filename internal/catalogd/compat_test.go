@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-logr/logr/testr"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/proto/api"
 )
@@ -40,8 +42,36 @@ type compatAnswer struct {
 // (whitespace or key order inside a property value, a final newline) fails,
 // where comparing JSON documents would call it equivalent. Only the code of
 // an error is compared, not its text.
+//
+// The catalog is checked as parsed and as read back from its on-disk index:
+// both must answer the same bytes.
 func TestRegistryWireCompat(t *testing.T) {
-	c := loadDir(t, compatCatalog)
+	t.Run("parsed", func(t *testing.T) { checkWireCompat(t, loadDir(t, compatCatalog)) })
+	t.Run("index", func(t *testing.T) {
+		if *update {
+			t.Skip("golden files are written from the parsed catalog")
+		}
+		src := catalog.Source{Name: compatCatalog, Dir: compatCatalog, Format: catalog.FormatFBC, Fingerprint: "sha256:compat"}
+		idx := catalog.WithIndex(catalog.IndexConfig{Dir: t.TempDir(), Log: testr.New(t)})
+		first, err := catalog.Load(t.Context(), []catalog.Source{src}, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := catalog.Load(t.Context(), []catalog.Source{src}, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.FromIndex || !c.FromIndex {
+			t.Fatalf("FromIndex: first load %t, second %t; want false, true", first.FromIndex, c.FromIndex)
+		}
+		if c.Digest != first.Digest {
+			t.Fatalf("digest from the index %s, parsed %s", c.Digest, first.Digest)
+		}
+		checkWireCompat(t, c)
+	})
+}
+
+func checkWireCompat(t *testing.T, c *catalog.Catalog) {
 	if len(c.Problems) > 0 {
 		t.Fatalf("the compatibility catalog has problems: %v", c.Problems)
 	}
