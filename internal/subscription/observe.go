@@ -44,6 +44,9 @@ type facts struct {
 	resolveErr error
 	// resolution is the resolver's answer; nil when it was not asked.
 	resolution *resolver.Decision
+	// deprecation is what the catalog deprecates of the package, channel
+	// and installed bundle; nil when no catalog has the package.
+	deprecation *deprecationFacts
 	// latest is the newest version of the channel within the range.
 	latest string
 	// dependencies the resolution needs, with the Subscription providing each.
@@ -160,6 +163,7 @@ func (r *Reconciler) observe(ctx context.Context, sub *v1alpha1.Subscription, ap
 	if err := r.observeResolution(ctx, f, snaps); err != nil {
 		return nil, err
 	}
+	f.deprecation = observeDeprecation(sub, f.resolution, snaps)
 	if f.resolution == nil || f.resolution.Status == resolver.StatusUnsatisfiable {
 		return f, nil
 	}

@@ -53,6 +53,8 @@ type result struct {
 func summarize(f *facts, d decision, res result) {
 	sub := f.sub
 	summarizeResolution(f, d)
+	summarizeCandidates(sub, f.resolution, f.resolveErr)
+	summarizeDeprecation(sub, f.deprecation)
 	if d.upgrade != nil {
 		setCondition(sub, v1alpha1.TypeUpgradeAvailable, boolStatus(d.upgrade.status), d.upgrade.reason, d.upgrade.message)
 	}
