@@ -160,6 +160,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		return err
 	}
 	loadOpts := []catalog.Option{catalog.WithStrict(f.strict)}
+	if f.images.indexDir != "" && len(imageRefs) > 0 {
+		loadOpts = append(loadOpts, catalog.WithIndex(catalog.IndexConfig{Dir: f.images.indexDir, Log: log.WithName("index")}))
+	}
 	var client *ociimage.Client
 	var bundleImages *catalogd.BundleImages
 	if f.images.needsClient(len(imageRefs)) {

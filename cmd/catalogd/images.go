@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
+	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/ociimage"
 )
@@ -50,6 +51,9 @@ type imageServeFlags struct {
 	registry     registryFlags
 	bundleImages string
 	limits       ociimage.Limits
+	// indexDir keeps the index of each catalog image's parsed catalog; ""
+	// parses on every start.
+	indexDir string
 }
 
 // Modes of --bundle-images.
@@ -66,7 +70,7 @@ const bundleImagesMemBytes = 64 << 20
 func defaultImageServeFlags() imageServeFlags {
 	return imageServeFlags{
 		cacheDir: ociimage.DefaultCacheDir(), pollInterval: 5 * time.Minute, pullTimeout: 10 * time.Minute,
-		bundleImages: bundleImagesLazy, limits: ociimage.DefaultLimits(),
+		bundleImages: bundleImagesLazy, limits: ociimage.DefaultLimits(), indexDir: catalog.DefaultIndexDir(),
 	}
 }
 
@@ -94,6 +98,7 @@ func addImageServeFlags(fl *pflag.FlagSet, f *imageServeFlags) {
 	fl.DurationVar(&f.pollInterval, "poll-interval", d.pollInterval, "how often the tags of catalog images are resolved again (±10%; 0: only on SIGHUP)")
 	fl.DurationVar(&f.pullTimeout, "image-pull-timeout", d.pullTimeout, "how long one check of the catalog images (resolve, pull, unpack, load), or one bundle image pull, may take")
 	f.registry.addFlags(fl, "")
+	fl.StringVar(&f.indexDir, "index-cache-dir", d.indexDir, "directory the parsed catalog of each catalog image is indexed in, by digest, to start without parsing it again (\"\": off)")
 	fl.StringVar(&f.bundleImages, "bundle-images", d.bundleImages, "bundles listed by image only: pulled on the first request (lazy), while loading (eager), or served without objects (off)")
 	f.limits.AddFlags(fl)
 }

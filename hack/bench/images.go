@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,9 +17,11 @@ import (
 
 // imageResult is the real catalog served from a catalog image.
 type imageResult struct {
-	layerBytes  int64
-	push        time.Duration
-	cold, warm  []time.Duration
+	layerBytes int64
+	push       time.Duration
+	cold, warm []time.Duration
+	// warmIndex are cache hits that also find the catalog's index.
+	warmIndex   []time.Duration
 	dirSecond   time.Duration
 	coldRSSPeak int64
 }
@@ -58,7 +61,8 @@ func startRegistry(ctx context.Context, repo, tmp string) (string, func(), error
 // measureImage pushes the real catalog as a catalog image to a registry
 // process and measures catalogd from start to the first ListPackages
 // answer: with an empty image cache (resolve, pull, verify, unpack, load)
-// and with the digest already unpacked (resolve, load).
+// with the digest already unpacked (resolve, parse the unpacked catalog)
+// and with the digest unpacked and indexed (resolve, read the index).
 func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dirSecond time.Duration) (*imageResult, error) {
 	addr, stop, err := startRegistry(ctx, repo, tmp)
 	if err != nil {
@@ -93,13 +97,24 @@ func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dir
 	}
 	logf("catalog image pushed to %s (%d MiB compressed) in %s", ref, r.layerBytes>>20, r.push.Round(time.Millisecond))
 	warmCache := filepath.Join(tmp, "image-cache-warm")
+	warmIndex := filepath.Join(tmp, "index-cache-warm")
+	const (
+		empty   = "empty"
+		hit     = "warm, no index"
+		indexed = "warm, indexed"
+	)
 	for i := 0; i < c.repeat; i++ {
-		for _, cold := range []bool{true, false} {
-			cache := warmCache
-			if cold {
+		for _, kind := range []string{empty, hit, indexed} {
+			cold := kind == empty
+			cache, index := warmCache, warmIndex
+			switch kind {
+			case empty:
 				cache = filepath.Join(tmp, fmt.Sprintf("image-cache-cold-%d", i))
+				index = filepath.Join(tmp, fmt.Sprintf("index-cache-cold-%d", i))
+			case hit:
+				index = ""
 			}
-			p, err := startCatalogd(bin, ref, tmp, int(startSeq.Add(1)), "--image-cache-dir", cache, "--poll-interval", "0")
+			p, err := startCatalogd(bin, ref, tmp, int(startSeq.Add(1)), "--image-cache-dir", cache, "--index-cache-dir", index, "--poll-interval", "0")
 			if err != nil {
 				return nil, err
 			}
@@ -115,17 +130,20 @@ func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dir
 			if cold {
 				r.cold = append(r.cold, ready)
 				if i == 0 {
-					// The first cold start fills the cache the warm starts use.
-					if err := os.Rename(cache, warmCache); err != nil {
+					// The first cold start fills the caches the warm starts use.
+					if err := errors.Join(os.Rename(cache, warmCache), os.Rename(index, warmIndex)); err != nil {
 						return nil, err
 					}
 				} else {
 					_ = os.RemoveAll(cache)
+					_ = os.RemoveAll(index)
 				}
-			} else {
+			} else if kind == hit {
 				r.warm = append(r.warm, ready)
+			} else {
+				r.warmIndex = append(r.warmIndex, ready)
 			}
-			logf("  catalog image, %s cache: ready in %s", map[bool]string{true: "empty", false: "warm"}[cold], ready.Round(time.Millisecond))
+			logf("  catalog image, %s cache: ready in %s", kind, ready.Round(time.Millisecond))
 		}
 	}
 	return r, nil
@@ -136,12 +154,13 @@ func writeImageTable(b *strings.Builder, r *imageResult, corpus string) {
 	fmt.Fprintf(b, "### Catalog image: %s pushed to a local registry process (%d MiB compressed layer)\n\n", corpus, mib(r.layerBytes))
 	b.WriteString("| measurement | Ferry catalogd |\n|---|---|\n")
 	fmt.Fprintf(b, "| start → first ListPackages answer, empty image cache (resolve tag, pull, verify digests, unpack, load) | %s |\n", fmtDur(medianDur(r.cold)))
-	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit (resolve tag, load the unpacked catalog) | %s |\n", fmtDur(medianDur(r.warm)))
+	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit, index off (resolve tag, parse the unpacked catalog) | %s |\n", fmtDur(medianDur(r.warm)))
+	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit with its index (resolve tag, read the index) | %s |\n", fmtDur(medianDur(r.warmIndex)))
 	fmt.Fprintf(b, "| the same catalog from a directory (second start above) | %s |\n", fmtDur(r.dirSecond))
 	fmt.Fprintf(b, "| pull, verify and unpack alone (empty cache − cache hit) | %s |\n", fmtDur(medianDur(r.cold)-medianDur(r.warm)))
 	fmt.Fprintf(b, "| peak RSS, empty image cache | %d MiB |\n", mib(r.coldRSSPeak))
-	target := "not met: the cache keeps the unpacked catalog, not a prebuilt index, so a hit still parses it"
-	if medianDur(r.warm) < 200*time.Millisecond {
+	target := "not met"
+	if medianDur(r.warmIndex) < 200*time.Millisecond {
 		target = "met"
 	}
 	fmt.Fprintf(b, "| target: cache hit < 0.2 s to first answer | %s |\n", target)

@@ -33,6 +33,14 @@ const (
 	indexHeader = len(indexMagic) + 4 + sha256.Size
 )
 
+// DefaultIndexDir is where catalogd keeps catalog indexes by default.
+func DefaultIndexDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "ferry", "catalog-index")
+	}
+	return filepath.Join(os.TempDir(), "ferry-catalog-index")
+}
+
 // IndexConfig turns on the on-disk index (see WithIndex).
 type IndexConfig struct {
 	// Dir holds the index files; "" turns the index off.

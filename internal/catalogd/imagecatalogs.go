@@ -102,7 +102,7 @@ func (s *ImageCatalogs) Sources() []catalog.Source {
 		if c == nil {
 			continue
 		}
-		out = append(out, catalog.Source{Name: ociimage.SourceName(im.ref, c.Digest), Dir: c.Dir, Format: catalog.FormatFBC})
+		out = append(out, catalog.Source{Name: ociimage.SourceName(im.ref, c.Digest), Dir: c.Dir, Format: catalog.FormatFBC, Fingerprint: c.Digest})
 	}
 	return out
 }
