@@ -114,7 +114,8 @@ func value(v any) string {
 	return s
 }
 
-// Summary is r as lines: one per changed field of a changed object
+// Summary is r as lines: one per changed field of a changed object (none
+// when only its status or server-written metadata differ)
 // ("Deployment ns/name: spec...image: \"a\" -> \"b\""), one per other
 // object that is not unchanged, and RBAC gains and losses. It holds at
 // most maxLines lines and maxBytes bytes; when lines are left out, the last
@@ -124,7 +125,8 @@ func Summary(r *Result, maxLines, maxBytes int) []string {
 	for _, o := range r.Objects {
 		switch {
 		case o.Action == ActionUnchanged:
-		case o.Action == ActionChange && len(o.Fields) > 0:
+		case o.Action == ActionChange:
+			// No field: only status or server-written metadata differ.
 			for _, f := range o.Fields {
 				all = append(all, o.Object+": "+f)
 			}

@@ -120,6 +120,7 @@ func TestSummary(t *testing.T) {
 		Objects: []ObjectDiff{
 			{Object: "CRD beacons.example.com", Action: ActionUnchanged},
 			{Object: "Deployment ns/op", Action: ActionChange, Fields: []string{`spec.replicas: 1 -> 2`}},
+			{Object: "Deployment ns/status-only", Action: ActionChange},
 			{Object: "Service ns/op", Action: ActionCreate},
 			{Object: "ConfigMap ns/old", Action: ActionDelete, Message: "no longer shipped"},
 		},
