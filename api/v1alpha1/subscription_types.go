@@ -443,8 +443,8 @@ type ResolutionCandidate struct {
 	// +optional
 	Chosen bool `json:"chosen,omitempty"`
 	// reason classifies why the bundle was passed over: OutsideRange,
-	// NotInChannel, NoUpgradeEdge, Downgrade, NotStartingVersion,
-	// Deprecated, DependencyUnsatisfiable, ConstraintUnsatisfiable,
+	// NotInChannel, NoUpgradeEdge, Downgrade, NotStartingVersion, a
+	// Deprecated bundle, DependencyUnsatisfiable, ConstraintUnsatisfiable,
 	// InvalidConstraint, Conflict, NotPreferred, Installed. Empty when
 	// chosen.
 	// +kubebuilder:validation:MaxLength=64
