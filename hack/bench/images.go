@@ -109,8 +109,12 @@ func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dir
 			cache, index := warmCache, warmIndex
 			switch kind {
 			case empty:
-				cache = filepath.Join(tmp, fmt.Sprintf("image-cache-cold-%d", i))
-				index = filepath.Join(tmp, fmt.Sprintf("index-cache-cold-%d", i))
+				// The first empty start fills the caches the warm starts
+				// use, in place: the index names the unpacked files by path.
+				if i > 0 {
+					cache = filepath.Join(tmp, fmt.Sprintf("image-cache-cold-%d", i))
+					index = filepath.Join(tmp, fmt.Sprintf("index-cache-cold-%d", i))
+				}
 			case hit:
 				index = ""
 			}
@@ -129,12 +133,7 @@ func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dir
 			}
 			if cold {
 				r.cold = append(r.cold, ready)
-				if i == 0 {
-					// The first cold start fills the caches the warm starts use.
-					if err := errors.Join(os.Rename(cache, warmCache), os.Rename(index, warmIndex)); err != nil {
-						return nil, err
-					}
-				} else {
+				if i > 0 {
 					_ = os.RemoveAll(cache)
 					_ = os.RemoveAll(index)
 				}
