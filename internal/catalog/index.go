@@ -311,7 +311,7 @@ func (ic IndexConfig) writeIndex(key string, cfg *declConfig, problems Problems)
 	if int64(payload.Len()) > ic.maxBytes() {
 		return &IndexError{Path: ic.path(key), Reason: fmt.Sprintf("%d bytes, over the limit of %d; not written", payload.Len(), ic.maxBytes())}
 	}
-	if err := os.MkdirAll(ic.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(ic.Dir, 0o700); err != nil {
 		return fmt.Errorf("catalog index directory: %w", err)
 	}
 	tmp, err := os.CreateTemp(ic.Dir, key+indexSuffix+".tmp*")
