@@ -30,10 +30,11 @@ type deprecationFacts struct {
 
 // observeDeprecation looks up, in the Subscription's catalog, whether its
 // package, channel and installed bundle are deprecated. The catalog is
-// spec.catalog, else the one the installed version came from, else the one
-// the resolution chose, else the first (in resolution order) that has the
-// package. It returns nil when no snapshot has the package: there is
-// nothing to say then, and the conditions are left as they are.
+// spec.catalog when set; otherwise the one the installed version came from,
+// else the one the resolution chose, and when that one has no such package
+// (or is gone), the first in resolution order that has it. It returns nil
+// when there is no such catalog: there is nothing to say then, and the
+// conditions are left as they are.
 func observeDeprecation(sub *v1alpha1.Subscription, res *resolver.Decision, snaps []resolver.Snapshot) *deprecationFacts {
 	name := sub.Spec.Catalog
 	if name == "" {
@@ -42,15 +43,23 @@ func observeDeprecation(sub *v1alpha1.Subscription, res *resolver.Decision, snap
 	if name == "" && res != nil && res.Target != nil {
 		name = res.Target.Catalog
 	}
-	var cat *catalog.Catalog
+	var cat, first *catalog.Catalog
+	firstName := ""
 	for _, s := range snaps {
 		if s.Catalog == nil || s.Catalog.Package(sub.Spec.Package) == nil {
 			continue
 		}
-		if s.Name == name || (name == "" && cat == nil) {
-			name, cat = s.Name, s.Catalog
+		if first == nil {
+			first, firstName = s.Catalog, s.Name
+		}
+		if s.Name == name {
+			cat = s.Catalog
 			break
 		}
+	}
+	if cat == nil && sub.Spec.Catalog == "" {
+		// The catalog the installed version came from may be gone.
+		name, cat = firstName, first
 	}
 	if cat == nil {
 		return nil

@@ -135,6 +135,40 @@ func TestSummarizeDeprecationWithoutCatalog(t *testing.T) {
 	}
 }
 
+// TestObserveDeprecationCatalog: the catalog looked in is spec.catalog
+// only when set; otherwise the one the installed version came from, or the
+// first that has the package when that one is gone.
+func TestObserveDeprecationCatalog(t *testing.T) {
+	deprecated := testCatalog(t, "olm.package/=pkg is retired")[0]
+	plain := testCatalog(t)[0]
+	tests := []struct {
+		name         string
+		spec, status string
+		snaps        []resolver.Snapshot
+		want         string // catalog looked in; "" for none
+		deprecated   bool
+	}{
+		{name: "spec.catalog", spec: "b", snaps: []resolver.Snapshot{{Name: "a", Catalog: plain.Catalog}, {Name: "b", Catalog: deprecated.Catalog}}, want: "b", deprecated: true},
+		{name: "spec.catalog gone", spec: "c", snaps: []resolver.Snapshot{{Name: "a", Catalog: plain.Catalog}}},
+		{name: "installed from", status: "b", snaps: []resolver.Snapshot{{Name: "a", Catalog: plain.Catalog}, {Name: "b", Catalog: deprecated.Catalog}}, want: "b", deprecated: true},
+		{name: "installed from a catalog gone", status: "c", snaps: []resolver.Snapshot{{Name: "a", Catalog: deprecated.Catalog}, {Name: "b", Catalog: plain.Catalog}}, want: "a", deprecated: true},
+		{name: "first with the package", snaps: []resolver.Snapshot{{Name: "a", Catalog: plain.Catalog}, {Name: "b", Catalog: deprecated.Catalog}}, want: "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := &v1alpha1.Subscription{Spec: v1alpha1.SubscriptionSpec{Package: "pkg", Catalog: tt.spec}}
+			sub.Status.Catalog = tt.status
+			got := observeDeprecation(sub, nil, tt.snaps)
+			switch {
+			case tt.want == "" && got != nil:
+				t.Errorf("facts = %+v, want none", got)
+			case tt.want != "" && (got == nil || got.catalog != tt.want || (got.pkg != nil) != tt.deprecated):
+				t.Errorf("facts = %+v, want catalog %s, package deprecated %t", got, tt.want, tt.deprecated)
+			}
+		})
+	}
+}
+
 // TestSummarizeCandidates: status.resolution shows, from a real
 // resolution, the bundle chosen and why every other one was passed over.
 func TestSummarizeCandidates(t *testing.T) {
