@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -45,8 +46,23 @@ func build(cfg *declConfig, sink *problemSink) *Catalog {
 	return c
 }
 
+// bundleForms is what a bundle's properties derive to, computed for all
+// bundles at once on every core before the model is linked in order.
+type bundleForms struct {
+	derived           bundleDerived
+	deriveErrs        []fieldError
+	regProps, regDeps []Property
+	regErrs           []fieldError
+}
+
 func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
-	for _, db := range cfg.bundles {
+	forms := make([]bundleForms, len(cfg.bundles))
+	_ = forEach(context.Background(), len(cfg.bundles), func(i int) {
+		f := &forms[i]
+		f.derived, f.deriveErrs = deriveProperties(cfg.bundles[i].Properties)
+		f.regProps, f.regDeps, f.regErrs = registryForm(cfg.bundles[i].Properties)
+	})
+	for i, db := range cfg.bundles {
 		loc := loc{db.src, db.field}
 		p := c.packages[db.Package]
 		if p == nil {
@@ -60,12 +76,11 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 			continue
 		}
 		mark := len(sink.list)
-		d, errs := deriveProperties(db.Properties)
-		for _, e := range errs {
+		d, regProps, regDeps := forms[i].derived, forms[i].regProps, forms[i].regDeps
+		for _, e := range forms[i].deriveErrs {
 			sink.errorf(loc.path, joinField(loc.field, e.field), "%s", e.reason)
 		}
-		regProps, regDeps, errs := registryForm(db.Properties)
-		for _, e := range errs {
+		for _, e := range forms[i].regErrs {
 			sink.errorf(loc.path, joinField(loc.field, e.field), "%s", e.reason)
 		}
 		switch {
