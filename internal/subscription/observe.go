@@ -415,15 +415,14 @@ func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, ap *install
 		}
 		c.objects = rendered.Objects
 		if c.needsApproval {
-			c.changes = []string{}
-			if old, err := r.renderBundle(ctx, sub, sub.Status.Catalog, sub.Status.InstalledBundle, sub.Status.InstalledVersion); err == nil {
-				c.changes = install.Changes(old, rendered)
-			}
 			refusal, err := upgradeRefusal(ctx, ap, rendered, sub.Status.Inventory)
 			if err != nil {
 				return err
 			}
 			c.refusal = refusal
+			if c.changes, err = r.pendingChanges(ctx, f, ap, rendered, refusal != ""); err != nil {
+				return err
+			}
 			return nil
 		}
 	}

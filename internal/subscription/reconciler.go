@@ -77,6 +77,9 @@ type Reconciler struct {
 	// HealthRequeue is how often a Subscription waiting for its operator to
 	// become healthy is looked at again.
 	HealthRequeue time.Duration
+
+	// pending keeps the live diff of each pending Manual upgrade.
+	pending pendingDiffs
 }
 
 // CannotActError says why the installer may not act for a Subscription now

@@ -212,6 +212,16 @@ func TestPendingUpgradeSaysItWouldBeRefused(t *testing.T) {
 	if !strings.HasPrefix(refusal, "if approved now, the upgrade would be refused, nothing changed: ServiceAccount "+ns+"/"+testenv.TenantServiceAccount+" lacks ") || !strings.Contains(refusal, want) {
 		t.Errorf("availableUpgrade.refusal\n%s\nwant it to list\n%s", refusal, want)
 	}
+	// The dry run the live diff needs is refused too: the changes compare
+	// the bundles, and say so.
+	if ch := sub.Status.AvailableUpgrade.Changes; len(ch) < 2 || !strings.HasPrefix(ch[0], "compared with the installed bundle, not the live objects: the Subscription's ServiceAccount lacks rights the upgrade needs") {
+		t.Errorf("availableUpgrade.changes %q do not say the live diff was refused", ch)
+	}
+	for _, l := range sub.Status.AvailableUpgrade.Changes {
+		if strings.Contains(strings.ToLower(l), "forbidden") {
+			t.Errorf("availableUpgrade.changes quote the API server: %s", l)
+		}
+	}
 	if c := condition(sub, v1alpha1.TypeUpgradeAvailable); c == nil || !strings.Contains(c.Message, "status.availableUpgrade.refusal") {
 		t.Errorf("UpgradeAvailable condition %+v does not point at the refusal", c)
 	}
