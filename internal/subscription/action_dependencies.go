@@ -70,7 +70,7 @@ func (r *Reconciler) releaseDependencies(ctx context.Context, x *exec, f *facts,
 		if err := w.Patch(ctx, release(sub, c), patch); err != nil && !apierrors.IsNotFound(err) {
 			return result{err: fmt.Errorf("releasing Subscription %s (%s), no longer required: %w", c.Name, c.Spec.Package, err)}
 		}
-		r.Recorder.Eventf(sub, c, corev1.EventTypeNormal, v1alpha1.EventReasonDependencyReleased, "Release", "%s %s no longer requires %s: Subscription %s keeps running without the label %s; delete it to uninstall %s", sub.Spec.Package, sub.Status.InstalledVersion, c.Spec.Package, c.Name, LabelParent, c.Spec.Package)
+		r.Recorder.Eventf(sub, c, corev1.EventTypeNormal, v1alpha1.EventReasonDependencyReleased, "Release", "%s %s no longer requires %s: Subscription %s keeps running without the label %s; delete it to uninstall %s", sub.Spec.Package, d.want.target.Version, c.Spec.Package, c.Name, LabelParent, c.Spec.Package)
 	}
 	return r.inSync(ctx, x, f, d)
 }

@@ -43,17 +43,68 @@ func childUpdate(parent, child, want *v1alpha1.Subscription, inChannel bool) *v1
 }
 
 // releasedChildren are the Subscriptions in list Ferry created for parent
-// that none of its dependencies (by package) needs now.
-func releasedChildren(parent *v1alpha1.Subscription, list []v1alpha1.Subscription, needed []string) []*v1alpha1.Subscription {
+// that none of its dependencies (by package) needs now and that required
+// does not keep.
+func releasedChildren(parent *v1alpha1.Subscription, list []v1alpha1.Subscription, needed []string, required func(*v1alpha1.Subscription) bool) []*v1alpha1.Subscription {
 	var out []*v1alpha1.Subscription
 	for i := range list {
 		c := &list[i]
-		if c.Labels[LabelParent] != parent.Name || c.Name == parent.Name || slices.Contains(needed, c.Spec.Package) {
+		if c.Labels[LabelParent] != parent.Name || c.Name == parent.Name || slices.Contains(needed, c.Spec.Package) || required(c) {
 			continue
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// requiredBy reports whether the target bundle, as the catalogs have it,
+// may need child: it requires child's package, an API child's installed
+// bundle provides (or one of unknown provider), or declares a constraint.
+// The resolver does not list the dependencies of a bundle already
+// installed, so this is read from the bundle; when the target is not in the
+// catalogs every child is kept.
+func requiredBy(snaps []resolver.Snapshot, target *resolver.Target) func(*v1alpha1.Subscription) bool {
+	var tb *catalog.Bundle
+	for _, s := range snaps {
+		if target != nil && s.Name == target.Catalog && s.Catalog != nil {
+			tb = s.Catalog.Bundle(target.Package, target.Bundle)
+		}
+	}
+	return func(child *v1alpha1.Subscription) bool {
+		if tb == nil {
+			return true
+		}
+		for _, p := range tb.Properties {
+			if p.Type == "olm.constraint" || p.Type == "olm.label.required" {
+				return true
+			}
+		}
+		for _, r := range tb.RequiredPackages {
+			if r.PackageName == child.Spec.Package {
+				return true
+			}
+		}
+		if len(tb.RequiredAPIs) == 0 {
+			return false
+		}
+		var cb *catalog.Bundle
+		for _, s := range snaps {
+			if s.Catalog != nil && (child.Status.Catalog == "" || s.Name == child.Status.Catalog) {
+				if b := s.Catalog.Bundle(child.Spec.Package, child.Status.InstalledBundle); b != nil {
+					cb = b
+				}
+			}
+		}
+		if cb == nil {
+			return true
+		}
+		for _, g := range tb.RequiredAPIs {
+			if slices.Contains(cb.ProvidedAPIs, g) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // release is child without its parent's label, annotated with the parent
@@ -115,4 +166,41 @@ func awaitsApproval(f *facts) bool {
 	d := f.resolution
 	installed := f.sub.Status.InstalledBundle
 	return d != nil && d.Target != nil && d.NeedsApproval && installed != "" && installed != d.Target.Bundle && downgradeFromHistory(f) == nil
+}
+
+// installedDependencies are the requirements of the target bundle met by a
+// child Ferry created for parent that the resolution does not list (the
+// resolver lists only what it chooses to install; a requirement an
+// installed operator meets is not listed): the child still follows the
+// requirement's range.
+func installedDependencies(parent *v1alpha1.Subscription, snaps []resolver.Snapshot, target *resolver.Target, children map[string]*v1alpha1.Subscription, listed []string) []dependencyFact {
+	if target == nil {
+		return nil
+	}
+	var out []dependencyFact
+	for _, s := range snaps {
+		if s.Name != target.Catalog || s.Catalog == nil {
+			continue
+		}
+		tb := s.Catalog.Bundle(target.Package, target.Bundle)
+		if tb == nil {
+			return nil
+		}
+		for _, req := range tb.RequiredPackages {
+			child := children[req.PackageName]
+			if child == nil || slices.Contains(listed, req.PackageName) || child.Labels[LabelParent] != parent.Name {
+				continue
+			}
+			dep := resolver.Dependency{
+				Catalog: child.Spec.Catalog, Package: req.PackageName, Bundle: child.Status.InstalledBundle, Namespace: parent.Namespace,
+				RequiredBy: fmt.Sprintf("%s %s requires %s %s", target.Package, target.Version, req.PackageName, req.VersionRange),
+			}
+			want := child.DeepCopy()
+			want.Spec.VersionRange = req.VersionRange
+			want.Annotations = map[string]string{AnnotationRequiredBy: dep.RequiredBy}
+			out = append(out, dependencyFact{dep: dep, child: child, versionRange: req.VersionRange, update: childUpdate(parent, child, want, true)})
+		}
+		return out
+	}
+	return nil
 }

@@ -74,7 +74,9 @@ func TestReleasedChildren(t *testing.T) {
 	b.Name, b.Spec.Package = "gone", "gone"
 	c := *depChild("other", "", "", "1.0.0")
 	c.Name, c.Spec.Package = "theirs", "theirs"
-	got := releasedChildren(parent, []v1alpha1.Subscription{a, b, c}, []string{"dep"})
+	k := *depChild("s", "", "", "1.0.0")
+	k.Name, k.Spec.Package = "kept", "kept"
+	got := releasedChildren(parent, []v1alpha1.Subscription{a, b, c, k}, []string{"dep"}, func(s *v1alpha1.Subscription) bool { return s.Name == "kept" })
 	if len(got) != 1 || got[0].Name != "gone" {
 		t.Fatalf("released = %v", got)
 	}

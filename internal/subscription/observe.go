@@ -374,7 +374,8 @@ func (r *Reconciler) observeDependencies(ctx context.Context, f *facts, snaps []
 		}
 		f.dependencies = append(f.dependencies, df)
 	}
-	f.released = releasedChildren(f.sub, list.Items, needed)
+	f.dependencies = append(f.dependencies, installedDependencies(f.sub, snaps, f.resolution.Target, byPackage, needed)...)
+	f.released = releasedChildren(f.sub, list.Items, needed, requiredBy(snaps, f.resolution.Target))
 	return nil
 }
 
