@@ -207,3 +207,5 @@ func cm(ns, name, value string) *unstructured.Unstructured {
 	_ = unstructured.SetNestedStringMap(u.Object, map[string]string{"value": value}, "data")
 	return u
 }
+
+func metaName(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
