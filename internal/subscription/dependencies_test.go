@@ -82,7 +82,7 @@ func TestDependencyFollowsParent(t *testing.T) {
 		}
 	}
 	srv.reload(t)
-	child = waitSub(t, c, ns, "signal-store", "installed 1.1.0", installed("1.1.0"))
+	waitSub(t, c, ns, "signal-store", "installed 1.1.0", installed("1.1.0"))
 	waitSub(t, c, ns, "lighthouse", "upgraded to 1.3.0", installed("1.3.0"))
 	child = waitSub(t, c, ns, "signal-store", "following 1.3.0", func(s *v1alpha1.Subscription) bool { return s.Spec.VersionRange == ">=1.1.0 <2.0.0" })
 	if child.Spec.VersionRange != ">=1.1.0 <2.0.0" || child.Labels[subscription.LabelParent] != "lighthouse" {
