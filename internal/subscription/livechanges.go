@@ -63,6 +63,10 @@ func (p *pendingDiffs) put(sub types.NamespacedName, key string, changes []strin
 // run of every object.
 var errDryRunRefused = errors.New("the dry run was refused")
 
+// errCannotAct: the installer cannot act as the Subscription's
+// ServiceAccount now.
+var errCannotAct = errors.New("the installer cannot act as the Subscription's ServiceAccount")
+
 // errUpgradeRefused: the Subscription's ServiceAccount lacks rights the
 // upgrade needs, so the dry run is not asked for.
 var errUpgradeRefused = errors.New("the Subscription's ServiceAccount lacks rights the upgrade needs (status.availableUpgrade.refusal)")
@@ -93,8 +97,9 @@ func (r *Reconciler) liveChanges(ctx context.Context, x liveDiffInput, fallback 
 		changes = livediff.Bound(changes, maxChangeLines, maxChangeBytes)
 	}
 	var re *livediff.ReadError
-	if !errors.As(err, &re) {
-		// A failed read is tried again on the next reconcile.
+	if !errors.As(err, &re) && !errors.Is(err, errCannotAct) {
+		// A failed read, or an installer that cannot act for the
+		// Subscription yet, is tried again on the next reconcile.
 		r.pending.put(x.owner, key, changes)
 	}
 	return changes, nil
@@ -115,7 +120,7 @@ type liveDiffInput struct {
 func (r *Reconciler) dryRunChanges(ctx context.Context, x liveDiffInput) ([]string, error) {
 	switch {
 	case x.ap == nil || x.ap.Writer == nil:
-		return nil, errors.New("the installer cannot act as the Subscription's ServiceAccount")
+		return nil, errCannotAct
 	case x.refused:
 		return nil, errUpgradeRefused
 	}
