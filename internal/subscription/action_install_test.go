@@ -30,9 +30,9 @@ func TestActionInstall(t *testing.T) {
 		event  string
 	}{
 		{
-			name:   "first install records revision 1 and applies it",
-			before: func(*actionBed) int { return 0 },
-			d:      func(ns string) decision { return installDecision("1.0.0", reasonInstall, 0, cm(ns, "op", "one")) },
+			name:    "first install records revision 1 and applies it",
+			before:  func(*actionBed) int { return 0 },
+			d:       func(ns string) decision { return installDecision("1.0.0", reasonInstall, 0, cm(ns, "op", "one")) },
 			wantRev: 1, wantReason: reasonInstall, wantValue: "one", phase: phaseProgressing, reason: v1alpha1.ReasonWaitingForHealthy,
 		},
 		{

@@ -24,8 +24,10 @@ func TestActionInSync(t *testing.T) {
 		requeue                  time.Duration
 	}{
 		{
-			name:      "a first install becomes the installed version",
-			before:    func(b *actionBed) *v1alpha1.Revision { return b.install("1.0.0", reasonInstall, 0, cm(b.ns, "op", "one")) },
+			name: "a first install becomes the installed version",
+			before: func(b *actionBed) *v1alpha1.Revision {
+				return b.install("1.0.0", reasonInstall, 0, cm(b.ns, "op", "one"))
+			},
 			act:       actInSync,
 			installed: "1.0.0", reason: v1alpha1.ReasonInstalled, event: "Normal Installed", requeue: time.Millisecond,
 		},
