@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
@@ -19,6 +20,17 @@ import (
 )
 
 // answerGauges reads the answer cache's gauges.
+// waitAnswers waits until the answer cache holds want answers (heads are
+// kept ready in the background) and returns the gauges as last read.
+func waitAnswers(t *testing.T, m *catalogd.Metrics, want float64) (bytes, answers float64) {
+	t.Helper()
+	_ = wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		bytes, answers = answerGauges(t, m)
+		return answers == want, nil
+	})
+	return bytes, answers
+}
+
 func answerGauges(t *testing.T, m *catalogd.Metrics) (bytes, answers float64) {
 	t.Helper()
 	mfs, err := m.Registry.Gather()
@@ -94,12 +106,7 @@ func TestAnswerCache(t *testing.T) {
 				want = float64(c.Counts().Channels)
 			}
 			// Heads are kept ready in the background: wait for them.
-			deadline := time.Now().Add(10 * time.Second)
-			bytes, answers := answerGauges(t, m)
-			for answers != want && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-				bytes, answers = answerGauges(t, m)
-			}
+			bytes, answers := waitAnswers(t, m, want)
 			if answers != want {
 				t.Errorf("%v answers kept, want %v", answers, want)
 			}
@@ -253,12 +260,7 @@ func TestAnswerCacheWarmsAfterFirstCatalog(t *testing.T) {
 	c := sampleCatalog(t)
 	h.Swap(c)
 	want := float64(c.Counts().Channels)
-	deadline := time.Now().Add(10 * time.Second)
-	_, answers := answerGauges(t, m)
-	for answers != want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		_, answers = answerGauges(t, m)
-	}
+	_, answers := waitAnswers(t, m, want)
 	if answers != want {
 		t.Errorf("%v answers kept after the first catalog was swapped in, want %v", answers, want)
 	}
