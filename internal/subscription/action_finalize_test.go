@@ -1,6 +1,8 @@
 package subscription
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
@@ -43,20 +46,15 @@ func TestActionFinalize(t *testing.T) {
 				}
 			}
 			// Finalize until it is done, as the requeues would.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				x := b.exec()
-				res := b.r.finalize(b.ctx, x)
+			err := wait.PollUntilContextTimeout(b.ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+				res := b.r.finalize(b.ctx, b.exec())
 				if res.err != nil || res.progressing != nil {
-					t.Fatalf("finalize: %v, progressing %+v", res.err, res.progressing)
+					return false, fmt.Errorf("finalize: %v, progressing %+v", res.err, res.progressing)
 				}
-				if res.requeue == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("objects still being removed after 30s")
-				}
-				time.Sleep(res.requeue)
+				return res.requeue == 0, nil
+			})
+			if err != nil {
+				t.Fatalf("finalize did not finish: %v", err)
 			}
 			if cm := b.configMap("op"); cm != nil {
 				t.Errorf("ConfigMap op left: %v", cm.Data)
