@@ -24,11 +24,7 @@ func (a *app) historyCommand() *cobra.Command {
 			}
 			ctx, cancel := requestContext(cmd)
 			defer cancel()
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ns, err := a.namespace()
+			c, ns, err := a.clientAndNamespace()
 			if err != nil {
 				return err
 			}

@@ -413,17 +413,4 @@ func (a *app) pauseCommand(pause bool) *cobra.Command {
 	return cmd
 }
 
-// clientAndNamespace returns the client and the namespace of -n.
-func (a *app) clientAndNamespace() (client.Client, string, error) {
-	c, err := a.client()
-	if err != nil {
-		return nil, "", err
-	}
-	ns, err := a.namespace()
-	if err != nil {
-		return nil, "", err
-	}
-	return c, ns, nil
-}
-
 func key(sub *v1alpha1.Subscription) string { return sub.Namespace + "/" + sub.Name }

@@ -170,6 +170,19 @@ func (a *app) namespace() (string, error) {
 }
 
 // requestContext bounds a command that does not wait.
+// clientAndNamespace returns the client and the namespace of -n.
+func (a *app) clientAndNamespace() (client.Client, string, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, err := a.namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	return c, ns, nil
+}
+
 func requestContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), DefaultRequestTimeout)
 }

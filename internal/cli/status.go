@@ -27,11 +27,7 @@ func (a *app) statusCommand() *cobra.Command {
 			}
 			ctx, cancel := requestContext(cmd)
 			defer cancel()
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ns, err := a.namespace()
+			c, ns, err := a.clientAndNamespace()
 			if err != nil {
 				return err
 			}
