@@ -169,7 +169,6 @@ func (a *app) namespace() (string, error) {
 	return ns, nil
 }
 
-// requestContext bounds a command that does not wait.
 // clientAndNamespace returns the client and the namespace of -n.
 func (a *app) clientAndNamespace() (client.Client, string, error) {
 	c, err := a.client()
@@ -183,6 +182,7 @@ func (a *app) clientAndNamespace() (client.Client, string, error) {
 	return c, ns, nil
 }
 
+// requestContext bounds a command that does not wait.
 func requestContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(cmd.Context(), DefaultRequestTimeout)
 }
