@@ -2,7 +2,6 @@ package images
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +18,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferrydev/ferry/internal/testregistry"
 )
 
 // testMeta is fixed, so that two builds must give the same digests.
@@ -224,7 +225,7 @@ func TestImages(t *testing.T) {
 // deploy.env and the chart values name them by digest.
 func TestPushToRegistry(t *testing.T) {
 	built := buildAll(t)
-	addr := startRegistry(t)
+	addr := testregistry.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pushed, err := Push(ctx, built, addr+"/ferry/", testMeta.Version)
@@ -270,40 +271,6 @@ func TestPushToRegistry(t *testing.T) {
 			t.Errorf("chart values lack %q:\n%s", s, values)
 		}
 	}
-}
-
-// startRegistry builds hack/registry and runs it on a free port until the
-// test ends; it returns host:port.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "registry")
-	build := exec.Command("go", "build", "-o", bin, "./hack/registry")
-	build.Dir = moduleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building hack/registry: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--quiet")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("registry did not say where it listens: %v", err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok {
-		t.Fatalf("registry said %q", line)
-	}
-	return addr
 }
 
 // TestMetadataValidate: every bad field is reported at once.
