@@ -181,7 +181,7 @@ func (a *Applier) Authorized(ctx context.Context, r *Rendered, previous []v1alph
 func (a *Applier) applyOne(ctx context.Context, r *Rendered, in *unstructured.Unstructured) error {
 	owner := r.Owner
 	o := in.DeepCopy()
-	stampOwner(o, owner, r.Package)
+	StampOwner(o, owner, r.Package)
 	ref := Ref(o)
 	err := a.writer().Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.FieldOwner(a.fieldManager()), client.ForceOwnership)
 	if err != nil && ref.Group == "apps" && ref.Kind == "Deployment" && apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec.selector") {

@@ -65,11 +65,11 @@ func ferryOwner(o metav1.Object) string {
 	return ""
 }
 
-// stampOwner sets the owner labels, the package label and the owner
+// StampOwner sets the owner labels, the package label and the owner
 // annotation on o, whatever the content says: objects restored from a
 // revision are labelled for the Subscription applying them, not for
 // whoever the stored content names.
-func stampOwner(o *unstructured.Unstructured, owner types.NamespacedName, pkg string) {
+func StampOwner(o *unstructured.Unstructured, owner types.NamespacedName, pkg string) {
 	l := o.GetLabels()
 	if l == nil {
 		l = map[string]string{}

@@ -102,7 +102,7 @@ func Compare(ctx context.Context, r client.Reader, w client.Writer, in Input) (*
 		o := src.DeepCopy()
 		ref := install.Ref(o)
 		want[RefKey(ref)] = true
-		Stamp(o, in.Owner, in.Package)
+		install.StampOwner(o, in.Owner, in.Package)
 		d, live, err := DryRun(ctx, r, w, o, in.Owner, in.Package)
 		if err != nil {
 			return nil, err
@@ -161,26 +161,6 @@ type ReadError struct {
 func (e *ReadError) Error() string { return "reading " + e.Object + ": " + e.Err.Error() }
 
 func (e *ReadError) Unwrap() error { return e.Err }
-
-// Stamp sets what the installer sets on every object it applies: the owner
-// labels, the package label and the owner annotation.
-func Stamp(o *unstructured.Unstructured, owner types.NamespacedName, pkg string) {
-	l := o.GetLabels()
-	if l == nil {
-		l = map[string]string{}
-	}
-	for k, v := range install.OwnerLabels(owner) {
-		l[k] = v
-	}
-	l[install.LabelPackage] = install.LabelValue(pkg)
-	o.SetLabels(l)
-	an := o.GetAnnotations()
-	if an == nil {
-		an = map[string]string{}
-	}
-	an[install.AnnotationOwner] = owner.String()
-	o.SetAnnotations(an)
-}
 
 // Live reads an object; nil when it does not exist.
 func Live(ctx context.Context, c client.Reader, ref v1alpha1.ObjectReference) (*unstructured.Unstructured, error) {
