@@ -48,8 +48,11 @@ func TestActionFinalize(t *testing.T) {
 			// Finalize until it is done, as the requeues would.
 			err := wait.PollUntilContextTimeout(b.ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 				res := b.r.finalize(b.ctx, b.exec())
-				if res.err != nil || res.progressing != nil {
-					return false, fmt.Errorf("finalize: %v, progressing %+v", res.err, res.progressing)
+				if res.err != nil {
+					return false, fmt.Errorf("finalize: %w", res.err)
+				}
+				if res.progressing != nil {
+					return false, fmt.Errorf("finalize: progressing %+v", res.progressing)
 				}
 				return res.requeue == 0, nil
 			})
