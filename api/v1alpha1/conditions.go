@@ -101,6 +101,9 @@ const (
 	// ReasonCannotAct: the installer may not act for the Subscription now
 	// (its identity or permissions cannot be used); nothing was changed.
 	ReasonCannotAct = "CannotAct"
+	// ReasonRetrying: the action failed before it could say more (an API
+	// error, a conflict); the message has the error and it is retried.
+	ReasonRetrying = "Retrying"
 	// ReasonDeprecated: the catalog declares the package, channel or bundle
 	// deprecated (olm.deprecations).
 	ReasonDeprecated = "Deprecated"
@@ -144,5 +147,5 @@ var ConditionReasons = []string{
 	ReasonTLSConfigInvalid, ReasonTLSHandshakeFailed,
 	ReasonOwnershipConflict, ReasonRevisionUntrusted, ReasonContentMismatch,
 	ReasonNoServiceAccount, ReasonPermissionsMissing,
-	ReasonWaitingForCluster, ReasonCannotAct, ReasonDeprecated,
+	ReasonWaitingForCluster, ReasonCannotAct, ReasonDeprecated, ReasonRetrying,
 }

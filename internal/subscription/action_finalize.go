@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -49,6 +50,20 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 	}
 	res, err := x.ap.Uninstall(ctx, inventory, policy, install.ForOwner(types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name}))
 	var pm *tenancy.PermissionsMissingError
+	if err != nil && !errors.As(err, &pm) && apierrors.IsForbidden(err) {
+		// The preflight passed, then a delete was refused: the
+		// ServiceAccount lost a right in between (its RoleBinding goes with
+		// a namespace being deleted, in any order).
+		leave, lerr := r.namespaceTerminating(ctx, sub.Namespace)
+		if lerr != nil {
+			return result{err: errors.Join(err, lerr)}
+		}
+		if leave {
+			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "namespace", sub.Namespace,
+				"message", "the namespace is being deleted and the ServiceAccount may no longer delete what it installed; objects outside the namespace are left in place", "error", err.Error())
+			return r.release(ctx, x)
+		}
+	}
 	if errors.As(err, &pm) {
 		leave, lerr := r.namespaceTerminating(ctx, sub.Namespace)
 		if lerr != nil {

@@ -103,7 +103,7 @@ func decide(f *facts, timeout time.Duration) decision {
 	sub := f.sub
 	switch {
 	case !sub.DeletionTimestamp.IsZero():
-		return decision{action: actFinalize}
+		return decision{action: actFinalize, reason: v1alpha1.ReasonDeleting, message: "deleting: removing what the Subscription installed"}
 	case f.cannotAct != nil:
 		reason := v1alpha1.ReasonCannotAct
 		var ca *CannotActError

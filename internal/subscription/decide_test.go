@@ -548,6 +548,18 @@ func TestDecide(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, d)
 			}
+			// Whatever the action then does, even fail to be retried, the
+			// conditions summarised from the decision are valid: the API
+			// server refuses a condition without a reason.
+			for _, res := range []result{{}, {err: errors.New("the action failed")}} {
+				f := tt.facts()
+				summarize(f, d, res)
+				for _, c := range f.sub.Status.Conditions {
+					if c.Reason == "" {
+						t.Errorf("after %s with result %+v: condition %s has no reason (message %q)", d.action, res, c.Type, c.Message)
+					}
+				}
+			}
 		})
 	}
 }

@@ -85,6 +85,19 @@ func summarize(f *facts, d decision, res result) {
 	if prog == nil {
 		prog = &note{res.phase == phaseProgressing || res.phase == phaseWaiting, d.reason, d.message}
 	}
+	if prog.reason == "" && res.err != nil {
+		// The action failed before it said what it did: say that it is
+		// retried, and why (a condition without a reason is refused).
+		prog = &note{true, v1alpha1.ReasonRetrying, "retrying: " + res.err.Error()}
+	}
+	if prog.reason == "" {
+		// Nothing to say: the condition is kept as it was.
+		if c := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeProgressing); c != nil {
+			prog = &note{c.Status == metav1.ConditionTrue, c.Reason, c.Message}
+		} else {
+			prog = &note{false, v1alpha1.ReasonRetrying, "nothing is in progress"}
+		}
+	}
 	setCondition(sub, v1alpha1.TypeProgressing, boolStatus(prog.status), prog.reason, prog.message)
 	if inst := installedNote(sub, res, prog); inst != nil {
 		setCondition(sub, v1alpha1.TypeInstalled, boolStatus(inst.status), inst.reason, inst.message)

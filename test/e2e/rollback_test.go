@@ -121,9 +121,15 @@ func TestRollbackAndRecovery(t *testing.T) {
 	if len(rss) != 2 {
 		t.Fatalf("%d ReplicaSets, want 1.3.0's and 1.4.0's", len(rss))
 	}
+	// 1.4.0's pod template is the one with the nodeSelector no node
+	// matches. (Creation timestamps have a resolution of one second and
+	// both ReplicaSets are often created within the same one.)
 	first, broken := rss[0], rss[1]
-	if first.CreationTimestamp.After(broken.CreationTimestamp.Time) {
+	if len(first.Spec.Template.Spec.NodeSelector) != 0 {
 		first, broken = broken, first
+	}
+	if len(broken.Spec.Template.Spec.NodeSelector) == 0 || len(first.Spec.Template.Spec.NodeSelector) != 0 {
+		t.Fatalf("cannot tell 1.3.0's ReplicaSet from 1.4.0's: node selectors %v and %v", first.Spec.Template.Spec.NodeSelector, broken.Spec.Template.Spec.NodeSelector)
 	}
 	if cur.UID != first.UID {
 		t.Errorf("the rolled back Deployment runs ReplicaSet %s, not 1.3.0's %s: its pod template is not the old one", cur.Name, first.Name)
