@@ -120,11 +120,11 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	c := build(all, sink)
 	c.FromIndex = indexed
 	if o.cacheBytes > 0 {
-		cache := lru.New[*blobRef, []Manifest](int64(o.cacheBytes))
+		cache := lru.New[diskManifests, []Manifest](int64(o.cacheBytes))
 		for _, p := range c.Packages {
 			for _, b := range p.Bundles {
-				if r, ok := b.manifests.(*blobRef); ok {
-					r.cache = cache
+				if r, ok := b.manifests.(diskManifests); ok {
+					r.setCache(cache)
 				}
 			}
 		}
@@ -180,9 +180,9 @@ func parseSources(ctx context.Context, sources []Source) (*declConfig, Problems,
 		if format == FormatBundle || format == FormatBundleTree {
 			var pkgs []*treePackage
 			if format == FormatBundle {
-				pkgs = readBundle(s.FS, local)
+				pkgs = readBundle(s.FS, s.Dir, local)
 			} else {
-				pkgs = readBundleTree(s.FS, local)
+				pkgs = readBundleTree(s.FS, s.Dir, local)
 			}
 			prefixTree(pkgs, s.Name)
 			prefix(&declConfig{}, local, s.Name)
@@ -225,9 +225,9 @@ func loadSource(ctx context.Context, s Source, sink *problemSink) (*declConfig, 
 	}
 	switch format {
 	case FormatBundle:
-		return emitPackages(readBundle(s.FS, sink), sink), nil
+		return emitPackages(readBundle(s.FS, s.Dir, sink), sink), nil
 	case FormatBundleTree:
-		return emitPackages(readBundleTree(s.FS, sink), sink), nil
+		return emitPackages(readBundleTree(s.FS, s.Dir, sink), sink), nil
 	case FormatFBC:
 		return loadFBC(ctx, s, sink)
 	default:

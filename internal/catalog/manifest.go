@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/ferrydev/ferry/internal/lru"
 )
 
 // Manifest is one Kubernetes object a bundle ships.
@@ -77,7 +75,7 @@ type blobRef struct {
 	// the document, so reading needs no parsing.
 	located bool
 	// cache is the catalog's cache of decoded manifests; may be nil.
-	cache *lru.Cache[*blobRef, []Manifest]
+	cache *manifestCache
 	// sum is the manifests' digest (ManifestsDigest) computed at load; what
 	// is read later must hash to it.
 	sum [sha256.Size]byte
@@ -91,6 +89,8 @@ type objectRef struct {
 }
 
 func (r *blobRef) count() int { return len(r.objects) }
+
+func (r *blobRef) setCache(c *manifestCache) { r.cache = c }
 
 func (r *blobRef) manifests() ([]Manifest, error) {
 	if r.cache != nil {

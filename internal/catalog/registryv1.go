@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/blang/semver/v4"
@@ -89,12 +90,19 @@ type crdDoc struct {
 	} `json:"spec"`
 }
 
+// bundleFS is the tree bundle directories are read from: fsys, and disk,
+// the directory on disk fsys reads, or "" when it is not on disk.
+type bundleFS struct {
+	fsys fs.FS
+	disk string
+}
+
 // parseBundleDir reads one registry+v1 bundle. wantPackage, when set, is the
 // package the surrounding directory names. It returns nil when the bundle
 // cannot be served; the reasons are in sink.
-func parseBundleDir(fsys fs.FS, dir, wantPackage string, sink *problemSink) *bundleDir {
+func parseBundleDir(bfs bundleFS, dir, wantPackage string, sink *problemSink) *bundleDir {
 	mark := len(sink.list)
-	b := parseBundleDirInner(fsys, dir, wantPackage, sink)
+	b := parseBundleDirInner(bfs, dir, wantPackage, sink)
 	name := ""
 	pkg := wantPackage
 	if b != nil {
@@ -109,7 +117,8 @@ func parseBundleDir(fsys fs.FS, dir, wantPackage string, sink *problemSink) *bun
 	return b
 }
 
-func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink) *bundleDir {
+func parseBundleDirInner(bfs bundleFS, dir, wantPackage string, sink *problemSink) *bundleDir {
+	fsys := bfs.fsys
 	annPath := path.Join(dir, "metadata", "annotations.yaml")
 	ann, ok := readAnnotations(fsys, annPath, sink)
 	if !ok {
@@ -142,7 +151,7 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 		bad = true
 	}
 	manifestsDir := path.Join(dir, strings.Trim(orDefault(ann[AnnotationManifests], "manifests/"), "/"))
-	manifests, ok := readManifests(fsys, dir, manifestsDir, sink)
+	manifests, ok := readManifests(bfs, dir, manifestsDir, sink)
 	if !ok || bad {
 		return nil
 	}
@@ -273,21 +282,19 @@ func parseBundleDirInner(fsys fs.FS, dir, wantPackage string, sink *problemSink)
 		}
 		related = append(related, ri)
 	}
-	inline := make(inlineManifests, 0, len(manifests))
 	mh := newManifestsHash()
 	h := sha256.New()
 	for _, p := range props {
 		fmt.Fprintf(h, "%s\x00%s\x00", p.Type, p.Value)
 	}
 	for _, m := range manifests {
-		inline = append(inline, m.m)
 		mh.add(m.m)
 		h.Write(m.m.JSON)
 		h.Write([]byte{0})
 	}
 	out.decl = &declBundle{
 		Package: pkg, Name: csv.Metadata.Name, RelatedImages: related, Properties: props,
-		manifests: inline, src: dir, manifestsDigest: mh.digest(),
+		manifests: keptManifests(manifests, mh.sum()), src: dir, manifestsDigest: mh.digest(),
 	}
 	copy(out.decl.sum[:], h.Sum(nil))
 	return out
@@ -342,15 +349,44 @@ func readAnnotations(fsys fs.FS, p string, sink *problemSink) (map[string]string
 	return doc.Annotations, true
 }
 
+// fileManifest is one object of a bundle directory, as read at load.
 type fileManifest struct {
 	file string
 	m    Manifest
+	// at is where the object's document lies in its file on disk; nil when
+	// the file is not on disk (or changed while it was read).
+	at *dirObject
+}
+
+// keptManifests is what a bundle keeps of its objects: their locations on
+// disk when every one has one (the objects are read again on use and must
+// hash to sum), else the objects themselves.
+func keptManifests(ms []fileManifest, sum [sha256.Size]byte) manifestSource {
+	objs := make([]dirObject, 0, len(ms))
+	for _, m := range ms {
+		if m.at == nil {
+			objs = nil
+			break
+		}
+		o := *m.at
+		o.apiVersion, o.kind, o.name = m.m.APIVersion, m.m.Kind, m.m.Name
+		objs = append(objs, o)
+	}
+	if objs != nil {
+		return &dirManifests{objects: objs, sum: sum}
+	}
+	inline := make(inlineManifests, 0, len(ms))
+	for _, m := range ms {
+		inline = append(inline, m.m)
+	}
+	return inline
 }
 
 var manifestExts = map[string]bool{".yaml": true, ".yml": true, ".json": true}
 
 // readManifests reads every object under dir/manifests.
-func readManifests(fsys fs.FS, bundleRoot, dir string, sink *problemSink) ([]fileManifest, bool) {
+func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]fileManifest, bool) {
+	fsys := bfs.fsys
 	entries, err := fs.ReadDir(fsys, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		n := 0
@@ -394,7 +430,7 @@ func readManifests(fsys fs.FS, bundleRoot, dir string, sink *problemSink) ([]fil
 		if !manifestExts[strings.ToLower(path.Ext(e.Name()))] {
 			continue
 		}
-		data, err := fs.ReadFile(fsys, p)
+		data, onDisk, err := readManifestFile(bfs, p)
 		if err != nil {
 			sink.errorf(p, "", "cannot read: %v", err)
 			ok = false
@@ -428,7 +464,11 @@ func readManifests(fsys fs.FS, bundleRoot, dir string, sink *problemSink) ([]fil
 				continue
 			}
 			n++
-			out = append(out, fileManifest{file: p, m: m})
+			fm := fileManifest{file: p, m: m}
+			if onDisk != nil {
+				fm.at = &dirObject{file: onDisk, off: int64(d.off), n: int64(d.n)}
+			}
+			out = append(out, fm)
 		}
 		if n == 0 && ok {
 			sink.warnf(p, "", "holds no objects; ignored")
@@ -439,6 +479,26 @@ func readManifests(fsys fs.FS, bundleRoot, dir string, sink *problemSink) ([]fil
 		return nil, false
 	}
 	return out, ok
+}
+
+// readManifestFile reads a manifest file of a bundle directory. When the
+// tree is on disk it also returns the file as it was read, for the bundle
+// to read its objects again on use.
+func readManifestFile(bfs bundleFS, p string) ([]byte, *dirFile, error) {
+	if bfs.disk == "" {
+		data, err := fs.ReadFile(bfs.fsys, p)
+		return data, nil, err
+	}
+	full := filepath.Join(bfs.disk, filepath.FromSlash(p))
+	data, st, err := readStamped(full, -1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if int64(len(data)) != st.Size() {
+		// Changed while being read: this read is kept in memory.
+		return data, nil, nil
+	}
+	return data, &dirFile{path: full, size: st.Size(), modTime: st.ModTime()}, nil
 }
 
 // checkObjectHead reports a missing apiVersion, kind or metadata.name, with a

@@ -24,17 +24,21 @@ type treePackage struct {
 	bundles         []*bundleDir
 }
 
-// readBundle reads a single bundle directory (the root of fsys).
-func readBundle(fsys fs.FS, sink *problemSink) []*treePackage {
-	b := parseBundleDir(fsys, ".", "", sink)
+// readBundle reads a single bundle directory (the root of fsys). disk, when
+// set, is the directory on disk fsys reads: manifests then stay on disk.
+func readBundle(fsys fs.FS, disk string, sink *problemSink) []*treePackage {
+	b := parseBundleDir(bundleFS{fsys, disk}, ".", "", sink)
 	if b == nil {
 		return nil
 	}
 	return []*treePackage{{name: b.decl.Package, mode: updateGraphReplaces, bundles: []*bundleDir{b}}}
 }
 
-// readBundleTree reads <package>/<version>/ bundle directories.
-func readBundleTree(fsys fs.FS, sink *problemSink) []*treePackage {
+// readBundleTree reads <package>/<version>/ bundle directories. disk, when
+// set, is the directory on disk fsys reads: each bundle's manifests are then
+// parsed and checked at load but only their locations and digest are kept,
+// so memory does not grow with the manifests' size.
+func readBundleTree(fsys fs.FS, disk string, sink *problemSink) []*treePackage {
 	pkgs, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		sink.errorf(".", "", "cannot read: %v", err)
@@ -80,7 +84,7 @@ func readBundleTree(fsys fs.FS, sink *problemSink) []*treePackage {
 		if j.nested {
 			sinks[i].warnf(path.Dir(j.dir)+"/", "", "bundle found one level down in bundle/; loaded from there")
 		}
-		results[i] = parseBundleDir(fsys, j.dir, j.pkg, &sinks[i])
+		results[i] = parseBundleDir(bundleFS{fsys, disk}, j.dir, j.pkg, &sinks[i])
 	})
 	byPkg := map[string][]*bundleDir{}
 	var order []string

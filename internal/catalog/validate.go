@@ -37,7 +37,7 @@ type BundleInfo struct {
 // error; warnings do not keep a bundle from being served.
 func ValidateBundle(fsys fs.FS) (*BundleInfo, Problems) {
 	sink := &problemSink{}
-	pkgs := readBundle(fsys, sink)
+	pkgs := readBundle(fsys, "", sink)
 	cfg := emitPackages(pkgs, sink)
 	c := build(cfg, sink)
 	ps := sink.list
