@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unique"
 
 	"github.com/blang/semver/v4"
 	"sigs.k8s.io/yaml"
@@ -191,10 +192,12 @@ func parseBundleDirInner(bfs bundleFS, dir, wantPackage string, sink *problemSin
 		dir: dir, version: version, channels: channels,
 		defaultChannel: strings.TrimSpace(ann[AnnotationDefaultChannel]),
 		replaces:       csv.Spec.Replaces, skips: csv.Spec.Skips,
-		description: csv.Spec.Description,
+		// Every version of a package usually repeats the same description
+		// and icon; one copy of each is kept.
+		description: unique.Make(csv.Spec.Description).Value(),
 	}
 	if len(csv.Spec.Icon) > 0 && csv.Spec.Icon[0].Data != "" {
-		out.icon = &Icon{Base64Data: csv.Spec.Icon[0].Data, MediaType: csv.Spec.Icon[0].MediaType}
+		out.icon = &Icon{Base64Data: unique.Make(csv.Spec.Icon[0].Data).Value(), MediaType: csv.Spec.Icon[0].MediaType}
 	}
 	if sr, ok := csv.Metadata.Annotations[csvAnnotationSkipRange]; ok {
 		_, norm, fixed, err := parseRangeLenient(sr)
@@ -504,6 +507,9 @@ func readManifestFile(bfs bundleFS, p string) ([]byte, *dirFile, error) {
 // checkObjectHead reports a missing apiVersion, kind or metadata.name, with a
 // hint when the key is present with the wrong case.
 func checkObjectHead(p, field string, m Manifest, js []byte, sink *problemSink) bool {
+	if m.APIVersion != "" && m.Kind != "" && m.Name != "" {
+		return true
+	}
 	var keys map[string]json.RawMessage
 	_ = json.Unmarshal(js, &keys)
 	prefix := field
