@@ -512,7 +512,17 @@ func genMain(args []string) int {
 	scale := fs.Int("scale", 1, "how many times the real catalog's size")
 	seed := fs.Int64("seed", 1, "random seed")
 	out := fs.String("out", "", "write here instead of the cache")
+	layout := fs.String("layout", "fbc", "fbc: a file-based catalog; bundle-tree: registry+v1 bundle directories <package>/<version>/ as the community-operators repository keeps them")
+	treeBytes := fs.Int64("tree-bytes", fullTreeBytes, "for -layout bundle-tree: about how many bytes of YAML to write (default: the community-operators repository's)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *layout != "fbc" && *layout != "bundle-tree" {
+		fmt.Fprintf(os.Stderr, "gen: -layout must be fbc or bundle-tree, not %q\n", *layout)
+		return 2
+	}
+	if *treeBytes < 1_000_000 {
+		fmt.Fprintln(os.Stderr, "gen: -tree-bytes must be at least 1000000")
 		return 2
 	}
 	if *scale < 1 || *scale > 16 {
@@ -525,8 +535,14 @@ func genMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		return 1
 	}
+	tree := *layout == "bundle-tree"
 	if *out == "" {
-		dir, err := ensureSynthetic(ctx, realDir, filepath.Join(*cache, "synthetic"), *scale, *seed)
+		var dir string
+		if tree {
+			dir, err = ensureTree(ctx, realDir, filepath.Join(*cache, "synthetic"), *scale, *seed, *treeBytes)
+		} else {
+			dir, err = ensureSynthetic(ctx, realDir, filepath.Join(*cache, "synthetic"), *scale, *seed)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "gen:", err)
 			return 1
@@ -535,7 +551,11 @@ func genMain(args []string) int {
 		return 0
 	}
 	templates, err := profileCatalog(realDir)
-	if err == nil {
+	switch {
+	case err != nil:
+	case tree:
+		err = genTree(templates, *scale, *seed, *treeBytes, *out)
+	default:
 		err = gen(templates, *scale, *seed, *out)
 	}
 	if err != nil {
