@@ -11,6 +11,13 @@ import (
 	"github.com/blang/semver/v4"
 )
 
+// buildVersion names build's logic — validation, linking, derived and
+// registry forms of properties, the catalog digest — for the on-disk index,
+// which stores build's output. Change it whenever build's output for the
+// same documents changes: TestIndexVersionGuard fails when the encoded
+// model of its fixture differs from the golden recorded for this version.
+const buildVersion = 1
+
 // build validates the documents and assembles the model. Whatever is invalid
 // is reported and left out; everything else is served.
 func build(cfg *declConfig, sink *problemSink) *Catalog {
@@ -110,6 +117,7 @@ func buildBundles(c *Catalog, cfg *declConfig, sink *problemSink) {
 			registryProperties: regProps, registryDependencies: regDeps,
 		}
 		p.bundles[b.Name] = b
+		db.built = b
 	}
 }
 

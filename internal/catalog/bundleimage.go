@@ -70,44 +70,46 @@ func (m *imageManifests) count() int {
 	return 1
 }
 
-// resolveBundleImages gives every bundle listed by image only its objects
-// or a way to pull them.
-func resolveBundleImages(ctx context.Context, bundles []*declBundle, o options, sink *problemSink) error {
-	var pending []*declBundle
-	for _, db := range bundles {
-		if db.manifests != nil || db.Image == "" {
+// resolveBundleImages gives every served bundle listed by image only its
+// objects or a way to pull them, and recomputes the catalog digest when a
+// bundle's manifests digest changed.
+func resolveBundleImages(ctx context.Context, c *Catalog, images []imageOnly, o options, sink *problemSink) error {
+	changed := false
+	set := func(b *Bundle, ms manifestSource, digest string) {
+		if b != nil {
+			changed = changed || b.manifestsDigest != digest
+			b.manifests, b.manifestsDigest = ms, digest
+		}
+	}
+	var pending []imageOnly
+	for _, im := range images {
+		if ms, ok := o.bundleImages.Cached(im.ref); ok {
+			set(im.bundle, inlineManifests(ms), ManifestsDigest(ms))
 			continue
 		}
-		ref := BundleImage{Package: db.Package, Name: db.Name, Image: db.Image}
-		if ms, ok := o.bundleImages.Cached(ref); ok {
-			db.manifests, db.manifestsDigest = inlineManifests(ms), ManifestsDigest(ms)
-			continue
-		}
-		db.manifests, db.manifestsDigest = &imageManifests{ref: ref, bi: o.bundleImages}, ""
-		pending = append(pending, db)
+		set(im.bundle, &imageManifests{ref: im.ref, bi: o.bundleImages}, "")
+		pending = append(pending, im)
 	}
-	if !o.eagerImages || len(pending) == 0 {
-		return nil
-	}
-	errs := make([]error, len(pending))
-	if err := forEach(ctx, len(pending), func(i int) {
-		db := pending[i]
-		ms, err := o.bundleImages.Pull(ctx, BundleImage{Package: db.Package, Name: db.Name, Image: db.Image})
-		if err != nil {
-			errs[i] = err
-			return
+	if o.eagerImages && len(pending) > 0 {
+		pulled := make([][]Manifest, len(pending))
+		errs := make([]error, len(pending))
+		if err := forEach(ctx, len(pending), func(i int) {
+			pulled[i], errs[i] = o.bundleImages.Pull(ctx, pending[i].ref)
+		}); err != nil {
+			return err
 		}
-		db.manifests, db.manifestsDigest = inlineManifests(ms), ManifestsDigest(ms)
-	}); err != nil {
-		return err
-	}
-	for i, err := range errs {
-		if err != nil {
-			db := pending[i]
-			mark := len(sink.list)
-			sink.warnf(db.src, joinField(db.field, "image"), "pulling bundle image %s failed: %v; the bundle is listed, and asking for its manifests tries the pull again", db.Image, err)
-			sink.tag(mark, db.Package, db.Name)
+		for i, im := range pending {
+			if err := errs[i]; err != nil {
+				mark := len(sink.list)
+				sink.warnf(im.src, joinField(im.field, "image"), "pulling bundle image %s failed: %v; the bundle is listed, and asking for its manifests tries the pull again", im.ref.Image, err)
+				sink.tag(mark, im.ref.Package, im.ref.Name)
+				continue
+			}
+			set(im.bundle, inlineManifests(pulled[i]), ManifestsDigest(pulled[i]))
 		}
+	}
+	if changed {
+		c.Digest = digest(c)
 	}
 	return nil
 }

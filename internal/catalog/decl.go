@@ -55,6 +55,8 @@ type declBundle struct {
 	sum           [sha256.Size]byte
 	// manifestsDigest is ManifestsDigest of the manifests.
 	manifestsDigest string
+	// built is the bundle build made of this document, if any.
+	built *Bundle
 }
 
 type declDeprecations struct {

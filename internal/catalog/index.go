@@ -1,14 +1,13 @@
 package catalog
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,9 +18,10 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// IndexFormatVersion is the layout of the on-disk index; an index of
-// another version is ignored and rebuilt.
-const IndexFormatVersion = 1
+// IndexFormatVersion is the layout of the on-disk index (modelindex.go);
+// an index of another version, or written by a build of another
+// buildVersion, is ignored and rebuilt.
+const IndexFormatVersion = 2
 
 // DefaultIndexMaxBytes bounds one index file, written or read.
 const DefaultIndexMaxBytes = 512 << 20
@@ -29,9 +29,15 @@ const DefaultIndexMaxBytes = 512 << 20
 const (
 	indexMagic  = "FERRYIDX"
 	indexSuffix = ".idx"
-	// indexHeader is the magic, the version and the payload's sha256.
-	indexHeader = len(indexMagic) + 4 + sha256.Size
+	// indexHeader is the magic, the format version, the build version, the
+	// payload's length and its CRC-32C.
+	indexHeader = len(indexMagic) + 4 + 4 + 8 + 4
 )
+
+// indexCRC is the checksum of index payloads: it finds truncation and
+// damage, at memory speed. It is no defence against someone who can write
+// the directory, which must be catalogd's own.
+var indexCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // DefaultIndexDir is where catalogd keeps catalog indexes by default.
 func DefaultIndexDir() string {
@@ -66,7 +72,7 @@ func indexKey(sources []Source) string {
 		return ""
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "ferry-index\x00%d\x00", IndexFormatVersion)
+	fmt.Fprintf(h, "ferry-index\x00%d\x00%d\x00", IndexFormatVersion, buildVersion)
 	for _, s := range sources {
 		if s.Fingerprint == "" || s.Dir == "" || s.FS != nil || s.Format != FormatFBC || s.Overlay {
 			return ""
@@ -78,142 +84,6 @@ func indexKey(sources []Source) string {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", s.Name, abs, s.Fingerprint)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// The encoded index: declConfig with every field exported.
-type idxConfig struct {
-	Packages     []idxPackage
-	Channels     []idxChannel
-	Bundles      []idxBundle
-	Deprecations []idxDeprecations
-	Others       []Meta
-	Problems     []Problem
-}
-
-type idxPackage struct {
-	Name, DefaultChannel, Description string
-	Icon                              *Icon
-	Src, Field                        string
-	Sum                               [sha256.Size]byte
-}
-
-type idxEntry struct {
-	Name, Replaces string
-	Skips          []string
-	SkipRange      string
-}
-
-type idxChannel struct {
-	Package, Name string
-	Entries       []idxEntry
-	Properties    []Property
-	Src, Field    string
-}
-
-type idxBundle struct {
-	Package, Name, Image string
-	Properties           []Property
-	RelatedImages        []RelatedImage
-	CSVMetadata          []byte
-	Src, Field           string
-	Sum                  [sha256.Size]byte
-	ManifestsDigest      string
-	Inline               []Manifest
-	Blob                 *idxBlob
-}
-
-type idxBlob struct {
-	Path          string
-	Off, N, Size  int64
-	ModTime       time.Time
-	YAML, Located bool
-	Objects       []idxObject
-	Sum           [sha256.Size]byte
-}
-
-type idxObject struct {
-	APIVersion, Kind, Name string
-	Off, N                 int
-}
-
-type idxDeprecations struct {
-	Package    string
-	Entries    []deprecationItem
-	Src, Field string
-}
-
-func toIndex(cfg *declConfig, problems Problems) (*idxConfig, error) {
-	x := &idxConfig{Others: cfg.others, Problems: problems}
-	for _, p := range cfg.packages {
-		x.Packages = append(x.Packages, idxPackage{p.Name, p.DefaultChannel, p.Description, p.Icon, p.src, p.field, p.sum})
-	}
-	for _, c := range cfg.channels {
-		ic := idxChannel{Package: c.Package, Name: c.Name, Properties: c.Properties, Src: c.src, Field: c.field}
-		for _, e := range c.Entries {
-			ic.Entries = append(ic.Entries, idxEntry{e.Name, e.Replaces, e.Skips, e.SkipRange})
-		}
-		x.Channels = append(x.Channels, ic)
-	}
-	for _, b := range cfg.bundles {
-		ib := idxBundle{
-			Package: b.Package, Name: b.Name, Image: b.Image, Properties: b.Properties, RelatedImages: b.RelatedImages,
-			CSVMetadata: b.csvMetadata, Src: b.src, Field: b.field, Sum: b.sum, ManifestsDigest: b.manifestsDigest,
-		}
-		switch m := b.manifests.(type) {
-		case nil:
-		case inlineManifests:
-			ib.Inline = m
-		case *blobRef:
-			blob := &idxBlob{Path: m.path, Off: m.off, N: m.n, Size: m.size, ModTime: m.modTime, YAML: m.yaml, Located: m.located, Sum: m.sum}
-			for _, o := range m.objects {
-				blob.Objects = append(blob.Objects, idxObject{o.apiVersion, o.kind, o.name, o.off, o.n})
-			}
-			ib.Blob = blob
-		default:
-			return nil, fmt.Errorf("bundle %q: manifests of type %T cannot be indexed", b.Name, m)
-		}
-		x.Bundles = append(x.Bundles, ib)
-	}
-	for _, d := range cfg.deprecations {
-		x.Deprecations = append(x.Deprecations, idxDeprecations{d.Package, d.Entries, d.src, d.field})
-	}
-	return x, nil
-}
-
-func fromIndex(x *idxConfig) (*declConfig, Problems) {
-	cfg := &declConfig{others: x.Others}
-	for _, p := range x.Packages {
-		cfg.packages = append(cfg.packages, &declPackage{Name: p.Name, DefaultChannel: p.DefaultChannel, Description: p.Description, Icon: p.Icon, src: p.Src, field: p.Field, sum: p.Sum})
-	}
-	for _, c := range x.Channels {
-		dc := &declChannel{Package: c.Package, Name: c.Name, Properties: c.Properties, src: c.Src, field: c.Field}
-		dc.Entries = make([]ChannelEntry, 0, len(c.Entries))
-		for _, e := range c.Entries {
-			dc.Entries = append(dc.Entries, ChannelEntry{Name: e.Name, Replaces: e.Replaces, Skips: e.Skips, SkipRange: e.SkipRange})
-		}
-		cfg.channels = append(cfg.channels, dc)
-	}
-	for _, b := range x.Bundles {
-		db := &declBundle{
-			Package: b.Package, Name: b.Name, Image: b.Image, Properties: b.Properties, RelatedImages: b.RelatedImages,
-			csvMetadata: b.CSVMetadata, src: b.Src, field: b.Field, sum: b.Sum, manifestsDigest: b.ManifestsDigest,
-		}
-		switch {
-		case b.Blob != nil:
-			r := &blobRef{path: b.Blob.Path, off: b.Blob.Off, n: b.Blob.N, size: b.Blob.Size, modTime: b.Blob.ModTime, yaml: b.Blob.YAML, located: b.Blob.Located, sum: b.Blob.Sum}
-			for _, o := range b.Blob.Objects {
-				r.objects = append(r.objects, objectRef{apiVersion: o.APIVersion, kind: o.Kind, name: o.Name, off: o.Off, n: o.N})
-			}
-			db.manifests = r
-		case len(b.Inline) > 0:
-			db.manifests = inlineManifests(b.Inline)
-		}
-		cfg.bundles = append(cfg.bundles, db)
-	}
-	for _, d := range x.Deprecations {
-		cfg.deprecations = append(cfg.deprecations, &declDeprecations{Package: d.Package, Entries: d.Entries, src: d.Src, field: d.Field})
-	}
-	return cfg, x.Problems
 }
 
 // IndexError says why an index file was not used.
@@ -233,9 +103,10 @@ func (ic IndexConfig) maxBytes() int64 {
 
 func (ic IndexConfig) path(key string) string { return filepath.Join(ic.Dir, key+indexSuffix) }
 
-// readIndex returns the parsed documents and problems indexed under key;
-// os.ErrNotExist (wrapped) when there is none.
-func (ic IndexConfig) readIndex(key string) (*declConfig, Problems, error) {
+// readIndex returns the built model indexed under key, with its problems
+// not yet sorted and its bundles listed by image only; os.ErrNotExist
+// (wrapped) when there is none.
+func (ic IndexConfig) readIndex(key string, sources []Source) (*Catalog, []imageOnly, error) {
 	p := ic.path(key)
 	f, err := os.Open(p)
 	if err != nil {
@@ -256,60 +127,81 @@ func (ic IndexConfig) readIndex(key string) (*declConfig, Problems, error) {
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, nil, &IndexError{Path: p, Reason: "reading: " + err.Error()}
 	}
-	if string(data[:len(indexMagic)]) != indexMagic {
+	h := data[:indexHeader]
+	if string(h[:len(indexMagic)]) != indexMagic {
 		return nil, nil, &IndexError{Path: p, Reason: "not an index file"}
 	}
-	if v := binary.BigEndian.Uint32(data[len(indexMagic):]); v != IndexFormatVersion {
+	h = h[len(indexMagic):]
+	if v := binary.BigEndian.Uint32(h); v != IndexFormatVersion {
 		return nil, nil, &IndexError{Path: p, Reason: fmt.Sprintf("format version %d, this catalogd reads %d", v, IndexFormatVersion)}
 	}
-	payload := data[indexHeader:]
-	if sha256.Sum256(payload) != [sha256.Size]byte(data[len(indexMagic)+4:indexHeader]) {
-		return nil, nil, &IndexError{Path: p, Reason: "checksum mismatch (truncated or corrupt)"}
+	if v := binary.BigEndian.Uint32(h[4:]); v != buildVersion {
+		return nil, nil, &IndexError{Path: p, Reason: fmt.Sprintf("built by build version %d, this catalogd builds version %d", v, buildVersion)}
 	}
-	var x idxConfig
-	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(&x); err != nil {
+	payload := data[indexHeader:]
+	if n := binary.BigEndian.Uint64(h[8:]); n != uint64(len(payload)) {
+		return nil, nil, &IndexError{Path: p, Reason: fmt.Sprintf("truncated or overlong: %d payload bytes, the header says %d", len(payload), n)}
+	}
+	if crc32.Checksum(payload, indexCRC) != binary.BigEndian.Uint32(h[16:]) {
+		return nil, nil, &IndexError{Path: p, Reason: "checksum mismatch (corrupt)"}
+	}
+	c, images, err := decodeModel(payload, sources)
+	if err != nil {
 		return nil, nil, &IndexError{Path: p, Reason: "decoding: " + err.Error()}
 	}
-	cfg, problems := fromIndex(&x)
-	if err := checkFiles(cfg); err != nil {
+	if err := checkFiles(c); err != nil {
 		return nil, nil, &IndexError{Path: p, Reason: err.Error()}
 	}
-	return cfg, problems, nil
+	return c, images, nil
 }
 
 // checkFiles makes sure that every catalog file the index points into is
 // the one indexed: same size and modification time.
-func checkFiles(cfg *declConfig) error {
+func checkFiles(c *Catalog) error {
 	seen := map[string]bool{}
-	for _, b := range cfg.bundles {
-		r, ok := b.manifests.(*blobRef)
-		if !ok || seen[r.path] {
-			continue
-		}
-		seen[r.path] = true
-		st, err := os.Stat(r.path)
-		if err != nil {
-			return fmt.Errorf("catalog file: %w", err)
-		}
-		if st.Size() != r.size || !st.ModTime().Equal(r.modTime) {
-			return fmt.Errorf("catalog file %s changed since it was indexed", r.path)
+	for _, p := range c.Packages {
+		for _, b := range p.Bundles {
+			r, ok := b.manifests.(*blobRef)
+			if !ok || seen[r.path] {
+				continue
+			}
+			seen[r.path] = true
+			st, err := os.Stat(r.path)
+			if err != nil {
+				return fmt.Errorf("catalog file: %w", err)
+			}
+			if st.Size() != r.size || !st.ModTime().Equal(r.modTime) {
+				return fmt.Errorf("catalog file %s changed since it was indexed", r.path)
+			}
 		}
 	}
 	return nil
 }
 
-// writeIndex writes the parsed documents under key, atomically.
-func (ic IndexConfig) writeIndex(key string, cfg *declConfig, problems Problems) error {
-	x, err := toIndex(cfg, problems)
+// encodeIndex is the content of an index file: header and payload.
+func encodeIndex(c *Catalog, images []imageOnly, sources []Source) ([]byte, error) {
+	payload, err := encodeModel(c, images, sources)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var payload bytes.Buffer
-	if err := gob.NewEncoder(&payload).Encode(x); err != nil {
+	out := make([]byte, indexHeader, indexHeader+len(payload))
+	copy(out, indexMagic)
+	h := out[len(indexMagic):]
+	binary.BigEndian.PutUint32(h, IndexFormatVersion)
+	binary.BigEndian.PutUint32(h[4:], buildVersion)
+	binary.BigEndian.PutUint64(h[8:], uint64(len(payload)))
+	binary.BigEndian.PutUint32(h[16:], crc32.Checksum(payload, indexCRC))
+	return append(out, payload...), nil
+}
+
+// writeIndex writes the built model under key, atomically.
+func (ic IndexConfig) writeIndex(key string, c *Catalog, images []imageOnly, sources []Source) error {
+	data, err := encodeIndex(c, images, sources)
+	if err != nil {
 		return fmt.Errorf("encoding catalog index: %w", err)
 	}
-	if int64(payload.Len()) > ic.maxBytes() {
-		return &IndexError{Path: ic.path(key), Reason: fmt.Sprintf("%d bytes, over the limit of %d; not written", payload.Len(), ic.maxBytes())}
+	if n := int64(len(data) - indexHeader); n > ic.maxBytes() {
+		return &IndexError{Path: ic.path(key), Reason: fmt.Sprintf("%d bytes, over the limit of %d; not written", n, ic.maxBytes())}
 	}
 	if err := os.MkdirAll(ic.Dir, 0o700); err != nil {
 		return fmt.Errorf("catalog index directory: %w", err)
@@ -319,15 +211,8 @@ func (ic IndexConfig) writeIndex(key string, cfg *declConfig, problems Problems)
 		return fmt.Errorf("writing catalog index: %w", err)
 	}
 	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
-	sum := sha256.Sum256(payload.Bytes())
-	w := bufio.NewWriter(tmp)
-	var version [4]byte
-	binary.BigEndian.PutUint32(version[:], IndexFormatVersion)
-	_, _ = w.WriteString(indexMagic)
-	_, _ = w.Write(version[:])
-	_, _ = w.Write(sum[:])
-	_, _ = w.Write(payload.Bytes())
-	err = errors.Join(w.Flush(), tmp.Sync(), tmp.Close())
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Sync(), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), ic.path(key))
 	}
@@ -379,11 +264,11 @@ func (ic IndexConfig) prune(key string) error {
 	return errors.Join(errs...)
 }
 
-// loadIndexed returns the parsed documents of sources from the index, or
-// parses them and writes the index.
-func (ic IndexConfig) loadIndexed(key string, parse func() (*declConfig, Problems, error)) (*declConfig, Problems, bool, error) {
+// loadIndexed returns the built model of sources from the index, or
+// parses and builds it and writes the index.
+func (ic IndexConfig) loadIndexed(key string, sources []Source, parse func() (*Catalog, []imageOnly, error)) (*Catalog, []imageOnly, bool, error) {
 	start := time.Now()
-	cfg, problems, err := ic.readIndex(key)
+	c, images, err := ic.readIndex(key, sources)
 	if err == nil {
 		now := time.Now()
 		_ = os.Chtimes(ic.path(key), now, now) // marks it the one used last, for prune
@@ -391,16 +276,16 @@ func (ic IndexConfig) loadIndexed(key string, parse func() (*declConfig, Problem
 		if err := ic.prune(key); err != nil {
 			ic.Log.Error(err, "pruning catalog indexes")
 		}
-		return cfg, problems, true, nil
+		return c, images, true, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		ic.Log.Error(err, "ignoring catalog index; parsing the catalog and rebuilding it")
 	}
-	cfg, problems, err = parse()
+	c, images, err = parse()
 	if err != nil {
 		return nil, nil, false, err
 	}
-	if err := ic.writeIndex(key, cfg, problems); err != nil {
+	if err := ic.writeIndex(key, c, images, sources); err != nil {
 		ic.Log.Error(err, "catalog index not written; the next start parses the catalog again")
 	} else {
 		ic.Log.Info("catalog index written", "file", ic.path(key))
@@ -408,5 +293,28 @@ func (ic IndexConfig) loadIndexed(key string, parse func() (*declConfig, Problem
 	if err := ic.prune(key); err != nil {
 		ic.Log.Error(err, "pruning catalog indexes")
 	}
-	return cfg, problems, false, nil
+	return c, images, false, nil
+}
+
+// model returns the built model of sources (problems not sorted, bundle
+// images not resolved), from the index when o keeps one for them.
+func (o options) model(ctx context.Context, sources []Source) (*Catalog, []imageOnly, bool, error) {
+	parse := func() (*Catalog, []imageOnly, error) { return parseAndBuild(ctx, sources) }
+	if key := indexKey(sources); key != "" && o.index.Dir != "" {
+		return o.index.loadIndexed(key, sources, parse)
+	}
+	c, images, err := parse()
+	return c, images, false, err
+}
+
+// parseAndBuild parses the sources and builds the model.
+func parseAndBuild(ctx context.Context, sources []Source) (*Catalog, []imageOnly, error) {
+	all, problems, err := parseSources(ctx, sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	sink := &problemSink{list: problems}
+	c := build(all, sink)
+	c.Problems = sink.list
+	return c, imageOnlyBundles(all, c), nil
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -153,7 +154,7 @@ func TestIndexUnusableIsIgnoredAndRebuilt(t *testing.T) {
 			if err := os.Truncate(idx, st.Size()/2); err != nil {
 				t.Fatal(err)
 			}
-		}, "checksum mismatch"},
+		}, "truncated or overlong"},
 		{"truncated header", func(t *testing.T, idx string, _ Source) {
 			if err := os.Truncate(idx, 5); err != nil {
 				t.Fatal(err)
@@ -165,6 +166,31 @@ func TestIndexUnusableIsIgnoredAndRebuilt(t *testing.T) {
 		{"other version", func(t *testing.T, idx string, _ Source) {
 			editFile(t, idx, func(b []byte) { binary.BigEndian.PutUint32(b[len(indexMagic):], IndexFormatVersion+1) })
 		}, "format version"},
+		{"other build version", func(t *testing.T, idx string, _ Source) {
+			editFile(t, idx, func(b []byte) { binary.BigEndian.PutUint32(b[len(indexMagic)+4:], buildVersion+1) })
+		}, "built by build version"},
+		{"appended to", func(t *testing.T, idx string, _ Source) {
+			editFile(t, idx, func(b []byte) { copy(b[len(b)-4:], "tail") })
+			f, err := os.OpenFile(idx, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("more"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}, "truncated or overlong"},
+		{"payload that does not decode, checksum updated", func(t *testing.T, idx string, _ Source) {
+			editFile(t, idx, func(b []byte) {
+				payload := b[indexHeader:]
+				for i := range payload {
+					payload[i] = 0xff
+				}
+				binary.BigEndian.PutUint32(b[len(indexMagic)+16:], crc32.Checksum(payload, indexCRC))
+			})
+		}, "decoding: at byte"},
 		{"not an index", func(t *testing.T, idx string, _ Source) {
 			if err := os.WriteFile(idx, []byte(strings.Repeat("x", 100)), 0o644); err != nil {
 				t.Fatal(err)

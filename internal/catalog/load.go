@@ -90,21 +90,11 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	if len(sources) == 0 {
 		return nil, fmt.Errorf("no catalog source given")
 	}
-	var (
-		all      *declConfig
-		problems Problems
-		indexed  bool
-		err      error
-	)
-	if key := indexKey(sources); key != "" && o.index.Dir != "" {
-		all, problems, indexed, err = o.index.loadIndexed(key, func() (*declConfig, Problems, error) { return parseSources(ctx, sources) })
-	} else {
-		all, problems, err = parseSources(ctx, sources)
-	}
+	c, images, indexed, err := o.model(ctx, sources)
 	if err != nil {
 		return nil, err
 	}
-	sink := &problemSink{list: problems}
+	sink := &problemSink{list: c.Problems}
 	names := make([]string, 0, len(sources))
 	for _, s := range sources {
 		if s.Name == "" {
@@ -113,11 +103,10 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 		names = append(names, s.Name)
 	}
 	if o.bundleImages != nil {
-		if err := resolveBundleImages(ctx, all.bundles, o, sink); err != nil {
+		if err := resolveBundleImages(ctx, c, images, o, sink); err != nil {
 			return nil, err
 		}
 	}
-	c := build(all, sink)
 	c.FromIndex = indexed
 	if o.cacheBytes > 0 {
 		cache := lru.New[diskManifests, []Manifest](int64(o.cacheBytes))
