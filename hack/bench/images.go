@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -147,14 +148,25 @@ func measureImage(ctx context.Context, c config, repo, bin, dir, tmp string, dir
 	return r, nil
 }
 
+// fmtDurs is the median of several starts and, when there are several,
+// their range.
+func fmtDurs(d []time.Duration) string {
+	if len(d) < 2 {
+		return fmtDur(medianDur(d))
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtDur(medianDur(d)), fmtDur(slices.Min(d)), fmtDur(slices.Max(d)))
+}
+
 // writeImageTable prints the catalog image measurements.
 func writeImageTable(b *strings.Builder, r *imageResult, corpus string) {
 	fmt.Fprintf(b, "### Catalog image: %s pushed to a local registry process (%d MiB compressed layer)\n\n", corpus, mib(r.layerBytes))
 	b.WriteString("| measurement | Ferry catalogd |\n|---|---|\n")
-	fmt.Fprintf(b, "| start → first ListPackages answer, empty image cache (resolve tag, pull, verify digests, unpack, load) | %s |\n", fmtDur(medianDur(r.cold)))
-	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit, index off (resolve tag, parse the unpacked catalog) | %s |\n", fmtDur(medianDur(r.warm)))
-	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit with its index (resolve tag, read the index) | %s |\n", fmtDur(medianDur(r.warmIndex)))
-	fmt.Fprintf(b, "| the same catalog from a directory (second start above) | %s |\n", fmtDur(r.dirSecond))
+	fmt.Fprintf(b, "| start → first ListPackages answer, empty image cache (resolve tag, pull, verify digests, unpack, load) | %s |\n", fmtDurs(r.cold))
+	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit, index off (resolve tag, parse the unpacked catalog) | %s |\n", fmtDurs(r.warm))
+	fmt.Fprintf(b, "| start → first ListPackages answer, image cache hit with its index (resolve tag, read the index) | %s |\n", fmtDurs(r.warmIndex))
+	if r.dirSecond > 0 {
+		fmt.Fprintf(b, "| the same catalog from a directory (second start above) | %s |\n", fmtDur(r.dirSecond))
+	}
 	fmt.Fprintf(b, "| pull, verify and unpack alone (empty cache − cache hit) | %s |\n", fmtDur(medianDur(r.cold)-medianDur(r.warm)))
 	fmt.Fprintf(b, "| peak RSS, empty image cache | %d MiB |\n", mib(r.coldRSSPeak))
 	target := "not met"

@@ -27,6 +27,7 @@ func profileMain(args []string) int {
 	rounds := fs.Int("rounds", 5, "with -serve: rounds over the heads")
 	cpu := fs.String("cpuprofile", "", "write a CPU profile here")
 	mem := fs.String("memprofile", "", "write a heap profile (after the last load) here")
+	index := fs.String("index", "", "load through the catalog index kept in this directory, as catalogd does for a catalog image (the first load writes it when missing)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -39,9 +40,21 @@ func profileMain(args []string) int {
 		}
 		*dir = d
 	}
+	src := catalog.DirSource(*dir)
+	var opts []catalog.Option
+	if *index != "" {
+		// The index is only kept for a source with a fingerprint; the
+		// directory's own path stands for the image digest here.
+		src.Format, src.Fingerprint = catalog.FormatFBC, "profile:"+*dir
+		opts = append(opts, catalog.WithIndex(catalog.IndexConfig{Dir: *index}))
+		if _, err := catalog.Load(ctx, []catalog.Source{src}, opts...); err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return 1
+		}
+	}
 	load := func() (*catalog.Catalog, time.Duration, error) {
 		start := time.Now()
-		c, err := catalog.Load(ctx, []catalog.Source{catalog.DirSource(*dir)})
+		c, err := catalog.Load(ctx, []catalog.Source{src}, opts...)
 		return c, time.Since(start), err
 	}
 	var c *catalog.Catalog
