@@ -72,8 +72,10 @@ type Cluster struct {
 	Kubeconfig string
 	// Config is the admin rest config.
 	Config *rest.Config
-	// NodeName is the name of the fake Node.
+	// NodeName is the name of the first fake Node.
 	NodeName string
+	// NodeNames are the names of every fake Node, NodeName first.
+	NodeNames []string
 	// Reused is true when Up found the cluster already running.
 	Reused bool
 }
@@ -88,6 +90,7 @@ type options struct {
 	binDir   string
 	timeout  time.Duration
 	nodeName string
+	nodes    int
 	logf     func(format string, args ...any)
 }
 
@@ -105,6 +108,27 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 
 // WithNodeName sets the name of the fake Node (default DefaultNodeName).
 func WithNodeName(name string) Option { return func(o *options) { o.nodeName = name } }
+
+// MaxNodes bounds WithNodes.
+const MaxNodes = 100
+
+// NodePods is how many pods one fake Node holds (its pods capacity, the
+// kubelet's default).
+const NodePods = 110
+
+// WithNodes sets how many fake Nodes Up creates (default 1, at most
+// MaxNodes): the first is named by WithNodeName, the others NAME-2, NAME-3
+// and so on. Each holds NodePods pods. A reused cluster keeps its Nodes.
+func WithNodes(n int) Option { return func(o *options) { o.nodes = n } }
+
+// NodeNames returns the names of n fake Nodes whose first is first.
+func NodeNames(first string, n int) []string {
+	names := []string{first}
+	for i := 2; i <= n; i++ {
+		names = append(names, first+"-"+strconv.Itoa(i))
+	}
+	return names
+}
 
 // WithLogf sets where progress messages go (default stderr).
 func WithLogf(logf func(format string, args ...any)) Option {
@@ -127,12 +151,16 @@ func resolve(opts []Option) (options, error) {
 	o := options{
 		timeout:  2 * time.Minute,
 		nodeName: DefaultNodeName,
+		nodes:    1,
 		logf: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "cluster: "+format+"\n", args...)
 		},
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.nodes < 1 || o.nodes > MaxNodes {
+		return o, fmt.Errorf("testcluster: %d fake Nodes asked for; 1 to %d are supported", o.nodes, MaxNodes)
 	}
 	var err error
 	if o.dir == "" {
@@ -164,7 +192,7 @@ func lock(dir string) (func(), error) {
 }
 
 // Up starts the cluster in the folder and waits until the API server is
-// ready, the fake Node is Ready and the default service account exists. When
+// ready, every fake Node is Ready and the default service account exists. When
 // the cluster is already running and healthy, Up returns it with Reused set.
 // When part of an earlier cluster is still running, Up stops it first.
 // On failure Up stops what it started and returns an error that includes the
@@ -188,7 +216,7 @@ func Up(ctx context.Context, opts ...Option) (*Cluster, error) {
 	}
 	defer unlock()
 
-	c := &Cluster{Dir: o.dir, Kubeconfig: filepath.Join(o.dir, "kubeconfig"), NodeName: o.nodeName}
+	c := &Cluster{Dir: o.dir, Kubeconfig: filepath.Join(o.dir, "kubeconfig"), NodeName: o.nodeName, NodeNames: NodeNames(o.nodeName, o.nodes)}
 
 	live := liveComponents(o.dir)
 	if len(live) == len(components) {
@@ -357,13 +385,17 @@ func start(ctx context.Context, o options, c *Cluster) error {
 			return err
 		}
 	}
-	if err := createNode(ctx, cs, o.nodeName); err != nil {
-		return err
+	for _, name := range c.NodeNames {
+		if err := createNode(ctx, cs, name); err != nil {
+			return err
+		}
 	}
-	if err := wait("Node "+o.nodeName+" to be Ready", testbin.Kwok, func(ctx context.Context) error {
-		return nodeReady(ctx, cs, o.nodeName)
-	}); err != nil {
-		return err
+	for _, name := range c.NodeNames {
+		if err := wait("Node "+name+" to be Ready", testbin.Kwok, func(ctx context.Context) error {
+			return nodeReady(ctx, cs, name)
+		}); err != nil {
+			return err
+		}
 	}
 	if err := wait("service account default/default", testbin.KubeControllerManager, func(ctx context.Context) error {
 		_, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
@@ -554,7 +586,7 @@ func createNode(ctx context.Context, cs kubernetes.Interface, name string) error
 	resources := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		corev1.ResourcePods:   *resource.NewQuantity(NodePods, resource.DecimalSI),
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
