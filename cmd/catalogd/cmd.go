@@ -73,6 +73,7 @@ type serveFlags struct {
 	images                imageServeFlags
 	limits                catalogd.Limits
 	memoryLimit           int64
+	answerCacheDir        string
 }
 
 func newServeCommand() *cobra.Command {
@@ -114,7 +115,9 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
-		"(0: --answer-cache-bytes plus 128 MiB, at most 90% of the container's memory limit; GOMEMLIMIT in the environment wins)")
+		"(0: 128 MiB, plus --answer-cache-bytes when the answers cannot be kept in a file; at most 90% of the container's memory limit; GOMEMLIMIT in the environment wins)")
+	fl.StringVar(&f.answerCacheDir, "answer-cache-dir", "", "directory of the file (without a name) the kept answers are written to, "+
+		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp; when it is not writable the answers are kept in memory)")
 	return cmd
 }
 
@@ -141,13 +144,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if f.memoryLimit < 0 {
 		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
 	}
-	if limit, ok := goMemoryLimit(f.memoryLimit, f.limits.AnswerCacheBytes, os.Getenv("GOMEMLIMIT")); ok {
-		if f.memoryLimit == 0 {
-			limit = withinCgroup(limit, cgroupMemoryMax)
-		}
-		debug.SetMemoryLimit(limit)
-		log.Info("memory limit set", "bytes", limit)
-	}
+	// The answers are in a file unless it cannot be created, which is
+	// known once the server is built; the limit is then raised.
+	setMemoryLimit(log, f.memoryLimit, 0)
 	dirs, imageRefs, err := splitCatalogs(f.catalogs)
 	if err != nil {
 		return err
@@ -225,7 +224,11 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir))
 	srv := catalogd.NewServer(holder, append(opts, more...)...)
+	if inFile, _ := srv.AnswerStore(); !inFile {
+		setMemoryLimit(log, f.memoryLimit, f.limits.AnswerCacheBytes)
+	}
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(lis) }()
 	log.Info("serving gRPC", "address", lis.Addr().String())
@@ -413,13 +416,30 @@ func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (
 	return c, name, nil
 }
 
-// memoryHeadroom is what the memory limit leaves, by default, above the
-// answer cache: the catalog model and the requests in flight.
+// memoryHeadroom is the default memory limit besides answers kept in
+// memory: the catalog model (about 80 MiB in use for the community
+// catalog), the decoded manifests cache (catalog.DefaultManifestCacheBytes)
+// and the requests in flight.
 const memoryHeadroom = 128 << 20
 
-// goMemoryLimit is the Go memory limit to set: flag when given, else the
-// answer cache budget plus memoryHeadroom. With GOMEMLIMIT set (env, which
-// the runtime has applied) nothing is set.
+// setMemoryLimit sets the Go memory limit (goMemoryLimit), within the
+// container's when not given.
+func setMemoryLimit(log logr.Logger, flag, heapAnswers int64) {
+	limit, ok := goMemoryLimit(flag, heapAnswers, os.Getenv("GOMEMLIMIT"))
+	if !ok {
+		return
+	}
+	if flag == 0 {
+		limit = withinCgroup(limit, cgroupMemoryMax)
+	}
+	debug.SetMemoryLimit(limit)
+	log.Info("memory limit set", "bytes", limit)
+}
+
+// goMemoryLimit is the Go memory limit to set: flag when given, else
+// memoryHeadroom plus the bytes of answers kept in memory (answerBytes; 0
+// when they are in the answer file). With GOMEMLIMIT set (env, which the
+// runtime has applied) nothing is set.
 func goMemoryLimit(flag, answerBytes int64, env string) (int64, bool) {
 	if env != "" {
 		return 0, false

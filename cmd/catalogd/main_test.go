@@ -219,8 +219,8 @@ func TestGoMemoryLimit(t *testing.T) {
 		wantSet       bool
 	}{
 		{name: "flag given", flag: 300 << 20, answers: 192 << 20, want: 300 << 20, wantSet: true},
-		{name: "derived from the answer cache", answers: 192 << 20, want: 192<<20 + memoryHeadroom, wantSet: true},
-		{name: "no answer cache", want: memoryHeadroom, wantSet: true},
+		{name: "answers kept in memory", answers: 192 << 20, want: 192<<20 + memoryHeadroom, wantSet: true},
+		{name: "answers in the answer file", want: memoryHeadroom, wantSet: true},
 		{name: "GOMEMLIMIT wins", flag: 300 << 20, answers: 192 << 20, env: "256MiB"},
 	}
 	for _, tt := range tests {

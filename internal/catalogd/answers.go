@@ -20,6 +20,8 @@ import (
 // answers catalogd keeps encoded (--answer-cache-bytes): enough for every
 // channel head of the community catalog with its content (595 heads,
 // about 130 MB encoded), which is what clients ask for again and again.
+// catalogd serve keeps these bytes in a file (--answer-cache-dir), not in
+// its heap.
 const DefaultAnswerCacheBytes int64 = 192 << 20
 
 // answerKeyOverhead is what one cached answer costs besides its bytes: the
@@ -30,7 +32,12 @@ const answerKeyOverhead = 256
 // single-bundle handlers of api.Registry return it in place of the
 // api.Bundle it encodes, and passthroughCodec sends its bytes as they are.
 // The bytes are shared and never modified.
-type encodedMessage struct{ b []byte }
+type encodedMessage struct {
+	b []byte
+	// pooled, when set, is b's buffer from gRPC's buffer pool (an answer read
+	// from the answer file); the transport returns it once it is sent.
+	pooled *[]byte
+}
 
 // passthroughCodec is catalogd's server codec: an encodedMessage goes out
 // as it is; every other message is left to the standard proto codec.
@@ -43,6 +50,9 @@ func newPassthroughCodec() passthroughCodec {
 // Marshal implements encoding.CodecV2.
 func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
+		if m.pooled != nil {
+			return mem.BufferSlice{mem.NewBuffer(m.pooled, mem.DefaultBufferPool())}, nil
+		}
 		// SliceBuffer's Free does nothing: the cached bytes stay intact.
 		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
 	}
@@ -62,22 +72,42 @@ func (passthroughCodec) Name() string { return protoenc.Name }
 // catalog replaced by a reload is not kept alive by its answers.
 type answerKey struct{ digest, pkg, channel, bundle string }
 
-// answerCache keeps single-bundle answers, encoded, within a byte budget.
+// answerCache keeps single-bundle answers, encoded, within a byte budget:
+// in an answer file when it has one, else in memory.
 type answerCache struct {
 	budget int64
-	mu     sync.Mutex
+	// file holds the answers' bytes; nil keeps them in memory.
+	file *answerFile
+	// fileErr is why there is no file although one was asked for.
+	fileErr error
+	mu      sync.Mutex
 	// digest is the catalog warmed last; answers of other catalogs are
 	// dropped when it changes.
 	digest string
-	lru    *lru.Cache[answerKey, []byte]
+	lru    *lru.Cache[answerKey, answerLoc]
 }
 
-func newAnswerCache(budget int64) *answerCache {
+// newAnswerCache keeps answers within budget bytes; with inFile, in an
+// answer file created in dir (os.TempDir() when empty), or in memory when
+// the file cannot be created (fileErr says why).
+func newAnswerCache(budget int64, inFile bool, dir string) *answerCache {
 	budget = max(budget, 0)
-	return &answerCache{budget: budget, lru: lru.New[answerKey, []byte](budget)}
+	a := &answerCache{budget: budget, lru: lru.New[answerKey, answerLoc](budget)}
+	if inFile && budget > 0 {
+		a.file, a.fileErr = openAnswerFile(dir, answerFileFactor*budget)
+	}
+	return a
 }
 
-func (a *answerCache) cache() *lru.Cache[answerKey, []byte] {
+// close releases the answer file, if any.
+func (a *answerCache) close() error {
+	if a.file == nil {
+		return nil
+	}
+	return a.file.close()
+}
+
+func (a *answerCache) cache() *lru.Cache[answerKey, answerLoc] {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.lru
@@ -97,7 +127,10 @@ func (a *answerCache) Len() int { return a.cache().Len() }
 func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan struct{}) (warmed int) {
 	a.mu.Lock()
 	if a.digest != c.Digest {
-		a.digest, a.lru = c.Digest, lru.New[answerKey, []byte](a.budget)
+		a.digest, a.lru = c.Digest, lru.New[answerKey, answerLoc](a.budget)
+		if a.file != nil {
+			a.file.reset()
+		}
 	}
 	a.mu.Unlock()
 	for _, p := range c.Packages {
@@ -132,8 +165,13 @@ func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan 
 func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog.ChannelEntry) (*encodedMessage, error) {
 	k := answerKey{digest: c.Digest, pkg: ch.Package, channel: ch.Name, bundle: e.Name}
 	cache := a.cache()
-	if b, ok := cache.Get(k); ok {
-		return &encodedMessage{b: b}, nil
+	if l, ok := cache.Get(k); ok {
+		if l.b != nil {
+			return &encodedMessage{b: l.b}, nil
+		}
+		if m, ok := a.file.get(l); ok {
+			return m, nil
+		}
 	}
 	msg, err := apiBundle(ch, e, true)
 	if err != nil {
@@ -144,8 +182,17 @@ func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog
 	if err != nil {
 		return nil, fmt.Errorf("encoding bundle %q: %w", e.Name, err)
 	}
-	if c.Digest != "" {
-		cache.Put(k, b, int64(len(b))+int64(len(k.digest)+len(k.pkg)+len(k.channel)+len(k.bundle))+answerKeyOverhead)
+	size := int64(len(b)) + int64(len(k.digest)+len(k.pkg)+len(k.channel)+len(k.bundle)) + answerKeyOverhead
+	// The cache keeps no answer over a quarter of the budget.
+	if c.Digest != "" && size <= a.budget/4 {
+		l := answerLoc{b: b}
+		ok := true
+		if a.file != nil {
+			l, ok = a.file.put(b)
+		}
+		if ok {
+			cache.Put(k, l, size)
+		}
 	}
 	return &encodedMessage{b: b}, nil
 }

@@ -31,22 +31,46 @@ type RegistryServer struct {
 }
 
 // RegistryOption configures NewRegistryServer.
-type RegistryOption func(*RegistryServer)
+type RegistryOption func(*registryOptions)
+
+type registryOptions struct {
+	answerBudget int64
+	answerFile   bool
+	answerDir    string
+}
 
 // WithAnswerBudget bounds the bytes of single-bundle answers kept encoded
 // (default DefaultAnswerCacheBytes; 0 keeps none).
 func WithAnswerBudget(bytes int64) RegistryOption {
-	return func(s *RegistryServer) { s.answers = newAnswerCache(bytes) }
+	return func(o *registryOptions) { o.answerBudget = bytes }
+}
+
+// WithAnswerFile keeps the bytes of the answers in a file without a name
+// created in dir (os.TempDir() when empty) instead of in memory: they then
+// live in the page cache, outside the process's heap and resident memory.
+// When the file cannot be created they are kept in memory and AnswerStore
+// says why. Close releases the file.
+func WithAnswerFile(dir string) RegistryOption {
+	return func(o *registryOptions) { o.answerFile, o.answerDir = true, dir }
 }
 
 // NewRegistryServer serves the holder's catalog over api.Registry.
 func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
-	s := &RegistryServer{holder: h, answers: newAnswerCache(DefaultAnswerCacheBytes)}
+	o := registryOptions{answerBudget: DefaultAnswerCacheBytes}
 	for _, opt := range opts {
-		opt(s)
+		opt(&o)
 	}
-	return s
+	return &RegistryServer{holder: h, answers: newAnswerCache(o.answerBudget, o.answerFile, o.answerDir)}
 }
+
+// AnswerStore reports whether the answers' bytes are kept in a file, and
+// when a file was asked for but could not be created, why.
+func (s *RegistryServer) AnswerStore() (inFile bool, err error) {
+	return s.answers.file != nil, s.answers.fileErr
+}
+
+// Close releases the answer file, if any; answers are then built anew.
+func (s *RegistryServer) Close() error { return s.answers.close() }
 
 // WarmAnswers keeps the answers for the channel heads of the catalog
 // served ready, again after every reload that changes its digest, until

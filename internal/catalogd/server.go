@@ -39,6 +39,7 @@ type serverOptions struct {
 	grpcOpts  []grpc.ServerOption
 	limits    Limits
 	status    func() []catalog.Problem
+	answerDir string
 }
 
 // ServerOption configures NewServer.
@@ -56,6 +57,12 @@ func WithLimits(l Limits) ServerOption { return func(o *serverOptions) { o.limit
 func WithSourceProblems(fn func() []catalog.Problem) ServerOption {
 	return func(o *serverOptions) { o.status = fn }
 }
+
+// WithAnswerDir is the directory the answer file is created in (default
+// os.TempDir()): the single-bundle answers kept encoded live in that file,
+// which has no name, so that they take page cache instead of heap. When it
+// cannot be created the answers are kept in memory and a warning is logged.
+func WithAnswerDir(dir string) ServerOption { return func(o *serverOptions) { o.answerDir = dir } }
 
 // WithMetrics records request metrics.
 func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
@@ -83,7 +90,10 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
-	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes))
+	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes), WithAnswerFile(o.answerDir))
+	if _, err := rs.AnswerStore(); err != nil {
+		o.log.Error(err, "keeping answers in memory instead of in a file", "dir", o.answerDir)
+	}
 	g.RegisterService(registryServiceDesc(), rs)
 	if o.metrics != nil {
 		o.metrics.observeAnswers(rs)
@@ -101,6 +111,10 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits, reg: rs}
 }
+
+// AnswerStore reports whether the kept answers' bytes are in the answer
+// file, and if not although one was asked for, why.
+func (s *Server) AnswerStore() (inFile bool, err error) { return s.reg.AnswerStore() }
 
 // GRPC returns the underlying gRPC server.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
@@ -140,5 +154,8 @@ func (s *Server) Stop(ctx context.Context, timeout time.Duration) {
 		s.grpc.Stop()
 	case <-ctx.Done():
 		s.grpc.Stop()
+	}
+	if err := s.reg.Close(); err != nil {
+		s.log.Error(err, "closing the answer file")
 	}
 }
