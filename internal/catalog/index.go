@@ -21,7 +21,7 @@ import (
 // IndexFormatVersion is the layout of the on-disk index (modelindex.go);
 // an index of another version, or written by a build of another
 // buildVersion, is ignored and rebuilt.
-const IndexFormatVersion = 2
+const IndexFormatVersion = 3
 
 // DefaultIndexMaxBytes bounds one index file, written or read.
 const DefaultIndexMaxBytes = 512 << 20

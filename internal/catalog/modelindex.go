@@ -16,7 +16,10 @@ import (
 // index was written, by a catalogd whose build logic has the same
 // buildVersion (the index header says which).
 //
-// Every number is a varint; a string is its length and bytes; a slice or
+// The payload opens with a table of every distinct string of the model —
+// their count, total length, each length, then their bytes — decoded into
+// one string that all of the model's strings are parts of. After it, every
+// number is a varint; a string is its position in the table; a slice or
 // []byte is 0 when nil and length+1 otherwise, so that nil and empty come
 // back as they went in. Pointers between objects are positions: a channel
 // entry names its bundle by its position in the package's Bundles. A blob
@@ -26,7 +29,7 @@ import (
 //
 // Byte slices of the model (property values, documents of other schemas,
 // manifests kept in memory) share the payload's memory, which therefore
-// lives as long as the catalog; strings are copied.
+// lives as long as the catalog; strings share the table's one copy.
 
 // Kinds of manifest sources in the payload.
 const (
@@ -65,11 +68,25 @@ func imageOnlyBundles(cfg *declConfig, c *Catalog) []imageOnly {
 	return out
 }
 
-type encoder struct{ b []byte }
+type encoder struct {
+	b []byte
+	// table lists the distinct strings in the order first written; index
+	// is their position.
+	table []string
+	index map[string]uint64
+}
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) str(s string) {
+	i, ok := e.index[s]
+	if !ok {
+		i = uint64(len(e.table))
+		e.index[s] = i
+		e.table = append(e.table, s)
+	}
+	e.uint(i)
+}
 func (e *encoder) sum(s [32]byte) {
 	e.b = append(e.b, s[:]...)
 }
@@ -122,7 +139,7 @@ func (e *encoder) gvks(gs []GVK) {
 // encodeModel writes the built model c (problems not yet sorted, bundle
 // images not resolved) and the image-only bundle documents.
 func encodeModel(c *Catalog, images []imageOnly, sources []Source) ([]byte, error) {
-	e := &encoder{b: make([]byte, 0, 1<<20)}
+	e := &encoder{b: make([]byte, 0, 1<<20), index: map[string]uint64{}}
 	e.str(c.Digest)
 	encodeSlice(e, c.Problems, func(e *encoder, p Problem) {
 		e.str(p.Path)
@@ -156,7 +173,22 @@ func encodeModel(c *Catalog, images []imageOnly, sources []Source) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return e.b, nil
+	t := &encoder{}
+	total := 0
+	for _, s := range e.table {
+		total += len(s)
+	}
+	t.uint(uint64(len(e.table)))
+	t.uint(uint64(total))
+	for _, s := range e.table {
+		t.uint(uint64(len(s)))
+	}
+	out := make([]byte, 0, len(t.b)+total+len(e.b))
+	out = append(out, t.b...)
+	for _, s := range e.table {
+		out = append(out, s...)
+	}
+	return append(out, e.b...), nil
 }
 
 func (e *encoder) pkg(p *Package, sources []Source) error {
@@ -289,9 +321,10 @@ func sourceOf(sources []Source, p string) (int, string, bool) {
 // returns zero values. Every length is checked against what is left, so a
 // damaged payload costs at most its own size in memory.
 type decoder struct {
-	b   []byte
-	off int
-	err error
+	b     []byte
+	off   int
+	err   error
+	table []string
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -352,7 +385,47 @@ func (d *decoder) raw(n uint64) []byte {
 	return s
 }
 
-func (d *decoder) str() string { return string(d.raw(d.uint())) }
+func (d *decoder) str() string {
+	i := d.uint()
+	if i >= uint64(len(d.table)) {
+		d.fail("string %d of %d", i, len(d.table))
+		return ""
+	}
+	return d.table[i]
+}
+
+// readTable reads the string table.
+func (d *decoder) readTable() {
+	n, total := d.uint(), d.uint()
+	if left := uint64(len(d.b) - d.off); n > left || total > left {
+		d.fail("a table of %d strings, %d bytes, cannot fit in the %d bytes left", n, total, left)
+		return
+	}
+	lens := make([]uint64, n)
+	sum := uint64(0)
+	for i := range lens {
+		lens[i] = d.uint()
+		sum += lens[i]
+		if sum > total {
+			d.fail("string lengths exceed the table's %d bytes", total)
+			return
+		}
+	}
+	if sum != total {
+		d.fail("string lengths add up to %d, the table has %d bytes", sum, total)
+		return
+	}
+	all := string(d.raw(total))
+	if d.err != nil {
+		return
+	}
+	d.table = make([]string, n)
+	off := uint64(0)
+	for i, l := range lens {
+		d.table[i] = all[off : off+l]
+		off += l
+	}
+}
 
 func (d *decoder) bytes() []byte {
 	n := d.uint()
@@ -418,6 +491,7 @@ func (d *decoder) gvks() []GVK {
 // not sorted yet.
 func decodeModel(payload []byte, sources []Source) (*Catalog, []imageOnly, error) {
 	d := &decoder{b: payload}
+	d.readTable()
 	c := &Catalog{Digest: d.str()}
 	c.Problems = decodeSlice(d, func(d *decoder) Problem {
 		return Problem{Path: d.str(), Field: d.str(), Reason: d.str(), Severity: Severity(d.str()), Package: d.str(), Bundle: d.str()}
