@@ -27,6 +27,13 @@ import (
 	"github.com/ferrydev/ferry/internal/tenancy"
 )
 
+// Defaults of the installer's client-side rate limit towards the API
+// server: controller-runtime's own (20, 30) when it is not set.
+const (
+	DefaultKubeAPIQPS   = 20
+	DefaultKubeAPIBurst = 30
+)
+
 func main() {
 	err := run(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -59,6 +66,9 @@ func run(args []string) error {
 	healthRequeue := fs.Duration("health-requeue", 5*time.Second, "how often an operator that is becoming healthy is checked")
 	resync := fs.Duration("resync-period", subscription.DefaultResyncPeriod, "how often every installed object and every Subscription is reconciled again without an event: the bound on how late drift a watch missed is corrected")
 	apiPoll := fs.Duration("api-poll-interval", subscription.DefaultAPIPollInterval, "how often discovery is asked whether the API of an optional installed kind (ServiceMonitor, PrometheusRule, VerticalPodAutoscaler) is served, to watch it for drift")
+	workers := fs.Int("max-concurrent-reconciles", subscription.DefaultMaxConcurrentReconciles, fmt.Sprintf("how many Subscriptions are reconciled at once (1 to %d)", subscription.MaxConcurrentReconcilesLimit))
+	apiQPS := fs.Float64("kube-api-qps", DefaultKubeAPIQPS, "steady rate of requests per second to the API server, per identity (the installer's own and each ServiceAccount it writes as)")
+	apiBurst := fs.Int("kube-api-burst", DefaultKubeAPIBurst, "requests above --kube-api-qps allowed in a burst, per identity")
 	defaultSA := fs.String("default-service-account", "", "ServiceAccount, in a Subscription's namespace, that the Subscription's writes are made as when it names none in spec.serviceAccountName; empty: such a Subscription is refused")
 	logFormat := fs.String("log-format", logging.FormatJSON, "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info or error")
@@ -67,6 +77,12 @@ func run(args []string) error {
 	}
 	if *resync <= 0 || *apiPoll <= 0 {
 		return fmt.Errorf("--resync-period (%s) and --api-poll-interval (%s) must be positive", *resync, *apiPoll)
+	}
+	if err := subscription.ValidateMaxConcurrentReconciles(*workers); err != nil {
+		return fmt.Errorf("--max-concurrent-reconciles: %w", err)
+	}
+	if *apiQPS <= 0 || *apiBurst < 1 {
+		return fmt.Errorf("--kube-api-qps (%g) must be positive and --kube-api-burst (%d) at least 1", *apiQPS, *apiBurst)
 	}
 	log, err := logging.New(*logFormat, *logLevel)
 	if err != nil {
@@ -85,6 +101,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	cfg.QPS, cfg.Burst = float32(*apiQPS), *apiBurst
 	byObject := subscription.InstalledCache()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -134,7 +151,7 @@ func run(args []string) error {
 		Recorder:      mgr.GetEventRecorder("ferry-installer"),
 		HealthRequeue: *healthRequeue,
 	}
-	if err := rec.SetupWithManager(mgr, store.Events(), subscription.WithResyncPeriod(*resync), subscription.WithAPIPollInterval(*apiPoll)); err != nil {
+	if err := rec.SetupWithManager(mgr, store.Events(), subscription.WithResyncPeriod(*resync), subscription.WithAPIPollInterval(*apiPoll), subscription.WithMaxConcurrentReconciles(*workers)); err != nil {
 		return fmt.Errorf("setting up the Subscription controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -143,6 +160,7 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting installer", "leaderElection", *leaderElect, "defaultServiceAccount", policy.DefaultServiceAccount)
+	log.Info("starting installer", "leaderElection", *leaderElect, "defaultServiceAccount", policy.DefaultServiceAccount,
+		"maxConcurrentReconciles", *workers, "kubeAPIQPS", *apiQPS, "kubeAPIBurst", *apiBurst)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

@@ -160,10 +160,14 @@ func (f *follower) sync(ctx context.Context, cl *Client, digest string) error {
 	var next *catalog.Catalog
 	if digest != held {
 		c, notModified, err := cl.Snapshot(ctx, held)
-		if err != nil {
+		switch {
+		case err != nil:
+			snapshotFetches.WithLabelValues(SnapshotFailed).Inc()
 			return err
-		}
-		if !notModified {
+		case notModified:
+			snapshotFetches.WithLabelValues(SnapshotNotModified).Inc()
+		default:
+			snapshotFetches.WithLabelValues(SnapshotFull).Inc()
 			next = c
 		}
 	}

@@ -74,6 +74,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Store == nil {
 		return fmt.Errorf("catalogsource: Reconciler.Store is required")
 	}
+	registerMetrics()
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}

@@ -278,6 +278,7 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 		// Fail closed: nothing could be verified, so nothing is fetched.
 		return nil, mismatch("%s", reasonNoManifestsDigest)
 	}
+	bundleFetches.Inc()
 	got, err := cl.Bundle(ctx, pkg, bundle)
 	if err != nil {
 		return nil, fmt.Errorf("catalog at %s: bundle %s: %s", cl.Address(), bundle, grpcMessage(err))

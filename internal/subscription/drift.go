@@ -44,6 +44,8 @@ type SetupOption func(*setupOptions)
 type setupOptions struct {
 	resync  time.Duration
 	apiPoll time.Duration
+	// workers is how many Subscriptions are reconciled at once.
+	workers int
 }
 
 // WithResyncPeriod sets how often every installed object and every

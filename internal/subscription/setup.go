@@ -59,7 +59,7 @@ func InstalledCache() map[client.Object]cache.ByObject {
 // reconciled again, whether or not a change was heard of.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.GenericEvent, opts ...SetupOption) error {
 	registerMetrics(mgr.GetClient())
-	o := setupOptions{resync: DefaultResyncPeriod, apiPoll: DefaultAPIPollInterval}
+	o := setupOptions{resync: DefaultResyncPeriod, apiPoll: DefaultAPIPollInterval, workers: DefaultMaxConcurrentReconciles}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -74,6 +74,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.Gene
 	var optional []kinds.Kind
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("subscription").
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.workers}).
 		For(&v1alpha1.Subscription{}, builder.WithPredicates(specOrLifecycleChanged)).
 		// Children report their progress to their parent.
 		Watches(&v1alpha1.Subscription{}, handler.EnqueueRequestsFromMapFunc(parentOf)).
