@@ -50,6 +50,8 @@ func main() {
 			os.Exit(genMain(os.Args[2:]))
 		case "profile":
 			os.Exit(profileMain(os.Args[2:]))
+		case "tree":
+			os.Exit(treeMain(os.Args[2:]))
 		}
 	}
 	os.Exit(benchMain(os.Args[1:]))

@@ -549,11 +549,22 @@ func medianStart(s []startResult, f func(startResult) int64) int64 {
 // /proc/<pid>/status.
 type memBreakdown struct {
 	rss, heapInuse, heapIdleKept, answerCache, answers int64
+	// other is what the Go runtime holds besides the heap: goroutine
+	// stacks, span and GC metadata, buffers (go_memstats_sys_bytes minus
+	// the heap's).
+	other int64
 }
 
+// String says where every MiB of the RSS is: the heap in use (the model,
+// the manifest cache, requests in flight, garbage not yet collected), heap
+// pages free but not returned to the kernel, the runtime's other memory,
+// and the rest (the binary's pages and the difference between what the
+// runtime has mapped and what is resident). The answer cache is kept in
+// catalogd's answer file, in the page cache, outside the RSS.
 func (m memBreakdown) String() string {
-	return fmt.Sprintf("RSS %d MiB, heap in use %d MiB, heap idle not returned %d MiB, answer cache %d MiB (%d answers)",
-		mib(m.rss), mib(m.heapInuse), mib(m.heapIdleKept), mib(m.answerCache), m.answers)
+	rest := m.rss - m.heapInuse - m.heapIdleKept - m.other
+	return fmt.Sprintf("RSS %d MiB = heap in use %d + heap idle not returned %d + runtime other %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
+		mib(m.rss), mib(m.heapInuse), mib(m.heapIdleKept), mib(m.other), mib(rest), mib(m.answerCache), m.answers)
 }
 
 // readMem scrapes catalogd's /metrics for the heap and the answer cache.
@@ -576,7 +587,7 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 	if err != nil {
 		return m
 	}
-	var idle, released int64
+	var idle, released, sys, heapSys int64
 	for _, l := range strings.Split(string(body), "\n") {
 		f := strings.Fields(l)
 		if len(f) != 2 {
@@ -593,6 +604,10 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 			idle = int64(v)
 		case "go_memstats_heap_released_bytes":
 			released = int64(v)
+		case "go_memstats_sys_bytes":
+			sys = int64(v)
+		case "go_memstats_heap_sys_bytes":
+			heapSys = int64(v)
 		case "ferry_catalogd_answer_cache_bytes":
 			m.answerCache = int64(v)
 		case "ferry_catalogd_answer_cache_answers":
@@ -600,5 +615,6 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 		}
 	}
 	m.heapIdleKept = idle - released
+	m.other = sys - heapSys
 	return m
 }
