@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -279,6 +280,15 @@ func TestDecodeModelDamaged(t *testing.T) {
 			damaged[i] = b
 			_, _, _ = decodeModel(damaged, sources)
 		}
+	}
+	// Several bytes at once, at seeded random places.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		copy(damaged, payload)
+		for range 1 + r.IntN(8) {
+			damaged[r.IntN(len(damaged))] = byte(r.IntN(256))
+		}
+		_, _, _ = decodeModel(damaged, sources)
 	}
 }
 
