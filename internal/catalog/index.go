@@ -57,12 +57,13 @@ type IndexConfig struct {
 	Log logr.Logger
 }
 
-// WithIndex keeps an index of every parsed catalog whose sources all have
-// a Fingerprint in cfg.Dir, keyed by those fingerprints and the index
-// format, and reads it instead of parsing when the same sources are loaded
-// again. An index that is unreadable, truncated, of another version or
-// whose checksum does not match is ignored, logged and rewritten. The
-// directory keeps the index used last and the one before it.
+// WithIndex keeps the built model of every catalog whose sources all have
+// a Fingerprint in cfg.Dir, keyed by those fingerprints, the index format
+// and the build version, and reads it instead of parsing and building when
+// the same sources are loaded again. An index that is unreadable,
+// truncated, of another version or whose checksum does not match is
+// ignored, logged and rewritten. The directory keeps the index used last
+// and the one before it.
 func WithIndex(cfg IndexConfig) Option { return func(o *options) { o.index = cfg } }
 
 // indexKey names the index of sources: "" when some source has no

@@ -24,8 +24,8 @@ type Catalog struct {
 	LoadedAt time.Time
 	// Sources names the roots the catalog was loaded from.
 	Sources []string
-	// FromIndex is true when the documents were read from the on-disk
-	// index (WithIndex) instead of parsed.
+	// FromIndex is true when the model was read from the on-disk index
+	// (WithIndex) instead of parsed and built.
 	FromIndex bool
 
 	packages map[string]*Package
