@@ -14,7 +14,12 @@ GRPCURL_VERSION ?= v1.9.3
 GRPCURL := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)
 HELM_VERSION ?= v3.22.0
 HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
+# The packages whose tests take longest (docs/testing.md, "Where the time
+# goes"), named first so that go test starts them first: go test ./...
+# runs at most -p (the number of cores) test binaries at once, in the order
+# the packages are named, and the slowest ones, last in ./..., were the tail.
+UNIT_SLOW_FIRST ?= ./internal/subscription/ ./internal/images/ ./cmd/catalogd/ ./charts/
 CATALOGD_ARGS ?=
 
 export FERRY_CACHE
@@ -98,11 +103,11 @@ test: testbin test-unit fuzz test-e2e test-e2e-helm ## Run every test: unit and 
 	@echo "all tests passed"
 
 .PHONY: test-unit
-test-unit: testbin grpcurl helm ## Unit and envtest tests (go test ./...)
-	$(GO) test -count=1 ./...
+test-unit: testbin grpcurl helm ## Unit and envtest tests (go test ./..., the slowest packages started first)
+	$(GO) test -count=1 $(UNIT_SLOW_FIRST) ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz every parser for FUZZTIME each (default 10s)
+fuzz: ## Fuzz every parser for FUZZTIME each (default 5s)
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench

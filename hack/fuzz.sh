@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every Fuzz target of the module for a short time each (default 10s).
+# Runs every Fuzz target of the module for a short time each (default 5s,
+# the Makefile's FUZZTIME).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime="${1:-10s}"
+fuzztime="${1:-5s}"
 # Minimizing new interesting inputs can outlast -fuzztime and fail the run
 # with "context deadline exceeded"; crashers are still reported in full.
 grep -rl --include='*_test.go' '^func Fuzz' internal cmd 2>/dev/null | sort | while read -r f; do

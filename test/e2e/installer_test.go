@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -150,13 +149,14 @@ func startInstallerFrom(t *testing.T, catalogdManifests *asdeployed.Manifests, c
 	env := &installerEnv{catalogDir: dir, binary: installer, catalogd: catalogd, address: addr}
 	env.startInstallerProcess(t)
 	c := ferryClient(t)
-	name := fmt.Sprintf("sample-%d", time.Now().UnixNano()%100000)
-	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.CatalogSourceSpec{Address: addr, TLS: &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true}}}
+	// A name of its own from the API server: the CatalogSource of an
+	// earlier test may still be being deleted.
+	cs := &v1alpha1.CatalogSource{ObjectMeta: metav1.ObjectMeta{GenerateName: "sample-"}, Spec: v1alpha1.CatalogSourceSpec{Address: addr, TLS: &v1alpha1.CatalogSourceTLS{InsecurePlaintext: true}}}
 	if err := c.Create(context.Background(), cs); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), cs) })
-	env.client, env.catalog = c, name
+	env.client, env.catalog = c, cs.Name
 	return env
 }
 

@@ -86,13 +86,34 @@ func revisionOutcomes(t *testing.T, c client.Client, ns, sub string) map[int64]v
 	return out
 }
 
+// healthGate is the health timeout of the Subscriptions whose upgrade to
+// the broken 1.4.0 must fail: the tests wait it out once each. The healthy
+// revisions of the same Subscriptions (1.3.0, its restore, 1.5.0) must
+// become healthy within it; on the kwok node they take 1-3 s (each test
+// logs how long), so 15 s leaves a wide margin on a loaded machine. The
+// installer looks at a revision that is becoming healthy on every change
+// of its Deployments and at least every 5 s (--health-requeue), well
+// within the gate.
+const healthGate = 15 * time.Second
+
+// logTimesToHealthy logs how long each healthy revision of the
+// Subscription took to become healthy, against healthGate.
+func logTimesToHealthy(t *testing.T, c client.Client, ns, sub string) {
+	t.Helper()
+	for n, r := range revisionOutcomes(t, c, ns, sub) {
+		if r.Status.Outcome == v1alpha1.OutcomeHealthy && r.Status.StartedAt != nil && r.Status.FinishedAt != nil {
+			t.Logf("revision %d (%s) became healthy in %s (health timeout %s)", n, r.Spec.Version, r.Status.FinishedAt.Sub(r.Status.StartedAt.Time), healthGate)
+		}
+	}
+}
+
 func TestRollbackAndRecovery(t *testing.T) {
 	env := startInstaller(t)
 	ns := f.CreateNamespace(t)
 	ctx := context.Background()
 	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
-		HealthTimeout: &metav1.Duration{Duration: 30 * time.Second},
+		HealthTimeout: &metav1.Duration{Duration: healthGate},
 	})
 	// 1.3.0 installs, then the upgrade to the broken 1.4.0 fails its health
 	// gate (its pods can never be scheduled) and 1.3.0 comes back.
@@ -156,6 +177,7 @@ func TestRollbackAndRecovery(t *testing.T) {
 		c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.TypeResolved)
 		return installedAt("1.3.0")(s) && c != nil && c.Reason == v1alpha1.ReasonPinned
 	})
+	logTimesToHealthy(t, env.client, ns, "lighthouse")
 }
 
 func TestKilledMidUpgrade(t *testing.T) {
@@ -163,7 +185,7 @@ func TestKilledMidUpgrade(t *testing.T) {
 	ns := f.CreateNamespace(t)
 	env.subscription(t, ns, "lighthouse", v1alpha1.SubscriptionSpec{
 		Package: "lighthouse-operator", Channel: "fast", StartingVersion: "1.3.0",
-		HealthTimeout: &metav1.Duration{Duration: 30 * time.Second},
+		HealthTimeout: &metav1.Duration{Duration: healthGate},
 	})
 	// Wait until the upgrade to 1.4.0 is applied and waiting to become healthy.
 	env.waitFor(t, ns, "lighthouse", "upgrading to 1.4.0", func(s *v1alpha1.Subscription) bool {
@@ -190,6 +212,7 @@ func TestKilledMidUpgrade(t *testing.T) {
 	if d := lighthouseDeployment(t, env.client, ns); len(d.Spec.Template.Spec.NodeSelector) != 0 {
 		t.Errorf("Deployment left half upgraded: nodeSelector %v", d.Spec.Template.Spec.NodeSelector)
 	}
+	logTimesToHealthy(t, env.client, ns, "lighthouse")
 	// The restarted installer stops before the namespace is deleted (its
 	// cleanup was registered last): uninstall while it still runs, or the
 	// Subscriptions' finalizers hold the namespace until the next test.
