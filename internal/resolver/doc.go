@@ -32,6 +32,16 @@
 //     target is not the approved version, and ApprovedUnreachable says why
 //     the approved version is not the target. A first install and a
 //     downgrade need no approval.
+//   - Kubernetes version: with Request.KubeVersion, a candidate whose
+//     minimum Kubernetes version (its ClusterServiceVersion's
+//     spec.minKubeVersion, as Request.MinKubeVersion knows it) is above the
+//     cluster's is passed over up front ([ReasonKubeVersion], "requires
+//     Kubernetes ≥ 1.30.0 (spec.minKubeVersion), the cluster is 1.29.4"), so
+//     that an older version that fits is chosen; a minimum that is not a
+//     version passes over its bundle ([ReasonInvalidMinKubeVersion], naming
+//     the CSV and the value). When no candidate is left for that,
+//     [CodeKubeVersion] names them. The installed bundle stays, whatever it
+//     requires. Dependencies are checked by their own subscriptions.
 //
 // # Dependencies and constraints
 //

@@ -59,6 +59,11 @@ type resolver struct {
 	// evaluation was refused because MaxCELTotalCost was reached.
 	celSpent      uint64
 	celOverBudget bool
+
+	// kube is the cluster's Kubernetes version and minKube a bundle's
+	// minimum (Request.KubeVersion, Request.MinKubeVersion).
+	kube    *semver.Version
+	minKube func(catalog string, b *catalog.Bundle) (string, bool)
 }
 
 // Resolve decides, for every subscription of the request, what to install or
@@ -92,6 +97,7 @@ func newResolver(ctx context.Context, req Request) (*resolver, error) {
 		bundleCons: map[*catalog.Bundle][]*bundleConstraint{}, programs: map[string]compiled{},
 		celResults: map[celKey]bool{}, celProps: map[*catalog.Bundle][]any{},
 		labels: map[*catalog.Bundle][]string{}, pkgNames: map[string][]string{},
+		kube: req.KubeVersion, minKube: req.MinKubeVersion,
 	}
 	var errs []error
 	for _, c := range req.Catalogs {
@@ -295,6 +301,9 @@ func (r *resolver) prepare(s *subState) {
 	}
 	inChannel := map[*catalog.Bundle]bool{}
 	var good, deprecated []*node
+	// unfit says, per bundle passed over for the cluster's Kubernetes
+	// version, why.
+	var unfit []string
 	s.inst = r.installed[scopePkg{scope, sub.Package}]
 	if s.inst != nil {
 		s.stay = r.installedNode(s.inst, s.cat)
@@ -342,6 +351,11 @@ func (r *resolver) prepare(s *subState) {
 			reject(b, ReasonOutsideRange, "outside the range %s", sub.Range)
 			continue
 		}
+		if why, msg := r.kubeFit(s.cat.Name, b); why != "" {
+			reject(b, why, "%s", msg)
+			unfit = append(unfit, b.Version.String()+" "+msg)
+			continue
+		}
 		n := r.nodeFor(scope, s.cat, b)
 		s.edges[n] = kind
 		if n.deprecated != "" {
@@ -384,6 +398,11 @@ func (r *resolver) prepare(s *subState) {
 		have = append(have, e.Bundle.Version.String())
 	}
 	switch {
+	case len(unfit) > 0:
+		if len(unfit) > MaxKubeVersionFacts {
+			unfit = append(unfit[:MaxKubeVersionFacts], fmt.Sprintf("%d more", len(unfit)-MaxKubeVersionFacts))
+		}
+		fail(CodeKubeVersion, "no version of %s in channel %q of catalog %q fits the cluster's Kubernetes %s: %s", p.Name, s.ch.Name, s.cat.Name, r.kube, strings.Join(unfit, "; "))
 	case start != nil && !slices.ContainsFunc(s.ch.Entries, func(e *catalog.ChannelEntry) bool { return e.Bundle.Version.EQ(*start) }):
 		fail(CodeNoCandidate, "channel %q of package %s in catalog %q has no version %s (it has %s)", s.ch.Name, p.Name, s.cat.Name, start, joinAnd(have))
 	case start != nil:

@@ -77,6 +77,17 @@ type Request struct {
 	Catalogs      []Snapshot
 	Installed     []Installed
 	Subscriptions []Subscription
+	// KubeVersion is the cluster's Kubernetes version. When set, a
+	// subscription's candidate whose minimum Kubernetes version
+	// (MinKubeVersion) is above it is passed over up front with
+	// ReasonKubeVersion, one whose minimum is not a version with
+	// ReasonInvalidMinKubeVersion. nil: not checked.
+	KubeVersion *semver.Version
+	// MinKubeVersion reports a bundle's minimum Kubernetes version, its
+	// ClusterServiceVersion's spec.minKubeVersion as written ("" for none),
+	// and whether it is known. It is called during resolution and must not
+	// block. nil: no minimum is known.
+	MinKubeVersion func(catalog string, b *catalog.Bundle) (string, bool)
 }
 
 // Result holds one Decision per subscription, in the order of the request.
@@ -214,6 +225,12 @@ const (
 	// evaluated (a CEL rule that does not compile, a malformed or
 	// oversized constraint); the message names the property and why.
 	ReasonInvalidConstraint Reason = "InvalidConstraint"
+	// ReasonKubeVersion: the bundle requires a newer Kubernetes than the
+	// cluster's (Request.KubeVersion).
+	ReasonKubeVersion Reason = "KubeVersionTooOld"
+	// ReasonInvalidMinKubeVersion: the bundle's minimum Kubernetes version
+	// is not a version.
+	ReasonInvalidMinKubeVersion Reason = "InvalidMinKubeVersion"
 	ReasonConflict          Reason = "Conflict"
 	ReasonNotPreferred      Reason = "NotPreferred"
 	ReasonInstalled         Reason = "Installed"
@@ -265,6 +282,9 @@ const (
 	CodeNoPackage   Code = "PackageNotFound"
 	CodeNoChannel   Code = "ChannelNotFound"
 	CodeNoCandidate Code = "NoCandidate"
+	// CodeKubeVersion: every candidate requires a newer Kubernetes than the
+	// cluster's, or declares a minimum that is not a version.
+	CodeKubeVersion Code = "KubeVersionUnsatisfiable"
 	CodeDependency  Code = "DependencyUnsatisfiable"
 	// CodeConstraint: every candidate declares a constraint that cannot be met or evaluated.
 	CodeConstraint     Code = "ConstraintUnsatisfiable"
