@@ -231,9 +231,9 @@ const (
 	// ReasonInvalidMinKubeVersion: the bundle's minimum Kubernetes version
 	// is not a version.
 	ReasonInvalidMinKubeVersion Reason = "InvalidMinKubeVersion"
-	ReasonConflict          Reason = "Conflict"
-	ReasonNotPreferred      Reason = "NotPreferred"
-	ReasonInstalled         Reason = "Installed"
+	ReasonConflict              Reason = "Conflict"
+	ReasonNotPreferred          Reason = "NotPreferred"
+	ReasonInstalled             Reason = "Installed"
 )
 
 // Rejection is a bundle that was not chosen.
