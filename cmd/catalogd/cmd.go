@@ -74,6 +74,8 @@ type serveFlags struct {
 	limits                catalogd.Limits
 	memoryLimit           int64
 	answerCacheDir        string
+	// answerBytesSet: --answer-cache-bytes was given.
+	answerBytesSet bool
 }
 
 func newServeCommand() *cobra.Command {
@@ -99,6 +101,7 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			f.answerBytesSet = cmd.Flags().Changed("answer-cache-bytes")
 			return serve(ctx, log, f)
 		},
 	}
@@ -117,7 +120,8 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
 		"(0: 128 MiB, plus --answer-cache-bytes when the answers cannot be kept in a file; at most 90% of the container's memory limit; GOMEMLIMIT in the environment wins)")
 	fl.StringVar(&f.answerCacheDir, "answer-cache-dir", "", "directory of the file (without a name) the kept answers are written to, "+
-		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp; when it is not writable the answers are kept in memory)")
+		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp); when it is not writable the answers are kept in memory, "+
+		"at most 32 MiB unless --answer-cache-bytes is given")
 	return cmd
 }
 
@@ -224,10 +228,16 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir))
+	// Kept in memory (no writable answer directory), answers get a smaller
+	// default budget, unless --answer-cache-bytes says otherwise.
+	memoryAnswers := min(f.limits.AnswerCacheBytes, catalogd.DefaultAnswerMemoryBytes)
+	if f.answerBytesSet {
+		memoryAnswers = f.limits.AnswerCacheBytes
+	}
+	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir, memoryAnswers))
 	srv := catalogd.NewServer(holder, append(opts, more...)...)
-	if inFile, _ := srv.AnswerStore(); !inFile {
-		setMemoryLimit(log, f.memoryLimit, f.limits.AnswerCacheBytes)
+	if inFile, budget, _ := srv.AnswerStore(); !inFile {
+		setMemoryLimit(log, f.memoryLimit, budget)
 	}
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(lis) }()

@@ -112,14 +112,17 @@ func TestAnswerFile(t *testing.T) {
 }
 
 // TestAnswerFileUnwritableDir: without a writable directory the answers are
-// kept in memory and the reason is reported.
+// kept in memory, within the memory budget, and the reason is reported.
 func TestAnswerFileUnwritableDir(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "absent")
-	a := newAnswerCache(1<<20, true, missing)
+	a := newAnswerCache(1<<20, true, missing, 1<<10)
 	if a.file != nil || !errors.Is(a.fileErr, fs.ErrNotExist) {
 		t.Fatalf("file %v, error %v; want no file and a not-exist error", a.file, a.fileErr)
 	}
-	if a := newAnswerCache(0, true, missing); a.file != nil || a.fileErr != nil {
+	if a.budget != 1<<10 {
+		t.Errorf("budget %d in memory, want the memory budget %d", a.budget, 1<<10)
+	}
+	if a := newAnswerCache(0, true, missing, 1<<10); a.file != nil || a.fileErr != nil {
 		t.Errorf("a zero budget opened a file (%v) or failed (%v)", a.file, a.fileErr)
 	}
 }

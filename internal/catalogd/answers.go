@@ -24,6 +24,12 @@ import (
 // its heap.
 const DefaultAnswerCacheBytes int64 = 192 << 20
 
+// DefaultAnswerMemoryBytes is the default budget of answers kept in memory
+// when catalogd serve cannot create its answer file (a read-only file
+// system): the default memory limit and the container's 256 MiB hold the
+// catalog model, this and the decoded manifests together.
+const DefaultAnswerMemoryBytes int64 = 32 << 20
+
 // answerKeyOverhead is what one cached answer costs besides its bytes: the
 // key's strings, the list element and the map entry, roughly.
 const answerKeyOverhead = 256
@@ -88,15 +94,18 @@ type answerCache struct {
 }
 
 // newAnswerCache keeps answers within budget bytes; with inFile, in an
-// answer file created in dir (os.TempDir() when empty), or in memory when
-// the file cannot be created (fileErr says why).
-func newAnswerCache(budget int64, inFile bool, dir string) *answerCache {
+// answer file created in dir (os.TempDir() when empty), or, when the file
+// cannot be created (fileErr says why), in memory within memoryBudget.
+func newAnswerCache(budget int64, inFile bool, dir string, memoryBudget int64) *answerCache {
 	budget = max(budget, 0)
-	a := &answerCache{budget: budget, lru: lru.New[answerKey, answerLoc](budget)}
+	var file *answerFile
+	var err error
 	if inFile && budget > 0 {
-		a.file, a.fileErr = openAnswerFile(dir, answerFileFactor*budget)
+		if file, err = openAnswerFile(dir, answerFileFactor*budget); err != nil {
+			budget = min(budget, max(memoryBudget, 0))
+		}
 	}
-	return a
+	return &answerCache{budget: budget, file: file, fileErr: err, lru: lru.New[answerKey, answerLoc](budget)}
 }
 
 // close releases the answer file, if any.

@@ -34,9 +34,10 @@ type RegistryServer struct {
 type RegistryOption func(*registryOptions)
 
 type registryOptions struct {
-	answerBudget int64
-	answerFile   bool
-	answerDir    string
+	answerBudget       int64
+	answerFile         bool
+	answerDir          string
+	answerMemoryBudget int64
 }
 
 // WithAnswerBudget bounds the bytes of single-bundle answers kept encoded
@@ -48,10 +49,12 @@ func WithAnswerBudget(bytes int64) RegistryOption {
 // WithAnswerFile keeps the bytes of the answers in a file without a name
 // created in dir (os.TempDir() when empty) instead of in memory: they then
 // live in the page cache, outside the process's heap and resident memory.
-// When the file cannot be created they are kept in memory and AnswerStore
-// says why. Close releases the file.
-func WithAnswerFile(dir string) RegistryOption {
-	return func(o *registryOptions) { o.answerFile, o.answerDir = true, dir }
+// When the file cannot be created at most memoryBudget bytes of answers are
+// kept in memory and AnswerStore says why. Close releases the file.
+func WithAnswerFile(dir string, memoryBudget int64) RegistryOption {
+	return func(o *registryOptions) {
+		o.answerFile, o.answerDir, o.answerMemoryBudget = true, dir, memoryBudget
+	}
 }
 
 // NewRegistryServer serves the holder's catalog over api.Registry.
@@ -60,13 +63,13 @@ func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &RegistryServer{holder: h, answers: newAnswerCache(o.answerBudget, o.answerFile, o.answerDir)}
+	return &RegistryServer{holder: h, answers: newAnswerCache(o.answerBudget, o.answerFile, o.answerDir, o.answerMemoryBudget)}
 }
 
-// AnswerStore reports whether the answers' bytes are kept in a file, and
-// when a file was asked for but could not be created, why.
-func (s *RegistryServer) AnswerStore() (inFile bool, err error) {
-	return s.answers.file != nil, s.answers.fileErr
+// AnswerStore reports whether the answers' bytes are kept in a file, their
+// budget, and when a file was asked for but could not be created, why.
+func (s *RegistryServer) AnswerStore() (inFile bool, budget int64, err error) {
+	return s.answers.file != nil, s.answers.budget, s.answers.fileErr
 }
 
 // Close releases the answer file, if any; answers are then built anew.

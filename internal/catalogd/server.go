@@ -40,6 +40,9 @@ type serverOptions struct {
 	limits    Limits
 	status    func() []catalog.Problem
 	answerDir string
+	// answerMemory is the budget of answers kept in memory when the answer
+	// file cannot be created.
+	answerMemory int64
 }
 
 // ServerOption configures NewServer.
@@ -61,15 +64,18 @@ func WithSourceProblems(fn func() []catalog.Problem) ServerOption {
 // WithAnswerDir is the directory the answer file is created in (default
 // os.TempDir()): the single-bundle answers kept encoded live in that file,
 // which has no name, so that they take page cache instead of heap. When it
-// cannot be created the answers are kept in memory and a warning is logged.
-func WithAnswerDir(dir string) ServerOption { return func(o *serverOptions) { o.answerDir = dir } }
+// cannot be created, at most memoryBudget bytes of answers (default
+// DefaultAnswerMemoryBytes) are kept in memory and the reason is logged.
+func WithAnswerDir(dir string, memoryBudget int64) ServerOption {
+	return func(o *serverOptions) { o.answerDir, o.answerMemory = dir, memoryBudget }
+}
 
 // WithMetrics records request metrics.
 func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
 
 // NewServer builds the gRPC server with both catalog services, health and reflection.
 func NewServer(h *Holder, opts ...ServerOption) *Server {
-	o := serverOptions{log: logr.Discard(), limits: DefaultLimits()}
+	o := serverOptions{log: logr.Discard(), limits: DefaultLimits(), answerMemory: DefaultAnswerMemoryBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -90,9 +96,9 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
-	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes), WithAnswerFile(o.answerDir))
-	if _, err := rs.AnswerStore(); err != nil {
-		o.log.Error(err, "keeping answers in memory instead of in a file", "dir", o.answerDir)
+	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes), WithAnswerFile(o.answerDir, o.answerMemory))
+	if _, budget, err := rs.AnswerStore(); err != nil {
+		o.log.Error(err, "keeping answers in memory instead of in a file", "dir", o.answerDir, "bytes", budget)
 	}
 	g.RegisterService(registryServiceDesc(), rs)
 	if o.metrics != nil {
@@ -113,8 +119,8 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 }
 
 // AnswerStore reports whether the kept answers' bytes are in the answer
-// file, and if not although one was asked for, why.
-func (s *Server) AnswerStore() (inFile bool, err error) { return s.reg.AnswerStore() }
+// file, their budget, and if not in a file although one was asked for, why.
+func (s *Server) AnswerStore() (inFile bool, budget int64, err error) { return s.reg.AnswerStore() }
 
 // GRPC returns the underlying gRPC server.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
