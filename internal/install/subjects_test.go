@@ -13,25 +13,44 @@ import (
 	"github.com/ferrydev/ferry/internal/install"
 )
 
+// binding is a binding of ClusterRole cluster-admin.
 func binding(t *testing.T, kind, name string, subjects ...map[string]any) catalog.Manifest {
+	t.Helper()
+	return bindingOf(t, kind, name, "ClusterRole", "cluster-admin", subjects...)
+}
+
+func bindingOf(t *testing.T, kind, name, roleKind, roleName string, subjects ...map[string]any) catalog.Manifest {
 	t.Helper()
 	list := make([]any, len(subjects))
 	for i, s := range subjects {
 		list[i] = s
 	}
-	roleKind := "ClusterRole"
 	return manifest(t, map[string]any{
 		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": map[string]any{"name": name},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": roleKind, "name": "cluster-admin"},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": roleKind, "name": roleName},
 		"subjects": list,
 	})
 }
+
+// metricsRole is the Role a bundle ships for Prometheus to scrape its metrics.
+func metricsRole(t *testing.T) catalog.Manifest {
+	t.Helper()
+	return manifest(t, map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": map[string]any{"name": "prometheus-k8s"},
+		"rules": []any{map[string]any{"apiGroups": []any{""}, "resources": []any{"services", "endpoints", "pods"}, "verbs": []any{"get", "list", "watch"}}},
+	})
+}
+
+// prometheus is the ServiceAccount OpenShift's cluster monitoring scrapes as.
+var prometheus = map[string]any{"kind": "ServiceAccount", "namespace": "openshift-monitoring", "name": "prometheus-k8s"}
 
 func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 	tests := []struct {
 		name string
 		add  func(t *testing.T) []catalog.Manifest
 		want string // substring of the reason; "" when the bundle renders
+		// wantBound is a subject namespace/name a rendered RoleBinding binds.
+		wantBound string
 	}{
 		{
 			name: "every authenticated user",
@@ -64,7 +83,75 @@ func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 				return []catalog.Manifest{binding(t, "RoleBinding", "builder-admin",
 					map[string]any{"kind": "ServiceAccount", "name": "builder"})}
 			},
-			want: "RoleBinding ops/builder-admin: subjects[0] (ServiceAccount ops/builder) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + ")",
+			want: "RoleBinding ops/builder-admin: subjects[0] (ServiceAccount ops/builder) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + "), and another ServiceAccount only with a RoleBinding to a Role the bundle installs, not to ClusterRole cluster-admin",
+		},
+		{
+			name: "another namespace's ServiceAccount, with a RoleBinding to a Role the bundle ships",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), bindingOf(t, "RoleBinding", "prometheus-k8s", "Role", "prometheus-k8s", prometheus)}
+			},
+			wantBound: "openshift-monitoring/prometheus-k8s",
+		},
+		{
+			name: "a ServiceAccount of the install namespace the bundle does not create, with a RoleBinding to a Role the bundle ships",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), bindingOf(t, "RoleBinding", "runner", "Role", "prometheus-k8s",
+					map[string]any{"kind": "ServiceAccount", "name": "runner"})}
+			},
+			wantBound: "ops/runner",
+		},
+		{
+			name: "another namespace's ServiceAccount, with a ClusterRoleBinding",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), binding(t, "ClusterRoleBinding", "prometheus-admin", prometheus)}
+			},
+			want: "ClusterRoleBinding prometheus-admin: subjects[0] (ServiceAccount openshift-monitoring/prometheus-k8s) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + "), and another ServiceAccount only with a RoleBinding to a Role the bundle installs, never with a ClusterRoleBinding",
+		},
+		{
+			name: "another namespace's ServiceAccount, with a RoleBinding to a Role the bundle does not ship",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{bindingOf(t, "RoleBinding", "prometheus-k8s", "Role", "secrets-reader", prometheus)}
+			},
+			want: "RoleBinding ops/prometheus-k8s: subjects[0] (ServiceAccount openshift-monitoring/prometheus-k8s) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + "), and another ServiceAccount only with a RoleBinding to a Role the bundle installs, and it installs no Role secrets-reader in namespace ops",
+		},
+		{
+			name: "another namespace's ServiceAccount, with a RoleBinding to cluster-admin",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), binding(t, "RoleBinding", "prometheus-k8s", prometheus)}
+			},
+			want: "not to ClusterRole cluster-admin",
+		},
+		{
+			name: "a group, with a RoleBinding to a Role the bundle ships",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), bindingOf(t, "RoleBinding", "all-accounts", "Role", "prometheus-k8s",
+					map[string]any{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:serviceaccounts"})}
+			},
+			want: "RoleBinding ops/all-accounts: subjects[0] (Group system:serviceaccounts) is not a ServiceAccount of the bundle in namespace ops; a bundle may bind only its own ServiceAccounts (" + sa + "), never a user or a group",
+		},
+		{
+			name: "another namespace's default ServiceAccount, with a RoleBinding to a Role the bundle ships",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), bindingOf(t, "RoleBinding", "monitoring-default", "Role", "prometheus-k8s",
+					map[string]any{"kind": "ServiceAccount", "namespace": "openshift-monitoring", "name": "default"})}
+			},
+			want: "RoleBinding ops/monitoring-default: subjects[0] is the default ServiceAccount of namespace openshift-monitoring",
+		},
+		{
+			name: "the bundle's own ServiceAccount in a namespace the bundle hard-codes",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{binding(t, "ClusterRoleBinding", "manager-rolebinding",
+					map[string]any{"kind": "ServiceAccount", "namespace": "lighthouse-system", "name": sa})}
+			},
+			want: "ClusterRoleBinding manager-rolebinding: subjects[0] (ServiceAccount lighthouse-system/" + sa + ") names the bundle's own ServiceAccount " + sa + " in namespace lighthouse-system, but the bundle is installed into namespace ops: the bundle hard-codes namespace lighthouse-system; install it there",
+		},
+		{
+			name: "the bundle's own ServiceAccount in a hard-coded namespace, with a RoleBinding to a Role the bundle ships",
+			add: func(t *testing.T) []catalog.Manifest {
+				return []catalog.Manifest{metricsRole(t), bindingOf(t, "RoleBinding", "manager-metrics", "Role", "prometheus-k8s",
+					map[string]any{"kind": "ServiceAccount", "namespace": "lighthouse-system", "name": sa})}
+			},
+			want: "the bundle hard-codes namespace lighthouse-system; install it there",
 		},
 		{
 			name: "the namespace's default ServiceAccount",
@@ -114,6 +201,9 @@ func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 				}
 				if len(r.Objects) == 0 {
 					t.Fatal("Render returned no objects")
+				}
+				if tt.wantBound != "" && !bindsSubject(r, tt.wantBound) {
+					t.Errorf("no RoleBinding binds %s", tt.wantBound)
 				}
 				return
 			}
@@ -224,4 +314,22 @@ func TestRenderGivesTheOperatorItsOwnServiceAccountInsteadOfDefault(t *testing.T
 			}
 		})
 	}
+}
+
+// bindsSubject reports whether a rendered RoleBinding of a Role binds the
+// ServiceAccount namespace/name.
+func bindsSubject(r *install.Rendered, nsName string) bool {
+	for _, o := range r.Objects {
+		if o.GetKind() != "RoleBinding" || o.GetNamespace() != "ops" {
+			continue
+		}
+		subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+		for _, s := range subjects {
+			m := s.(map[string]any)
+			if m["kind"] == "ServiceAccount" && m["namespace"].(string)+"/"+m["name"].(string) == nsName {
+				return true
+			}
+		}
+	}
+	return false
 }
