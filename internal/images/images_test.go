@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,17 +35,29 @@ func moduleRoot(t *testing.T) string {
 	return root
 }
 
-// buildAll builds every image once per test binary.
+// allImages is every image, built once per test binary by buildAll.
+var allImages struct {
+	once  sync.Once
+	built []Image
+	err   error
+}
+
+// buildAll builds every image once per test binary (each build links every
+// command, ~30 s on 2 cores) and returns them; the tests only read them.
+// TestImages builds them a second time on purpose, to compare digests.
 func buildAll(t *testing.T) []Image {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the images hold Linux binaries; running them needs Linux")
 	}
-	built, err := Build(context.Background(), moduleRoot(t), testMeta, Commands)
-	if err != nil {
-		t.Fatal(err)
+	root := moduleRoot(t)
+	allImages.once.Do(func() {
+		allImages.built, allImages.err = Build(context.Background(), root, testMeta, Commands)
+	})
+	if allImages.err != nil {
+		t.Fatal(allImages.err)
 	}
-	return built
+	return allImages.built
 }
 
 // file is one file of an image's layer, written out.
