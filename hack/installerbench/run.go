@@ -284,7 +284,7 @@ func (b *bench) deploy(ctx context.Context) error {
 			return false, err.Error(), nil //nolint:nilerr // a failed list is retried until the deadline, which names it
 		}
 		b.res.digest = src.Status.Digest
-		return src.Status.Digest != "" && meta.IsStatusConditionTrue(src.Status.Conditions, "Connected"), fmt.Sprintf("status %+v", src.Status), nil
+		return src.Status.Digest != "" && meta.IsStatusConditionTrue(src.Status.Conditions, v1alpha1.TypeConnected), fmt.Sprintf("status %+v", src.Status), nil
 	})
 }
 
