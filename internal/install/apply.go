@@ -46,6 +46,9 @@ type Applier struct {
 	// CRDEstablishTimeout bounds the wait for CRDs to become Established;
 	// DefaultCRDEstablishTimeout when zero.
 	CRDEstablishTimeout time.Duration
+	// Clock tells the time webhook certificates are checked and generated
+	// at; time.Now when nil.
+	Clock func() time.Time
 }
 
 // Authorizer decides, before anything is changed, whether the writes of a
@@ -64,6 +67,15 @@ type ApplyResult struct {
 	// Pruned lists the objects deleted because the new version does not
 	// ship them any more.
 	Pruned []v1alpha1.ObjectReference
+	// Deferred lists the webhook configurations and CRDs with a conversion
+	// webhook that were not registered because the Deployment serving them
+	// is not available yet; a later Apply registers them (Health reports
+	// them pending meanwhile).
+	Deferred []v1alpha1.ObjectReference
+	// CertificatesRotateAt is when the earliest webhook serving certificate
+	// applied is due for rotation: apply again by then. Zero when there is
+	// none.
+	CertificatesRotateAt time.Time
 }
 
 func (a *Applier) fieldManager() string {
@@ -115,7 +127,12 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 			crds = append(crds, o)
 		}
 	}
+	g := &generated{certs: map[string]*servingCert{}}
 	for _, o := range crds {
+		o, err := a.fill(ctx, o, g)
+		if err != nil {
+			return ApplyResult{Inventory: union}, err
+		}
 		if err := a.applyOne(ctx, r, o); err != nil {
 			return ApplyResult{Inventory: union}, err
 		}
@@ -125,18 +142,26 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 	}
 	var errs []error
 	for _, o := range r.Objects {
-		if isCRD(Ref(o)) {
+		if isCRD(Ref(o)) || isWebhookStep(o) {
 			continue
 		}
-		if err := a.applyOne(ctx, r, o); err != nil {
+		o, err := a.fill(ctx, o, g)
+		if err == nil {
+			err = a.applyOne(ctx, r, o)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
 		return ApplyResult{Inventory: union}, errors.Join(errs...)
 	}
+	// Webhooks last, each once the Deployment serving it is available.
+	if err := a.registerWebhooks(ctx, r, g); err != nil {
+		return ApplyResult{Inventory: union}, err
+	}
 
-	res := ApplyResult{Inventory: inv}
+	res := ApplyResult{Inventory: inv, Deferred: g.deferred, CertificatesRotateAt: g.rotateAt}
 	for _, ref := range previous {
 		if want[objectKey(ref)] {
 			continue

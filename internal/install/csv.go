@@ -3,8 +3,11 @@ package install
 import (
 	"encoding/json"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // clusterServiceVersion holds the CSV fields that drive an install.
@@ -20,7 +23,7 @@ type csvSpec struct {
 	InstallModes              []csvInstallMode         `json:"installModes"`
 	CustomResourceDefinitions csvCRDs                  `json:"customresourcedefinitions"`
 	Install                   csvInstall               `json:"install"`
-	WebhookDefinitions        []json.RawMessage        `json:"webhookdefinitions"`
+	WebhookDefinitions        []csvWebhook             `json:"webhookdefinitions"`
 	APIServiceDefinitions     csvAPIServiceDefinitions `json:"apiservicedefinitions"`
 }
 
@@ -65,4 +68,24 @@ type csvDeployment struct {
 type csvPermission struct {
 	ServiceAccountName string              `json:"serviceAccountName"`
 	Rules              []rbacv1.PolicyRule `json:"rules"`
+}
+
+// csvWebhook is one entry of spec.webhookdefinitions (OLM's
+// WebhookDescription).
+type csvWebhook struct {
+	GenerateName            string                                          `json:"generateName"`
+	Type                    string                                          `json:"type"`
+	DeploymentName          string                                          `json:"deploymentName"`
+	ContainerPort           int32                                           `json:"containerPort"`
+	TargetPort              *intstr.IntOrString                             `json:"targetPort"`
+	Rules                   []admissionregistrationv1.RuleWithOperations    `json:"rules"`
+	FailurePolicy           *admissionregistrationv1.FailurePolicyType      `json:"failurePolicy"`
+	MatchPolicy             *admissionregistrationv1.MatchPolicyType        `json:"matchPolicy"`
+	ObjectSelector          *metav1.LabelSelector                           `json:"objectSelector"`
+	SideEffects             *admissionregistrationv1.SideEffectClass        `json:"sideEffects"`
+	TimeoutSeconds          *int32                                          `json:"timeoutSeconds"`
+	AdmissionReviewVersions []string                                        `json:"admissionReviewVersions"`
+	ReinvocationPolicy      *admissionregistrationv1.ReinvocationPolicyType `json:"reinvocationPolicy"`
+	WebhookPath             *string                                         `json:"webhookPath"`
+	ConversionCRDs          []string                                        `json:"conversionCRDs"`
 }

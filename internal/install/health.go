@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/kinds"
 )
 
 // maxPodsReported bounds how many pods one Deployment's message describes.
@@ -86,9 +87,16 @@ func (a *Applier) Health(ctx context.Context, inventory []v1alpha1.ObjectReferen
 			var ok bool
 			ok, msg, err = a.crdEstablished(ctx, ref.Name)
 			if ok {
-				msg = ""
+				msg, err = a.conversionHealth(ctx, ref.Name)
+				// Registered once the Deployment serving it is available:
+				// the Deployment is judged on its own.
+				j = judgement{blame: BlameCluster, message: "its conversion webhook waits for its Deployment"}
+			} else {
+				j.message = "the revision's CRD is not established"
 			}
-			j.message = "the revision's CRD is not established"
+		case rankOfRef(ref) == kinds.RankWebhook:
+			msg, err = a.webhookHealth(ctx, ref)
+			j = judgement{blame: BlameCluster, message: "the webhook waits for its Deployment"}
 		default:
 			continue
 		}

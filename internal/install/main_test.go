@@ -8,4 +8,9 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+// The API server reaches webhook Services through their endpoints, so that
+// a webhook server run by a test behind a Service's Endpoints is called
+// (see TestWebhooksCalledWithTheGeneratedCA).
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.WithAPIServerFlag("enable-aggregator-routing", "true"))
+}

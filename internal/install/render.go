@@ -196,9 +196,6 @@ func Render(in Input) (*Rendered, error) {
 	if spec.Install.Strategy != "deployment" {
 		return nil, bad("ClusterServiceVersion %s: spec.install.strategy is %q; only \"deployment\" is supported", csvName, spec.Install.Strategy)
 	}
-	if n := len(spec.WebhookDefinitions); n > 0 {
-		return nil, bad("ClusterServiceVersion %s: spec.webhookdefinitions has %d entries; webhooks are not supported yet", csvName, n)
-	}
 	if n := len(spec.APIServiceDefinitions.Owned) + len(spec.APIServiceDefinitions.Required); n > 0 {
 		return nil, bad("ClusterServiceVersion %s: spec.apiservicedefinitions has %d entries; API services are not supported yet", csvName, n)
 	}
@@ -220,8 +217,28 @@ func Render(in Input) (*Rendered, error) {
 		return nil, bad("%s", err)
 	}
 
+	// Webhooks: their Services, certificate Secrets and configurations;
+	// the serving Deployments mount the certificate, owned CRDs get their
+	// conversion webhook (see webhooks.go).
+	webhooks, err := planWebhooks(csvName, &spec, in.Namespace, in.Owner, mode, watched, shipped)
+	if err != nil {
+		return nil, bad("%s", err)
+	}
+	for _, u := range webhooks.objects {
+		key := objectKey(Ref(u))
+		if seen[key] {
+			if u.GetKind() != "Service" {
+				return nil, bad("ClusterServiceVersion %s: the bundle ships %s, which Ferry generates for the webhooks of the CSV", csvName, describe(Ref(u)))
+			}
+			// As OLM, the webhook Service replaces a shipped one.
+			shipped = slices.DeleteFunc(shipped, func(s *unstructured.Unstructured) bool { return objectKey(Ref(s)) == key })
+		}
+		seen[key] = true
+	}
+
 	var objs []*unstructured.Unstructured
 	objs = append(objs, shipped...)
+	objs = append(objs, webhooks.objects...)
 
 	if err := replaceDefaultServiceAccount(&spec.Install.Spec, operatorServiceAccountName(in.Package, csvName)); err != nil {
 		return nil, bad("ClusterServiceVersion %s: %v", csvName, err)

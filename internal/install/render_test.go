@@ -592,13 +592,13 @@ func TestRenderInvalidBundles(t *testing.T) {
 			want: []string{"ConfigMap ops/lighthouse-operator-config is shipped twice"},
 		},
 		{
-			name: "webhook definitions",
+			name: "webhook definition without a deployment",
 			edit: func(t *testing.T, ms []catalog.Manifest) []catalog.Manifest {
 				return editCSV(t, ms, func(csv map[string]any) {
-					csv["spec"].(map[string]any)["webhookdefinitions"] = []any{map[string]any{"type": "ValidatingAdmissionWebhook", "generateName": "vbeacon.ferry.dev"}}
+					csv["spec"].(map[string]any)["webhookdefinitions"] = []any{map[string]any{"type": "ValidatingAdmissionWebhook", "generateName": "vbeacon.lighthouse.ferry.dev"}}
 				})
 			},
-			want: []string{"spec.webhookdefinitions has 1 entries", "not supported yet"},
+			want: []string{"spec.webhookdefinitions[0] (vbeacon.lighthouse.ferry.dev): deploymentName: is empty"},
 		},
 		{
 			name: "API service definitions",

@@ -55,6 +55,11 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 		} else {
 			u.SetNamespace("")
 		}
+		if info.Rank == kinds.RankWebhook {
+			if err := checkRestoredWebhook(u, namespace); err != nil {
+				return bad("object #%d: %s: %v", i, describe(Ref(u)), err)
+			}
+		}
 		key := objectKey(Ref(u))
 		if seen[key] {
 			return bad("object #%d: %s appears twice", i, describe(Ref(u)))

@@ -88,9 +88,9 @@ func TestCheckRestored(t *testing.T) {
 			wantErr: prefix + "object #0: kind Node (apiVersion v1) is not a kind Ferry installs",
 		},
 		{
-			name:    "MutatingWebhookConfiguration",
+			name:    "MutatingWebhookConfiguration Render did not make",
 			objs:    []*unstructured.Unstructured{stored("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "", "inject")},
-			wantErr: prefix + "object #0: kind MutatingWebhookConfiguration (apiVersion admissionregistration.k8s.io/v1) is not a kind Ferry installs",
+			wantErr: prefix + `object #0: MutatingWebhookConfiguration inject: annotation operators.ferry.dev/ca-from is "", not an object of namespace ` + ns,
 		},
 		{
 			name:    "allowed kind in another group",

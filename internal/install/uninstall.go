@@ -39,7 +39,9 @@ func ForOwner(owner types.NamespacedName) UninstallOption {
 }
 
 // Uninstall deletes the objects of the inventory that Ferry manages (with
-// ForOwner: that carry the owner's labels), Deployments first. CRDs are kept unless policy is
+// ForOwner: that carry the owner's labels), webhook configurations first,
+// then Deployments. The conversion webhook Ferry set on a CRD it keeps is
+// removed. CRDs are kept unless policy is
 // CRDDeletionDelete; then they are deleted first and everything else waits
 // until they are gone, so that the operator can still finalize its custom
 // resources. Namespaces are never deleted. Objects that do not belong to the
@@ -98,6 +100,16 @@ func (a *Applier) Uninstall(ctx context.Context, inventory []v1alpha1.ObjectRefe
 			}
 		}
 		return n
+	}
+	if policy != v1alpha1.CRDDeletionDelete {
+		// Kept CRDs must not call a conversion webhook that is going away.
+		for _, ref := range inventory {
+			if isCRD(ref) {
+				if err := a.releaseConversion(ctx, ref.Name, owns); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
 	}
 	step(crds)
 	if left := count(crds); left > 0 {

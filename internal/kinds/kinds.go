@@ -13,7 +13,10 @@ type Rank int
 
 // The apply order: CRDs, so that custom resources of them can follow, then
 // the ServiceAccounts RBAC binds, roles before their bindings, everything
-// else, and workloads last, when everything they use exists.
+// else, workloads when everything they use exists, and webhook
+// configurations last, once the workload that serves them is available (a
+// webhook that points at nothing would refuse every request it matches).
+// Uninstalling goes the other way: webhook configurations first.
 const (
 	RankCRD Rank = iota
 	RankServiceAccount
@@ -21,6 +24,7 @@ const (
 	RankBinding
 	RankOther
 	RankWorkload
+	RankWebhook
 )
 
 // Kind is one kind of object Ferry installs.
@@ -42,7 +46,8 @@ type Kind struct {
 	Rank Rank
 	// Shippable is true when a bundle may ship objects of the kind besides
 	// its CSV. Deployments are not: they come from the CSV's install
-	// strategy.
+	// strategy; nor are webhook configurations: Ferry generates them from
+	// the CSV's webhookdefinitions.
 	Shippable bool
 	// Optional is true when the kind's API is served only once an add-on
 	// installs its CRD (the Prometheus operator, the vertical pod
@@ -100,6 +105,7 @@ const (
 	GroupApps          = "apps"
 	GroupMonitoring    = "monitoring.coreos.com"
 	GroupAutoscaling   = "autoscaling.k8s.io"
+	GroupAdmission     = "admissionregistration.k8s.io"
 )
 
 // Permissions on every kind of the list below, as Verbs and ExtraVerbs say.
@@ -115,6 +121,7 @@ const (
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=autoscaling.k8s.io,resources=verticalpodautoscalers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;list;watch
 //
 // The installer holds no escalate and no bind: the API server checks the
 // Roles, ClusterRoles and bindings an operator ships against the rights of
@@ -138,6 +145,8 @@ var list = []Kind{
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy", Resource: "networkpolicies", Namespaced: true, Rank: RankOther, Shippable: true},
 	{Group: GroupAutoscaling, Version: "v1", Kind: "VerticalPodAutoscaler", Resource: "verticalpodautoscalers", Namespaced: true, Rank: RankOther, Shippable: true, Optional: true},
 	{Group: GroupApps, Version: "v1", Kind: "Deployment", Resource: "deployments", Namespaced: true, Rank: RankWorkload},
+	{Group: GroupAdmission, Version: "v1", Kind: "MutatingWebhookConfiguration", Resource: "mutatingwebhookconfigurations", Rank: RankWebhook},
+	{Group: GroupAdmission, Version: "v1", Kind: "ValidatingWebhookConfiguration", Resource: "validatingwebhookconfigurations", Rank: RankWebhook},
 }
 
 var byGroupKind = func() map[schema.GroupKind]int {

@@ -67,6 +67,15 @@ func TestListIsConsistent(t *testing.T) {
 	if d, ok := kinds.Lookup(schema.GroupKind{Group: "apps", Kind: "Deployment"}); !ok || d.Shippable {
 		t.Errorf("Deployment: %+v, %v; want a listed kind a bundle may not ship (Deployments come from the CSV)", d, ok)
 	}
+	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
+		w, ok := kinds.Lookup(schema.GroupKind{Group: kinds.GroupAdmission, Kind: kind})
+		if !ok || w.Shippable || w.Namespaced || w.Rank != kinds.RankWebhook {
+			t.Errorf("%s: %+v, %v; want a cluster-scoped kind Ferry generates from the CSV's webhookdefinitions, applied last, that a bundle may not ship", kind, w, ok)
+		}
+	}
+	if all := kinds.All(); all[len(all)-1].Rank != kinds.RankWebhook {
+		t.Errorf("the last kind applied is %s; webhook configurations must come after the workloads that serve them", all[len(all)-1])
+	}
 }
 
 // TestAllReturnsACopy: callers cannot change the list.

@@ -48,6 +48,7 @@ type options struct {
 	skipDefaultCRD bool
 	startTimeout   time.Duration
 	attachOutput   bool
+	apiServerFlags [][]string
 }
 
 // Option configures Start and Main.
@@ -73,6 +74,14 @@ func WithScheme(addToScheme ...func(*runtime.Scheme) error) Option {
 // WithoutProjectCRDs does not install the CRDs in DefaultCRDDir.
 func WithoutProjectCRDs() Option {
 	return func(o *options) { o.skipDefaultCRD = true }
+}
+
+// WithAPIServerFlag sets a kube-apiserver flag, e.g.
+// WithAPIServerFlag("enable-aggregator-routing", "true"), which makes the
+// API server reach webhook Services through their endpoints instead of
+// their cluster IP.
+func WithAPIServerFlag(name string, values ...string) Option {
+	return func(o *options) { o.apiServerFlags = append(o.apiServerFlags, append([]string{name}, values...)) }
 }
 
 // WithStartTimeout bounds the start of etcd and kube-apiserver (default 60 s).
@@ -212,6 +221,9 @@ func start(opts ...Option) (*Env, error) {
 		AttachControlPlaneOutput: o.attachOutput,
 	}
 	te.ControlPlane.GetAPIServer().Path = apiServerPath
+	for _, f := range o.apiServerFlags {
+		te.ControlPlane.GetAPIServer().Configure().Set(f[0], f[1:]...)
+	}
 	te.ControlPlane.Etcd = &envtest.Etcd{Path: etcdPath}
 
 	cfg, err := te.Start()
