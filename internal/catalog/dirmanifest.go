@@ -108,10 +108,10 @@ func (f *dirFile) read() ([]byte, error) {
 	return data, nil
 }
 
-// readStamped reads a file and the file information of the same open file.
-// It reads at most limit+1 bytes when limit >= 0, so a file that grew is
-// detected without reading all of it.
-func readStamped(path string, limit int64) ([]byte, os.FileInfo, error) {
+// readStamped reads a file and the file information of the same open file:
+// the size it had when opened (a file that shrank meanwhile is an error),
+// and nothing when that size is not want (want < 0: any size).
+func readStamped(path string, want int64) ([]byte, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -121,11 +121,11 @@ func readStamped(path string, limit int64) ([]byte, os.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if limit < 0 {
-		limit = st.Size()
+	if want >= 0 && st.Size() != want {
+		return nil, st, nil
 	}
-	data, err := io.ReadAll(io.LimitReader(f, min(st.Size(), limit)+1))
-	if err != nil {
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, nil, err
 	}
 	return data, st, nil

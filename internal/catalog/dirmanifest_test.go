@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -129,4 +130,33 @@ func mustManifests(t *testing.T, b *Bundle) []Manifest {
 		t.Fatal(err)
 	}
 	return ms
+}
+
+// TestYAMLBlank: a document is blank exactly when stripping its comments
+// leaves nothing.
+func TestYAMLBlank(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+		want bool
+	}{
+		{name: "empty", doc: "", want: true},
+		{name: "blank lines", doc: "\n  \n\t\n", want: true},
+		{name: "comments", doc: "# one\n  # two\n", want: true},
+		{name: "comment without a newline", doc: "# one", want: true},
+		{name: "a key", doc: "# head\nkind: ConfigMap\n", want: false},
+		{name: "a key without a newline", doc: "kind: ConfigMap", want: false},
+		{name: "a value after a comment line", doc: "#\n  - a\n", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := yamlBlank([]byte(tt.doc))
+			if got != tt.want {
+				t.Errorf("yamlBlank(%q) = %v, want %v", tt.doc, got, tt.want)
+			}
+			if strip := len(bytes.TrimSpace(stripYAMLComments([]byte(tt.doc)))) == 0; strip != got {
+				t.Errorf("yamlBlank(%q) = %v, stripYAMLComments says %v", tt.doc, got, strip)
+			}
+		})
+	}
 }

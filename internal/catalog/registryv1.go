@@ -357,7 +357,7 @@ type fileManifest struct {
 	file string
 	m    Manifest
 	// at is where the object's document lies in its file on disk; nil when
-	// the file is not on disk (or changed while it was read).
+	// the tree is not on disk.
 	at *dirObject
 }
 
@@ -443,7 +443,7 @@ func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]f
 		n := 0
 		for i, d := range docs {
 			raw := data[d.off : d.off+d.n]
-			if len(bytes.TrimSpace(stripYAMLComments(raw))) == 0 {
+			if yamlBlank(raw) {
 				continue
 			}
 			field := ""
@@ -484,6 +484,23 @@ func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]f
 	return out, ok
 }
 
+// yamlBlank reports whether a YAML document holds only blank lines and
+// comments (what stripYAMLComments would leave empty), without copying it.
+func yamlBlank(b []byte) bool {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
 // readManifestFile reads a manifest file of a bundle directory. When the
 // tree is on disk it also returns the file as it was read, for the bundle
 // to read its objects again on use.
@@ -496,10 +513,6 @@ func readManifestFile(bfs bundleFS, p string) ([]byte, *dirFile, error) {
 	data, st, err := readStamped(full, -1)
 	if err != nil {
 		return nil, nil, err
-	}
-	if int64(len(data)) != st.Size() {
-		// Changed while being read: this read is kept in memory.
-		return data, nil, nil
 	}
 	return data, &dirFile{path: full, size: st.Size(), modTime: st.ModTime()}, nil
 }
