@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,9 +19,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,6 +52,10 @@ type Framework struct {
 	builds   sync.Map // package path -> *build
 	logNames sync.Map // log file base name -> struct{}
 	deployed deployedOnce
+
+	metaOnce sync.Once
+	meta     metadata.Interface
+	metaErr  error
 }
 
 type options struct {
@@ -235,7 +243,7 @@ func (f *Framework) Kubectl(t testing.TB, args ...string) (string, error) {
 }
 
 // CreateNamespace creates a namespace with a generated name and deletes it
-// when the test ends.
+// when the test ends; see deleteNamespace.
 func (f *Framework) CreateNamespace(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
@@ -244,25 +252,126 @@ func (f *Framework) CreateNamespace(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if err := f.Clientset.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
-			t.Errorf("deleting namespace %s: %v", ns.Name, err)
-			return
-		}
-		// Wait until it is gone, while the processes the test started (and
-		// registered for cleanup before the namespace) still run: objects
-		// with finalizers in it must be finalized by them, not by the next
-		// test's processes.
-		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-			_, err := f.Clientset.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
+	t.Cleanup(func() { f.deleteNamespace(t, ns.Name) })
+	return ns.Name
+}
+
+// namespaceCleanupTimeout bounds the wait of deleteNamespace.
+const namespaceCleanupTimeout = 2 * time.Minute
+
+// deleteNamespace deletes the namespace and waits until nothing in it
+// holds a finalizer any more, while the processes the test started (and
+// registered for cleanup before the namespace) still run: objects with
+// finalizers in it, such as Subscriptions, must be finalized by them, in
+// a namespace being deleted, not by the next test's processes. What is
+// left (pods, Deployments, Revisions, events) holds nothing up; the
+// namespace controller removes it in the background. Waiting for the
+// namespace itself to be gone cost 5-16 s a test: the controller starts 5 s
+// after the deletion and, while content remains, looks again only after
+// half the longest grace period of its pods or 8 s for finalizers.
+func (f *Framework) deleteNamespace(t testing.TB, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	if err := f.Clientset.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("deleting namespace %s: %v", ns, err)
+		return
+	}
+	resources, err := f.namespacedResources()
+	if err != nil {
+		// Without the list of kinds, wait for the namespace itself.
+		t.Logf("namespace %s: %v; waiting until it is gone", ns, err)
+		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, namespaceCleanupTimeout, true, func(ctx context.Context) (bool, error) {
+			_, err := f.Clientset.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if err == nil {
+				return false, nil
+			}
+			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 		})
 		if err != nil {
-			t.Logf("namespace %s still terminating after 2m", ns.Name)
+			t.Logf("namespace %s still terminating after %s: %v", ns, namespaceCleanupTimeout, err)
 		}
+		return
+	}
+	var holding []string
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, namespaceCleanupTimeout, true, func(ctx context.Context) (bool, error) {
+		// A namespace being deleted takes no new objects, so only kinds
+		// that held finalizers at the last look can still hold any.
+		left, objects, listErr := f.holdingFinalizers(ctx, ns, resources)
+		if listErr != nil {
+			holding = []string{listErr.Error()}
+			return false, nil //nolint:nilerr // a failed list is retried until the timeout, whose message names it
+		}
+		resources, holding = left, objects
+		return len(resources) == 0, nil
 	})
-	return ns.Name
+	if err != nil {
+		t.Logf("namespace %s: still held by finalizers after %s: %s", ns, namespaceCleanupTimeout, strings.Join(holding, ", "))
+		return
+	}
+	t.Logf("namespace %s deleted; nothing in it holds a finalizer after %s", ns, time.Since(start).Round(10*time.Millisecond))
+}
+
+// namespacedResources lists the namespaced resources the API server
+// serves that can be listed, in their preferred versions.
+func (f *Framework) namespacedResources() ([]schema.GroupVersionResource, error) {
+	lists, err := f.Clientset.Discovery().ServerPreferredNamespacedResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return nil, fmt.Errorf("discovering the namespaced resources: %w", err)
+	}
+	// A group that failed discovery (an aggregated API that is down) has
+	// nothing in a test's namespace.
+	var out []schema.GroupVersionResource
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			return nil, fmt.Errorf("discovery: group version %q: %w", l.GroupVersion, err)
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") {
+				continue
+			}
+			out = append(out, gv.WithResource(r.Name))
+		}
+	}
+	return out, nil
+}
+
+// holdingFinalizers returns the resources of which some object in ns still
+// holds a finalizer, and those objects, as resource/name [finalizers].
+func (f *Framework) holdingFinalizers(ctx context.Context, ns string, resources []schema.GroupVersionResource) ([]schema.GroupVersionResource, []string, error) {
+	mc, err := f.metadataClient()
+	if err != nil {
+		return resources, nil, err
+	}
+	var left []schema.GroupVersionResource
+	var objects []string
+	for _, r := range resources {
+		list, err := mc.Resource(r).Namespace(ns).List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err):
+			// The kind is gone (its CRD was deleted): so are its objects.
+			continue
+		case err != nil:
+			return resources, nil, fmt.Errorf("listing %s in %s: %w", r.GroupResource(), ns, err)
+		}
+		held := false
+		for _, o := range list.Items {
+			if len(o.Finalizers) > 0 {
+				held = true
+				objects = append(objects, fmt.Sprintf("%s/%s %v", r.GroupResource(), o.Name, o.Finalizers))
+			}
+		}
+		if held {
+			left = append(left, r)
+		}
+	}
+	return left, objects, nil
+}
+
+func (f *Framework) metadataClient() (metadata.Interface, error) {
+	f.metaOnce.Do(func() { f.meta, f.metaErr = metadata.NewForConfig(f.Config) })
+	return f.meta, f.metaErr
 }
 
 type build struct {
