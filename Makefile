@@ -15,6 +15,8 @@ GRPCURL := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)
 HELM_VERSION ?= v3.22.0
 HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)
 FUZZTIME ?= 5s
+# A command to run the fuzzing under, e.g. nice -n 10 (make test sets it).
+FUZZ_NICE ?=
 # The packages whose tests take longest (docs/testing.md, "Where the time
 # goes"), named first so that go test starts them first: go test ./...
 # runs at most -p (the number of cores) test binaries at once, in the order
@@ -99,7 +101,12 @@ $(GOLANGCI_LINT):
 ##@ Tests
 
 .PHONY: test
-test: testbin test-unit fuzz test-e2e test-e2e-helm ## Run every test: unit and envtest, short fuzzing, end-to-end (also with Ferry deployed from the Helm chart)
+# make test fuzzes while the end-to-end tests run: they keep the two cores
+# ~90% idle (they wait for timeouts, requeues and the namespace controller),
+# and the fuzzing, niced, takes only what they leave.
+test: testbin test-unit ## Run every test: unit and envtest, short fuzzing (alongside the end-to-end tests), end-to-end (also with Ferry deployed from the Helm chart)
+	$(MAKE) --no-print-directory -j2 --output-sync=target FUZZ_NICE='nice -n 10' fuzz test-e2e
+	$(MAKE) --no-print-directory test-e2e-helm
 	@echo "all tests passed"
 
 .PHONY: test-unit
@@ -108,7 +115,7 @@ test-unit: testbin grpcurl helm ## Unit and envtest tests (go test ./..., the sl
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 5s)
-	hack/fuzz.sh $(FUZZTIME)
+	$(FUZZ_NICE) hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
 bench: ## Benchmarks: catalog load and serving against the real catalog, resolver
