@@ -162,7 +162,7 @@ var (
 		re    *regexp.Regexp
 		group string
 	}{
-		{regexp.MustCompile(`webhooks are not supported`), "webhooks (spec.webhookdefinitions)"},
+		{regexp.MustCompile(`spec\.webhookdefinitions\[\d+\]`), "webhooks (spec.webhookdefinitions)"},
 		{regexp.MustCompile(`API services are not supported`), "API services (spec.apiservicedefinitions)"},
 		{regexp.MustCompile(`spec\.install\.strategy is`), "install strategy other than deployment"},
 		{regexp.MustCompile(`spec\.install\.spec\.deployments is empty`), "no deployment"},
@@ -171,7 +171,8 @@ var (
 		{regexp.MustCompile(`no ClusterServiceVersion among|ClusterServiceVersions \(`), "not exactly one ClusterServiceVersion"},
 		{regexp.MustCompile(`shipped twice|listed twice`), "an object shipped twice"},
 		{regexp.MustCompile(`has no serviceAccountName`), "permissions without a serviceAccountName"},
-		{regexp.MustCompile(`is not a ServiceAccount of the bundle`), "binds a ServiceAccount that is not the bundle's own"},
+		{regexp.MustCompile(`never a user or a group`), "binds a user or a group"},
+		{regexp.MustCompile(`is not a ServiceAccount of the bundle`), "binds a ServiceAccount that is not the bundle's own, cluster-wide or to a role it does not ship"},
 		{regexp.MustCompile(`is the default ServiceAccount of namespace`), "binds the namespace's default ServiceAccount"},
 		{regexp.MustCompile(`name "[^"]*" is invalid`), "invalid object name"},
 	}

@@ -84,10 +84,11 @@ func TestGroupOf(t *testing.T) {
 	for _, tc := range []struct {
 		name, reason, want string
 	}{
-		{"webhooks", "ClusterServiceVersion x.v1: spec.webhookdefinitions has 2 entries; webhooks are not supported yet", "webhooks (spec.webhookdefinitions)"},
+		{"webhooks", "ClusterServiceVersion x.v1: spec.webhookdefinitions[1] (vx.example.com): rules[0].apiGroups: names \"*\"; a webhook may not intercept *", "webhooks (spec.webhookdefinitions)"},
 		{"unsupported kind", "manifest #7 (Role example): kind Role (apiVersion iam.services.k8s.aws/v1alpha1) cannot be installed; a bundle may ship X", "unsupported kind Role (iam.services.k8s.aws/v1alpha1)"},
 		{"old CRD", "manifest #0 (CustomResourceDefinition a.b): CustomResourceDefinition a.b uses apiextensions.k8s.io/v1beta1; only apiextensions.k8s.io/v1 is served", "CustomResourceDefinition apiextensions.k8s.io/v1beta1"},
-		{"foreign subject", "RoleBinding ns/x: subjects[0] (ServiceAccount other/y) is not a ServiceAccount of the bundle in namespace ns; a bundle may bind only its own", "binds a ServiceAccount that is not the bundle's own"},
+		{"foreign subject", "ClusterRoleBinding x: subjects[0] (ServiceAccount other/y) is not a ServiceAccount of the bundle in namespace ns; a bundle may bind only its own ServiceAccounts (z), and another ServiceAccount only with a RoleBinding to a Role the bundle installs, never with a ClusterRoleBinding", "binds a ServiceAccount that is not the bundle's own, cluster-wide or to a role it does not ship"},
+		{"group", "ClusterRoleBinding x: subjects[0] (Group system:authenticated) is not a ServiceAccount of the bundle in namespace ns; a bundle may bind only its own ServiceAccounts (z), never a user or a group", "binds a user or a group"},
 		{"unknown", "something new", GroupOtherError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

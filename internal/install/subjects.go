@@ -25,12 +25,16 @@ import (
 //     the bundle installs there. Such a grant opens the operator's own
 //     namespace, with rules the Subscription's ServiceAccount must itself
 //     hold or be allowed to bind, and nothing else;
-//   - a ServiceAccount named as one of the bundle's own but in another
-//     namespace: refused, the bundle hard-codes a namespace it is not
-//     installed into;
+//   - a ServiceAccount named as one of the bundle's own in another
+//     namespace (one the bundle hard-codes, such as kustomize's
+//     <name>-system): it is the bundle's own, and is put into the install
+//     namespace, as every namespaced object of the bundle is;
 //   - the default ServiceAccount of any namespace, a User or a Group
 //     (system:authenticated, system:serviceaccounts, ...): refused in every
 //     binding.
+//
+// It changes objs only to put those ServiceAccounts into the install
+// namespace.
 func checkSubjects(bundle, ns string, objs []*unstructured.Unstructured) error {
 	own := map[string]bool{}
 	roles := map[string]bool{} // Roles the bundle installs in the install namespace
@@ -55,6 +59,7 @@ func checkSubjects(bundle, ns string, objs []*unstructured.Unstructured) error {
 		}
 		roleKind, _, _ := unstructured.NestedString(o.Object, "roleRef", "kind")
 		roleName, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
+		moved := false
 		for i, s := range subjects {
 			m, ok := s.(map[string]any)
 			if !ok {
@@ -65,6 +70,14 @@ func checkSubjects(bundle, ns string, objs []*unstructured.Unstructured) error {
 			sns, _ := m["namespace"].(string)
 			if reason := subjectRefusal(subject{kind, sns, name}, ns, own, o.GetKind(), roleKind, roleName, roles); reason != "" {
 				return &InvalidBundleError{Bundle: bundle, Reason: fmt.Sprintf("%s: subjects[%d] %s", describe(Ref(o)), i, reason)}
+			}
+			if kind == "ServiceAccount" && own[name] && sns != ns {
+				m["namespace"], moved = ns, true
+			}
+		}
+		if moved {
+			if err := unstructured.SetNestedSlice(o.Object, subjects, "subjects"); err != nil {
+				return fmt.Errorf("install: %s: %w", describe(Ref(o)), err)
 			}
 		}
 	}
@@ -94,11 +107,8 @@ func subjectRefusal(s subject, ns string, own map[string]bool, bindingKind, role
 	if s.name == defaultServiceAccount {
 		return fmt.Sprintf("is the default ServiceAccount of namespace %s, which every pod there without a serviceAccountName runs as; a bundle may bind only its own ServiceAccounts (%s)", s.namespace, ownList(own))
 	}
-	if s.namespace == ns && own[s.name] {
-		return ""
-	}
-	if s.namespace != ns && own[s.name] {
-		return fmt.Sprintf("(%s) names the bundle's own ServiceAccount %s in namespace %s, but the bundle is installed into namespace %s: the bundle hard-codes namespace %s; install it there", s, s.name, s.namespace, ns, s.namespace)
+	if own[s.name] {
+		return "" // in the install namespace, or put there
 	}
 	foreign := fmt.Sprintf("(%s) is not a ServiceAccount of the bundle in namespace %s; a bundle may bind only its own ServiceAccounts (%s), and another ServiceAccount only with a RoleBinding to a Role the bundle installs", s, ns, ownList(own))
 	switch {
