@@ -445,8 +445,9 @@ type ResolutionCandidate struct {
 	// reason classifies why the bundle was passed over: OutsideRange,
 	// NotInChannel, NoUpgradeEdge, Downgrade, NotStartingVersion, a
 	// Deprecated bundle, DependencyUnsatisfiable, ConstraintUnsatisfiable,
-	// InvalidConstraint, Conflict, NotPreferred, Installed. Empty when
-	// chosen.
+	// InvalidConstraint, KubeVersionTooOld (its spec.minKubeVersion is
+	// above the cluster's Kubernetes version), InvalidMinKubeVersion,
+	// Conflict, NotPreferred, Installed. Empty when chosen.
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Reason string `json:"reason,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
+	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
 	"github.com/ferrydev/ferry/internal/revision"
@@ -56,6 +57,36 @@ func (r *Reconciler) renderBundle(ctx context.Context, sub *v1alpha1.Subscriptio
 	if err != nil {
 		return nil, err
 	}
+	r.minKube.learn(catalogName, sub.Spec.Package, bundle, ms)
+	return renderManifests(sub, bundle, version, ms)
+}
+
+// renderTarget renders the resolution's target, with the manifests fetched
+// to learn its minimum Kubernetes version when they were, and refuses it
+// when that minimum does not fit the cluster (*KubeVersionError): the
+// resolver passes such a bundle over once its minimum is known, this is for
+// one it could not know.
+func (r *Reconciler) renderTarget(ctx context.Context, f *facts, catalogName, bundle, version string) (*install.Rendered, error) {
+	var ms []catalog.Manifest
+	if p := f.fetched; p != nil && p.catalog == catalogName && p.bundle == bundle {
+		if p.err != nil {
+			return nil, p.err
+		}
+		ms = p.manifests
+	} else {
+		var err error
+		if ms, err = r.Catalogs.Manifests(ctx, catalogName, f.sub.Spec.Package, bundle); err != nil {
+			return nil, err
+		}
+		r.minKube.learn(catalogName, f.sub.Spec.Package, bundle, ms)
+	}
+	if err := checkKubeVersion(bundle, ms, f.kube); err != nil {
+		return nil, err
+	}
+	return renderManifests(f.sub, bundle, version, ms)
+}
+
+func renderManifests(sub *v1alpha1.Subscription, bundle, version string, ms []catalog.Manifest) (*install.Rendered, error) {
 	return install.Render(install.Input{
 		Owner:     types.NamespacedName{Namespace: sub.Namespace, Name: sub.Name},
 		Namespace: sub.Namespace, Package: sub.Spec.Package, Version: version, Bundle: bundle,

@@ -228,8 +228,14 @@ func decideRenderError(f *facts, d decision, timeout time.Duration) decision {
 	var invalid *install.InvalidBundleError
 	var mode *install.UnsupportedInstallModeError
 	var mismatch *catalogsource.ContentMismatchError
+	var kube *KubeVersionError
 	reason := ""
 	switch {
+	case errors.As(err, &kube):
+		// Learned from the manifests just now: the next resolution passes
+		// the bundle over.
+		reason = kubeVersionReason
+		d.requeue = 5 * time.Second
 	case errors.As(err, &invalid):
 		reason = v1alpha1.ReasonInvalidBundle
 	case errors.As(err, &mismatch):

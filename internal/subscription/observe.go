@@ -57,6 +57,11 @@ type facts struct {
 	// candidate is what the spec and the catalogs ask to run now; nil when
 	// there is no resolution or the Subscription is paused.
 	candidate *candidate
+	// kube is the cluster's Kubernetes version; nil when not checked.
+	kube *semver.Version
+	// fetched are the manifests of the resolution's target, when they were
+	// fetched to learn its minimum Kubernetes version.
+	fetched *fetched
 }
 
 // pinFacts is the revision spec.rollbackTo names.
@@ -300,18 +305,35 @@ func (r *Reconciler) observeResolution(ctx context.Context, f *facts, snaps []re
 			ApprovedVersion: sub.Spec.ApprovedVersion, AllowDowngrade: sub.Spec.AllowDowngrade,
 		}},
 	}
-	start := time.Now()
-	res, err := resolver.Resolve(ctx, req)
-	since(resolutionSeconds, start)
-	if err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		// A malformed request: the spec is at fault.
-		f.resolveErr = err
-		return nil
+	if f.kube, err = r.kubeVersion(ctx); err != nil {
+		return err
 	}
-	f.resolution = res.Decision(sub.Namespace + "/" + sub.Name)
+	if f.kube != nil {
+		req.KubeVersion, req.MinKubeVersion = f.kube, r.minKube.lookup
+	}
+	// A target whose minimum Kubernetes version is not known yet is
+	// fetched to learn it; when it does not fit, the resolver is asked
+	// again and passes it over.
+	for probes := 0; ; probes++ {
+		start := time.Now()
+		res, err := resolver.Resolve(ctx, req)
+		since(resolutionSeconds, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// A malformed request: the spec is at fault.
+			f.resolveErr = err
+			return nil
+		}
+		f.resolution = res.Decision(sub.Namespace + "/" + sub.Name)
+		if f.kube == nil || probes == MaxKubeVersionProbes || !r.probeTarget(ctx, f, snaps, *f.kube) {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
 	if l := f.resolution.Latest; l != nil {
 		f.latest = l.String()
 	}
@@ -406,7 +428,7 @@ func (r *Reconciler) observeCandidate(ctx context.Context, f *facts, ap *install
 		default:
 			c.reason = reasonUpgrade
 		}
-		rendered, err := r.renderBundle(ctx, sub, t.Catalog, t.Bundle, t.Version.String())
+		rendered, err := r.renderTarget(ctx, f, t.Catalog, t.Bundle, t.Version.String())
 		if err != nil {
 			if ctx.Err() != nil {
 				return err

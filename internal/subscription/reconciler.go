@@ -77,6 +77,14 @@ type Reconciler struct {
 	// HealthRequeue is how often a Subscription waiting for its operator to
 	// become healthy is looked at again.
 	HealthRequeue time.Duration
+	// KubeVersion tells the cluster's Kubernetes version, which a bundle's
+	// spec.minKubeVersion must not exceed; SetupWithManager reads it from
+	// the manager's discovery when nil.
+	KubeVersion KubeVersionSource
+
+	// minKube keeps the minimum Kubernetes version of the bundles whose
+	// manifests were fetched.
+	minKube minKubeVersions
 
 	// pending keeps the live diff of each pending Manual upgrade.
 	pending pendingDiffs

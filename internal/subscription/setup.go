@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -62,6 +63,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.Gene
 	o := setupOptions{resync: DefaultResyncPeriod, apiPoll: DefaultAPIPollInterval, workers: DefaultMaxConcurrentReconciles}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if r.KubeVersion == nil {
+		// The cluster's version, from the discovery API the optional
+		// kinds are looked up with, on the manager's HTTP client.
+		dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+		if err != nil {
+			return fmt.Errorf("subscription: discovery client: %w", err)
+		}
+		r.KubeVersion = NewDiscoveryKubeVersion(dc, DefaultKubeVersionRefresh)
 	}
 	installed, err := newInstalledCache(mgr, o.resync)
 	if err != nil {
