@@ -341,9 +341,12 @@ func (r *Reconciler) observeResolution(ctx context.Context, f *facts, snaps []re
 }
 
 // installedOperators lists what Subscriptions have installed, cluster-wide.
+// Every resolution asks, so the cache's Subscriptions are read in place,
+// not copied: copying all N Subscriptions in each of their reconciles is
+// work that grows with N² (docs/scale.md). Nothing here writes to them.
 func (r *Reconciler) installedOperators(ctx context.Context) ([]resolver.Installed, error) {
 	var list v1alpha1.SubscriptionList
-	if err := r.Client.List(ctx, &list); err != nil {
+	if err := r.Client.List(ctx, &list, ctrl.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var out []resolver.Installed
