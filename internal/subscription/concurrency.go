@@ -5,10 +5,10 @@ import "fmt"
 // DefaultMaxConcurrentReconciles is how many Subscriptions the installer
 // reconciles at once unless WithMaxConcurrentReconciles says otherwise.
 // A reconcile mostly waits on the API server (server-side apply, access
-// reviews, reads of what it owns), so several overlap on one core; more
-// than this gained nothing at 1,000 Subscriptions on the local test bed
-// (docs/scale.md) and only raised the installer's peak memory.
-const DefaultMaxConcurrentReconciles = 1
+// reviews, reads of what it owns), so several overlap on one core; one at
+// a time made 1,000 Subscriptions wait in line behind each other
+// (docs/scale.md).
+const DefaultMaxConcurrentReconciles = 8
 
 // MaxConcurrentReconcilesLimit bounds WithMaxConcurrentReconciles: each
 // worker holds a Subscription's rendered objects, so the bound is one on
