@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -118,7 +120,8 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	addImageServeFlags(fl, &f.images)
 	f.limits.AddFlags(fl)
 	fl.Int64Var(&f.memoryLimit, "memory-limit", 0, "soft limit of the Go heap in bytes, at which the garbage collector works harder "+
-		"(0: 128 MiB, plus --answer-cache-bytes when the answers cannot be kept in a file; at most 90% of the container's memory limit; GOMEMLIMIT in the environment wins)")
+		"(0: once the catalog is loaded, the heap it takes plus 8 MiB of decoded manifests, the answers when they are kept in memory and 32 MiB; "+
+		"at most 90% of the container's memory limit, which also applies while loading; GOMEMLIMIT in the environment wins)")
 	fl.StringVar(&f.answerCacheDir, "answer-cache-dir", "", "directory of the file (without a name) the kept answers are written to, "+
 		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp); when it is not writable the answers are kept in memory, "+
 		"at most 32 MiB unless --answer-cache-bytes is given")
@@ -148,9 +151,13 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if f.memoryLimit < 0 {
 		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
 	}
-	// The answers are in a file unless it cannot be created, which is
-	// known once the server is built; the limit is then raised.
-	setMemoryLimit(log, f.memoryLimit, 0)
+	// While the catalog loads, the limit is the one given or the
+	// container's; the default is derived from the model once it is loaded.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if limit := loadMemoryLimit(f.memoryLimit, cgroupMemoryMax); limit > 0 {
+			debug.SetMemoryLimit(limit)
+		}
+	}
 	dirs, imageRefs, err := splitCatalogs(f.catalogs)
 	if err != nil {
 		return err
@@ -236,8 +243,20 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir, memoryAnswers))
 	srv := catalogd.NewServer(holder, append(opts, more...)...)
+	heapAnswers := int64(0)
 	if inFile, budget, _ := srv.AnswerStore(); !inFile {
-		setMemoryLimit(log, f.memoryLimit, budget)
+		heapAnswers = budget
+	}
+	// The load's garbage goes back to the kernel; what stays is the model.
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if limit, ok := goMemoryLimit(f.memoryLimit, int64(ms.HeapAlloc), heapAnswers, os.Getenv("GOMEMLIMIT")); ok {
+		if f.memoryLimit == 0 {
+			limit = withinCgroup(limit, cgroupMemoryMax)
+		}
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit set", "bytes", limit, "model", ms.HeapAlloc, "answersInMemory", heapAnswers)
 	}
 	errs := make(chan error, 2)
 	go func() { errs <- srv.Serve(lis) }()
@@ -426,38 +445,37 @@ func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (
 	return c, name, nil
 }
 
-// memoryHeadroom is the default memory limit besides answers kept in
-// memory: the catalog model (about 80 MiB in use for the community
-// catalog), the decoded manifests cache (catalog.DefaultManifestCacheBytes)
-// and the requests in flight.
-const memoryHeadroom = 128 << 20
+// memorySlack is what the default memory limit leaves above the model, the
+// decoded manifests cache and answers kept in memory: requests in flight
+// and garbage between collections.
+const memorySlack = 32 << 20
 
-// setMemoryLimit sets the Go memory limit (goMemoryLimit), within the
-// container's when not given.
-func setMemoryLimit(log logr.Logger, flag, heapAnswers int64) {
-	limit, ok := goMemoryLimit(flag, heapAnswers, os.Getenv("GOMEMLIMIT"))
-	if !ok {
-		return
-	}
-	if flag == 0 {
-		limit = withinCgroup(limit, cgroupMemoryMax)
-	}
-	debug.SetMemoryLimit(limit)
-	log.Info("memory limit set", "bytes", limit)
-}
-
-// goMemoryLimit is the Go memory limit to set: flag when given, else
-// memoryHeadroom plus the bytes of answers kept in memory (answerBytes; 0
-// when they are in the answer file). With GOMEMLIMIT set (env, which the
-// runtime has applied) nothing is set.
-func goMemoryLimit(flag, answerBytes int64, env string) (int64, bool) {
+// goMemoryLimit is the Go memory limit to set once the catalog is loaded:
+// flag when given, else model (the heap live after the load) plus the
+// decoded manifests cache (catalog.DefaultManifestCacheBytes), the bytes of
+// answers kept in memory (answerBytes; 0 when they are in the answer file)
+// and memorySlack. With GOMEMLIMIT set (env, which the runtime has applied)
+// nothing is set.
+func goMemoryLimit(flag, model, answerBytes int64, env string) (int64, bool) {
 	if env != "" {
 		return 0, false
 	}
 	if flag > 0 {
 		return flag, true
 	}
-	return answerBytes + memoryHeadroom, true
+	return model + catalog.DefaultManifestCacheBytes + answerBytes + memorySlack, true
+}
+
+// loadMemoryLimit is the memory limit while the catalog loads: flag when
+// given, else 90% of the container's (file), else none (0).
+func loadMemoryLimit(flag int64, file string) int64 {
+	if flag > 0 {
+		return flag
+	}
+	if limit := withinCgroup(math.MaxInt64, file); limit != math.MaxInt64 {
+		return limit
+	}
+	return 0
 }
 
 // cgroupMemoryMax is the memory limit of the container (cgroup v2).

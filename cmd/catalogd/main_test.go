@@ -208,9 +208,12 @@ func writeFile(t *testing.T, p, content string) {
 	}
 }
 
-// TestGoMemoryLimit: the memory limit follows the flag, else the answer
-// cache budget plus headroom, and GOMEMLIMIT wins over both.
+// TestGoMemoryLimit: the memory limit follows the flag, else the model
+// plus the manifests cache, the answers kept in memory and the slack, and
+// GOMEMLIMIT wins over both.
 func TestGoMemoryLimit(t *testing.T) {
+	const model = 64 << 20
+	base := int64(model + catalog.DefaultManifestCacheBytes + memorySlack)
 	tests := []struct {
 		name          string
 		flag, answers int64
@@ -219,15 +222,43 @@ func TestGoMemoryLimit(t *testing.T) {
 		wantSet       bool
 	}{
 		{name: "flag given", flag: 300 << 20, answers: 192 << 20, want: 300 << 20, wantSet: true},
-		{name: "answers kept in memory", answers: 192 << 20, want: 192<<20 + memoryHeadroom, wantSet: true},
-		{name: "answers in the answer file", want: memoryHeadroom, wantSet: true},
+		{name: "answers kept in memory", answers: 32 << 20, want: base + 32<<20, wantSet: true},
+		{name: "answers in the answer file", want: base, wantSet: true},
 		{name: "GOMEMLIMIT wins", flag: 300 << 20, answers: 192 << 20, env: "256MiB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, set := goMemoryLimit(tt.flag, tt.answers, tt.env)
+			got, set := goMemoryLimit(tt.flag, model, tt.answers, tt.env)
 			if got != tt.want || set != tt.wantSet {
-				t.Errorf("goMemoryLimit(%d, %d, %q) = %d, %v; want %d, %v", tt.flag, tt.answers, tt.env, got, set, tt.want, tt.wantSet)
+				t.Errorf("goMemoryLimit(%d, %d, %d, %q) = %d, %v; want %d, %v", tt.flag, model, tt.answers, tt.env, got, set, tt.want, tt.wantSet)
+			}
+		})
+	}
+}
+
+// TestLoadMemoryLimit: while loading, the limit is the flag, else 90% of
+// the container's, else none.
+func TestLoadMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	limited := filepath.Join(dir, "limited")
+	unlimited := filepath.Join(dir, "unlimited")
+	writeFile(t, limited, "268435456\n")
+	writeFile(t, unlimited, "max\n")
+	tests := []struct {
+		name string
+		flag int64
+		file string
+		want int64
+	}{
+		{name: "flag given", flag: 100 << 20, file: limited, want: 100 << 20},
+		{name: "container limit", file: limited, want: 268435456 / 10 * 9},
+		{name: "container without a limit", file: unlimited, want: 0},
+		{name: "no cgroup file", file: filepath.Join(dir, "absent"), want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := loadMemoryLimit(tt.flag, tt.file); got != tt.want {
+				t.Errorf("loadMemoryLimit(%d, %s) = %d, want %d", tt.flag, tt.file, got, tt.want)
 			}
 		})
 	}

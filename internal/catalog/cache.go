@@ -4,7 +4,7 @@ import "github.com/ferrydev/ferry/internal/lru"
 
 // DefaultManifestCacheBytes bounds the decoded manifests a catalog keeps in
 // memory for bundles whose documents stay on disk.
-const DefaultManifestCacheBytes = 32 << 20
+const DefaultManifestCacheBytes = 8 << 20
 
 // ManifestsSize is what manifests weigh in a cache: the bytes of their JSON
 // and names.
