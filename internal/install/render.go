@@ -150,7 +150,7 @@ func Render(in Input) (*Rendered, error) {
 		if u.GetName() == "" {
 			return nil, bad("manifest %s (%s) has no metadata.name", where, gvk.Kind)
 		}
-		if errs := validation.IsDNS1123Subdomain(u.GetName()); len(errs) > 0 {
+		if errs := invalidName(gvk.GroupKind(), u.GetName()); len(errs) > 0 {
 			return nil, bad("manifest %s: %s name %q is invalid: %s", where, gvk.Kind, u.GetName(), strings.Join(errs, "; "))
 		}
 		cleanShipped(u)

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/ferrydev/ferry/internal/kinds"
 )
@@ -47,7 +46,7 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 		if u.GetName() == "" {
 			return bad("object #%d (%s) has no metadata.name", i, gvk.Kind)
 		}
-		if errs := validation.IsDNS1123Subdomain(u.GetName()); len(errs) > 0 {
+		if errs := invalidName(gvk.GroupKind(), u.GetName()); len(errs) > 0 {
 			return bad("object #%d: %s name %q is invalid: %s", i, gvk.Kind, u.GetName(), strings.Join(errs, "; "))
 		}
 		if info.Namespaced {
