@@ -28,8 +28,9 @@ import (
 // lies (the index key does).
 //
 // Byte slices of the model (property values, documents of other schemas,
-// manifests kept in memory) share the payload's memory, which therefore
-// lives as long as the catalog; strings share the table's one copy.
+// manifests kept in memory) share one copy of the payload after the table,
+// which therefore lives as long as the catalog; strings share the table's
+// one copy.
 
 // Kinds of manifest sources in the payload.
 const (
@@ -321,15 +322,17 @@ func sourceOf(sources []Source, p string) (int, string, bool) {
 // returns zero values. Every length is checked against what is left, so a
 // damaged payload costs at most its own size in memory.
 type decoder struct {
-	b     []byte
-	off   int
+	b   []byte
+	off int
+	// base is where b starts in the payload.
+	base  int
 	err   error
 	table []string
 }
 
 func (d *decoder) fail(format string, args ...any) {
 	if d.err == nil {
-		d.err = fmt.Errorf("at byte %d: %s", d.off, fmt.Sprintf(format, args...))
+		d.err = fmt.Errorf("at byte %d: %s", d.base+d.off, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -425,6 +428,11 @@ func (d *decoder) readTable() {
 		d.table[i] = all[off : off+l]
 		off += l
 	}
+	// The model's byte slices keep what they point into alive: the rest
+	// of the payload, not the table's bytes, which all now holds.
+	rest := make([]byte, len(d.b)-d.off)
+	copy(rest, d.b[d.off:])
+	d.b, d.base, d.off = rest, d.base+d.off, 0
 }
 
 func (d *decoder) bytes() []byte {
