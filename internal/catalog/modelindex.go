@@ -310,7 +310,10 @@ func sourceOf(sources []Source, p string) (int, string, bool) {
 		if s.Dir == "" {
 			continue
 		}
-		dir := filepath.Clean(s.Dir) + string(filepath.Separator)
+		dir := filepath.Clean(s.Dir)
+		if !strings.HasSuffix(dir, string(filepath.Separator)) {
+			dir += string(filepath.Separator)
+		}
 		if rel, ok := strings.CutPrefix(p, dir); ok {
 			return i, rel, true
 		}

@@ -461,3 +461,30 @@ func TestIndexBundleImages(t *testing.T) {
 		})
 	}
 }
+
+func TestSourceOf(t *testing.T) {
+	sources := []Source{{Name: "fs"}, {Dir: "/srv/a/"}, {Dir: "rel/b"}, {Dir: "/"}}
+	tests := []struct {
+		name, path string
+		src        int
+		rel        string
+		ok         bool
+	}{
+		{"absolute directory with a trailing slash", "/srv/a/x/catalog.json", 1, "x/catalog.json", true},
+		{"relative directory", "rel/b/catalog.yaml", 2, "catalog.yaml", true},
+		{"a sibling with the same prefix is not inside", "/srv/ab/catalog.json", 3, "srv/ab/catalog.json", true},
+		{"the root holds every absolute path", "/etc/catalog.json", 3, "etc/catalog.json", true},
+		{"in no source", "elsewhere/catalog.json", 0, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, rel, ok := sourceOf(sources, tt.path)
+			if src != tt.src || rel != tt.rel || ok != tt.ok {
+				t.Errorf("sourceOf(%q) = %d, %q, %t; want %d, %q, %t", tt.path, src, rel, ok, tt.src, tt.rel, tt.ok)
+			}
+			if ok && filepath.Join(sources[src].Dir, rel) != tt.path {
+				t.Errorf("joined back: %s", filepath.Join(sources[src].Dir, rel))
+			}
+		})
+	}
+}
