@@ -525,6 +525,35 @@ func TestInstaller(t *testing.T) {
 	}
 }
 
+// TestAdmissionDefaultServiceAccount: a Subscription naming no
+// ServiceAccount is checked by the admission policy as naming the one the
+// installer then uses.
+func TestAdmissionDefaultServiceAccount(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sets []string
+		want string
+	}{
+		{"none: naming none is left to the installer, which refuses it", nil, "''"},
+		{"ferry-tenant", []string{"installer.defaultServiceAccount=ferry-tenant"}, "'ferry-tenant'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p admissionregistrationv1.ValidatingAdmissionPolicy
+			decodeStrict(t, find(t, render(t, nil, tc.sets...), "ValidatingAdmissionPolicy", "ferry-subscription-serviceaccount"), &p)
+			vars := map[string]string{}
+			for _, v := range p.Spec.Variables {
+				vars[v.Name] = v.Expression
+			}
+			if got := vars["defaultServiceAccount"]; got != tc.want {
+				t.Errorf("variable defaultServiceAccount = %q, want %q", got, tc.want)
+			}
+			if !strings.Contains(vars["serviceAccount"], "variables.defaultServiceAccount") {
+				t.Errorf("variable serviceAccount = %q does not fall back to defaultServiceAccount", vars["serviceAccount"])
+			}
+		})
+	}
+}
+
 func TestImages(t *testing.T) {
 	const digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 	for _, tc := range []struct {

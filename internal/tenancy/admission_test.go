@@ -21,8 +21,11 @@ import (
 	"github.com/ferrydev/ferry/internal/testenv"
 )
 
-// admissionPolicies applies config/admission as shipped.
-func admissionPolicies(t *testing.T) {
+// admissionPolicies applies config/admission as shipped; with
+// defaultServiceAccount set as an installer started with
+// --default-service-account=defaultServiceAccount needs it (what the Helm
+// chart renders).
+func admissionPolicies(t *testing.T, defaultServiceAccount string) {
 	t.Helper()
 	root, err := testbin.ModuleRoot()
 	if err != nil {
@@ -41,6 +44,13 @@ func admissionPolicies(t *testing.T) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if defaultServiceAccount != "" {
+			const unset = "- name: defaultServiceAccount\n    expression: \"''\""
+			if strings.Contains(string(b), "name: defaultServiceAccount") && !strings.Contains(string(b), unset) {
+				t.Fatalf("%s: the variable defaultServiceAccount is not %q", f, unset)
+			}
+			b = []byte(strings.Replace(string(b), unset, "- name: defaultServiceAccount\n    expression: \"'"+defaultServiceAccount+"'\"", 1))
 		}
 		all.WriteString("\n---\n")
 		all.Write(b)
@@ -100,7 +110,7 @@ func grant(t *testing.T, ns, user string, rules ...rbacv1.PolicyRule) {
 func TestAdmissionPolicies(t *testing.T) {
 	id := tenant(t, testenv.NamespaceTenant)
 	ns := id.Namespace
-	admissionPolicies(t)
+	admissionPolicies(t, "")
 
 	subscriptions := rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"subscriptions"}, Verbs: []string{"get", "create", "update", "patch"}}
 	ferryWrites := rbacv1.PolicyRule{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"catalogsources", "revisions"}, Verbs: []string{"get", "create", "update", "patch"}}
@@ -205,5 +215,25 @@ func TestAdmissionPolicies(t *testing.T) {
 				t.Fatalf("got %v, want Forbidden saying %q", err, tt.want)
 			}
 		})
+	}
+
+	// With a default ServiceAccount, naming none is naming it: bob, who may
+	// not impersonate it, can no longer get its rights by leaving the field
+	// empty; alice, who may, can.
+	admissionPolicies(t, id.Name)
+	if err := wait.PollUntilContextTimeout(ctxFor(t), 100*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = bob.Create(ctx, sub("probe-default", ""))
+		if last == nil {
+			return false, env.Client.Delete(ctx, sub("probe-default", ""))
+		}
+		return apierrors.IsForbidden(last), nil
+	}); err != nil {
+		t.Fatalf("the policy with a default ServiceAccount never took effect: %v (last answer: %v)", err, last)
+	}
+	if want := "spec.serviceAccountName: bob may not use ServiceAccount " + ns + "/" + id.Name; !strings.Contains(last.Error(), want) {
+		t.Errorf("naming none without the right to the default: %v, want %q", last, want)
+	}
+	if err := alice.Create(ctxFor(t), sub("of-alice-default", "")); err != nil {
+		t.Errorf("naming none with the right to the default: %v", err)
 	}
 }
