@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +115,21 @@ func runTree(ctx context.Context, corpus, cache string, seed, treeBytes int64, r
 	if err != nil {
 		return err
 	}
+	ls, err := cl.ListBundles(ctx, &api.ListBundlesRequest{})
+	if err != nil {
+		return fmt.Errorf("ListBundles: %w", err)
+	}
+	entries := 0
+	for {
+		if _, err := ls.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				return fmt.Errorf("ListBundles: %w", err)
+			}
+			break
+		}
+		entries++
+	}
+	fmt.Printf("| memory after ListBundles (%d entries) | %s |\n", entries, readMem(ctx, p))
 	var lat []time.Duration
 	var errs, bare int
 	var moved int64
