@@ -459,15 +459,19 @@ func (d *decoder) sum() (s [32]byte) {
 	return s
 }
 
-// decodeSlice reads a slice whose elements take at least one byte each.
-func decodeSlice[T any](d *decoder, f func(*decoder) T) []T {
+// decodeSlice reads a slice whose elements are encoded in at least min
+// bytes each: no more elements are allocated than the bytes left can hold,
+// which bounds what a damaged payload makes decoding allocate to a few
+// dozen times its size (elements take at most about 20 times their
+// minimal encoding).
+func decodeSlice[T any](d *decoder, min int, f func(*decoder) T) []T {
 	n := d.uint()
 	if n == 0 || d.err != nil {
 		return nil
 	}
 	n--
-	if n > uint64(len(d.b)-d.off) {
-		d.fail("%d elements cannot fit in the %d bytes left", n, len(d.b)-d.off)
+	if left := uint64(len(d.b) - d.off); n > left/uint64(min) {
+		d.fail("%d elements of at least %d bytes cannot fit in the %d bytes left", n, min, left)
 		return nil
 	}
 	out := make([]T, n)
@@ -480,10 +484,10 @@ func decodeSlice[T any](d *decoder, f func(*decoder) T) []T {
 	return out
 }
 
-func (d *decoder) strs() []string { return decodeSlice(d, (*decoder).str) }
+func (d *decoder) strs() []string { return decodeSlice(d, 1, (*decoder).str) }
 
 func (d *decoder) props() []Property {
-	return decodeSlice(d, func(d *decoder) Property { return Property{Type: d.str(), Value: d.bytes()} })
+	return decodeSlice(d, 2, func(d *decoder) Property { return Property{Type: d.str(), Value: d.bytes()} })
 }
 
 func (d *decoder) deprecation() *Deprecation {
@@ -494,7 +498,7 @@ func (d *decoder) deprecation() *Deprecation {
 }
 
 func (d *decoder) gvks() []GVK {
-	return decodeSlice(d, func(d *decoder) GVK { return GVK{Group: d.str(), Version: d.str(), Kind: d.str()} })
+	return decodeSlice(d, 3, func(d *decoder) GVK { return GVK{Group: d.str(), Version: d.str(), Kind: d.str()} })
 }
 
 // decodeModel reads what encodeModel wrote and links the model: its maps,
@@ -504,21 +508,21 @@ func decodeModel(payload []byte, sources []Source) (*Catalog, []imageOnly, error
 	d := &decoder{b: payload}
 	d.readTable()
 	c := &Catalog{Digest: d.str()}
-	c.Problems = decodeSlice(d, func(d *decoder) Problem {
+	c.Problems = decodeSlice(d, 6, func(d *decoder) Problem {
 		return Problem{Path: d.str(), Field: d.str(), Reason: d.str(), Severity: Severity(d.str()), Package: d.str(), Bundle: d.str()}
 	})
-	c.Others = decodeSlice(d, func(d *decoder) Meta {
+	c.Others = decodeSlice(d, 5, func(d *decoder) Meta {
 		return Meta{Schema: d.str(), Package: d.str(), Name: d.str(), Blob: d.bytes(), Source: d.str()}
 	})
 	type imageDoc struct {
 		im     imageOnly
 		served bool
 	}
-	images := decodeSlice(d, func(d *decoder) imageDoc {
+	images := decodeSlice(d, 6, func(d *decoder) imageDoc {
 		ref := BundleImage{Package: d.str(), Name: d.str(), Image: d.str()}
 		return imageDoc{imageOnly{ref: ref, src: d.str(), field: d.str()}, d.bool()}
 	})
-	c.Packages = decodeSlice(d, func(d *decoder) *Package { return d.pkg(sources) })
+	c.Packages = decodeSlice(d, 7, func(d *decoder) *Package { return d.pkg(sources) })
 	if d.err == nil && d.off != len(d.b) {
 		d.fail("%d bytes after the model", len(d.b)-d.off)
 	}
@@ -548,10 +552,10 @@ func (d *decoder) pkg(sources []Source) *Package {
 		p.Icon = &Icon{Base64Data: d.str(), MediaType: d.str()}
 	}
 	p.Deprecation = d.deprecation()
-	p.Bundles = decodeSlice(d, func(d *decoder) *Bundle { return d.bundle(p.Name, sources) })
-	p.Channels = decodeSlice(d, func(d *decoder) *Channel {
+	p.Bundles = decodeSlice(d, 52, func(d *decoder) *Bundle { return d.bundle(p.Name, sources) })
+	p.Channels = decodeSlice(d, 5, func(d *decoder) *Channel {
 		ch := &Channel{Package: p.Name, Name: d.str(), Head: d.str(), Deprecation: d.deprecation(), Properties: d.props()}
-		ch.Entries = decodeSlice(d, func(d *decoder) *ChannelEntry {
+		ch.Entries = decodeSlice(d, 5, func(d *decoder) *ChannelEntry {
 			e := &ChannelEntry{Name: d.str(), Replaces: d.str(), Skips: d.strs(), SkipRange: d.str()}
 			if i := d.small(); i < len(p.Bundles) {
 				e.Bundle = p.Bundles[i]
@@ -568,19 +572,19 @@ func (d *decoder) pkg(sources []Source) *Package {
 func (d *decoder) bundle(pkg string, sources []Source) *Bundle {
 	b := &Bundle{Package: pkg, Name: d.str()}
 	b.Version = semver.Version{Major: d.uint(), Minor: d.uint(), Patch: d.uint()}
-	b.Version.Pre = decodeSlice(d, func(d *decoder) semver.PRVersion {
+	b.Version.Pre = decodeSlice(d, 3, func(d *decoder) semver.PRVersion {
 		return semver.PRVersion{VersionStr: d.str(), VersionNum: d.uint(), IsNum: d.bool()}
 	})
 	b.Version.Build = d.strs()
 	b.Image = d.str()
 	b.Properties = d.props()
-	b.RelatedImages = decodeSlice(d, func(d *decoder) RelatedImage { return RelatedImage{Name: d.str(), Image: d.str()} })
+	b.RelatedImages = decodeSlice(d, 2, func(d *decoder) RelatedImage { return RelatedImage{Name: d.str(), Image: d.str()} })
 	b.Channels = d.strs()
 	b.Deprecation = d.deprecation()
 	b.Source = d.str()
 	b.ProvidedAPIs = d.gvks()
 	b.RequiredAPIs = d.gvks()
-	b.RequiredPackages = decodeSlice(d, func(d *decoder) PackageRequirement {
+	b.RequiredPackages = decodeSlice(d, 2, func(d *decoder) PackageRequirement {
 		return PackageRequirement{PackageName: d.str(), VersionRange: d.str()}
 	})
 	b.csvMetadata = d.bytes()
@@ -595,7 +599,7 @@ func (d *decoder) bundle(pkg string, sources []Source) *Bundle {
 	switch kind := d.uint(); kind {
 	case manifestsNone:
 	case manifestsInline:
-		b.manifests = inlineManifests(decodeSlice(d, func(d *decoder) Manifest {
+		b.manifests = inlineManifests(decodeSlice(d, 4, func(d *decoder) Manifest {
 			return Manifest{APIVersion: d.str(), Kind: d.str(), Name: d.str(), JSON: d.bytes()}
 		}))
 	case manifestsBlob:
@@ -607,7 +611,7 @@ func (d *decoder) bundle(pkg string, sources []Source) *Bundle {
 		r := &blobRef{path: filepath.Join(sources[src].Dir, d.str()), off: d.int(), n: d.int(), size: d.int()}
 		r.modTime = time.Unix(0, d.int())
 		r.yaml, r.located = d.bool(), d.bool()
-		r.objects = decodeSlice(d, func(d *decoder) objectRef {
+		r.objects = decodeSlice(d, 5, func(d *decoder) objectRef {
 			return objectRef{apiVersion: d.str(), kind: d.str(), name: d.str(), off: int(d.int()), n: int(d.int())}
 		})
 		r.sum = d.sum()

@@ -488,3 +488,41 @@ func TestSourceOf(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeModelSmallest decodes models whose elements are encoded in
+// the fewest bytes each, the bound decodeSlice checks counts against.
+func TestDecodeModelSmallest(t *testing.T) {
+	b := &Bundle{Name: "b"}
+	e := &ChannelEntry{Name: "b", Bundle: b}
+	ch := &Channel{Name: "c", Head: "b", Entries: []*ChannelEntry{e}}
+	p := &Package{Name: "p", DefaultChannel: "c", Bundles: []*Bundle{b}, Channels: []*Channel{ch}}
+	b.Package = p.Name
+	ch.Package = p.Name
+	tests := []struct {
+		name string
+		c    *Catalog
+	}{
+		{"empty", &Catalog{}},
+		{"empty elements", &Catalog{Packages: []*Package{p}, Problems: Problems{{}}, Others: []Meta{{}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			images := []imageOnly{{}}
+			payload, err := encodeModel(tt.c, images, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotImages, err := decodeModel(payload, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := encodeModel(got, gotImages, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(again) != string(payload) {
+				t.Error("decoded and encoded again, the model differs")
+			}
+		})
+	}
+}
