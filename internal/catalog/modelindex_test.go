@@ -526,3 +526,62 @@ func TestDecodeModelSmallest(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexRoundTripCommunityCatalog reads the real-size community
+// catalog back from its index: the model is the parsed one, byte for byte.
+func TestIndexRoundTripCommunityCatalog(t *testing.T) {
+	archive := corpusFile(t, "community-prod-full-fbc.tar.xz")
+	dir := t.TempDir()
+	extract(t, archive, dir)
+	src := Source{Name: "community", Dir: dir, Format: FormatFBC, Fingerprint: "sha256:community"}
+	sources := []Source{src}
+	parsed, err := Load(context.Background(), sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := IndexConfig{Dir: t.TempDir()}
+	loadWithIndex(t, src, ic)
+	read := loadWithIndex(t, src, ic)
+	if !read.FromIndex {
+		t.Fatal("not read from the index")
+	}
+	if string(encodedModel(t, read, sources)) != string(encodedModel(t, parsed, sources)) {
+		t.Fatal("the model read from the index differs from the parsed one")
+	}
+	if read.Digest != parsed.Digest || digest(read) != parsed.Digest {
+		t.Errorf("digest %s (recomputed %s), parsed %s", read.Digest, digest(read), parsed.Digest)
+	}
+	sameLinksCounted(t, read, parsed)
+}
+
+// sameLinksCounted is sameLinks without the per-bundle successor walk,
+// which is quadratic in a channel's size.
+func sameLinksCounted(t *testing.T, got, want *Catalog) {
+	t.Helper()
+	if len(got.providers) != len(want.providers) {
+		t.Errorf("%d provided APIs, want %d", len(got.providers), len(want.providers))
+	}
+	for g, bs := range want.providers {
+		if len(got.Providers(g)) != len(bs) {
+			t.Errorf("providers of %s: %d, want %d", g, len(got.Providers(g)), len(bs))
+		}
+	}
+	for _, wp := range want.Packages {
+		gp := got.Package(wp.Name)
+		if gp == nil || len(gp.Bundles) != len(wp.Bundles) {
+			t.Fatalf("package %s differs", wp.Name)
+		}
+		for _, wc := range wp.Channels {
+			gc := gp.Channel(wc.Name)
+			if gc == nil {
+				t.Fatalf("channel %s/%s missing", wp.Name, wc.Name)
+			}
+			for _, we := range wc.Entries {
+				ge := gc.Entry(we.Name)
+				if ge == nil || ge.Bundle != gp.Bundle(we.Bundle.Name) || ge.InSkipRange(we.Bundle.Version) != we.InSkipRange(we.Bundle.Version) {
+					t.Fatalf("channel %s/%s entry %s differs", wp.Name, wc.Name, we.Name)
+				}
+			}
+		}
+	}
+}
