@@ -180,18 +180,8 @@ func (a *Applier) registerWebhooks(ctx context.Context, r *Rendered, g *generate
 			}
 			continue
 		}
-		out := o.DeepCopy()
-		hooks, _, _ := unstructured.NestedSlice(out.Object, "webhooks")
-		for i, h := range hooks {
-			hm, ok := h.(map[string]any)
-			if !ok {
-				return fmt.Errorf("%s: webhooks[%d] is not an object", describe(ref), i)
-			}
-			if err := unstructured.SetNestedField(hm, caBundle, "clientConfig", "caBundle"); err != nil {
-				return fmt.Errorf("%s: webhooks[%d]: %w", describe(ref), i, err)
-			}
-		}
-		if err := unstructured.SetNestedSlice(out.Object, hooks, "webhooks"); err != nil {
+		out, err := withCABundle(o, caBundle)
+		if err != nil {
 			return err
 		}
 		if err := a.applyOne(ctx, r, out); err != nil {
@@ -280,6 +270,20 @@ func (a *Applier) applyConversion(ctx context.Context, crd *unstructured.Unstruc
 // empty apply as the conversion field manager, made only when that manager
 // holds fields of the CRD.
 func (a *Applier) releaseConversion(ctx context.Context, name string, owns func(metav1.Object) bool) error {
+	// Most CRDs have no conversion webhook: Client (the installer's cache)
+	// says so without a request; only then are the field managers read.
+	crd := &unstructured.Unstructured{}
+	crd.SetGroupVersionKind(crdGVK)
+	err := a.Client.Get(ctx, client.ObjectKey{Name: name}, crd)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading CRD %s: %w", name, err)
+	}
+	if strategy, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "strategy"); strategy != "Webhook" {
+		return nil
+	}
 	ref := v1alpha1.ObjectReference{Group: groupAPIExtensions, Version: "v1", Kind: kindCRD, Name: name}
 	m, err := a.getMeta(ctx, ref)
 	if apierrors.IsNotFound(err) {
@@ -409,4 +413,85 @@ func checkRestoredWebhook(u *unstructured.Unstructured, namespace string) error 
 func asMap(v any) map[string]any {
 	m, _ := v.(map[string]any)
 	return m
+}
+
+// LiveCertificates returns objs as Apply would write them, for a dry run
+// that compares them with the cluster, reading the live certificate
+// Secrets with r and writing and generating nothing: a certificate Secret
+// Apply would keep gets its live certificate, and the Deployments and
+// webhooks that use it its CA hash and CA bundle. Regenerate lists the
+// certificate Secrets Apply would create or replace instead (missing,
+// invalid or due for rotation at now); they, and the objects that use
+// them, are returned as rendered. objs are not modified.
+func LiveCertificates(ctx context.Context, r client.Reader, objs []*unstructured.Unstructured, now time.Time) (out []*unstructured.Unstructured, regenerate []v1alpha1.ObjectReference, err error) {
+	a := &Applier{Reader: r, Clock: func() time.Time { return now }}
+	g := &generated{certs: map[string]*servingCert{}}
+	out = make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o
+		ref := Ref(o)
+		if ref.Group != "" || ref.Kind != "Secret" || o.GetAnnotations()[AnnotationServingCertFor] == "" {
+			continue
+		}
+		live := &corev1.Secret{}
+		err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, live)
+		switch {
+		case apierrors.IsNotFound(err):
+			regenerate = append(regenerate, ref)
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("reading %s: %w", describe(ref), err)
+		}
+		if _, err := reuseServingCert(live.Data, o.GetAnnotations()[AnnotationServingCertFor], ref.Namespace, now); err != nil {
+			regenerate = append(regenerate, ref)
+			continue
+		}
+		if out[i], err = a.fill(ctx, o, g); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, o := range out {
+		ref := Ref(o)
+		switch {
+		case ref.Group == kinds.GroupApps && ref.Kind == "Deployment":
+			if out[i], err = a.fill(ctx, o, g); err != nil {
+				return nil, nil, err
+			}
+		case isWebhookStep(o):
+			cert := g.certs[o.GetAnnotations()[AnnotationCAFrom]]
+			if cert == nil {
+				continue
+			}
+			if out[i], err = withCABundle(o, base64.StdEncoding.EncodeToString(cert.caBundle)); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return out, regenerate, nil
+}
+
+// withCABundle returns a copy of a webhook configuration, or of a CRD with
+// a conversion webhook, with caBundle set.
+func withCABundle(o *unstructured.Unstructured, caBundle string) (*unstructured.Unstructured, error) {
+	out := o.DeepCopy()
+	if isCRD(Ref(o)) {
+		if err := unstructured.SetNestedField(out.Object, caBundle, "spec", "conversion", "webhook", "clientConfig", "caBundle"); err != nil {
+			return nil, fmt.Errorf("CRD %s: %w", o.GetName(), err)
+		}
+		return out, nil
+	}
+	hooks, _, _ := unstructured.NestedSlice(out.Object, "webhooks")
+	for i, h := range hooks {
+		hm, ok := h.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: webhooks[%d] is not an object", describe(Ref(o)), i)
+		}
+		if err := unstructured.SetNestedField(hm, caBundle, "clientConfig", "caBundle"); err != nil {
+			return nil, fmt.Errorf("%s: webhooks[%d]: %w", describe(Ref(o)), i, err)
+		}
+	}
+	if err := unstructured.SetNestedSlice(out.Object, hooks, "webhooks"); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

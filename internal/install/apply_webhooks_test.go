@@ -76,7 +76,8 @@ func startTollServer(t *testing.T, ip string, certPEM, keyPEM []byte) *tollServe
 	s.port = int32(ln.Addr().(*net.TCPAddr).Port)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/validate-tollgate-ferry-dev-v1-toll", s.admit(func(obj map[string]any) *admissionv1.AdmissionResponse {
-		if n, _, _ := unstructured.NestedInt64(obj, "spec", "amountCents"); n < 0 {
+		// JSON numbers decode as float64.
+		if n, _, _ := unstructured.NestedFieldNoCopy(obj, "spec", "amountCents"); toFloat(n) < 0 {
 			return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: "tollgate says: amountCents must not be negative", Code: http.StatusForbidden}}
 		}
 		return &admissionv1.AdmissionResponse{Allowed: true}
@@ -364,6 +365,29 @@ func TestWebhooksCalledWithTheGeneratedCA(t *testing.T) {
 	// 4. The API server calls all three webhooks over TLS it verifies.
 	checkTolls(ctx, t, ns, srv, "toll-1")
 
+	// A dry run (kubectl ferry diff) sees the objects as Apply writes them:
+	// the kept certificate and its CA bundle; at rotation time, the
+	// Secret is one Apply replaces.
+	asApplied, regenerate, err := install.LiveCertificates(ctx, env.Client, r.Objects, time.Now())
+	if err != nil || len(regenerate) > 0 {
+		t.Fatalf("LiveCertificates = %v, regenerate %v", err, refStrings(regenerate))
+	}
+	for _, o := range asApplied {
+		switch o.GetKind() {
+		case "Secret":
+			if data, _, _ := unstructured.NestedStringMap(o.Object, "data"); data["tls.key"] != base64.StdEncoding.EncodeToString(secret.Data["tls.key"]) {
+				t.Error("LiveCertificates: the Secret does not hold the live key")
+			}
+		case "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration":
+			if ca := caBundles(t, o); ca[0] != base64.StdEncoding.EncodeToString([]byte(wantCA)) {
+				t.Errorf("LiveCertificates: %s has caBundle %.20q", o.GetKind(), ca[0])
+			}
+		}
+	}
+	if _, regenerate, err := install.LiveCertificates(ctx, env.Client, r.Objects, res.CertificatesRotateAt); err != nil || len(regenerate) != 1 || regenerate[0].Name != tollgateCert {
+		t.Errorf("LiveCertificates at rotation = %v, regenerate %v; want the Secret", err, refStrings(regenerate))
+	}
+
 	// 5. Rotation: within the threshold a new CA and certificate replace
 	// them. The Deployment rolls (its CA hash changed), so the registered
 	// webhooks only get the new bundle, which trusts the old certificate
@@ -454,4 +478,9 @@ func checkTolls(ctx context.Context, t *testing.T, ns string, srv *tollServer, n
 	if err := env.Client.Delete(ctx, toll(0)); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
+}
+
+func toFloat(v any) float64 {
+	f, _ := v.(float64)
+	return f
 }

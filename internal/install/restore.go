@@ -54,6 +54,9 @@ func CheckRestored(objs []*unstructured.Unstructured, namespace string) error {
 		} else {
 			u.SetNamespace("")
 		}
+		if err := checkConversionURL(u); err != nil {
+			return bad("object #%d: %s: %v", i, describe(Ref(u)), err)
+		}
 		if info.Rank == kinds.RankWebhook {
 			if err := checkRestoredWebhook(u, namespace); err != nil {
 				return bad("object #%d: %s: %v", i, describe(Ref(u)), err)

@@ -128,6 +128,9 @@ func planWebhooks(csvName string, spec *csvSpec, ns string, owner types.Namespac
 				return nil, fmt.Errorf("ClusterServiceVersion %s: shipped %s carries annotation %s, which only Ferry sets", csvName, describe(Ref(u)), a)
 			}
 		}
+		if err := checkConversionURL(u); err != nil {
+			return nil, fmt.Errorf("ClusterServiceVersion %s: shipped %s: %w", csvName, describe(Ref(u)), err)
+		}
 	}
 	if len(spec.WebhookDefinitions) == 0 {
 		return plan, nil
@@ -296,6 +299,19 @@ func planWebhooks(csvName string, spec *csvSpec, ns string, owner types.Namespac
 		mountCerts(&dep.Spec.Template.Spec, secret)
 	}
 	return plan, nil
+}
+
+// checkConversionURL refuses a CRD whose conversion webhook is called by
+// URL: the API server would send every object it converts to an address
+// outside the cluster's Services. Conversion webhooks are Services.
+func checkConversionURL(u *unstructured.Unstructured) error {
+	if !isCRD(Ref(u)) {
+		return nil
+	}
+	if url, ok, _ := unstructured.NestedString(u.Object, "spec", "conversion", "webhook", "clientConfig", "url"); ok {
+		return fmt.Errorf("spec.conversion.webhook.clientConfig.url is %q: a CRD's conversion webhook must be a Service, declared in the CSV's webhookdefinitions", url)
+	}
+	return nil
 }
 
 // validateWebhook checks the fields of one webhook description that do not

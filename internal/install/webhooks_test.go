@@ -276,6 +276,16 @@ func TestRenderRefusesGeneratedObjects(t *testing.T) {
 	if _, err := install.Render(marked); err == nil || !strings.Contains(err.Error(), "shipped Secret tolls/steal carries annotation "+install.AnnotationServingCertFor+", which only Ferry sets") {
 		t.Errorf("Render with a marked Secret = %v", err)
 	}
+	byURL := in
+	byURL.Manifests = editManifest(t, in.Manifests, "CustomResourceDefinition", func(crd map[string]any) {
+		crd["spec"].(map[string]any)["conversion"] = map[string]any{"strategy": "Webhook", "webhook": map[string]any{
+			"clientConfig": map[string]any{"url": "https://collector.example.com/convert"}, "conversionReviewVersions": []any{"v1"},
+		}}
+	})
+	byURL = editWebhooks(t, byURL, func(h []any) []any { return h[:2] })
+	if _, err := install.Render(byURL); err == nil || !strings.Contains(err.Error(), `shipped CRD tolls.tollgate.ferry.dev: spec.conversion.webhook.clientConfig.url is "https://collector.example.com/convert": a CRD's conversion webhook must be a Service`) {
+		t.Errorf("Render of a CRD converted by URL = %v", err)
+	}
 	noWebhooks := input(t, "ops", lighthouse, "1.3.0")
 	noWebhooks.Manifests = append(noWebhooks.Manifests, manifest(t, map[string]any{
 		"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "m", "annotations": map[string]any{install.AnnotationCAFrom: "ops/x"}},
@@ -356,6 +366,30 @@ func TestRenderWebhookServiceReplacesShipped(t *testing.T) {
 	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].TargetPort.IntValue() != 443 {
 		t.Errorf("Service ports = %+v, want 443 to 443", svc.Spec.Ports)
 	}
+}
+
+// editManifest rewrites the first manifest of kind.
+func editManifest(t *testing.T, ms []catalog.Manifest, kind string, edit func(obj map[string]any)) []catalog.Manifest {
+	t.Helper()
+	out := append([]catalog.Manifest{}, ms...)
+	for i, m := range out {
+		if m.Kind != kind {
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(m.JSON, &obj); err != nil {
+			t.Fatal(err)
+		}
+		edit(obj)
+		js, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i].JSON = js
+		return out
+	}
+	t.Fatalf("no %s among the manifests", kind)
+	return nil
 }
 
 func fromU(t *testing.T, u *unstructured.Unstructured, into any) {

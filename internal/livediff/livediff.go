@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pmezard/go-difflib/difflib"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -98,14 +99,34 @@ func Compare(ctx context.Context, r client.Reader, w client.Writer, in Input) (*
 	res := &Result{}
 	var liveRoles, newRoles []*unstructured.Unstructured
 	want := map[string]bool{}
-	for _, src := range in.Objects {
+	// What the installer generates when it applies (webhook certificates,
+	// the CA bundles and hashes that follow them) is compared as it would
+	// be written: the live certificate while the installer would keep it.
+	objs, regenerate, err := install.LiveCertificates(ctx, r, in.Objects, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range objs {
 		o := src.DeepCopy()
 		ref := install.Ref(o)
 		want[RefKey(ref)] = true
 		install.StampOwner(o, in.Owner, in.Package)
+		if slices.Contains(regenerate, ref) {
+			d, err := generatedCertificate(ctx, r, ref)
+			if err != nil {
+				return nil, err
+			}
+			res.Objects = append(res.Objects, d)
+			continue
+		}
 		d, live, err := DryRun(ctx, r, w, o, in.Owner, in.Package)
 		if err != nil {
 			return nil, err
+		}
+		if o.GetAnnotations()[install.AnnotationServingCertFor] != "" {
+			// Never show a private key.
+			d.Diff = ""
+			d.Fields = slices.DeleteFunc(d.Fields, func(f string) bool { return strings.HasPrefix(f, "data") })
 		}
 		res.Objects = append(res.Objects, d)
 		if IsRole(ref) {
@@ -143,11 +164,25 @@ func Compare(ctx context.Context, r client.Reader, w client.Writer, in Input) (*
 		}
 		res.Objects = append(res.Objects, d)
 	}
-	var err error
 	if res.RBAC, err = RBAC(liveRoles, newRoles); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// generatedCertificate is the diff of a webhook certificate Secret the
+// installer creates or replaces when it applies: no dry run (there is no
+// key before the apply), and no content shown.
+func generatedCertificate(ctx context.Context, r client.Reader, ref v1alpha1.ObjectReference) (ObjectDiff, error) {
+	d := ObjectDiff{Object: Describe(ref), Action: ActionCreate, Message: "webhook serving certificate: generated when applied"}
+	live, err := Live(ctx, r, ref)
+	if err != nil {
+		return d, err
+	}
+	if live != nil {
+		d.Action, d.Message = ActionChange, "webhook serving certificate: missing, invalid or due for rotation, replaced when applied"
+	}
+	return d, nil
 }
 
 // ReadError is a failure to read a live object.
