@@ -176,26 +176,58 @@ func (c *Checker) Check(ctx context.Context, id Identity, plan Plan) error {
 	if err != nil {
 		return err
 	}
-	var perms []Permission
+	// The bound counts every permission the plan may need reviewed, the
+	// other ways of the escalation checks included, whether or not they
+	// are asked: a plan is refused or not whatever the identity holds.
+	var perms, alts []Permission
 	seen := map[Permission]bool{}
-	add := func(ps []Permission) {
+	add := func(dst *[]Permission, ps []Permission) {
 		for _, p := range ps {
 			if !seen[p] {
 				seen[p] = true
-				perms = append(perms, p)
+				*dst = append(*dst, p)
 			}
 		}
 	}
 	for _, r := range reqs {
-		add(r.need)
-		add(r.alt)
+		add(&perms, r.need)
 	}
-	if len(perms) > c.max {
-		return fmt.Errorf("tenancy: checking the permissions of %s needs %d access reviews, more than the %d allowed; the roles the operator ships list too many rules", id, len(perms), c.max)
+	for _, r := range reqs {
+		add(&alts, r.alt)
+	}
+	if n := len(perms) + len(alts); n > c.max {
+		return fmt.Errorf("tenancy: checking the permissions of %s needs %d access reviews, more than the %d allowed; the roles the operator ships list too many rules", id, n, c.max)
 	}
 	allowed, err := c.review(ctx, id, perms)
 	if err != nil {
 		return err
+	}
+	// The other way of an escalation check (holding every rule a role
+	// grants) is asked only where its first way (escalate, bind) is
+	// refused: a ServiceAccount that may escalate and bind, as
+	// examples/tenancy's, is asked a few reviews per install instead of
+	// one per verb and resource of every rule.
+	var more []Permission
+	asked := map[Permission]bool{}
+	for _, r := range reqs {
+		if !r.hasAlt || all(allowed, r.need) {
+			continue
+		}
+		for _, p := range r.alt {
+			if _, done := allowed[p]; !done && !asked[p] {
+				asked[p] = true
+				more = append(more, p)
+			}
+		}
+	}
+	if len(more) > 0 {
+		extra, err := c.review(ctx, id, more)
+		if err != nil {
+			return err
+		}
+		for p, ok := range extra {
+			allowed[p] = ok
+		}
 	}
 	var missing []Missing
 	have := map[Missing]bool{}
