@@ -3,8 +3,10 @@ package catalogd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -124,5 +126,44 @@ func TestAnswerFileUnwritableDir(t *testing.T) {
 	}
 	if a := newAnswerCache(0, true, missing, 1<<10); a.file != nil || a.fileErr != nil {
 		t.Errorf("a zero budget opened a file (%v) or failed (%v)", a.file, a.fileErr)
+	}
+}
+
+// TestAnswerFileConcurrent: writers, readers and restarts at once; an
+// answer either reads back exactly as written or is gone, never another
+// answer's bytes.
+func TestAnswerFileConcurrent(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.close() })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				want := bytes.Repeat([]byte{byte(w*31 + i)}, 1+(w*997+i*131)%8000)
+				l, ok := f.put(want)
+				if !ok {
+					continue
+				}
+				m, ok := f.get(l)
+				if ok && !bytes.Equal(m.b, want) {
+					errs <- fmt.Errorf("writer %d answer %d read back other bytes", w, i)
+					return
+				}
+				if i%50 == 0 {
+					f.reset()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
