@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -163,5 +164,23 @@ func TestFlagsRefused(t *testing.T) {
 				t.Errorf("benchMain(%v) = %d, want 2 (usage)", tt.args, code)
 			}
 		})
+	}
+}
+
+func TestTableSaysHowFarATimedOutRunGot(t *testing.T) {
+	r := &result{n: 100, nodes: 2, installed: 480 * time.Second, timedOut: true, installedOf: 1,
+		peakRSS: 60 << 20, requests: 9500, reconciles: 98}
+	table := r.table()
+	for _, want := range []string{"> 480.0 s (1 of 100 Installed)", "| 95.0 |", "60 MiB", "| 1.0 |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	done := &result{n: 10, nodes: 1, installed: 20 * time.Second, floor: 10 * time.Second, peakRSS: 50 << 20, requests: 300, reconciles: 30, snapshotFetches: 1, bundleFetches: 1}
+	table = done.table()
+	for _, want := range []string{"| 10 | 20.0 s | 10.0 s | 2.00× | 50 MiB | 30.0 | 1 | 1 | 3.0 |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
 	}
 }

@@ -13,7 +13,11 @@ type result struct {
 	installerArgs []string
 	digest        string
 
-	installed   time.Duration
+	installed time.Duration
+	// timedOut says the install phase ended at its deadline: installed is
+	// the time waited, installedOf how many were Installed by then.
+	timedOut    bool
+	installedOf int
 	installLoad string
 	floor       time.Duration
 	floorLoad   string
@@ -39,10 +43,19 @@ func (r *result) table() string {
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	n := float64(r.n)
 	fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
-		r.n, seconds(r.installed), seconds(r.floor), ratio(r.installed, r.floor), mib(r.peakRSS),
+		r.n, r.installedCell(), seconds(r.floor), ratio(r.installed, r.floor), mib(r.peakRSS),
 		perSub(r.requests, n, r.installed), count(r.snapshotFetches, r.installed), count(r.bundleFetches, r.installed),
 		perSub(r.reconciles, n, r.installed), orDash(r.installLoad), orDash(r.floorLoad))
 	return b.String()
+}
+
+// installedCell is the time to all Installed, or how far the installer got
+// by the deadline.
+func (r *result) installedCell() string {
+	if r.timedOut {
+		return fmt.Sprintf("> %s (%d of %d Installed)", seconds(r.installed), r.installedOf, r.n)
+	}
+	return seconds(r.installed)
 }
 
 func seconds(d time.Duration) string {

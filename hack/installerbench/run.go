@@ -123,6 +123,8 @@ type bench struct {
 
 	catalogd, installer *process
 	installerMetrics    string
+	// installedSoFar is how many Subscriptions the last look found Installed.
+	installedSoFar int
 }
 
 func (b *bench) stopAll() error {
@@ -178,13 +180,34 @@ func (b *bench) measure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := b.waitInstalled(ctx, installNS); err != nil {
-		return err
-	}
+	waitErr := b.waitInstalled(ctx, installNS)
 	b.res.installed = time.Since(start)
 	b.res.installLoad = loadAverage()
+	if waitErr != nil {
+		// What the installer did until the deadline is measured too: the
+		// table says how far it got.
+		b.res.timedOut, b.res.installedOf = true, b.installedSoFar
+		return errors.Join(waitErr, b.collect(ctx, before))
+	}
 	logf("all %d Subscriptions Installed after %.1f s", b.c.n, b.res.installed.Seconds())
+	if err := b.collect(ctx, before); err != nil {
+		return err
+	}
+	if lines, err := b.installer.forbidden(); err != nil || len(lines) > 0 {
+		return errors.Join(err, fmt.Errorf("the installer was refused by the API server; its RBAC lacks a permission it uses:\n%s", strings.Join(lines, "\n")))
+	}
 
+	// The floor runs with Ferry stopped: nothing but the cluster works.
+	if err := b.stopAll(); err != nil {
+		return err
+	}
+	b.installer, b.catalogd = nil, nil
+	return b.floor(ctx, installNS[0])
+}
+
+// collect reads the installer's metrics and peak memory into the result,
+// counting from before.
+func (b *bench) collect(ctx context.Context, before samples) error {
 	after, err := scrape(ctx, b.installerMetrics)
 	if err != nil {
 		return fmt.Errorf("the installer's metrics after the run: %w", err)
@@ -205,16 +228,7 @@ func (b *bench) measure(ctx context.Context) error {
 		// fetches per digest would be miscounted.
 		return fmt.Errorf("the catalog's digest changed during the run: %s, then %s", b.res.digest, src.Status.Digest)
 	}
-	if lines, err := b.installer.forbidden(); err != nil || len(lines) > 0 {
-		return errors.Join(err, fmt.Errorf("the installer was refused by the API server; its RBAC lacks a permission it uses:\n%s", strings.Join(lines, "\n")))
-	}
-
-	// The floor runs with Ferry stopped: nothing but the cluster works.
-	if err := b.stopAll(); err != nil {
-		return err
-	}
-	b.installer, b.catalogd = nil, nil
-	return b.floor(ctx, installNS[0])
+	return nil
 }
 
 // deploy applies Ferry's manifests (config/default) but for the two
@@ -319,6 +333,7 @@ func (b *bench) waitInstalled(ctx context.Context, nss []string) error {
 				stuck = s
 			}
 		}
+		b.installedSoFar = done
 		if done == len(nss) {
 			return true, "", nil
 		}
