@@ -73,9 +73,9 @@ func TestRenderRefusesSubjectsOtherThanTheBundlesServiceAccounts(t *testing.T) {
 			name: "a ServiceAccount of another namespace",
 			add: func(t *testing.T) []catalog.Manifest {
 				return []catalog.Manifest{binding(t, "ClusterRoleBinding", "kube-system-admin",
-					map[string]any{"kind": "ServiceAccount", "namespace": "kube-system", "name": sa})}
+					map[string]any{"kind": "ServiceAccount", "namespace": "kube-system", "name": "builder"})}
 			},
-			want: "subjects[0] (ServiceAccount kube-system/" + sa + ")",
+			want: "ClusterRoleBinding kube-system-admin: subjects[0] (ServiceAccount kube-system/builder) is not a ServiceAccount of the bundle in namespace ops",
 		},
 		{
 			name: "a ServiceAccount of the namespace the bundle does not create",
