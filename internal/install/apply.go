@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -162,21 +164,30 @@ func (a *Applier) Apply(ctx context.Context, r *Rendered, previous []v1alpha1.Ob
 	}
 
 	res := ApplyResult{Inventory: inv, Deferred: g.deferred, CertificatesRotateAt: g.rotateAt}
-	for _, ref := range previous {
-		if want[objectKey(ref)] {
-			continue
-		}
-		if isCRD(ref) {
-			res.Inventory = append(res.Inventory, ref)
+	// Deleted in reverse apply order (a webhook configuration before the
+	// Service it calls, a Deployment before its RBAC), reported in the
+	// order of previous.
+	stale := slices.Clone(previous)
+	sort.SliceStable(stale, func(i, j int) bool { return rankOfRef(stale[i]) > rankOfRef(stale[j]) })
+	pruned, failed := map[string]bool{}, map[string]bool{}
+	for _, ref := range stale {
+		if want[objectKey(ref)] || isCRD(ref) {
 			continue
 		}
 		deleted, err := a.deleteOwned(ctx, func(o metav1.Object) bool { return IsOwner(o, r.Owner) }, ref)
 		if err != nil {
-			res.Inventory = append(res.Inventory, ref)
+			failed[objectKey(ref)] = true
 			errs = append(errs, fmt.Errorf("pruning %s: %w", describe(ref), err))
 			continue
 		}
-		if deleted {
+		pruned[objectKey(ref)] = deleted
+	}
+	for _, ref := range previous {
+		switch key := objectKey(ref); {
+		case want[key]:
+		case isCRD(ref) || failed[key]:
+			res.Inventory = append(res.Inventory, ref)
+		case pruned[key]:
 			res.Pruned = append(res.Pruned, ref)
 		}
 	}
@@ -334,25 +345,31 @@ var crdGVK = schema.GroupVersionKind{Group: groupAPIExtensions, Version: "v1", K
 
 // crdEstablished reads a CRD's Established and NamesAccepted conditions.
 func (a *Applier) crdEstablished(ctx context.Context, name string) (ok bool, msg string, err error) {
+	ok, msg, _, err = a.readCRD(ctx, name)
+	return ok, msg, err
+}
+
+// readCRD is crdEstablished, and the CRD read (nil when it is not found).
+func (a *Applier) readCRD(ctx context.Context, name string) (ok bool, msg string, crd *unstructured.Unstructured, err error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(crdGVK)
 	if err := a.Client.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, "CRD " + name + ": not found", nil
+			return false, "CRD " + name + ": not found", nil, nil
 		}
-		return false, "", fmt.Errorf("reading CRD %s: %w", name, err)
+		return false, "", nil, fmt.Errorf("reading CRD %s: %w", name, err)
 	}
 	conds := conditions(u)
 	if c, found := conds["NamesAccepted"]; found && c.status == "False" {
-		return false, fmt.Sprintf("CRD %s: names not accepted: %s", name, c.message), nil
+		return false, fmt.Sprintf("CRD %s: names not accepted: %s", name, c.message), u, nil
 	}
 	if c := conds["Established"]; c.status != "True" {
 		if c.message != "" {
-			return false, fmt.Sprintf("CRD %s: not established: %s", name, c.message), nil
+			return false, fmt.Sprintf("CRD %s: not established: %s", name, c.message), u, nil
 		}
-		return false, "CRD " + name + ": not established", nil
+		return false, "CRD " + name + ": not established", u, nil
 	}
-	return true, "", nil
+	return true, "", u, nil
 }
 
 type condition struct{ status, reason, message string }

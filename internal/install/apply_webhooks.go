@@ -337,24 +337,16 @@ func (a *Applier) webhookHealth(ctx context.Context, ref v1alpha1.ObjectReferenc
 
 // conversionHealth returns "" unless a CRD that Ferry gives a conversion
 // webhook (AnnotationCAFrom) has none with a CA bundle yet.
-func (a *Applier) conversionHealth(ctx context.Context, name string) (string, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(crdGVK)
-	if err := a.Client.Get(ctx, client.ObjectKey{Name: name}, u); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", nil
-		}
-		return "", fmt.Errorf("reading CRD %s: %w", name, err)
+func conversionHealth(crd *unstructured.Unstructured) string {
+	if crd.GetAnnotations()[AnnotationCAFrom] == "" {
+		return ""
 	}
-	if u.GetAnnotations()[AnnotationCAFrom] == "" {
-		return "", nil
-	}
-	strategy, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy")
-	ca, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle")
+	strategy, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "strategy")
+	ca, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle")
 	if strategy != "Webhook" || ca == "" {
-		return fmt.Sprintf("CRD %s: conversion webhook not registered yet: it is once its Deployment is available", name), nil
+		return fmt.Sprintf("CRD %s: conversion webhook not registered yet: it is once its Deployment is available", crd.GetName())
 	}
-	return "", nil
+	return ""
 }
 
 // checkRestoredWebhook checks a webhook configuration read back from a

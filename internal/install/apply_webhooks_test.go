@@ -183,12 +183,14 @@ func (s *tollServer) convert(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveBehind makes the Service's endpoints the server's address, as the
-// endpoints controller would for a ready pod.
+// endpoints and EndpointSlice controllers would for a ready pod: older API
+// servers resolve a Service through its Endpoints, newer ones through its
+// EndpointSlices.
 func serveBehind(ctx context.Context, t *testing.T, ns, service string, s *tollServer) {
 	t.Helper()
-	ep := &corev1.Endpoints{
+	ep := &corev1.Endpoints{ //nolint:staticcheck // read by the endpoint resolver of older API servers
 		ObjectMeta: metav1.ObjectMeta{Name: service, Namespace: ns},
-		Subsets: []corev1.EndpointSubset{{
+		Subsets: []corev1.EndpointSubset{{ //nolint:staticcheck // as above
 			Addresses: []corev1.EndpointAddress{{IP: s.addr}},
 			Ports:     []corev1.EndpointPort{{Name: "443", Port: s.port, Protocol: corev1.ProtocolTCP}},
 		}},
@@ -388,22 +390,32 @@ func TestWebhooksCalledWithTheGeneratedCA(t *testing.T) {
 		t.Errorf("LiveCertificates at rotation = %v, regenerate %v; want the Secret", err, refStrings(regenerate))
 	}
 
-	// 5. Rotation: within the threshold a new CA and certificate replace
-	// them. The Deployment rolls (its CA hash changed), so the registered
-	// webhooks only get the new bundle, which trusts the old certificate
-	// too: the server still serving it keeps working, and so does the
-	// server restarted with the new one.
-	a.Clock = func() time.Time { return res.CertificatesRotateAt.Add(time.Minute) }
+	// 5. Replacement: a certificate Apply may not keep (here its tls.crt
+	// is overwritten; within the rotation threshold alike, see
+	// TestReuseServingCert) is replaced by a new CA and certificate. The
+	// Deployment rolls (its CA hash changed), so the registered webhooks
+	// only get the new bundle, which trusts the old certificate too: the
+	// server still serving it keeps working, and so does the server
+	// restarted with the new one.
+	broken := secret.DeepCopy()
+	broken.Data["tls.crt"] = []byte("not a certificate")
+	if err := env.Client.Update(ctx, broken); err != nil {
+		t.Fatal(err)
+	}
+	before := res.CertificatesRotateAt
 	res, err = a.Apply(ctx, r, res.Inventory)
 	if err != nil {
-		t.Fatalf("Apply at rotation: %v", err)
+		t.Fatalf("Apply with a broken certificate: %v", err)
+	}
+	if len(res.Deferred) != 3 {
+		t.Errorf("Deferred = %v while the Deployment rolls, want the three webhooks", refStrings(res.Deferred))
 	}
 	rotated := getSecret(ctx, t, ns, tollgateCert)
 	if bytes.Equal(rotated.Data["tls.crt"], secret.Data["tls.crt"]) || !bytes.HasSuffix(rotated.Data["ca.crt"], secret.Data["ca.crt"]) || bytes.Equal(rotated.Data["ca.crt"], secret.Data["ca.crt"]) {
 		t.Fatal("the certificate was not rotated to a bundle of the new and the old CA")
 	}
-	if !res.CertificatesRotateAt.After(a.Clock().Add(install.CertificateValidity - install.CertificateRotationThreshold - time.Hour)) {
-		t.Errorf("CertificatesRotateAt after rotation = %s", res.CertificatesRotateAt)
+	if !res.CertificatesRotateAt.After(before) {
+		t.Errorf("CertificatesRotateAt after the replacement = %s, before %s", res.CertificatesRotateAt, before)
 	}
 	for _, ref := range webhookRefs(r) {
 		for _, ca := range caBundles(t, getU(ctx, t, ref2gvk(ref), "", ref.Name)) {
@@ -416,7 +428,40 @@ func TestWebhooksCalledWithTheGeneratedCA(t *testing.T) {
 	srv.setCert(t, rotated.Data["tls.crt"], rotated.Data["tls.key"])
 	checkTolls(ctx, t, ns, srv, "toll-3")
 
-	// 6. Uninstall: configurations first, conversion removed from the
+	// 6. A version without webhooks prunes the configurations, the
+	// Service and the certificate, and the CRD loses its conversion
+	// webhook; going back registers them again, with a new certificate,
+	// once the Deployment is available again.
+	plain := editWebhooks(t, webhookInput(t, ns, v1alpha1.InstallModeAllNamespaces), func([]any) []any { return nil })
+	res2, err := a.Apply(ctx, render(t, plain), res.Inventory)
+	if err != nil {
+		t.Fatalf("Apply without webhooks: %v", err)
+	}
+	var pruned []string
+	for _, ref := range res2.Pruned {
+		pruned = append(pruned, refString(ref))
+	}
+	wantPruned := []string{"Secret " + ns + "/" + tollgateCert, "Service " + ns + "/" + tollgateSvc, "MutatingWebhookConfiguration " + webhookRefs(r)[1].Name, "ValidatingWebhookConfiguration " + webhookRefs(r)[2].Name}
+	if strings.Join(pruned, ",") != strings.Join(wantPruned, ",") {
+		t.Errorf("Pruned = %v, want %v", pruned, wantPruned)
+	}
+	crd = getU(ctx, t, crdKind, "", tollgateCRD)
+	if s, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "strategy"); s != "None" {
+		t.Errorf("CRD conversion strategy = %q without a conversion webhook, want None", s)
+	}
+	res, err = a.Apply(ctx, r, res2.Inventory)
+	if err != nil || len(res.Deferred) != 3 {
+		t.Fatalf("Apply with webhooks again = %v, deferred %v", err, refStrings(res.Deferred))
+	}
+	makeAvailable(ctx, t, ns, tollgateDep)
+	if res, err = a.Apply(ctx, r, res.Inventory); err != nil || len(res.Deferred) != 0 {
+		t.Fatalf("Apply with the Deployment available = %v, deferred %v", err, refStrings(res.Deferred))
+	}
+	again := getSecret(ctx, t, ns, tollgateCert)
+	srv.setCert(t, again.Data["tls.crt"], again.Data["tls.key"])
+	checkTolls(ctx, t, ns, srv, "toll-4")
+
+	// 7. Uninstall: configurations first, conversion removed from the
 	// kept CRD.
 	if err := env.Client.DeleteAllOf(ctx, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tollgate.ferry.dev/v1", "kind": "Toll"}}, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,12 @@
 // and ClusterRoleBinding, and each deployment becomes an apps/v1 Deployment
 // whose pod template carries the olm.targetNamespaces annotation and the
 // Subscription's config. Other manifests of the kinds OLM installs are applied
-// as shipped, namespaced ones in the install namespace.
+// as shipped, namespaced ones in the install namespace. The CSV's
+// webhookdefinitions become a Service per serving Deployment, a Secret for
+// its certificate, webhook configurations and CRD conversion webhooks
+// (webhooks.go); the certificate is generated when the Secret is applied,
+// never rendered (certs.go), and webhooks are registered only once their
+// Deployment is available (apply_webhooks.go). See docs/webhooks.md.
 //
 // Every object carries the labels LabelManagedBy, LabelOwnerNamespace,
 // LabelOwnerName and LabelPackage. Apply, prune and Uninstall only ever delete

@@ -42,8 +42,8 @@ const (
 
 // Health is whether an install is up.
 type Health struct {
-	// Healthy is true when every Deployment has rolled out and is Available
-	// and every CRD is Established.
+	// Healthy is true when every Deployment has rolled out and is Available,
+	// every CRD is Established and every webhook is registered.
 	Healthy bool
 	// Message explains what is not healthy and why, read from the cluster,
 	// e.g. "deployment ns/x: 0/1 replicas available: pod x-abc unschedulable:
@@ -63,10 +63,14 @@ type Health struct {
 	BlameMessage string
 }
 
-// Health checks every Deployment and CRD of the inventory. A Deployment is
-// healthy when its observedGeneration has caught up, all replicas are
-// updated and available and its Available condition is True; a CRD when it
-// is Established. Other kinds are not checked.
+// Health checks every Deployment, CRD and webhook configuration of the
+// inventory. A Deployment is healthy when its observedGeneration has caught
+// up, all replicas are updated and available and its Available condition
+// is True; a CRD when it is Established and, when Ferry gives it a
+// conversion webhook, that webhook is registered with a CA bundle; a
+// webhook configuration when it exists with a CA bundle on every webhook.
+// A webhook not registered yet waits for its Deployment, which is judged on
+// its own: it is blamed on the cluster. Other kinds are not checked.
 //
 // When the install is not healthy, Blame says whom to blame (see
 // blameDeployment): BlameCluster when every unhealthy object is explained
@@ -85,9 +89,10 @@ func (a *Applier) Health(ctx context.Context, inventory []v1alpha1.ObjectReferen
 			msg, j, err = a.deploymentHealth(ctx, ref)
 		case isCRD(ref):
 			var ok bool
-			ok, msg, err = a.crdEstablished(ctx, ref.Name)
+			var crd *unstructured.Unstructured
+			ok, msg, crd, err = a.readCRD(ctx, ref.Name)
 			if ok {
-				msg, err = a.conversionHealth(ctx, ref.Name)
+				msg = conversionHealth(crd)
 				// Registered once the Deployment serving it is available:
 				// the Deployment is judged on its own.
 				j = judgement{blame: BlameCluster, message: "its conversion webhook waits for its Deployment"}
