@@ -175,7 +175,7 @@ func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog
 	k := answerKey{digest: c.Digest, pkg: ch.Package, channel: ch.Name, bundle: e.Name}
 	cache := a.cache()
 	if l, ok := cache.Get(k); ok {
-		if l.b != nil {
+		if a.file == nil {
 			return &encodedMessage{b: l.b}, nil
 		}
 		if m, ok := a.file.get(l); ok {
