@@ -7,10 +7,25 @@ import (
 	"github.com/ferrydev/ferry/internal/catalog"
 )
 
+// MinKubeVersionTypeError means a ClusterServiceVersion's
+// spec.minKubeVersion is not a string: in YAML, an unquoted 1.30 is the
+// number 1.3.
+type MinKubeVersionTypeError struct {
+	// CSV is the ClusterServiceVersion's name.
+	CSV string
+	// Value is the value as JSON.
+	Value string
+}
+
+func (e *MinKubeVersionTypeError) Error() string {
+	return fmt.Sprintf("ClusterServiceVersion %s: spec.minKubeVersion is %s, not a string (quote it in YAML: an unquoted 1.30 is the number 1.3)", e.CSV, e.Value)
+}
+
 // MinKubeVersion returns the spec.minKubeVersion of the bundle's
 // ClusterServiceVersion as written ("" when it sets none). It returns
 // *InvalidBundleError when the manifests hold no ClusterServiceVersion, or
-// more than one, or one that cannot be read.
+// more than one, or one that cannot be read, and *MinKubeVersionTypeError
+// when the value is not a string.
 func MinKubeVersion(ms []catalog.Manifest) (string, error) {
 	var found []catalog.Manifest
 	for _, m := range ms {
@@ -34,7 +49,7 @@ func MinKubeVersion(ms []catalog.Manifest) (string, error) {
 	}
 	var v string
 	if err := json.Unmarshal(*csv.Spec.MinKubeVersion, &v); err != nil {
-		return "", &InvalidBundleError{Bundle: found[0].Name, Reason: fmt.Sprintf("ClusterServiceVersion %s: spec.minKubeVersion is %s, not a string", found[0].Name, *csv.Spec.MinKubeVersion)}
+		return "", &MinKubeVersionTypeError{CSV: found[0].Name, Value: string(*csv.Spec.MinKubeVersion)}
 	}
 	return v, nil
 }

@@ -229,8 +229,12 @@ func checkKubeVersion(bundle string, ms []catalog.Manifest, kube *semver.Version
 		return nil
 	}
 	min, err := install.MinKubeVersion(ms)
-	if err != nil {
-		return nil //nolint:nilerr // Render says what is wrong with the bundle
+	var notString *install.MinKubeVersionTypeError
+	switch {
+	case errors.As(err, &notString):
+		return &install.InvalidBundleError{Bundle: bundle, Reason: err.Error()}
+	case err != nil:
+		return nil //nolint:nilerr // Render says what else is wrong with the bundle
 	}
 	err = kubeRefusal(min, *kube)
 	var kerr *KubeVersionError
