@@ -21,6 +21,70 @@ const answerFileFactor = 2
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
+// answerBufferBytes bounds the buffers kept for reuse by answerBuffers.
+const answerBufferBytes = 32 << 20
+
+// answerBuffers are the buffers answers are read into from the answer file.
+// A buffer goes back once the transport has sent it, and is kept for the
+// next read up to answerBufferBytes in all: unlike gRPC's default pool,
+// which the collector empties, a busy server then reads its answers
+// without allocating, and the heap does not churn by the size of every
+// answer sent.
+var answerBuffers mem.BufferPool = newBufferPool(answerBufferBytes)
+
+// bufferPool is a mem.BufferPool of buffers whose capacities are powers of
+// two, keeping at most max bytes of free buffers.
+type bufferPool struct {
+	mu   sync.Mutex
+	free map[int][]*[]byte
+	held int64
+	max  int64
+}
+
+func newBufferPool(max int64) *bufferPool {
+	return &bufferPool{free: map[int][]*[]byte{}, max: max}
+}
+
+// sizeClass is the smallest power of two not below n, at least 4 KiB.
+func sizeClass(n int) int {
+	c := 4 << 10
+	for c < n {
+		c <<= 1
+	}
+	return c
+}
+
+// Get implements mem.BufferPool.
+func (p *bufferPool) Get(n int) *[]byte {
+	c := sizeClass(n)
+	p.mu.Lock()
+	if l := p.free[c]; len(l) > 0 {
+		b := l[len(l)-1]
+		p.free[c] = l[:len(l)-1]
+		p.held -= int64(c)
+		p.mu.Unlock()
+		*b = (*b)[:n]
+		return b
+	}
+	p.mu.Unlock()
+	b := make([]byte, n, c)
+	return &b
+}
+
+// Put implements mem.BufferPool.
+func (p *bufferPool) Put(b *[]byte) {
+	c := cap(*b)
+	if c != sizeClass(c) {
+		return // not one of ours
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held+int64(c) <= p.max {
+		p.free[c] = append(p.free[c], b)
+		p.held += int64(c)
+	}
+}
+
 // answerLoc is where one kept answer is: in memory (b), or in the answer
 // file, written in generation gen at off.
 type answerLoc struct {
@@ -115,10 +179,10 @@ func (a *answerFile) reset() {
 	a.startOver(gen)
 }
 
-// get reads the answer at l into a buffer of gRPC's pool, or false when it
-// is gone (the file started over since) or does not read back intact.
+// get reads the answer at l into a buffer of answerBuffers, or false when
+// it is gone (the file started over since) or does not read back intact.
 func (a *answerFile) get(l answerLoc) (*encodedMessage, bool) {
-	pool := mem.DefaultBufferPool()
+	pool := answerBuffers
 	buf := pool.Get(l.n)
 	a.mu.RLock()
 	ok := a.gen == l.gen

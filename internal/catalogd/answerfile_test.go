@@ -167,3 +167,40 @@ func TestAnswerFileConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestBufferPool: buffers come back for reuse by size class, within the
+// pool's bound; foreign buffers are not kept.
+func TestBufferPool(t *testing.T) {
+	p := newBufferPool(64 << 10)
+	a := p.Get(5000)
+	if len(*a) != 5000 || cap(*a) != 8<<10 {
+		t.Fatalf("Get(5000): len %d cap %d, want 5000 and 8192", len(*a), cap(*a))
+	}
+	p.Put(a)
+	if b := p.Get(6000); b != a || len(*b) != 6000 {
+		t.Errorf("Get(6000) after Put: a new buffer (%p, want %p) or len %d", b, a, len(*b))
+	}
+	foreign := make([]byte, 5000)
+	p.Put(&foreign)
+	if b := p.Get(5000); b == &foreign {
+		t.Error("a buffer of another pool was reused")
+	}
+	big := p.Get(100 << 10) // 128 KiB class, over the bound
+	p.Put(big)
+	if p.held != 0 {
+		t.Errorf("%d bytes held after putting a buffer over the bound", p.held)
+	}
+	for range 8 {
+		p.Put(p.Get(8 << 10))
+	}
+	small := make([]*[]byte, 9)
+	for i := range small {
+		small[i] = p.Get(8 << 10)
+	}
+	for _, b := range small {
+		p.Put(b)
+	}
+	if p.held > p.max {
+		t.Errorf("%d bytes held, bound %d", p.held, p.max)
+	}
+}

@@ -40,7 +40,7 @@ const answerKeyOverhead = 256
 // The bytes are shared and never modified.
 type encodedMessage struct {
 	b []byte
-	// pooled, when set, is b's buffer from gRPC's buffer pool (an answer read
+	// pooled, when set, is b's buffer from answerBuffers (an answer read
 	// from the answer file); the transport returns it once it is sent.
 	pooled *[]byte
 }
@@ -57,7 +57,7 @@ func newPassthroughCodec() passthroughCodec {
 func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
 		if m.pooled != nil {
-			return mem.BufferSlice{mem.NewBuffer(m.pooled, mem.DefaultBufferPool())}, nil
+			return mem.BufferSlice{mem.NewBuffer(m.pooled, answerBuffers)}, nil
 		}
 		// SliceBuffer's Free does nothing: the cached bytes stay intact.
 		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
