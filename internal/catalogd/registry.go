@@ -28,6 +28,8 @@ type RegistryServer struct {
 	listMu  sync.Mutex
 	listFor *catalog.Catalog
 	list    []*encodedMessage
+	// maxList is the largest ListBundles answer kept (maxKeptList).
+	maxList int64
 }
 
 // RegistryOption configures NewRegistryServer.
@@ -63,7 +65,7 @@ func NewRegistryServer(h *Holder, opts ...RegistryOption) *RegistryServer {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &RegistryServer{holder: h, answers: newAnswerCache(o.answerBudget, o.answerFile, o.answerDir, o.answerMemoryBudget)}
+	return &RegistryServer{holder: h, maxList: maxKeptList, answers: newAnswerCache(o.answerBudget, o.answerFile, o.answerDir, o.answerMemoryBudget)}
 }
 
 // AnswerStore reports whether the answers' bytes are kept in a file, their
@@ -290,45 +292,69 @@ func (s *RegistryServer) encodedGetDefaultBundleThatProvides(req *api.GetDefault
 // ListBundles streams one bundle per package, channel and entry. Bundles with
 // an image leave csvJson and object empty; others carry their content.
 func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.ServerStreamingServer[api.Bundle]) error {
-	list, err := s.listBundles(s.holder.Catalog())
-	if err != nil {
-		return err
-	}
-	for _, b := range list {
-		// SendMsg: the stream's codec sends the encoded answer as it is.
-		if err := stream.SendMsg(b); err != nil {
-			return err
-		}
-	}
-	return nil
+	// SendMsg: the stream's codec sends an encoded answer as it is.
+	return s.listBundles(s.holder.Catalog(), func(m *encodedMessage) error { return stream.SendMsg(m) })
 }
 
-// listBundles builds the ListBundles answer once per loaded catalog: OLM
-// asks for it on every resolution.
-func (s *RegistryServer) listBundles(c *catalog.Catalog) ([]*encodedMessage, error) {
+// maxKeptList bounds the ListBundles answer kept encoded. The community
+// catalog's is about 10 MiB (its bundles name images, so entries carry no
+// content); a bundle tree's entries carry every object, and its answer is
+// the size of the tree: above the bound it is built anew for each call,
+// one entry at a time, and memory stays bounded.
+const maxKeptList = 64 << 20
+
+// listBundles sends the ListBundles answer for c entry by entry. The answer
+// is built once per loaded catalog and kept, while it fits in s.maxList:
+// OLM asks for it on every resolution.
+func (s *RegistryServer) listBundles(c *catalog.Catalog, send func(*encodedMessage) error) error {
 	s.listMu.Lock()
-	defer s.listMu.Unlock()
 	if s.listFor == c {
-		return s.list, nil
+		list := s.list
+		s.listMu.Unlock()
+		for _, m := range list {
+			if err := send(m); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	var list []*encodedMessage
+	s.listMu.Unlock()
+	var (
+		kept    []*encodedMessage
+		size    int64
+		keeping = true
+	)
 	for _, p := range c.Packages {
 		for _, ch := range p.Channels {
 			for _, e := range ch.Entries {
 				b, err := apiBundle(ch, e, e.Bundle.Image == "")
 				if err != nil {
-					return nil, err
+					return err
 				}
 				enc, err := proto.Marshal(b)
 				if err != nil {
-					return nil, fmt.Errorf("encoding bundle %q: %w", e.Name, err)
+					return fmt.Errorf("encoding bundle %q: %w", e.Name, err)
 				}
-				list = append(list, &encodedMessage{b: enc})
+				m := &encodedMessage{b: enc}
+				if keeping {
+					if size += int64(len(enc)); size > s.maxList {
+						keeping, kept = false, nil
+					} else {
+						kept = append(kept, m)
+					}
+				}
+				if err := send(m); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	s.listFor, s.list = c, list
-	return list, nil
+	if keeping {
+		s.listMu.Lock()
+		s.listFor, s.list = c, kept
+		s.listMu.Unlock()
+	}
+	return nil
 }
 
 func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Channel, error) {
