@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -136,6 +137,10 @@ type Checker struct {
 	mapper   meta.RESTMapper
 	max      int
 	parallel int
+
+	allowedTTL time.Duration
+	now        func() time.Time
+	remembered *allowedMemory
 }
 
 // CheckerOption refines NewChecker.
@@ -152,10 +157,11 @@ func WithParallelChecks(n int) CheckerOption { return func(c *Checker) { c.paral
 // referenced roles with c, the installer's own client, and maps kinds to
 // resources with c's RESTMapper.
 func NewChecker(c client.Client, opts ...CheckerOption) *Checker {
-	ch := &Checker{client: c, mapper: c.RESTMapper(), max: DefaultMaxChecks, parallel: DefaultParallelChecks}
+	ch := &Checker{client: c, mapper: c.RESTMapper(), max: DefaultMaxChecks, parallel: DefaultParallelChecks, allowedTTL: DefaultAllowedTTL, now: time.Now}
 	for _, o := range opts {
 		o(ch)
 	}
+	ch.remembered = newAllowedMemory(ch.allowedTTL, ch.now, DefaultMaxAllowed)
 	return ch
 }
 
@@ -276,7 +282,8 @@ func names(ps []Permission) []string {
 	return out
 }
 
-// review asks the API server about every permission, a few at a time.
+// review asks the API server about every permission, a few at a time, but
+// for those it allowed id less than the allowed TTL ago.
 func (c *Checker) review(ctx context.Context, id Identity, perms []Permission) (map[Permission]bool, error) {
 	var (
 		mu      sync.Mutex
@@ -286,6 +293,12 @@ func (c *Checker) review(ctx context.Context, id Identity, perms []Permission) (
 		slots   = make(chan struct{}, c.parallel)
 	)
 	for _, p := range perms {
+		if c.remembered.allowed(id, p) {
+			mu.Lock()
+			allowed[p] = true
+			mu.Unlock()
+			continue
+		}
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
@@ -302,6 +315,9 @@ func (c *Checker) review(ctx context.Context, id Identity, perms []Permission) (
 				return
 			}
 			allowed[p] = sar.Status.Allowed
+			if sar.Status.Allowed {
+				c.remembered.remember(id, p)
+			}
 		})
 	}
 	wg.Wait()

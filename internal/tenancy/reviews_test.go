@@ -27,7 +27,7 @@ func (l *reviewLog) asked() []string {
 	return slices.Clone(l.verbs)
 }
 
-func countingChecker(t *testing.T) (*tenancy.Checker, *reviewLog) {
+func countingChecker(t *testing.T, opts ...tenancy.CheckerOption) (*tenancy.Checker, *reviewLog) {
 	t.Helper()
 	real, err := client.NewWithWatch(env.InstallerConfig(t), client.Options{Scheme: env.Scheme, Mapper: env.Client.RESTMapper()})
 	if err != nil {
@@ -44,7 +44,7 @@ func countingChecker(t *testing.T) (*tenancy.Checker, *reviewLog) {
 			return c.Create(ctx, obj, opts...)
 		},
 	})
-	return tenancy.NewChecker(c), log
+	return tenancy.NewChecker(c, opts...), log
 }
 
 // The other way of an escalation check, holding every rule a role grants,
@@ -92,6 +92,43 @@ func TestCheckerAsksRulesOnlyWhereEscalationIsRefused(t *testing.T) {
 				seen[v]++
 			}
 			t.Logf("%d access reviews: %v", len(asked), seen)
+		})
+	}
+}
+
+// An install checks its plan twice within moments (before it records the
+// revision, and when it applies it): the second check asks the API server
+// only about what it refused.
+func TestCheckerRemembersOnlyAllowedReviews(t *testing.T) {
+	tests := []struct {
+		name  string
+		scope testenv.TenantScope
+		opts  []tenancy.CheckerOption
+		// again is whether the second check must ask anything.
+		again bool
+	}{
+		{name: "all allowed, remembered", scope: testenv.ClusterTenant, again: false},
+		{name: "all allowed, memory off", scope: testenv.ClusterTenant, opts: []tenancy.CheckerOption{tenancy.WithAllowedTTL(0)}, again: true},
+		{name: "refusals are asked again", scope: testenv.NamespaceTenant, again: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := tenant(t, tt.scope)
+			checker, log := countingChecker(t, tt.opts...)
+			plan := tenancy.Plan{Apply: append(operator(t, id.Namespace), clusterRBAC(t, id.Namespace)...)}
+			first := checker.Check(ctxFor(t), id, plan)
+			n := len(log.asked())
+			second := checker.Check(ctxFor(t), id, plan)
+			if (first == nil) != (second == nil) || (first != nil && first.Error() != second.Error()) {
+				t.Fatalf("the second check says %v, the first %v", second, first)
+			}
+			asked := log.asked()[n:]
+			if tt.again && len(asked) == 0 {
+				t.Errorf("the second check asked nothing")
+			}
+			if !tt.again && len(asked) > 0 {
+				t.Errorf("the second check asked again: %v", asked)
+			}
 		})
 	}
 }
