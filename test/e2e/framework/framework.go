@@ -321,6 +321,12 @@ func (f *Framework) namespacedResources() ([]schema.GroupVersionResource, error)
 	}
 	// A group that failed discovery (an aggregated API that is down) has
 	// nothing in a test's namespace.
+	return listable(lists)
+}
+
+// listable returns the resources of lists that can be listed, without
+// subresources.
+func listable(lists []*metav1.APIResourceList) ([]schema.GroupVersionResource, error) {
 	var out []schema.GroupVersionResource
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
