@@ -184,3 +184,15 @@ func TestTableSaysHowFarATimedOutRunGot(t *testing.T) {
 		}
 	}
 }
+
+func TestTableBreaksRequestsDown(t *testing.T) {
+	r := &result{n: 10, nodes: 1, installed: 20 * time.Second, floor: 10 * time.Second,
+		requestsByMethod: []float64{300, 200, 100, 50, 0}, reconcileSeconds: 0.25}
+	want := "API requests / Subscription by method: GET 30.0, POST 20.0, PATCH 10.0, PUT 5.0, DELETE 0.0; mean reconcile 0.25 s"
+	if table := r.table(); !strings.Contains(table, want) {
+		t.Errorf("table lacks %q:\n%s", want, table)
+	}
+	if table := (&result{n: 10}).table(); strings.Contains(table, "by method") {
+		t.Errorf("a run without metrics breaks requests down:\n%s", table)
+	}
+}

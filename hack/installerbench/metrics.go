@@ -21,10 +21,16 @@ const (
 	// writes as alike (controller-runtime registers it).
 	restRequests = "rest_client_requests_total"
 	// reconciles is controller-runtime's count of reconciles by controller.
-	reconciles          = "controller_runtime_reconcile_total"
+	reconciles = "controller_runtime_reconcile_total"
+	// reconcileTime is controller-runtime's histogram of reconcile durations.
+	reconcileTime       = "controller_runtime_reconcile_time_seconds"
 	snapshotFetches     = "ferry_installer_catalog_snapshot_fetches_total"
 	bundleFetchesMetric = "ferry_installer_catalog_bundle_fetches_total"
 )
+
+// requestMethods are the HTTP methods the table breaks the installer's
+// requests down by.
+var requestMethods = []string{"GET", "POST", "PATCH", "PUT", "DELETE"}
 
 // sample is one line of the text exposition format.
 type sample struct {

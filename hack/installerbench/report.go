@@ -29,6 +29,10 @@ type result struct {
 	reconciles      float64
 	snapshotFetches float64
 	bundleFetches   float64
+	// requestsByMethod follows requestMethods.
+	requestsByMethod []float64
+	// reconcileSeconds is the mean time of one Subscription reconcile.
+	reconcileSeconds float64
 }
 
 // table is the markdown table docs/scale.md shows.
@@ -46,6 +50,13 @@ func (r *result) table() string {
 		r.n, r.installedCell(), seconds(r.floor), ratio(r.installed, r.floor), mib(r.peakRSS),
 		perSub(r.requests, n, r.installed), count(r.snapshotFetches, r.installed), count(r.bundleFetches, r.installed),
 		perSub(r.reconciles, n, r.installed), orDash(r.installLoad), orDash(r.floorLoad))
+	if len(r.requestsByMethod) == len(requestMethods) {
+		parts := make([]string, len(requestMethods))
+		for i, m := range requestMethods {
+			parts[i] = fmt.Sprintf("%s %.1f", m, r.requestsByMethod[i]/n)
+		}
+		fmt.Fprintf(&b, "\nAPI requests / Subscription by method: %s; mean reconcile %.2f s\n", strings.Join(parts, ", "), r.reconcileSeconds)
+	}
 	return b.String()
 }
 

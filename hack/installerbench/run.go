@@ -214,6 +214,14 @@ func (b *bench) collect(ctx context.Context, before samples) error {
 	}
 	b.res.requests = after.sum(restRequests, nil) - before.sum(restRequests, nil)
 	b.res.reconciles = after.sum(reconciles, map[string]string{"controller": "subscription"}) - before.sum(reconciles, map[string]string{"controller": "subscription"})
+	for _, method := range requestMethods {
+		m := map[string]string{"method": method}
+		b.res.requestsByMethod = append(b.res.requestsByMethod, after.sum(restRequests, m)-before.sum(restRequests, m))
+	}
+	sub := map[string]string{"controller": "subscription"}
+	if n := after.sum(reconcileTime+"_count", sub) - before.sum(reconcileTime+"_count", sub); n > 0 {
+		b.res.reconcileSeconds = (after.sum(reconcileTime+"_sum", sub) - before.sum(reconcileTime+"_sum", sub)) / n
+	}
 	b.res.snapshotFetches = after.sum(snapshotFetches, map[string]string{"result": "full"})
 	b.res.bundleFetches = after.sum(bundleFetchesMetric, nil)
 	if b.res.peakRSS, err = b.installer.peakRSS(); err != nil {
