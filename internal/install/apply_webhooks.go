@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
@@ -192,10 +190,11 @@ func (a *Applier) registerWebhooks(ctx context.Context, r *Rendered, g *generate
 }
 
 // refreshCABundle sets the CA bundle of a registered webhook configuration
-// or CRD conversion webhook to caBundle, changing nothing else: a JSON patch
-// that tests the name of each webhook (the strategy of a conversion) and
-// replaces its caBundle. Nothing is written when the object does not exist
-// or already has caBundle.
+// or CRD conversion webhook to caBundle and changes nothing else: it applies
+// the live webhooks (or conversion) with the new caBundle, as the field
+// manager that applied them, so that the fields keep one owner and a later
+// apply can still remove them. Nothing is written when the object does not
+// exist or already has caBundle.
 func (a *Applier) refreshCABundle(ctx context.Context, ref v1alpha1.ObjectReference, caBundle string) error {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvkOf(ref))
@@ -206,42 +205,50 @@ func (a *Applier) refreshCABundle(ctx context.Context, ref v1alpha1.ObjectRefere
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", describe(ref), err)
 	}
-	var ops []map[string]any
+	patch := &unstructured.Unstructured{Object: map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind()}}
 	manager := a.fieldManager()
 	if isCRD(ref) {
-		strategy, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy")
-		have, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle")
-		if strategy != "Webhook" || have == caBundle {
+		conv, _, _ := unstructured.NestedMap(u.Object, "spec", "conversion")
+		have, _, _ := unstructured.NestedString(conv, "webhook", "clientConfig", "caBundle")
+		if conv["strategy"] != "Webhook" || have == caBundle {
 			return nil
 		}
+		if err := unstructured.SetNestedField(conv, caBundle, "webhook", "clientConfig", "caBundle"); err != nil {
+			return fmt.Errorf("%s: %w", describe(ref), err)
+		}
+		patch.Object["metadata"] = map[string]any{"name": ref.Name}
+		patch.Object["spec"] = map[string]any{"conversion": conv}
 		manager = a.conversionManager()
-		ops = append(ops,
-			map[string]any{"op": "test", "path": "/spec/conversion/strategy", "value": "Webhook"},
-			map[string]any{"op": "add", "path": "/spec/conversion/webhook/clientConfig/caBundle", "value": caBundle})
 	} else {
 		hooks, _, _ := unstructured.NestedSlice(u.Object, "webhooks")
-		for i, h := range hooks {
-			name, _, _ := unstructured.NestedString(asMap(h), "name")
-			have, _, _ := unstructured.NestedString(asMap(h), "clientConfig", "caBundle")
-			if have == caBundle {
-				continue
+		stale := false
+		for _, h := range hooks {
+			if have, _, _ := unstructured.NestedString(asMap(h), "clientConfig", "caBundle"); have != caBundle {
+				stale = true
 			}
-			ops = append(ops,
-				map[string]any{"op": "test", "path": fmt.Sprintf("/webhooks/%d/name", i), "value": name},
-				map[string]any{"op": "add", "path": fmt.Sprintf("/webhooks/%d/clientConfig/caBundle", i), "value": caBundle})
 		}
+		if !stale {
+			return nil
+		}
+		if patch, err = withCABundle(u, caBundle); err != nil {
+			return err
+		}
+		// The live object as applied: what the server owns is left out.
+		delete(patch.Object, "status")
+		patch.Object["metadata"] = map[string]any{"name": ref.Name, "labels": toAnyMap(u.GetLabels()), "annotations": toAnyMap(u.GetAnnotations())}
 	}
-	if len(ops) == 0 {
-		return nil
-	}
-	patch, err := json.Marshal(ops)
-	if err != nil {
-		return err
-	}
-	if err := a.writer().Patch(ctx, u, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(manager)); err != nil {
+	if err := a.writer().Apply(ctx, client.ApplyConfigurationFromUnstructured(patch), client.FieldOwner(manager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("updating the CA bundle of %s: %w", describe(ref), err)
 	}
 	return nil
+}
+
+func toAnyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // applyConversion applies the conversion webhook of a CRD, with the CA
