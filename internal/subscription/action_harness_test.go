@@ -3,6 +3,9 @@ package subscription
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +39,31 @@ type actionBed struct {
 	rec *events.FakeRecorder
 	ns  string
 	sub *v1alpha1.Subscription
+	// requests are the requests the Reconciler made, as the installer or
+	// as a ServiceAccount it acts as.
+	requests *requestLog
 }
 
-func newActionBed(t *testing.T, spec v1alpha1.SubscriptionSpec) *actionBed {
+// bedOption changes how newActionBed sets a bed up.
+type bedOption func(*bedOptions)
+
+type bedOptions struct {
+	refusable func(request) bool
+}
+
+// allowRefused lets the API server refuse with 403 Forbidden the requests
+// of the Reconciler that match (the test makes it refuse them). Any other
+// refusal still fails the test, as testenv.InstallerConfig's check does.
+func allowRefused(match func(request) bool) bedOption {
+	return func(o *bedOptions) { o.refusable = match }
+}
+
+func newActionBed(t *testing.T, spec v1alpha1.SubscriptionSpec, opts ...bedOption) *actionBed {
 	t.Helper()
+	var o bedOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if SharedEnv == nil || SharedEnv() == nil {
 		t.Fatal("no test environment: TestMain did not start one")
 	}
@@ -55,6 +79,20 @@ func newActionBed(t *testing.T, spec v1alpha1.SubscriptionSpec) *actionBed {
 		t.Fatal(err)
 	}
 	installer := env.InstallerConfig(t)
+	log := &requestLog{}
+	if o.refusable != nil {
+		// testenv's check of every 403 is replaced by one that knows what
+		// this test makes the API server refuse.
+		installer.WrapTransport = nil
+		t.Cleanup(func() {
+			for _, r := range log.all() {
+				if r.status == http.StatusForbidden && !o.refusable(r) {
+					t.Errorf("the API server refused %s (Forbidden), which the test did not make it refuse", r)
+				}
+			}
+		})
+	}
+	installer.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &loggingTransport{next: rt, log: log} })
 	c, err := client.New(installer, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +127,75 @@ func newActionBed(t *testing.T, spec v1alpha1.SubscriptionSpec) *actionBed {
 			_ = env.Client.Delete(ctx, s)
 		}
 	})
-	return &actionBed{t: t, ctx: ctx, env: env, r: r, rec: rec, ns: ns, sub: sub}
+	return &actionBed{t: t, ctx: ctx, env: env, r: r, rec: rec, ns: ns, sub: sub, requests: log}
+}
+
+// request is one request the Reconciler made and the API server's answer.
+type request struct {
+	method, path string
+	// as is the identity impersonated; "" for the installer's own.
+	as     string
+	status int
+}
+
+func (r request) String() string {
+	who := r.as
+	if who == "" {
+		who = "the installer"
+	}
+	return fmt.Sprintf("%s %s as %s: %d", r.method, r.path, who, r.status)
+}
+
+// requestLog keeps the requests of one bed, at most maxLogged.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []request
+}
+
+const maxLogged = 10000
+
+func (l *requestLog) all() []request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]request(nil), l.reqs...)
+}
+
+// writes are the requests that change objects whose path ends with
+// suffix (a resource, or a resource and name).
+func (l *requestLog) writes(suffix string) []request {
+	var out []request
+	for _, r := range l.all() {
+		if r.method != http.MethodGet && strings.HasSuffix(r.path, suffix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// loggingTransport sits under the impersonation of a ServiceAccount: it
+// sees who each request is made as.
+type loggingTransport struct {
+	next http.RoundTripper
+	log  *requestLog
+}
+
+func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	r := request{method: req.Method, path: req.URL.Path, as: req.Header.Get("Impersonate-User")}
+	if err == nil {
+		r.status = resp.StatusCode
+	}
+	t.log.mu.Lock()
+	if len(t.log.reqs) < maxLogged {
+		t.log.reqs = append(t.log.reqs, r)
+	}
+	t.log.mu.Unlock()
+	return resp, err
+}
+
+// serviceAccount is the username of the bed's ServiceAccount.
+func (b *actionBed) serviceAccount() string {
+	return "system:serviceaccount:" + b.ns + ":" + b.sub.Spec.ServiceAccountName
 }
 
 // exec is a reconcile's shared state for the Subscription as stored now.
