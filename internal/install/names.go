@@ -1,7 +1,7 @@
 package install
 
 import (
-	"k8s.io/apimachinery/pkg/api/validate/content"
+	validatecontent "k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -16,7 +16,7 @@ import (
 func invalidName(gk schema.GroupKind, name string) []string {
 	switch {
 	case gk.Group == kinds.GroupRBAC:
-		errs := content.IsPathSegmentName(name)
+		errs := validatecontent.IsPathSegmentName(name)
 		if len(name) > validation.DNS1123SubdomainMaxLength {
 			errs = append(errs, validation.MaxLenError(validation.DNS1123SubdomainMaxLength))
 		}
