@@ -20,7 +20,8 @@ const Community = "community-prod-full-fbc.tar.xz"
 // stampFile marks a complete unpack.
 const stampFile = ".extracted"
 
-// extractTimeout bounds tar: the community catalog unpacks in about 10 s.
+// extractTimeout bounds tar: the community catalog (14 MB of xz, 150 MB
+// unpacked) takes about a second on 2 cores.
 const extractTimeout = 5 * time.Minute
 
 // ErrAbsent is returned, wrapped, when the corpus or a file of it is not
