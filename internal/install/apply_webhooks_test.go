@@ -182,8 +182,9 @@ func (s *tollServer) convert(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(review)
 }
 
-// serveBehind makes the Service's endpoints the server's address, as the
-// endpoints and EndpointSlice controllers would for a ready pod: older API
+// serveBehind makes the Service's endpoints the server's address (those
+// that exist are kept), as the endpoints and EndpointSlice controllers
+// would for a ready pod: older API
 // servers resolve a Service through its Endpoints, newer ones through its
 // EndpointSlices.
 func serveBehind(ctx context.Context, t *testing.T, ns, service string, s *tollServer) {
@@ -195,7 +196,7 @@ func serveBehind(ctx context.Context, t *testing.T, ns, service string, s *tollS
 			Ports:     []corev1.EndpointPort{{Name: "443", Port: s.port, Protocol: corev1.ProtocolTCP}},
 		}},
 	}
-	if err := env.Client.Create(ctx, ep); err != nil {
+	if err := env.Client.Create(ctx, ep); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating Endpoints: %v", err)
 	}
 	slice := &discoveryv1.EndpointSlice{
@@ -204,7 +205,7 @@ func serveBehind(ctx context.Context, t *testing.T, ns, service string, s *tollS
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{s.addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("443"), Port: ptr.To(s.port), Protocol: ptr.To(corev1.ProtocolTCP)}},
 	}
-	if err := env.Client.Create(ctx, slice); err != nil {
+	if err := env.Client.Create(ctx, slice); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating EndpointSlice: %v", err)
 	}
 }
@@ -459,6 +460,8 @@ func TestWebhooksCalledWithTheGeneratedCA(t *testing.T) {
 	}
 	again := getSecret(ctx, t, ns, tollgateCert)
 	srv.setCert(t, again.Data["tls.crt"], again.Data["tls.key"])
+	// Deleting the Service deleted its Endpoints.
+	serveBehind(ctx, t, ns, tollgateSvc, srv)
 	checkTolls(ctx, t, ns, srv, "toll-4")
 
 	// 7. Uninstall: configurations first, conversion removed from the
