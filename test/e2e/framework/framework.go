@@ -375,8 +375,20 @@ func (f *Framework) holdingFinalizers(ctx context.Context, ns string, resources 
 	return left, objects, nil
 }
 
+// The metadata client's rate limit: a namespace cleanup lists every
+// namespaced kind (~50) once, which the default of 5 requests a second
+// (burst 10) stretched to 8 s.
+const (
+	cleanupQPS   = 100
+	cleanupBurst = 100
+)
+
 func (f *Framework) metadataClient() (metadata.Interface, error) {
-	f.metaOnce.Do(func() { f.meta, f.metaErr = metadata.NewForConfig(f.Config) })
+	f.metaOnce.Do(func() {
+		cfg := rest.CopyConfig(f.Config)
+		cfg.QPS, cfg.Burst = cleanupQPS, cleanupBurst
+		f.meta, f.metaErr = metadata.NewForConfig(cfg)
+	})
 	return f.meta, f.metaErr
 }
 
