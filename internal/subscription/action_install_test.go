@@ -339,6 +339,7 @@ func TestActionInstallApplyFails(t *testing.T) {
 				b.installedParent("1.0.0")
 				version, reason, n = "1.1.0", reasonUpgrade, 2
 			}
+			b.events()
 			objs := []*unstructured.Unstructured{cm(b.ns, "op", version), refusedConfigMap(b.ns)}
 			x := b.exec()
 			f := b.facts(x)
