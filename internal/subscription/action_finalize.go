@@ -84,7 +84,8 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 		return result{phase: phaseFailed, requeue: catalogRequeue, explanation: &msg, progressing: &note{false, v1alpha1.ReasonPermissionsMissing, msg}}
 	}
 	if err != nil {
-		return result{err: err}
+		// Retried with backoff; the status says what stops the uninstall.
+		return result{err: err, progressing: &note{true, v1alpha1.ReasonDeleting, fmt.Sprintf("deleting: %v", err)}}
 	}
 	if res.Remaining > 0 {
 		return result{requeue: time.Second}

@@ -208,8 +208,8 @@ func TestActionFinalizeDeleteRefused(t *testing.T) {
 				}
 			}
 			prog := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeProgressing)
-			if prog == nil || prog.Status != metav1.ConditionTrue || prog.Reason != v1alpha1.ReasonDeleting {
-				t.Errorf("Progressing %+v, want True %s", prog, v1alpha1.ReasonDeleting)
+			if prog == nil || prog.Status != metav1.ConditionTrue || prog.Reason != v1alpha1.ReasonDeleting || !strings.Contains(prog.Message, "forbidden") {
+				t.Errorf("Progressing %+v, want True %s saying the delete was forbidden", prog, v1alpha1.ReasonDeleting)
 			}
 			if ready := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeReady); ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonDeleting {
 				t.Errorf("Ready %+v, want False %s", ready, v1alpha1.ReasonDeleting)
