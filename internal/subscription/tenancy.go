@@ -57,6 +57,21 @@ func (r *Reconciler) tenantApplier(ctx context.Context, sub *v1alpha1.Subscripti
 		if terminating {
 			return nil, &CannotActError{Reason: v1alpha1.ReasonDeleting, Err: fmt.Errorf("namespace %s is being deleted; nothing is installed into it", sub.Namespace)}
 		}
+		// Nor into a target namespace that is gone or going: the
+		// ServiceAccount's rights there go with it.
+		for _, target := range sub.Spec.TargetNamespaces {
+			if target == sub.Namespace {
+				continue
+			}
+			terminating, err := r.namespaceTerminating(ctx, target)
+			if err != nil {
+				return nil, err
+			}
+			if terminating {
+				return nil, &CannotActError{Reason: v1alpha1.ReasonCannotAct, Err: fmt.Errorf(
+					"target namespace %s (spec.targetNamespaces) does not exist or is being deleted; nothing is installed until it exists or the spec no longer names it", target)}
+			}
+		}
 		// An uninstall goes on with the rights the ServiceAccount's name
 		// still has; an install waits for the ServiceAccount.
 		sa := &metav1.PartialObjectMetadata{}

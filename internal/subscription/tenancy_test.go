@@ -290,3 +290,17 @@ func TestNamespaceDeletedWithTheServiceAccountsRights(t *testing.T) {
 		t.Errorf("ClusterRole %s outside the namespace: %v, want it left in place", clusterRole, err)
 	}
 }
+
+// A target namespace that does not exist, or is being deleted, takes the
+// ServiceAccount's rights there with it: nothing is applied, and the
+// Subscription says which namespace stops it.
+func TestTargetNamespaceGoneInstallsNothing(t *testing.T) {
+	_, c, ns, cat := setup(t, sampleDir(t), nil)
+	create(t, c, ns, "signals", cat, v1alpha1.SubscriptionSpec{Package: "signal-store", InstallMode: v1alpha1.InstallModeMultiNamespace,
+		TargetNamespaces: []string{ns, "absent-" + ns}})
+	got := waitSub(t, c, ns, "signals", "refused for its missing target namespace", refusedFor(v1alpha1.ReasonCannotAct))
+	if msg, want := condition(got, v1alpha1.TypeProgressing).Message, "target namespace absent-"+ns+" (spec.targetNamespaces) does not exist or is being deleted"; !strings.Contains(msg, want) {
+		t.Errorf("Progressing message %q, want it to say %q", msg, want)
+	}
+	nothingApplied(t, c, ns, "signals")
+}

@@ -53,8 +53,11 @@ func TestSingleAndMultiNamespaceOperator(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	multi, single, refused := f.CreateNamespace(t), f.CreateNamespace(t), f.CreateNamespace(t)
+	// The targets first: namespaces are deleted in the reverse order, so the
+	// Subscriptions are uninstalled while their targets and the tenant's
+	// rights there still exist.
 	t1, t2, t3, elsewhere := f.CreateNamespace(t), f.CreateNamespace(t), f.CreateNamespace(t), f.CreateNamespace(t)
+	multi, single, refused := f.CreateNamespace(t), f.CreateNamespace(t), f.CreateNamespace(t)
 
 	cases := []struct {
 		ns      string

@@ -195,8 +195,15 @@ func TestKilledMidUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.startInstallerProcess(t)
+	// Settled: rolled back, and the revision that restored 1.3.0 judged
+	// healthy (the state is Installed as soon as 1.3.0 is applied again; the
+	// revision's outcome follows at the next health check).
 	sub := env.waitFor(t, ns, "lighthouse", "settled after the restart", func(s *v1alpha1.Subscription) bool {
-		return s.Status.State == v1alpha1.StateInstalled && s.Status.FailedUpgrade != nil
+		if s.Status.State != v1alpha1.StateInstalled || s.Status.FailedUpgrade == nil {
+			return false
+		}
+		cur := revisionOutcomes(t, env.client, ns, "lighthouse")[s.Status.CurrentRevision]
+		return cur.Status.Outcome == v1alpha1.OutcomeHealthy
 	})
 	// Never in between: the current revision is healthy and is what runs.
 	revs := revisionOutcomes(t, env.client, ns, "lighthouse")
