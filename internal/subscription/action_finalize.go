@@ -59,8 +59,10 @@ func (r *Reconciler) finalize(ctx context.Context, x *exec) result {
 			return result{err: errors.Join(err, lerr)}
 		}
 		if leave {
+			// The refusals themselves are not logged: they are the
+			// expected end of the ServiceAccount's rights, not an error.
 			x.log.Info("uninstall left objects behind", "subscription", sub.Name, "namespace", sub.Namespace,
-				"message", "the namespace is being deleted and the ServiceAccount may no longer delete what it installed; objects outside the namespace are left in place", "error", err.Error())
+				"message", "the namespace is being deleted and the API server refused deletes as the ServiceAccount, whose rights go with the namespace; objects outside the namespace are left in place")
 			return r.release(ctx, x)
 		}
 	}
