@@ -380,10 +380,11 @@ func start(ctx context.Context, o options, c *Cluster) error {
 	}); err != nil {
 		return err
 	}
-	for _, name := range components[2:] {
-		if err := launch(name); err != nil {
-			return err
-		}
+	// kwok and Ready Nodes before kube-controller-manager: its node
+	// lifecycle controller, started while no Node is Ready yet, finds every
+	// Node not ready on its first pass and logs DisruptionMessage.
+	if err := launch(testbin.Kwok); err != nil {
+		return err
 	}
 	for _, name := range c.NodeNames {
 		if err := createNode(ctx, cs, name); err != nil {
@@ -394,6 +395,14 @@ func start(ctx context.Context, o options, c *Cluster) error {
 		if err := wait("Node "+name+" to be Ready", testbin.Kwok, func(ctx context.Context) error {
 			return nodeReady(ctx, cs, name)
 		}); err != nil {
+			return err
+		}
+	}
+	for _, name := range components[2:] {
+		if name == testbin.Kwok {
+			continue
+		}
+		if err := launch(name); err != nil {
 			return err
 		}
 	}
