@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -30,13 +29,14 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/resolver"
+
+	corpuspkg "github.com/ferrydev/ferry/internal/corpus"
 )
 
 // Namespace is the install namespace every package is rendered into.
@@ -282,62 +282,6 @@ func DefaultCache() string {
 	return filepath.Join(home, ".cache", "ferry")
 }
 
-// Extract unpacks a catalog tarball once into cache/corpus/<name>/ and
-// returns the catalog root inside it (the lone top-level directory, if any).
-func Extract(ctx context.Context, tarball, cache string) (string, error) {
-	name := filepath.Base(tarball)
-	for _, ext := range []string{".tar.xz", ".txz", ".tar"} {
-		name = strings.TrimSuffix(name, ext)
-	}
-	dest := filepath.Join(cache, "corpus", name)
-	if _, err := os.Stat(filepath.Join(dest, ".extracted")); err != nil {
-		if _, err := os.Stat(tarball); err != nil {
-			return "", fmt.Errorf("corpus: %w", err)
-		}
-		part := dest + ".part"
-		if err := os.RemoveAll(part); err != nil {
-			return "", err
-		}
-		if err := os.MkdirAll(part, 0o755); err != nil {
-			return "", err
-		}
-		xctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(xctx, "tar", "-xJf", tarball, "-C", part).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("extracting %s: %w: %s", tarball, err, out)
-		}
-		if err := os.WriteFile(filepath.Join(part, ".extracted"), []byte(tarball+"\n"), 0o644); err != nil {
-			return "", err
-		}
-		if err := os.RemoveAll(dest); err != nil {
-			return "", err
-		}
-		if err := os.Rename(part, dest); err != nil {
-			return "", err
-		}
-	}
-	ents, err := os.ReadDir(dest)
-	if err != nil {
-		return "", err
-	}
-	var dirs []string
-	files := 0
-	for _, e := range ents {
-		switch {
-		case strings.HasPrefix(e.Name(), "."):
-		case e.IsDir():
-			dirs = append(dirs, e.Name())
-		default:
-			files++
-		}
-	}
-	if len(dirs) == 1 && files == 0 {
-		return filepath.Join(dest, dirs[0]), nil
-	}
-	return dest, nil
-}
-
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("coverage-catalog", flag.ContinueOnError)
 	corpus := fs.String("corpus", DefaultCorpus(), "the catalog as a tar.xz of a file-based catalog tree; env FERRY_CORPUS")
@@ -351,7 +295,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	root := *dir
 	if root == "" {
 		var err error
-		if root, err = Extract(ctx, *corpus, *cache); err != nil {
+		if root, err = corpuspkg.Extract(ctx, *corpus, *cache); err != nil {
 			return err
 		}
 	} else {

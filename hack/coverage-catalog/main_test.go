@@ -9,6 +9,8 @@ import (
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/install"
+
+	corpuspkg "github.com/ferrydev/ferry/internal/corpus"
 )
 
 // TestMeasureCorpus measures the real catalog and checks that the grouping
@@ -19,7 +21,7 @@ func TestMeasureCorpus(t *testing.T) {
 		t.Skipf("%s is absent: the shared corpus of real catalogs is not next to this clone", filepath.Dir(corpus))
 	}
 	ctx := context.Background()
-	root, err := Extract(ctx, corpus, DefaultCache())
+	root, err := corpuspkg.Extract(ctx, corpus, DefaultCache())
 	if err != nil {
 		t.Fatal(err)
 	}
