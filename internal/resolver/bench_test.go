@@ -2,15 +2,17 @@ package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/corpus"
+	"github.com/ferrydev/ferry/internal/testbin"
 )
 
 // syntheticRequest is 300 packages × 20 versions, 10% of bundles with
@@ -104,30 +106,29 @@ func BenchmarkResolve(b *testing.B) {
 }
 
 // communityCatalog loads the real community catalog of the shared corpus
-// (../shared/corpus next to the module), unpacked once into
-// $FERRY_CACHE/corpus as hack/bench and hack/coverage-catalog do, or into a
-// temporary directory. It skips when the corpus is absent.
+// (../shared/corpus next to the module), unpacked once into the cache
+// (internal/corpus). It skips when the corpus is absent.
 func communityCatalog(tb testing.TB) *catalog.Catalog {
 	tb.Helper()
 	_, here, _, _ := runtime.Caller(0)
-	tarball := filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "corpus", "community-prod-full-fbc.tar.xz")
-	if _, err := os.Stat(tarball); err != nil {
-		tb.Skipf("%s is absent: the shared corpus of real catalogs is not next to this clone", tarball)
+	tarball, err := corpus.File(filepath.Join(filepath.Dir(here), "..", ".."), corpus.Community)
+	if errors.Is(err, corpus.ErrAbsent) {
+		tb.Skipf("skipped: %v", err)
 	}
-	cache := os.Getenv("FERRY_CACHE")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "ferry")
-		}
+	if err != nil {
+		tb.Fatal(err)
 	}
-	dir := filepath.Join(cache, "corpus", "community-prod-full-fbc")
-	if _, err := os.Stat(filepath.Join(dir, ".extracted")); err != nil || cache == "" {
-		dir = tb.TempDir()
-		if out, err := exec.Command("tar", "-xJf", tarball, "-C", dir).CombinedOutput(); err != nil {
-			tb.Fatalf("extracting %s: %v\n%s", tarball, err, out)
-		}
+	cache, err := testbin.CacheDir()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(filepath.Join(dir, "community-prod-full"))})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir, err := corpus.Extract(ctx, tarball, cache)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := catalog.Load(ctx, []catalog.Source{catalog.DirSource(dir)})
 	if err != nil {
 		tb.Fatal(err)
 	}
