@@ -118,6 +118,15 @@ func runMain(m *testing.M, fp **Framework, opts ...Option) int {
 		logf("error: %v", err)
 		return 1
 	}
+	// Held until this process exits: runs going on at the same time (make
+	// test runs test-e2e and test-e2e-helm at once) leave this run's cluster
+	// alone; only a run whose process is gone leaves its lock free.
+	owner, err := lockOwner(runDir)
+	if err != nil {
+		logf("error: %v", err)
+		return 1
+	}
+	defer owner.Close()
 	clusterDir := filepath.Join(runDir, "cluster")
 	clusterOpts := append([]testcluster.Option{
 		testcluster.WithDir(clusterDir),
@@ -206,8 +215,29 @@ func baseDir() (string, error) {
 	return filepath.Join(cache, "e2e"), nil
 }
 
+// ownerLock is the file in a run folder that the run's process holds an
+// exclusive lock on while it runs (flock: the kernel lets go of it when the
+// process exits, however it ends).
+const ownerLock = "owner.lock"
+
+// lockOwner takes the lock of the run folder dir for this process; closing
+// the returned file releases it.
+func lockOwner(dir string) (*os.File, error) {
+	lf, err := os.OpenFile(filepath.Join(dir, ownerLock), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("locking run folder %s: %w", dir, err)
+	}
+	return lf, nil
+}
+
 // stopLeftovers stops clusters of earlier runs that were killed before they
-// could stop their cluster (their PID files are still there).
+// could stop their cluster (their PID files are still there). A run whose
+// process still holds its folder's lock is running at the same time, and
+// its cluster is left alone.
 func stopLeftovers(base string) {
 	pidFiles, _ := filepath.Glob(filepath.Join(base, "run-*", "cluster", "*.pid"))
 	seen := map[string]bool{}
@@ -217,10 +247,21 @@ func stopLeftovers(base string) {
 			continue
 		}
 		seen[dir] = true
+		runDir := filepath.Dir(dir)
+		lf, err := lockOwner(runDir)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			logf("leaving the cluster in %s alone: its run is still going on", dir)
+			continue
+		}
+		if err != nil {
+			logf("error: %v", err)
+			continue
+		}
 		logf("stopping a cluster left by an earlier run in %s", dir)
 		if err := testcluster.Down(testcluster.WithDir(dir), testcluster.WithLogf(logf)); err != nil {
 			logf("error: %v", err)
 		}
+		lf.Close()
 	}
 }
 

@@ -2,7 +2,11 @@ package framework
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,5 +96,40 @@ func TestListable(t *testing.T) {
 	}
 	if _, err := listable([]*metav1.APIResourceList{{GroupVersion: "a/b/c"}}); err == nil {
 		t.Error("a bad group version was accepted")
+	}
+}
+
+// TestStopLeftovers: the cluster of a run whose process still holds its
+// folder's lock is left alone (make test runs two end-to-end runs at once);
+// the one of a run whose lock is free is stopped (its PID files removed).
+func TestStopLeftovers(t *testing.T) {
+	base := t.TempDir()
+	pidFile := func(run string) string { return filepath.Join(base, run, "cluster", "etcd.pid") }
+	for _, run := range []string{"run-live", "run-killed"} {
+		if err := os.MkdirAll(filepath.Dir(pidFile(run)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// No process has this id: Down finds nothing to stop and only
+		// removes the PID file.
+		if err := os.WriteFile(pidFile(run), []byte("2147483646\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live, err := lockOwner(filepath.Join(base, "run-live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if _, err := lockOwner(filepath.Join(base, "run-live")); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatalf("locking a held run folder again: %v, want EWOULDBLOCK", err)
+	}
+
+	stopLeftovers(base)
+
+	if _, err := os.Stat(pidFile("run-live")); err != nil {
+		t.Errorf("the cluster of the running run was stopped: %v", err)
+	}
+	if _, err := os.Stat(pidFile("run-killed")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cluster of the killed run was not stopped: PID file %v", err)
 	}
 }
