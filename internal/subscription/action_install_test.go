@@ -325,9 +325,10 @@ func TestActionInstallApplyFails(t *testing.T) {
 			current: 2, value: "1.1.0",
 		},
 		{
-			// The state is that of 1.0.0, installed and being restored.
+			// Decided as a rollback: the state says so, as for a health
+			// gate missed.
 			name: "past its timeout an upgrade is rolled back", upgrade: true, pastTimeout: true,
-			outcome: v1alpha1.OutcomeRolledBack, phase: phaseProgressing, reason: v1alpha1.ReasonWaitingForHealthy, state: v1alpha1.StateInstalled,
+			outcome: v1alpha1.OutcomeRolledBack, phase: phaseProgressing, reason: v1alpha1.ReasonWaitingForHealthy, state: v1alpha1.StateUpgrading,
 			current: 3, value: "1.0.0", event: "Warning RolledBack",
 		},
 	}
@@ -368,10 +369,13 @@ func TestActionInstallApplyFails(t *testing.T) {
 				}
 				f.now = started.Add(healthTimeout(x.sub) + time.Second)
 				b.events()
-				d = keepDecision(actInSync, f.current)
-				res = b.r.inSync(b.ctx, x, f, d)
-				if !apierrors.IsInvalid(res.err) && tt.upgrade || res.phase != tt.phase || res.progressing == nil || res.progressing.reason != tt.reason {
-					t.Fatalf("in sync past the timeout: phase %d, progressing %+v, err %v; want phase %d, %s", res.phase, res.progressing, res.err, tt.phase, tt.reason)
+				want := actGateFailed
+				if tt.upgrade {
+					want = actRollback
+				}
+				d, res = b.r.run(b.ctx, x, f, keepDecision(actInSync, f.current))
+				if d.action != want || res.err != nil || res.phase != tt.phase || res.progressing == nil || res.progressing.reason != tt.reason {
+					t.Fatalf("in sync past the timeout: %s, phase %d, progressing %+v, err %v; want %s, phase %d, %s", d.action, res.phase, res.progressing, res.err, want, tt.phase, tt.reason)
 				}
 			}
 			summarize(f, d, res)
@@ -392,6 +396,10 @@ func TestActionInstallApplyFails(t *testing.T) {
 			}
 			if c := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeReady); c == nil || c.Status != metav1.ConditionFalse {
 				t.Errorf("Ready %+v, want False", c)
+			}
+			if c := meta.FindStatusCondition(sub.Status.Conditions, v1alpha1.TypeRolledBack); tt.outcome == v1alpha1.OutcomeRolledBack &&
+				(c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonHealthGateFailed || !strings.Contains(c.Message, "apply failed: ")) {
+				t.Errorf("RolledBack %+v, want True HealthGateFailed with the apply's failure", c)
 			}
 			revs := b.revisions()
 			var refused *v1alpha1.Revision

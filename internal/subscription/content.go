@@ -356,18 +356,13 @@ func (r *Reconciler) applyObjects(ctx context.Context, x *exec, f *facts, rev *v
 		return out, false
 	}
 	msg := fmt.Sprintf("applying %s %s: %v", sub.Spec.Package, t.Version, err)
-	if rev != nil && rev.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(f.now, rev, healthTimeout(sub)) {
-		// A revision that cannot even be applied fails its gate too.
-		cause := "apply failed: " + err.Error()
-		if prev := rollbackTarget(f, rev); prev != nil {
-			out := r.rollback(ctx, x, f, prev, cause)
-			out.err = errors.Join(out.err, err)
-			return out, false
-		}
-		out := r.gateFailed(ctx, x, f, cause)
-		return out, false
+	out := result{phase: phaseProgressing, rev: rev, progressing: &note{true, v1alpha1.ReasonApplyFailed, msg}, err: err}
+	if rev != nil && rev == f.current && f.applyFailed == nil && rev.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(f.now, rev, healthTimeout(sub)) {
+		// The current revision cannot even be applied by the end of its
+		// timeout: decide judges it (Reconciler.run).
+		out.applyFailed = err
 	}
-	return result{phase: phaseProgressing, rev: rev, progressing: &note{true, v1alpha1.ReasonApplyFailed, msg}, err: err}, false
+	return out, false
 }
 
 // rollbackTarget is the revision a failed rev rolls back to, or nil when

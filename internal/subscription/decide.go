@@ -305,6 +305,10 @@ func gate(f *facts, d decision, want *content, timeout time.Duration) decision {
 		h = &install.Health{Message: "not checked"}
 	}
 	switch {
+	case f.applyFailed != nil && cur.Status.Outcome == v1alpha1.OutcomeProgressing && pastGate(f.now, cur, timeout):
+		// A revision that cannot even be applied by the end of its
+		// timeout fails its gate too, healthy or not.
+		return missedGate(f, d, "apply failed: "+f.applyFailed.Error())
 	case h.Healthy:
 		d.action = actInSync
 		if d.pending != nil {
@@ -322,18 +326,25 @@ func gate(f *facts, d decision, want *content, timeout time.Duration) decision {
 			return d
 		}
 		// The revision is to blame (or the blame was not judged).
-		d.message = h.Message
-		if d.prev = rollbackTarget(f, cur); d.prev != nil {
-			d.action, d.reason = actRollback, v1alpha1.ReasonHealthGateFailed
-			return d
-		}
-		d.action, d.reason = actGateFailed, v1alpha1.ReasonHealthGateFailed
-		return d
+		return missedGate(f, d, h.Message)
 	default:
 		d.action, d.reason = actWaitHealthy, v1alpha1.ReasonWaitingForHealthy
 		d.message = fmt.Sprintf("waiting for %s %s (revision %d) to become healthy: %s", cur.Spec.Package, cur.Spec.Version, cur.Spec.Revision, h.Message)
 		return d
 	}
+}
+
+// missedGate: the current revision missed its health gate (cause says
+// why). It is rolled back to the last healthy revision, or, with nothing
+// to return to, marked failed.
+func missedGate(f *facts, d decision, cause string) decision {
+	d.message, d.reason = cause, v1alpha1.ReasonHealthGateFailed
+	if d.prev = rollbackTarget(f, f.current); d.prev != nil {
+		d.action = actRollback
+		return d
+	}
+	d.action = actGateFailed
+	return d
 }
 
 // installReason is the Progressing reason of a new revision.

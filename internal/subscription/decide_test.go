@@ -442,6 +442,42 @@ func TestDecide(t *testing.T) {
 			want: actRollback,
 		},
 		{
+			name: "past its timeout, an upgrade that cannot be applied is rolled back, healthy or not",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0",
+					decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour),
+					decideRev(2, "1.1.0", "sha256:1.1.0", progressing, reasonUpgrade, 10*time.Minute))
+				f.applyFailed = errors.New(`ConfigMap "ns/op" is invalid`)
+				return f
+			},
+			want: actRollback, reason: v1alpha1.ReasonHealthGateFailed,
+			check: func(t *testing.T, d decision) {
+				if d.prev == nil || d.prev.Spec.Revision != 1 || d.message != `apply failed: ConfigMap "ns/op" is invalid` {
+					t.Errorf("prev = %+v, message %q", d.prev, d.message)
+				}
+			},
+		},
+		{
+			name: "past its timeout, an install that cannot be applied fails its gate",
+			facts: func() *facts {
+				f := decideFacts("", "1.0.0", decideRev(1, "1.0.0", "sha256:1.0.0", progressing, reasonInstall, 10*time.Minute))
+				f.applyFailed = errors.New("refused")
+				return f
+			},
+			want: actGateFailed, reason: v1alpha1.ReasonHealthGateFailed,
+		},
+		{
+			name: "within its timeout, an apply failure is no judgement",
+			facts: func() *facts {
+				f := decideFacts("1.0.0", "1.1.0",
+					decideRev(1, "1.0.0", "sha256:1.0.0", healthy, reasonInstall, time.Hour),
+					decideRev(2, "1.1.0", "sha256:1.1.0", progressing, reasonUpgrade, time.Minute))
+				f.applyFailed = errors.New("refused")
+				return f
+			},
+			want: actInSync,
+		},
+		{
 			name: "past its timeout, a cluster to blame is waited for",
 			facts: func() *facts {
 				f := decideFacts("1.0.0", "1.1.0",

@@ -61,9 +61,11 @@
 // applies it; its health is judged by the next reconciles, which read the
 // cluster again on every requeue until the health timeout. A revision that
 // cannot even be applied by the end of its timeout fails its gate in the
-// same way (the one judgement made by an action: the apply error is only
-// known there). Health not judged (install.Health.Blame empty) counts as
-// the revision's fault.
+// same way, healthy or not: the apply error is the one fact only an action
+// learns, so the action that meets it changes nothing, the fact is added
+// (facts.applyFailed) and decide picks again, RollBack or MarkGateFailed
+// (Reconciler.run; at most two actions in a reconcile). Health not judged
+// (install.Health.Blame empty) counts as the revision's fault.
 //
 // # Status
 //

@@ -35,6 +35,10 @@ type facts struct {
 	current *v1alpha1.Revision
 	// health of what is applied; nil when nothing is.
 	health *install.Health
+	// applyFailed is why the current revision could not be applied in
+	// this reconcile, past its health timeout: the one fact an action
+	// learns (see Reconciler.run). nil until then.
+	applyFailed error
 
 	// pin is spec.rollbackTo's revision; nil without rollbackTo.
 	pin *pinFacts

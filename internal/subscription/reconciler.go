@@ -162,7 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	f.cannotAct = apErr
 	d := decide(f, healthTimeout(sub))
 	x.log.V(1).Info("decided", "subscription", sub.Name, "action", string(d.action), "reason", d.reason)
-	res := r.act(ctx, x, f, d)
+	d, res := r.run(ctx, x, f, d)
 	if d.action == actFinalize && res.err == nil && res.progressing == nil {
 		return reconcile.Result{RequeueAfter: res.requeue}, nil
 	}
@@ -200,6 +200,23 @@ func (r *Reconciler) untrusted(x *exec, err error) bool {
 	msg := summarizeUntrusted(x.sub, err)
 	r.Recorder.Eventf(x.sub, nil, corev1.EventTypeWarning, v1alpha1.ReasonRevisionUntrusted, "LoadRevision", "%s", msg)
 	return true
+}
+
+// run acts on d, the decision for f. One fact is only learned by acting:
+// that the current revision cannot be applied, past its health timeout.
+// The action that learns it changes nothing; the fact is added and decide
+// picks again (a rollback, or the gate marked failed), so that the
+// decision, the conditions and status.state say what is done. It returns
+// the decision acted on last, with its result; at most two actions.
+func (r *Reconciler) run(ctx context.Context, x *exec, f *facts, d decision) (decision, result) {
+	res := r.act(ctx, x, f, d)
+	if res.applyFailed == nil || f.applyFailed != nil {
+		return d, res
+	}
+	f.applyFailed = res.applyFailed
+	d = decide(f, healthTimeout(f.sub))
+	x.log.V(1).Info("decided again", "subscription", f.sub.Name, "action", string(d.action), "reason", d.reason, "applyError", f.applyFailed.Error())
+	return d, r.act(ctx, x, f, d)
 }
 
 // act runs the decided action.

@@ -45,6 +45,9 @@ type result struct {
 	requeue time.Duration
 	// err is a failure to be retried.
 	err error
+	// applyFailed is err when it is the current revision's apply failing
+	// past its health timeout: a fact for decide (Reconciler.run).
+	applyFailed error
 }
 
 // summarize writes, once per reconcile, what the facts, the decision and
