@@ -76,6 +76,8 @@ type serveFlags struct {
 	limits                catalogd.Limits
 	memoryLimit           int64
 	answerCacheDir        string
+	// pprof serves the Go runtime's profiles on the metrics listener.
+	pprof bool
 	// answerBytesSet: --answer-cache-bytes was given.
 	answerBytesSet bool
 }
@@ -125,6 +127,8 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	fl.StringVar(&f.answerCacheDir, "answer-cache-dir", "", "directory of the file (without a name) the kept answers are written to, "+
 		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp); when it is not writable the answers are kept in memory, "+
 		"at most 32 MiB unless --answer-cache-bytes is given")
+	fl.BoolVar(&f.pprof, "pprof", false, "also serve the Go runtime's profiles (/debug/pprof/) on --metrics-listen; "+
+		"for diagnosis only: they show the process's memory and code paths to whoever reaches that address")
 	return cmd
 }
 
@@ -147,6 +151,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	if err := f.limits.Validate(); err != nil {
 		return err
+	}
+	if f.pprof && f.metricsListen == "" {
+		return errors.New("--pprof serves on --metrics-listen, which is empty")
 	}
 	if f.memoryLimit < 0 {
 		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
@@ -269,6 +276,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
 		mux.HandleFunc("/healthz", ok)
 		mux.HandleFunc("/readyz", ok)
+		if f.pprof {
+			registerPprof(mux)
+		}
 		mlis, err := net.Listen("tcp", f.metricsListen)
 		if err != nil {
 			return fmt.Errorf("listening for metrics: %w", err)

@@ -262,7 +262,11 @@ func oneStart(ctx context.Context, c config, bin, dir, tmp string, cold bool) (*
 		}
 	}
 	sr.resident = residentBytes(dir)
-	p, err := startCatalogd(bin, dir, tmp, int(startSeq.Add(1)))
+	var extra []string
+	if c.profileDir != "" {
+		extra = append(extra, "--pprof")
+	}
+	p, err := startCatalogd(bin, dir, tmp, int(startSeq.Add(1)), extra...)
 	if err != nil {
 		return nil, sr, 0, err
 	}
@@ -420,11 +424,13 @@ headLoop:
 
 	// e. GetBundleForChannel with concurrent clients.
 	r.gbfcClients = c.clients
+	stopProfile := profileServing(ctx, c, p)
 	cpuT := procCPU(pid)
 	if err := throughput(ctx, c, p.addr, chans, r); err != nil {
 		return err
 	}
 	r.gbfcCPU = procCPU(pid) - cpuT
+	stopProfile()
 	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcN, c.clients,
 		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), fmtDur(r.cpuPer1000()), r.gbfcErrs)
 
@@ -617,4 +623,55 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 	m.heapIdleKept = idle - released
 	m.other = sys - heapSys
 	return m
+}
+
+// profileServing, with -profile-dir, saves catalogd's heap profile and
+// starts a CPU profile; the function it returns ends the CPU profile and
+// saves the heap profile again (compare with go tool pprof -base).
+func profileServing(ctx context.Context, c config, p *proc) func() {
+	if c.profileDir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
+		logf("  profiles: %v", err)
+		return func() {}
+	}
+	save := func(path, file string, timeout time.Duration) {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+p.metrics+path, nil)
+		if err != nil {
+			logf("  profile %s: %v", file, err)
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			logf("  profile %s: %v", file, err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			logf("  profile %s: %s", file, resp.Status)
+			return
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(c.profileDir, file), data, 0o644)
+		}
+		if err != nil {
+			logf("  profile %s: %v", file, err)
+		}
+	}
+	save("/debug/pprof/heap", "heap-before.pprof", 30*time.Second)
+	const cpuSeconds = 10
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSeconds), "cpu.pprof", (cpuSeconds+30)*time.Second)
+	}()
+	return func() {
+		save("/debug/pprof/heap", "heap-after.pprof", 30*time.Second)
+		<-cpuDone
+		logf("  profiles in %s (CPU: the first %d s of the concurrent test)", c.profileDir, cpuSeconds)
+	}
 }

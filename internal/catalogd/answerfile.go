@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 
-	"google.golang.org/grpc/mem"
 )
 
 // answerFileName is the pattern of the file kept answers are written to;
@@ -21,69 +20,69 @@ const answerFileFactor = 2
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// answerBufferBytes bounds the buffers kept for reuse by answerBuffers.
-const answerBufferBytes = 32 << 20
+// answerChunkSize is the size of the buffers an answer read from the
+// answer file is read into: a large answer takes several, and the transport
+// returns each to answerBuffers as soon as its bytes are written to the
+// connection, not when the whole answer is.
+const answerChunkSize = 64 << 10
+
+// answerBufferBytes bounds the free buffers answerBuffers keeps for reuse
+// (128 of answerChunkSize): more than the answers eight concurrent clients
+// of the community catalog's channel heads have in flight at once most of
+// the time; beyond it a buffer is allocated and left to the collector.
+const answerBufferBytes = 8 << 20
 
 // answerBuffers are the buffers answers are read into from the answer file.
 // A buffer goes back once the transport has sent it, and is kept for the
 // next read up to answerBufferBytes in all: unlike gRPC's default pool,
 // which the collector empties, a busy server then reads its answers
 // without allocating, and the heap does not churn by the size of every
-// answer sent.
-var answerBuffers mem.BufferPool = newBufferPool(answerBufferBytes)
+// answer sent. All buffers have one size, so any answer can use any free
+// buffer.
+var answerBuffers = newChunkPool(answerChunkSize, answerBufferBytes)
 
-// bufferPool is a mem.BufferPool of buffers whose capacities are powers of
-// two, keeping at most max bytes of free buffers.
-type bufferPool struct {
-	mu   sync.Mutex
-	free map[int][]*[]byte
-	held int64
-	max  int64
+// chunkPool is a mem.BufferPool of buffers of one size keeping at most
+// maxBytes of free buffers.
+type chunkPool struct {
+	size int
+	free chan *[]byte
 }
 
-func newBufferPool(max int64) *bufferPool {
-	return &bufferPool{free: map[int][]*[]byte{}, max: max}
+func newChunkPool(size, maxBytes int) *chunkPool {
+	return &chunkPool{size: size, free: make(chan *[]byte, max(maxBytes/size, 1))}
 }
 
-// sizeClass is the smallest power of two not below n, at least 4 KiB.
-func sizeClass(n int) int {
-	c := 4 << 10
-	for c < n {
-		c <<= 1
+// Get implements mem.BufferPool: a buffer of length n, which must not be
+// over the pool's size.
+func (p *chunkPool) Get(n int) *[]byte {
+	if n > p.size {
+		b := make([]byte, n)
+		return &b
 	}
-	return c
-}
-
-// Get implements mem.BufferPool.
-func (p *bufferPool) Get(n int) *[]byte {
-	c := sizeClass(n)
-	p.mu.Lock()
-	if l := p.free[c]; len(l) > 0 {
-		b := l[len(l)-1]
-		p.free[c] = l[:len(l)-1]
-		p.held -= int64(c)
-		p.mu.Unlock()
+	select {
+	case b := <-p.free:
 		*b = (*b)[:n]
 		return b
+	default:
+		b := make([]byte, n, p.size)
+		return &b
 	}
-	p.mu.Unlock()
-	b := make([]byte, n, c)
-	return &b
 }
 
-// Put implements mem.BufferPool.
-func (p *bufferPool) Put(b *[]byte) {
-	c := cap(*b)
-	if c != sizeClass(c) {
-		return // not one of ours
+// Put implements mem.BufferPool; buffers of another size are not kept.
+func (p *chunkPool) Put(b *[]byte) {
+	if cap(*b) != p.size {
+		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held+int64(c) <= p.max {
-		p.free[c] = append(p.free[c], b)
-		p.held += int64(c)
+	*b = (*b)[:p.size]
+	select {
+	case p.free <- b:
+	default:
 	}
 }
+
+// held is the bytes of free buffers kept.
+func (p *chunkPool) held() int { return len(p.free) * p.size }
 
 // answerLoc is where one kept answer is: in memory (b), or in the answer
 // file, written in generation gen at off.
@@ -179,23 +178,31 @@ func (a *answerFile) reset() {
 	a.startOver(gen)
 }
 
-// get reads the answer at l into a buffer of answerBuffers, or false when
+// get reads the answer at l into buffers of answerBuffers, or false when
 // it is gone (the file started over since) or does not read back intact.
 func (a *answerFile) get(l answerLoc) (*encodedMessage, bool) {
-	pool := answerBuffers
-	buf := pool.Get(l.n)
-	a.mu.RLock()
-	ok := a.gen == l.gen
-	if ok {
-		_, err := a.f.ReadAt(*buf, l.off)
-		ok = err == nil
-	}
-	a.mu.RUnlock()
-	if !ok || crc32.Checksum(*buf, crcTable) != l.crc {
-		pool.Put(buf)
+	if l.n <= 0 {
 		return nil, false
 	}
-	return &encodedMessage{b: *buf, pooled: buf}, true
+	pool := answerBuffers
+	chunks := make([]*[]byte, 0, (l.n+pool.size-1)/pool.size)
+	a.mu.RLock()
+	ok := a.gen == l.gen
+	var crc uint32
+	for off := 0; ok && off < l.n; off += pool.size {
+		buf := pool.Get(min(pool.size, l.n-off))
+		chunks = append(chunks, buf)
+		_, err := a.f.ReadAt(*buf, l.off+int64(off))
+		ok = err == nil
+		crc = crc32.Update(crc, crcTable, *buf)
+	}
+	a.mu.RUnlock()
+	m := &encodedMessage{chunks: chunks}
+	if !ok || crc != l.crc {
+		m.free()
+		return nil, false
+	}
+	return m, true
 }
 
 // close releases the file and with it the answers' bytes.

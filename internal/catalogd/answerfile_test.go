@@ -36,7 +36,7 @@ func TestAnswerFile(t *testing.T) {
 		if !ok {
 			return nil
 		}
-		return m.b
+		return m.bytes()
 	}
 	a, b := bytes.Repeat([]byte("a"), 40), bytes.Repeat([]byte("b"), 40)
 	la, lb := put(t, a), put(t, b)
@@ -50,8 +50,8 @@ func TestAnswerFile(t *testing.T) {
 		{name: "first answer reads back", loc: &la, want: a},
 		{name: "an answer read back is sent as it is", action: func(t *testing.T) {
 			m, ok := f.get(la)
-			if !ok || m.pooled == nil {
-				t.Fatalf("read back: %v, pooled buffer %v", ok, m)
+			if !ok || len(m.chunks) != 1 {
+				t.Fatalf("read back: %v, pooled buffers %v", ok, m)
 			}
 			out, err := newPassthroughCodec().Marshal(m)
 			if err != nil {
@@ -151,7 +151,7 @@ func TestAnswerFileConcurrent(t *testing.T) {
 					continue
 				}
 				m, ok := f.get(l)
-				if ok && !bytes.Equal(m.b, want) {
+				if ok && !bytes.Equal(m.bytes(), want) {
 					errs <- fmt.Errorf("writer %d answer %d read back other bytes", w, i)
 					return
 				}
@@ -168,39 +168,121 @@ func TestAnswerFileConcurrent(t *testing.T) {
 	}
 }
 
-// TestBufferPool: buffers come back for reuse by size class, within the
-// pool's bound; foreign buffers are not kept.
-func TestBufferPool(t *testing.T) {
-	p := newBufferPool(64 << 10)
-	a := p.Get(5000)
-	if len(*a) != 5000 || cap(*a) != 8<<10 {
-		t.Fatalf("Get(5000): len %d cap %d, want 5000 and 8192", len(*a), cap(*a))
+// TestAnswerFileChunks: an answer larger than a buffer is read into
+// several, sent as they are, and every buffer goes back to the pool once the
+// transport frees it.
+func TestAnswerFileChunks(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
 	}
-	p.Put(a)
-	if b := p.Get(6000); b != a || len(*b) != 6000 {
-		t.Errorf("Get(6000) after Put: a new buffer (%p, want %p) or len %d", b, a, len(*b))
+	t.Cleanup(func() { _ = f.close() })
+	tests := []struct {
+		name   string
+		size   int
+		chunks int
+	}{
+		{name: "one byte", size: 1, chunks: 1},
+		{name: "exactly one buffer", size: answerChunkSize, chunks: 1},
+		{name: "one byte over a buffer", size: answerChunkSize + 1, chunks: 2},
+		{name: "several buffers and a short one", size: 3*answerChunkSize + 1000, chunks: 4},
 	}
-	foreign := make([]byte, 5000)
-	p.Put(&foreign)
-	if b := p.Get(5000); b == &foreign {
-		t.Error("a buffer of another pool was reused")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := make([]byte, tt.size)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			l, ok := f.put(want)
+			if !ok {
+				t.Fatal("put refused")
+			}
+			m, ok := f.get(l)
+			if !ok {
+				t.Fatal("not read back")
+			}
+			if len(m.chunks) != tt.chunks {
+				t.Errorf("%d buffers, want %d", len(m.chunks), tt.chunks)
+			}
+			out, err := newPassthroughCodec().Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.chunks != nil {
+				t.Error("the message still holds the buffers it gave the transport")
+			}
+			if got := out.Materialize(); !bytes.Equal(got, want) {
+				t.Errorf("marshalled %d bytes differing from the %d put", len(got), len(want))
+			}
+			before := answerBuffers.held()
+			out.Free()
+			if got := answerBuffers.held() - before; got != tt.chunks*answerChunkSize && answerBuffers.held() < answerBufferBytes {
+				t.Errorf("%d bytes back in the pool after the transport freed the answer, want %d", got, tt.chunks*answerChunkSize)
+			}
+			// In process, the bytes are joined and the buffers returned.
+			m, ok = f.get(l)
+			if !ok {
+				t.Fatal("not read back the second time")
+			}
+			if got := m.bytes(); !bytes.Equal(got, want) {
+				t.Errorf("joined %d bytes differing from the %d put", len(got), len(want))
+			}
+			if m.chunks != nil {
+				t.Error("buffers kept after joining")
+			}
+		})
 	}
-	big := p.Get(100 << 10) // 128 KiB class, over the bound
-	p.Put(big)
-	if p.held != 0 {
-		t.Errorf("%d bytes held after putting a buffer over the bound", p.held)
+}
+
+// TestChunkPool: buffers come back for reuse within the pool's bound;
+// buffers of another size are not kept.
+func TestChunkPool(t *testing.T) {
+	const size = 4 << 10
+	tests := []struct {
+		name string
+		run  func(t *testing.T, p *chunkPool)
+	}{
+		{name: "a buffer is reused at any length", run: func(t *testing.T, p *chunkPool) {
+			a := p.Get(5)
+			if len(*a) != 5 || cap(*a) != size {
+				t.Fatalf("Get(5): len %d cap %d, want 5 and %d", len(*a), cap(*a), size)
+			}
+			p.Put(a)
+			if b := p.Get(size); b != a || len(*b) != size {
+				t.Errorf("Get(%d) after Put: a new buffer (%p, want %p) or len %d", size, b, a, len(*b))
+			}
+		}},
+		{name: "a buffer of another size is not kept", run: func(t *testing.T, p *chunkPool) {
+			foreign := make([]byte, 100, 2*size)
+			p.Put(&foreign)
+			if p.held() != 0 {
+				t.Errorf("%d bytes held", p.held())
+			}
+		}},
+		{name: "a request over the size gets a buffer of its own", run: func(t *testing.T, p *chunkPool) {
+			b := p.Get(size + 1)
+			if len(*b) != size+1 {
+				t.Fatalf("len %d", len(*b))
+			}
+			p.Put(b)
+			if p.held() != 0 {
+				t.Errorf("%d bytes held", p.held())
+			}
+		}},
+		{name: "free buffers stay within the bound", run: func(t *testing.T, p *chunkPool) {
+			bufs := make([]*[]byte, 9)
+			for i := range bufs {
+				bufs[i] = p.Get(size)
+			}
+			for _, b := range bufs {
+				p.Put(b)
+			}
+			if p.held() != 8*size {
+				t.Errorf("%d bytes held, want the bound %d", p.held(), 8*size)
+			}
+		}},
 	}
-	for range 8 {
-		p.Put(p.Get(8 << 10))
-	}
-	small := make([]*[]byte, 9)
-	for i := range small {
-		small[i] = p.Get(8 << 10)
-	}
-	for _, b := range small {
-		p.Put(b)
-	}
-	if p.held > p.max {
-		t.Errorf("%d bytes held, bound %d", p.held, p.max)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, newChunkPool(size, 8*size)) })
 	}
 }

@@ -40,9 +40,37 @@ const answerKeyOverhead = 256
 // The bytes are shared and never modified.
 type encodedMessage struct {
 	b []byte
-	// pooled, when set, is b's buffer from answerBuffers (an answer read
-	// from the answer file); the transport returns it once it is sent.
-	pooled *[]byte
+	// chunks, when set, hold the answer in place of b: buffers of
+	// answerBuffers an answer from the answer file was read into, in
+	// order. The transport returns each to the pool once it is sent.
+	chunks []*[]byte
+}
+
+// bytes is the answer in one slice, for callers in this process; an
+// answer in chunks is copied and its chunks go back to the pool.
+func (m *encodedMessage) bytes() []byte {
+	if m.chunks == nil {
+		return m.b
+	}
+	n := 0
+	for _, c := range m.chunks {
+		n += len(*c)
+	}
+	out := make([]byte, 0, n)
+	for _, c := range m.chunks {
+		out = append(out, *c...)
+	}
+	m.free()
+	m.b = out
+	return out
+}
+
+// free returns the chunks, if any, to answerBuffers.
+func (m *encodedMessage) free() {
+	for _, c := range m.chunks {
+		answerBuffers.Put(c)
+	}
+	m.chunks = nil
 }
 
 // passthroughCodec is catalogd's server codec: an encodedMessage goes out
@@ -56,8 +84,14 @@ func newPassthroughCodec() passthroughCodec {
 // Marshal implements encoding.CodecV2.
 func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
-		if m.pooled != nil {
-			return mem.BufferSlice{mem.NewBuffer(m.pooled, answerBuffers)}, nil
+		if m.chunks != nil {
+			out := make(mem.BufferSlice, len(m.chunks))
+			for i, c := range m.chunks {
+				out[i] = mem.NewBuffer(c, answerBuffers)
+			}
+			// The buffers are the transport's now.
+			m.chunks = nil
+			return out, nil
 		}
 		// SliceBuffer's Free does nothing: the cached bytes stay intact.
 		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
@@ -210,7 +244,7 @@ func (a *answerCache) bundle(c *catalog.Catalog, ch *catalog.Channel, e *catalog
 // in the same process.
 func decodeBundle(m *encodedMessage) (*api.Bundle, error) {
 	out := new(api.Bundle)
-	if err := proto.Unmarshal(m.b, out); err != nil {
+	if err := proto.Unmarshal(m.bytes(), out); err != nil {
 		return nil, fmt.Errorf("decoding a cached bundle answer: %w", err)
 	}
 	return out, nil
