@@ -136,8 +136,25 @@ type exec struct {
 }
 
 // Reconcile observes a Subscription, decides what to do, does it, and
-// summarizes the outcome in the status.
+// summarizes the outcome in the status. A reconcile cut short by shutdown
+// (its context canceled) ends quietly: no error, nothing more written; the
+// next installer to run reconciles every Subscription again.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if err != nil && shutDown(ctx) {
+		log.FromContext(ctx).V(1).Info("reconcile stopped by shutdown", "error", err.Error())
+		return reconcile.Result{}, nil
+	}
+	return res, err
+}
+
+// shutDown reports whether ctx was canceled: the manager is stopping. A
+// deadline is not shutdown.
+func shutDown(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	// The Subscription is read from the API server, not the cache: the
 	// status written by the previous reconcile (current revision, installed
 	// version) must be seen, or a revision could be recorded twice.
@@ -157,6 +174,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	f, err := r.observe(ctx, sub, x.ap)
 	if err != nil {
+		if shutDown(ctx) {
+			return reconcile.Result{}, err
+		}
 		return reconcile.Result{}, r.failedToRead(ctx, x, err)
 	}
 	f.cannotAct = apErr
@@ -165,6 +185,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	d, res := r.run(ctx, x, f, d)
 	if d.action == actFinalize && res.err == nil && res.progressing == nil {
 		return reconcile.Result{RequeueAfter: res.requeue}, nil
+	}
+	if res.err != nil && shutDown(ctx) {
+		// The action failed because the installer stops: that is no
+		// failure of the Subscription, and nothing more is written.
+		return reconcile.Result{}, res.err
 	}
 	summarize(f, d, res)
 	r.untrusted(x, res.err)
