@@ -103,10 +103,13 @@ $(GOLANGCI_LINT):
 .PHONY: test
 # make test fuzzes while the end-to-end tests run: they keep the two cores
 # ~90% idle (they wait for timeouts, requeues and the namespace controller),
-# and the fuzzing, niced, takes only what they leave.
+# and the fuzzing, niced, takes only what they leave. The end-to-end tests
+# run as three go test runs at once, each with a control plane of its own
+# (docs/testing.md, "Where the time goes"): the tests of the shared cluster
+# (test-e2e-shared), the ones that bring up clusters of their own
+# (test-e2e-own-clusters) and test-e2e-helm.
 test: testbin test-unit ## Run every test: unit and envtest, short fuzzing (alongside the end-to-end tests), end-to-end (also with Ferry deployed from the Helm chart)
-	$(MAKE) --no-print-directory -j2 --output-sync=target FUZZ_NICE='nice -n 10' fuzz test-e2e
-	$(MAKE) --no-print-directory test-e2e-helm
+	$(MAKE) --no-print-directory -j4 --output-sync=target FUZZ_NICE='nice -n 10' fuzz test-e2e-shared test-e2e-own-clusters test-e2e-helm
 	@echo "all tests passed"
 
 .PHONY: test-unit

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ferrydev/ferry/internal/testbin"
 	"github.com/ferrydev/ferry/internal/testcluster"
@@ -85,6 +87,10 @@ func Main(m *testing.M, f **Framework, opts ...Option) {
 }
 
 func runMain(m *testing.M, fp **Framework, opts ...Option) int {
+	// controller-runtime's clients log through its global logger, and
+	// print a stack dump instead when none was set: the tests' clients
+	// (also of clusters a test brings up itself) log like the framework.
+	ctrllog.SetLogger(funcr.New(func(prefix, args string) { logf("%s %s", prefix, args) }, funcr.Options{}))
 	o := options{upTimeout: 3 * time.Minute}
 	for _, opt := range opts {
 		opt(&o)
