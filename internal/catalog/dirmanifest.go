@@ -69,14 +69,11 @@ func (d *dirManifests) decode() ([]Manifest, error) {
 		if o.off < 0 || o.n < 0 || o.off+o.n > int64(len(data)) {
 			return nil, fmt.Errorf("%s changed since the catalog was loaded; a reload is pending", o.file.path)
 		}
-		js, err := yamlDocumentToJSON(data[o.off : o.off+o.n])
+		conv, err := convertManifestYAML(data[o.off : o.off+o.n])
 		if err != nil {
 			return nil, fmt.Errorf("reading bundle manifests from %s: %w", o.file.path, err)
 		}
-		m, err := parseManifestJSON(js)
-		if err != nil {
-			return nil, fmt.Errorf("reading bundle manifests from %s: %w", o.file.path, err)
-		}
+		m := conv.m
 		m.APIVersion, m.Kind, m.Name = o.apiVersion, o.kind, o.name
 		h.add(m)
 		out = append(out, m)

@@ -215,11 +215,13 @@ func parseBundleDirInner(bfs bundleFS, dir, wantPackage string, sink *problemSin
 	// Provided APIs come from the CRDs the bundle ships.
 	shipped := map[string]bool{}
 	for _, m := range manifests {
-		if m.m.Kind != "CustomResourceDefinition" {
+		if m.m.Kind != kindCRD {
 			continue
 		}
 		var crd crdDoc
-		if err := json.Unmarshal(m.m.JSON, &crd); err != nil {
+		if m.crd != nil {
+			crd = *m.crd
+		} else if err := json.Unmarshal(m.m.JSON, &crd); err != nil {
 			sink.errorf(m.file, "spec", "not a CustomResourceDefinition: %v", err)
 			return nil
 		}
@@ -359,6 +361,9 @@ type fileManifest struct {
 	// at is where the object's document lies in its file on disk; nil when
 	// the tree is not on disk.
 	at *dirObject
+	// crd holds a CustomResourceDefinition's fields when they were read
+	// while converting; nil means read them from the JSON.
+	crd *crdDoc
 }
 
 // keptManifests is what a bundle keeps of its objects: their locations on
@@ -450,24 +455,25 @@ func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]f
 			if len(docs) > 1 {
 				field = fmt.Sprintf("document %d", i+1)
 			}
-			js, err := yamlDocumentToJSON(raw)
-			if err != nil {
-				sink.errorf(p, field, "not valid YAML: %v", err)
+			conv, err := convertManifestYAML(raw)
+			var notYAML *notYAMLError
+			switch {
+			case errors.As(err, &notYAML):
+				sink.errorf(p, field, "not valid YAML: %v", notYAML.err)
 				ok = false
 				continue
-			}
-			m, err := parseManifestJSON(js)
-			if err != nil {
+			case err != nil:
 				sink.errorf(p, field, "%v", err)
 				ok = false
 				continue
 			}
-			if !checkObjectHead(p, field, m, js, sink) {
+			m := conv.m
+			if !checkObjectHead(p, field, m, m.JSON, sink) {
 				ok = false
 				continue
 			}
 			n++
-			fm := fileManifest{file: p, m: m}
+			fm := fileManifest{file: p, m: m, crd: conv.crd}
 			if onDisk != nil {
 				fm.at = &dirObject{file: onDisk, off: int64(d.off), n: int64(d.n)}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -142,26 +143,51 @@ func TestCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short")
 	}
+	docs, fast := 0, 0
+	var fastBytes, allBytes int
+	for _, doc := range corpusDocs(t) {
+		docs++
+		allBytes += len(doc.src)
+		if check(t, doc.name, doc.src) {
+			fast++
+			fastBytes += len(doc.src)
+		}
+	}
+	t.Logf("%d of %d documents (%.1f%% of %d bytes) took the fast path", fast, docs, 100*float64(fastBytes)/float64(allBytes), allBytes)
+	if docs == 0 || float64(fastBytes) < 0.95*float64(allBytes) {
+		t.Errorf("the fast path answered for %.1f%% of the bytes, want at least 95%%", 100*float64(fastBytes)/float64(allBytes))
+	}
+}
+
+type corpusDoc struct {
+	name string
+	src  []byte
+}
+
+// corpusDocs returns every YAML document of the real bundle directories of
+// the corpus (community-operators-messy, unpacked once into the cache); it
+// skips when the corpus is absent.
+func corpusDocs(tb testing.TB) []corpusDoc {
+	tb.Helper()
 	_, here, _, _ := runtime.Caller(0)
 	tarball, err := corpus.File(filepath.Join(filepath.Dir(here), "..", ".."), "community-operators-messy.tar.xz")
 	if errors.Is(err, corpus.ErrAbsent) {
-		t.Skipf("skipped: %v", err)
+		tb.Skipf("skipped: %v", err)
 	}
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cache, err := testbin.CacheDir()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir, err := corpus.Extract(ctx, tarball, cache)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	docs, fast := 0, 0
-	var fastBytes, allBytes int
+	var out []corpusDoc
 	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -174,22 +200,46 @@ func TestCorpus(t *testing.T) {
 			return err
 		}
 		for i, doc := range splitDocs(data) {
-			docs++
-			allBytes += len(doc)
-			if check(t, p+" document "+string(rune('1'+i)), doc) {
-				fast++
-				fastBytes += len(doc)
-			}
+			out = append(out, corpusDoc{name: fmt.Sprintf("%s document %d", p, i+1), src: doc})
 		}
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Logf("%d of %d documents (%.1f%% of %d bytes) took the fast path", fast, docs, 100*float64(fastBytes)/float64(allBytes), allBytes)
-	if docs == 0 || float64(fastBytes) < 0.95*float64(allBytes) {
-		t.Errorf("the fast path answered for %.1f%% of the bytes, want at least 95%%", 100*float64(fastBytes)/float64(allBytes))
+	return out
+}
+
+// BenchmarkConvert converts every document of the corpus, with the fast
+// path (fast) and with the library alone (library).
+func BenchmarkConvert(b *testing.B) {
+	docs := corpusDocs(b)
+	size := 0
+	for _, d := range docs {
+		size += len(d.src)
 	}
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		var d Doc
+		for b.Loop() {
+			for _, doc := range docs {
+				if v, ok := d.Parse(doc.src); ok {
+					if _, ok := v.JSON(); ok {
+						continue
+					}
+				}
+				_, _ = yaml.YAMLToJSON(doc.src) // the corpus holds invalid documents too
+			}
+		}
+	})
+	b.Run("library", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for b.Loop() {
+			for _, doc := range docs {
+				_, _ = yaml.YAMLToJSON(doc.src) // the corpus holds invalid documents too
+			}
+		}
+	})
 }
 
 // splitDocs splits a stream at lines starting with "---", each document
