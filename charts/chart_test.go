@@ -273,11 +273,15 @@ func mounted(pod corev1.PodSpec, c corev1.Container, file string) string {
 	return ""
 }
 
+// answerDirSize is the least sizeLimit of the answer file's emptyDir: the
+// file grows to twice the default answer budget (192 MiB) at most.
+var answerDirSize = resource.MustParse("384Mi")
+
 // fileFlags are catalogd's flags that name a file or directory.
-var fileFlags = []string{"--catalog", "--data-dir", "--token-file", "--tls-cert-file", "--tls-key-file", "--tls-client-ca-file"}
+var fileFlags = []string{"--catalog", "--answer-cache-dir", "--data-dir", "--token-file", "--tls-cert-file", "--tls-key-file", "--tls-client-ca-file"}
 
 func TestCatalogd(t *testing.T) {
-	base := []string{"serve", "--listen=0.0.0.0:50051", "--metrics-listen=0.0.0.0:9090", "--log-format=json"}
+	base := []string{"serve", "--listen=0.0.0.0:50051", "--metrics-listen=0.0.0.0:9090", "--log-format=json", "--answer-cache-dir=/var/cache/catalogd"}
 	publishing := []string{"catalogd.publishing.enabled=true", "catalogd.publishing.tokens.inline=abcdefghijklmnopq"}
 	tls := []string{"catalogd.tls.enabled=true", "catalogd.tls.secretName=catalogd-tls"}
 	for _, tc := range []struct {
@@ -374,14 +378,28 @@ func TestCatalogd(t *testing.T) {
 					t.Errorf("%s: %s comes from %q, want %q", flag, file, got, want)
 				}
 			}
+			// The answer file's directory is an emptyDir in every case.
+			if got := mounted(pod, c, "/var/cache/catalogd"); got != "emptyDir" {
+				t.Errorf("the answer directory comes from %q, want an emptyDir", got)
+			}
 			for file := range tc.mounts {
 				if !slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasSuffix(a, "="+file) }) {
 					t.Errorf("no flag names %s", file)
 				}
 			}
+			// Nothing is writable but the data directory and the answer
+			// file's emptyDir, whose size is bounded.
 			for _, m := range c.VolumeMounts {
-				if !m.ReadOnly && m.MountPath != "/var/lib/catalogd" {
-					t.Errorf("volume %s at %s is writable; only the data directory may be", m.Name, m.MountPath)
+				if m.ReadOnly || m.MountPath == "/var/lib/catalogd" {
+					continue
+				}
+				if m.MountPath != "/var/cache/catalogd" {
+					t.Errorf("volume %s at %s is writable; only the data directory and the answer directory may be", m.Name, m.MountPath)
+					continue
+				}
+				i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+				if i < 0 || pod.Volumes[i].EmptyDir == nil || pod.Volumes[i].EmptyDir.SizeLimit == nil || pod.Volumes[i].EmptyDir.SizeLimit.Cmp(answerDirSize) < 0 {
+					t.Errorf("the answer directory %s is not an emptyDir with a sizeLimit of at least %s (twice the default answer budget)", m.MountPath, answerDirSize.String())
 				}
 			}
 			if got := d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType; got != tc.recreate {

@@ -14,6 +14,7 @@ template that needs it.
 
 {{/* Paths inside catalogd's container, used by its flags and its mounts. */}}
 {{- define "ferry.catalogd.dataDir" -}}/var/lib/catalogd{{- end }}
+{{- define "ferry.catalogd.answersDir" -}}/var/cache/catalogd{{- end }}
 {{- define "ferry.catalogd.tokensDir" -}}/etc/catalogd/tokens{{- end }}
 {{- define "ferry.catalogd.tlsDir" -}}/etc/catalogd/tls{{- end }}
 {{- define "ferry.catalogd.clientCADir" -}}/etc/catalogd/client-ca{{- end }}
