@@ -115,12 +115,12 @@ func (d *Doc) Parse(src []byte) (root Value, ok bool) {
 func checkChars(b []byte) bool {
 	for i := 0; i < len(b); {
 		c := b[i]
-		if c < utf8.RuneSelf {
-			if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
-				return false
-			}
+		if plainASCII[c] {
 			i++
 			continue
+		}
+		if c < utf8.RuneSelf {
+			return false
 		}
 		r, n := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError || r < 0xA0 || r == 0x2028 || r == 0x2029 || r == 0xFEFF || (r > 0xD7FF && r < 0xE000) || (r > 0xFFFD && r < 0x10000) {
@@ -130,6 +130,15 @@ func checkChars(b []byte) bool {
 	}
 	return true
 }
+
+// plainASCII marks the ASCII bytes YAML takes as they are.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = true
+	}
+	t['\n'], t['\t'] = true, true
+	return t
+}()
 
 // nextLine moves pos to the content of the next line that is not blank or
 // a comment and returns its indentation, -1 at the end. It refuses tabs in
