@@ -152,6 +152,24 @@ type Store struct {
 	pendingRetry time.Duration
 	retryMu      sync.Mutex
 	retrying     map[string]bool
+	// flights are the GetBundle calls in progress by manifestKey: callers
+	// that miss the cache for a key being fetched wait for that answer
+	// instead of asking again.
+	flightMu sync.Mutex
+	flights  map[string]*flight
+}
+
+// flight is one GetBundle call in progress for a manifestKey.
+type flight struct {
+	// done is closed once ms and err are set.
+	done chan struct{}
+	ms   []catalog.Manifest
+	err  error
+	// abandoned: the caller that asked gave up (its context is done), so
+	// err says nothing about the bundle; who waited asks again.
+	abandoned bool
+	// joined counts the callers that waited for it (flightMu).
+	joined int
 }
 
 type storeEntry struct {
@@ -181,6 +199,7 @@ func NewStore(opts ...Option) *Store {
 		cache:        lru.New[string, []catalog.Manifest](o.manifestBytes),
 		pendingRetry: o.pendingRetry,
 		retrying:     map[string]bool{},
+		flights:      map[string]*flight{},
 	}
 }
 
@@ -242,7 +261,9 @@ func (s *Store) Events() <-chan event.GenericEvent { return s.events.C() }
 // askPending). It fails with ErrNotFound
 // for an unknown catalog or bundle, with ErrBundleChanged when the catalog
 // no longer serves the bundle the snapshot holds, and with
-// *ContentMismatchError for an answer that does not match. The result is
+// *ContentMismatchError for an answer that does not match. Callers that
+// miss the cache for a bundle while it is being fetched wait for that
+// answer: one GetBundle per bundle at a time (fetchOnce). The result is
 // shared: callers must not modify it.
 func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) ([]catalog.Manifest, error) {
 	s.mu.RLock()
@@ -278,6 +299,62 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 		// Fail closed: nothing could be verified, so nothing is fetched.
 		return nil, mismatch("%s", reasonNoManifestsDigest)
 	}
+	return s.fetchOnce(ctx, key, func(ctx context.Context) ([]catalog.Manifest, error) {
+		return s.fetch(ctx, cl, catalogName, pkg, bundle, b.Digest(), announced, key, mismatch)
+	})
+}
+
+// fetchOnce returns what fetch answers for key, calling it once for all
+// the callers that ask for key while it runs: the first calls it, with its
+// context; the others wait for its answer, each until its own context is
+// done. When the first gave up (its context done), those waiting ask
+// again.
+func (s *Store) fetchOnce(ctx context.Context, key string, fetch func(context.Context) ([]catalog.Manifest, error)) ([]catalog.Manifest, error) {
+	for {
+		s.flightMu.Lock()
+		if fl := s.flights[key]; fl != nil {
+			fl.joined++
+			s.flightMu.Unlock()
+			select {
+			case <-fl.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if fl.abandoned && ctx.Err() == nil {
+				continue
+			}
+			return fl.ms, fl.err
+		}
+		fl := &flight{done: make(chan struct{})}
+		s.flights[key] = fl
+		s.flightMu.Unlock()
+		return s.lead(ctx, key, fl, fetch)
+	}
+}
+
+// lead runs fetch for the flight fl of key and hands its answer to every
+// caller waiting for it, even when fetch panics.
+func (s *Store) lead(ctx context.Context, key string, fl *flight, fetch func(context.Context) ([]catalog.Manifest, error)) ([]catalog.Manifest, error) {
+	fl.err = errors.New("fetching the bundle's manifests stopped")
+	defer func() {
+		fl.abandoned = fl.err != nil && ctx.Err() != nil
+		s.flightMu.Lock()
+		delete(s.flights, key)
+		s.flightMu.Unlock()
+		close(fl.done)
+	}()
+	if ms, ok := s.cache.Get(key); ok {
+		// Put by a flight that ended after this caller missed the cache.
+		fl.ms, fl.err = ms, nil
+		return ms, nil
+	}
+	fl.ms, fl.err = fetch(ctx)
+	return fl.ms, fl.err
+}
+
+// fetch asks the catalog over cl for a bundle, checks the answer against
+// the digests its snapshot announced, and caches it under key.
+func (s *Store) fetch(ctx context.Context, cl *Client, catalogName, pkg, bundle, digest, announced, key string, mismatch func(string, ...any) error) ([]catalog.Manifest, error) {
 	bundleFetches.Inc()
 	got, err := cl.Bundle(ctx, pkg, bundle)
 	if err != nil {
@@ -286,9 +363,9 @@ func (s *Store) Manifests(ctx context.Context, catalogName, pkg, bundle string) 
 	if got.GetPackage() != pkg || got.GetName() != bundle {
 		return nil, mismatch("the answer is bundle %s of package %q", got.GetName(), got.GetPackage())
 	}
-	if got.GetDigest() != b.Digest() {
+	if got.GetDigest() != digest {
 		// Not cached: the next snapshot says what the catalog serves now.
-		return nil, fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", catalogName, bundle, ErrBundleChanged, b.Digest(), got.GetDigest())
+		return nil, fmt.Errorf("catalog %q: bundle %s: %w (announced %s, served %s)", catalogName, bundle, ErrBundleChanged, digest, got.GetDigest())
 	}
 	ms := ManifestsOf(got)
 	if received := catalog.ManifestsDigest(ms); received != announced {
