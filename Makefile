@@ -22,6 +22,10 @@ FUZZ_NICE ?=
 # runs at most -p (the number of cores) test binaries at once, in the order
 # the packages are named, and the slowest ones, last in ./..., were the tail.
 UNIT_SLOW_FIRST ?= ./internal/subscription/ ./internal/images/ ./cmd/catalogd/ ./charts/
+# How many test binaries test-unit runs at once (go test -p; default: the
+# number of cores). Most of the tier waits on API servers, registries and
+# controllers, not the CPU: with -p 2 it kept the two cores ~55% busy.
+UNIT_PARALLEL ?= 4
 CATALOGD_ARGS ?=
 
 export FERRY_CACHE
@@ -104,17 +108,18 @@ $(GOLANGCI_LINT):
 # make test fuzzes while the end-to-end tests run: they keep the two cores
 # ~90% idle (they wait for timeouts, requeues and the namespace controller),
 # and the fuzzing, niced, takes only what they leave. The end-to-end tests
-# run as three go test runs at once, each with a control plane of its own
-# (docs/testing.md, "Where the time goes"): the tests of the shared cluster
-# (test-e2e-shared), the ones that bring up clusters of their own
-# (test-e2e-own-clusters) and test-e2e-helm.
+# run as three go test runs at once, each with a cluster of its own
+# (docs/testing.md, "Where the time goes"): test-e2e-part1 and
+# test-e2e-part2, which together are test-e2e, and test-e2e-helm; they
+# share the binaries they build (FERRY_E2E_BIN_DIR): one links them, the
+# others find them up to date.
 test: testbin test-unit ## Run every test: unit and envtest, short fuzzing (alongside the end-to-end tests), end-to-end (also with Ferry deployed from the Helm chart)
-	$(MAKE) --no-print-directory -j4 --output-sync=target FUZZ_NICE='nice -n 10' fuzz test-e2e-shared test-e2e-own-clusters test-e2e-helm
+	FERRY_E2E_BIN_DIR=$(BIN_DIR)/e2e/bin $(MAKE) --no-print-directory -j4 --output-sync=target FUZZ_NICE='nice -n 10' fuzz test-e2e-part1 test-e2e-part2 test-e2e-helm
 	@echo "all tests passed"
 
 .PHONY: test-unit
 test-unit: testbin grpcurl helm ## Unit and envtest tests (go test ./..., the slowest packages started first)
-	$(GO) test -count=1 $(UNIT_SLOW_FIRST) ./...
+	$(GO) test -count=1 -p $(UNIT_PARALLEL) $(UNIT_SLOW_FIRST) ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz every parser for FUZZTIME each (default 5s)

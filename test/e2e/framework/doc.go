@@ -9,6 +9,7 @@
 //	logs/      output of the processes started with StartProcess
 //	bin/       binaries built with BuildBinary
 //	manifests.yaml             Ferry's rendered manifests, applied by Deployed
+//	owner.lock                 locked (flock) by the run's process while it runs
 //	kubeconfig-<ns>-<account>  a TokenRequest token of a ServiceAccount StartDeployed runs as
 //
 // Deployed applies Ferry's rendered manifests (config/default, or the file
@@ -19,7 +20,9 @@
 // refused.
 //
 // It is removed after a passing run and kept (its path printed) after a
-// failing one, or always with FERRY_E2E_KEEP=1.
+// failing one, or always with FERRY_E2E_KEEP=1. Main stops the clusters of
+// earlier runs that were killed; a run going on at the same time still holds
+// its owner.lock, and its cluster is left alone.
 //
 // Use it from TestMain:
 //

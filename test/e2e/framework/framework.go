@@ -445,6 +445,14 @@ type build struct {
 	err  error
 }
 
+// BinDirEnv names a folder that BuildBinary builds into instead of the
+// run's bin/, shared by end-to-end runs going on at the same time (make test
+// runs three): each binary is built under a lock of its own, and go build
+// finds a binary that a run built before up to date and does not link it
+// again. Every run of one checkout builds the same binaries; set it only
+// for runs of one checkout that nothing edits while they run.
+const BinDirEnv = "FERRY_E2E_BIN_DIR"
+
 // BuildBinary builds a main package of this module (e.g. "./cmd/catalogd")
 // once per run and returns the binary's path. Later calls with the same
 // package return the same binary.
@@ -453,18 +461,40 @@ func (f *Framework) BuildBinary(t testing.TB, pkg string) string {
 	v, _ := f.builds.LoadOrStore(pkg, &build{})
 	b := v.(*build)
 	b.once.Do(func() {
-		b.path = filepath.Join(f.RunDir, "bin", filepath.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", b.path, pkg)
-		cmd.Dir = f.ModuleRoot
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("go build -o %s %s: %w\n%s", b.path, pkg, err, out)
+		dir := filepath.Join(f.RunDir, "bin")
+		if shared := os.Getenv(BinDirEnv); shared != "" {
+			dir = shared
 		}
+		b.path, b.err = goBuild(f.ModuleRoot, dir, pkg)
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
 	}
 	return b.path
+}
+
+// goBuild builds pkg into dir/<base name of pkg>, holding dir/.<name>.lock
+// while it does.
+func goBuild(root, dir, pkg string) (string, error) {
+	name := filepath.Base(pkg)
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, "."+name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("locking the build of %s in %s: %w", pkg, dir, err)
+	}
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build -o %s %s: %w\n%s", path, pkg, err, out)
+	}
+	return path, nil
 }
 
 // Process is a process started with StartProcess.
