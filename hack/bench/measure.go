@@ -20,6 +20,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+	protoenc "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 
 	"github.com/ferrydev/ferry/proto/api"
 )
@@ -50,6 +53,9 @@ type result struct {
 	listBundlesBytes     int64
 	heads                int
 	headLat              []time.Duration
+	// headRawLat is GetBundle over the heads again, until the client has
+	// the answer's bytes, without decoding them (rawCodec).
+	headRawLat []time.Duration
 	headErrs             int
 	headBytes            int64
 	gbfcN, gbfcErrs      int
@@ -421,6 +427,26 @@ headLoop:
 	}
 	logf("  GetBundle over %d heads × %d: p50 %s p99 %s, %d errors", len(chans), c.headLoops,
 		pct(r.headLat, 50), pct(r.headLat, 99), r.headErrs)
+	// The same requests until the answer's bytes are in the client, not
+	// decoded: the server's and the transport's part of the latency.
+rawLoop:
+	for round := 0; round < c.headLoops; round++ {
+		for _, ch := range chans {
+			if hctx.Err() != nil {
+				break rawLoop
+			}
+			var raw rawMessage
+			start := time.Now()
+			err := conn.Invoke(hctx, api.Registry_GetBundle_FullMethodName,
+				&api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head}, &raw, grpc.ForceCodecV2(rawCodec{}))
+			r.headRawLat = append(r.headRawLat, time.Since(start))
+			if err != nil {
+				r.headErrs++
+			}
+		}
+	}
+	logf("  GetBundle over %d heads × %d, bytes received, not decoded: p50 %s p99 %s", len(chans), c.headLoops,
+		pct(r.headRawLat, 50), pct(r.headRawLat, 99))
 
 	// e. GetBundleForChannel with concurrent clients.
 	r.gbfcClients = c.clients
@@ -555,6 +581,9 @@ func medianStart(s []startResult, f func(startResult) int64) int64 {
 // /proc/<pid>/status.
 type memBreakdown struct {
 	rss, heapInuse, heapIdleKept, answerCache, answers int64
+	// heapObjects is the bytes of heap objects allocated and not yet
+	// freed.
+	heapObjects int64
 	// other is what the Go runtime holds besides the heap: goroutine
 	// stacks, span and GC metadata, buffers (go_memstats_sys_bytes minus
 	// the heap's).
@@ -565,12 +594,15 @@ type memBreakdown struct {
 // the manifest cache, requests in flight, garbage not yet collected), heap
 // pages free but not returned to the kernel, the runtime's other memory,
 // and the rest (the binary's pages and the difference between what the
-// runtime has mapped and what is resident). The answer cache is kept in
-// catalogd's answer file, in the page cache, outside the RSS.
+// runtime has mapped and what is resident). Of the heap in use, objects
+// are the bytes of objects not yet freed (live or garbage the collector
+// has not reached); the rest of it is free room in spans that hold objects.
+// The answer cache is kept in catalogd's answer file, in the page cache,
+// outside the RSS.
 func (m memBreakdown) String() string {
 	rest := m.rss - m.heapInuse - m.heapIdleKept - m.other
-	return fmt.Sprintf("RSS %d MiB = heap in use %d + heap idle not returned %d + runtime other %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
-		mib(m.rss), mib(m.heapInuse), mib(m.heapIdleKept), mib(m.other), mib(rest), mib(m.answerCache), m.answers)
+	return fmt.Sprintf("RSS %d MiB = heap in use %d (objects %d) + heap idle not returned %d + runtime other %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
+		mib(m.rss), mib(m.heapInuse), mib(m.heapObjects), mib(m.heapIdleKept), mib(m.other), mib(rest), mib(m.answerCache), m.answers)
 }
 
 // readMem scrapes catalogd's /metrics for the heap and the answer cache.
@@ -606,6 +638,8 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 		switch f[0] {
 		case "go_memstats_heap_inuse_bytes":
 			m.heapInuse = int64(v)
+		case "go_memstats_heap_alloc_bytes":
+			m.heapObjects = int64(v)
 		case "go_memstats_heap_idle_bytes":
 			idle = int64(v)
 		case "go_memstats_heap_released_bytes":
@@ -670,8 +704,35 @@ func profileServing(ctx context.Context, c config, p *proc) func() {
 		save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSeconds), "cpu.pprof", (cpuSeconds+30)*time.Second)
 	}()
 	return func() {
-		save("/debug/pprof/heap", "heap-after.pprof", 30*time.Second)
+		// After a collection: what the heap holds, not its garbage.
+		save("/debug/pprof/heap?gc=1", "heap-after.pprof", 30*time.Second)
 		<-cpuDone
 		logf("  profiles in %s (CPU: the first %d s of the concurrent test)", c.profileDir, cpuSeconds)
 	}
 }
+
+// rawMessage is an answer received and not decoded: its size.
+type rawMessage struct{ n int }
+
+// rawCodec encodes requests as protobuf and only counts an answer's bytes, so that
+// a latency measured with it ends when the client has the answer, before
+// the proto decoder turns its multi-MB strings into a message.
+type rawCodec struct{}
+
+// Marshal implements encoding.CodecV2.
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return encoding.GetCodecV2(protoenc.Name).Marshal(v)
+}
+
+// Unmarshal implements encoding.CodecV2.
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*rawMessage)
+	if !ok {
+		return fmt.Errorf("rawCodec: cannot decode into %T", v)
+	}
+	m.n = data.Len()
+	return nil
+}
+
+// Name implements encoding.CodecV2.
+func (rawCodec) Name() string { return protoenc.Name }

@@ -114,6 +114,8 @@ func writeRealTable(b *strings.Builder, r *result, corpus string) {
 	fmt.Fprintf(b, "| GetBundle over the %d channel heads (content included) p50 / p99 | %s / %s | %s / %s | %s / %s |\n",
 		r.heads, fmtDur(pct(r.headLat, 50)), fmtDur(pct(r.headLat, 99)), fmtDur(opm.headP50), fmtDur(opm.headP99),
 		faster(pct(r.headLat, 50), opm.headP50), faster(pct(r.headLat, 99), opm.headP99))
+	fmt.Fprintf(b, "| the same until the client has the answer's bytes, before decoding them, p50 / p99 | %s / %s | – | – |\n",
+		fmtDur(pct(r.headRawLat, 50)), fmtDur(pct(r.headRawLat, 99)))
 	ratio := "–"
 	if r.rps() > 0 {
 		if r.rps() >= opm.gbfc {
