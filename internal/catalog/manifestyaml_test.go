@@ -1,0 +1,113 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// libraryManifest is what the loader read before the one-pass converter:
+// the library's JSON, parseManifestJSON's head, json.Unmarshal's CRD fields.
+func libraryManifest(doc []byte) (Manifest, *crdDoc, error) {
+	js, err := yamlDocumentToJSON(doc)
+	if err != nil {
+		return Manifest{}, nil, &notYAMLError{err}
+	}
+	m, err := parseManifestJSON(js)
+	if err != nil || m.Kind != kindCRD {
+		return m, nil, err
+	}
+	var crd crdDoc
+	if err := json.Unmarshal(m.JSON, &crd); err != nil {
+		return m, nil, nil
+	}
+	return m, &crd, nil
+}
+
+// checkConverted asserts that convertManifestYAML reads doc as the library
+// path does.
+func checkConverted(t *testing.T, name string, doc []byte) {
+	t.Helper()
+	got, gotErr := convertManifestYAML(doc)
+	want, wantCRD, wantErr := libraryManifest(doc)
+	var gotNotYAML, wantNotYAML *notYAMLError
+	switch {
+	case (gotErr == nil) != (wantErr == nil) || errors.As(gotErr, &gotNotYAML) != errors.As(wantErr, &wantNotYAML):
+		t.Errorf("%s: error %v, want %v", name, gotErr, wantErr)
+		return
+	case gotErr != nil:
+		if gotErr.Error() != wantErr.Error() {
+			t.Errorf("%s: error %q, want %q", name, gotErr, wantErr)
+		}
+		return
+	}
+	if got.m.APIVersion != want.APIVersion || got.m.Kind != want.Kind || got.m.Name != want.Name || !bytes.Equal(got.m.JSON, want.JSON) {
+		t.Errorf("%s: read %s %s %q (%d bytes of JSON), want %s %s %q (%d bytes)", name,
+			got.m.APIVersion, got.m.Kind, got.m.Name, len(got.m.JSON), want.APIVersion, want.Kind, want.Name, len(want.JSON))
+	}
+	if got.crd != nil && !reflect.DeepEqual(got.crd, wantCRD) {
+		t.Errorf("%s: CRD fields %+v, want %+v", name, got.crd, wantCRD)
+	}
+}
+
+func TestConvertManifestYAML(t *testing.T) {
+	tests := []struct{ name, doc string }{
+		{"object", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n"},
+		{"no final newline", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: |\n    b"},
+		{"key case", "ApiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"},
+		{"both key cases", "apiVersion: v1\napiversion: v2\nkind: ConfigMap\nmetadata:\n  name: x\n"},
+		{"name case", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  Name: x\n"},
+		{"numeric name", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 12\n"},
+		{"null metadata", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"},
+		{"metadata not a mapping", "apiVersion: v1\nkind: ConfigMap\nmetadata: x\n"},
+		{"non-ASCII key", "apiVersion: v1\nkınd: ConfigMap\nkind: Secret\nmetadata:\n  name: x\n"},
+		{"not an object", "- a\n- b\n"},
+		{"not YAML", "a: b: c\n"},
+		{"CRD", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  group: example.com\n  names:\n    kind: B\n  versions:\n  - name: v1\n  - name: v2\n"},
+		{"CRD v1beta1", "apiVersion: apiextensions.k8s.io/v1beta1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  group: example.com\n  version: v1\n  names:\n    kind: B\n"},
+		{"CRD with odd versions", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  Group: x\n  versions:\n  - v1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkConverted(t, tt.name, []byte(tt.doc)) })
+	}
+}
+
+// TestConvertManifestYAMLCorpus reads every document of the corpus's
+// bundle directories both ways.
+func TestConvertManifestYAMLCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short")
+	}
+	dir := t.TempDir()
+	extract(t, corpusFile(t, "community-operators-messy.tar.xz"), dir)
+	docs := 0
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !manifestExts[filepath.Ext(p)] {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, d := range splitYAML(data) {
+			raw := data[d.off : d.off+d.n]
+			if yamlBlank(raw) {
+				continue
+			}
+			docs++
+			checkConverted(t, p, raw)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if docs < 1000 {
+		t.Errorf("read %d documents, want the whole corpus", docs)
+	}
+}
