@@ -115,6 +115,20 @@ func TestConvert(t *testing.T) {
 	}
 }
 
+func TestConvertSeed(t *testing.T) {
+	src, err := os.ReadFile("testdata/operator.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := bytes.TrimSuffix(src, []byte("---\n"))
+	if !check(t, "operator.yaml", doc) {
+		t.Error("the fast path refused testdata/operator.yaml")
+	}
+	if check(t, "operator.yaml with its document marker", src) {
+		t.Error("the fast path answered for a stream with a document marker")
+	}
+}
+
 // FuzzConvert asserts that wherever the fast path answers, it answers what
 // the library answers, byte for byte, and that it never answers where the
 // library fails.
@@ -126,6 +140,12 @@ func FuzzConvert(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+	// Real manifests: the small documents of the corpus, when it is there.
+	for _, doc := range corpusDocs(f) {
+		if len(doc.src) <= 8<<10 {
+			f.Add(doc.src)
+		}
 	}
 	f.Add([]byte("a: |\n  x\n  y\nb:\n- 1\n- 'q'\n"))
 	f.Add([]byte("a: >-\n  x\n\n   y\n  z\n"))
@@ -172,6 +192,9 @@ func corpusDocs(tb testing.TB) []corpusDoc {
 	_, here, _, _ := runtime.Caller(0)
 	tarball, err := corpus.File(filepath.Join(filepath.Dir(here), "..", ".."), "community-operators-messy.tar.xz")
 	if errors.Is(err, corpus.ErrAbsent) {
+		if _, fuzz := tb.(*testing.F); fuzz {
+			return nil
+		}
 		tb.Skipf("skipped: %v", err)
 	}
 	if err != nil {
