@@ -55,6 +55,7 @@ func (r *Reconciler) rollback(ctx context.Context, x *exec, f *facts, prev *v1al
 		rollbacksTotal.WithLabelValues(sub.Spec.Package, resultFailed).Inc()
 	} else {
 		rollbacksTotal.WithLabelValues(sub.Spec.Package, resultSucceeded).Inc()
+		r.applied.record(sub, x.heard, rb, time.Now())
 	}
 	if len(res.Inventory) > 0 {
 		sub.Status.Inventory = res.Inventory

@@ -3,21 +3,28 @@ package subscription
 import (
 	"context"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 )
 
-// waitHealthy applies the current revision again (so drift is corrected)
-// and waits for it to become healthy: the health is read again on every
-// requeue until the revision's health timeout. Past it, a cluster to blame
-// (actWaitCluster) keeps it waiting, and says so. A revision that already
-// failed its gate stays failed until it becomes healthy after all.
+// waitHealthy waits for the current revision to become healthy: the health
+// is read again (observe) on every requeue until the revision's health
+// timeout. Past it, a cluster to blame (actWaitCluster) keeps it waiting,
+// and says so. A revision that already failed its gate stays failed until
+// it becomes healthy after all. The revision is applied again (so drift is
+// corrected) unless this installer applied it, as the Subscription's
+// generation asks, less than reapplyBound ago, and no installed object of
+// the Subscription changed since (appliedRecords): a plain recheck only
+// reads health.
 func (r *Reconciler) waitHealthy(ctx context.Context, x *exec, f *facts, d decision) result {
 	sub := x.sub
 	rev := f.current
-	if res, ok := r.reapply(ctx, x, f, d); !ok {
+	if r.applied.current(sub, x.heard, rev, time.Now(), r.reapplyBound) {
+		x.log.V(1).Info("health recheck: nothing drifted, not applied again", "subscription", sub.Name, "revision", rev.Spec.Revision)
+	} else if res, ok := r.reapply(ctx, x, f, d); !ok {
 		return res
 	}
 	res := result{phase: phaseProgressing, rev: rev, progressing: &note{true, d.reason, d.message}, requeue: r.healthRequeue()}

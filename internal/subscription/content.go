@@ -350,6 +350,9 @@ func (r *Reconciler) applyObjects(ctx context.Context, x *exec, f *facts, rev *v
 	}
 	if err == nil {
 		sub.Status.TargetVersion = t.Version
+		if rev != nil {
+			r.applied.record(sub, x.heard, rev, time.Now())
+		}
 		return result{}, true
 	}
 	if out, ok := r.ownershipConflict(x, t.Version, err); ok {

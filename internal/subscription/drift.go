@@ -221,6 +221,6 @@ func (w *driftWatcher) noteInventory(_ context.Context, o client.Object) []recon
 
 // installedSource is the watch of one installed kind: metadata only, from
 // the label-selected cache, each change or deletion enqueueing the owner.
-func installedSource(c cache.Cache, gvk schema.GroupVersionKind) source.Source {
-	return source.Kind(c, client.Object(metadataOf(gvk)), handler.EnqueueRequestsFromMapFunc(ownerOf), ownedByFerry)
+func installedSource(c cache.Cache, gvk schema.GroupVersionKind, h handler.EventHandler) source.Source {
+	return source.Kind(c, client.Object(metadataOf(gvk)), h, ownedByFerry)
 }

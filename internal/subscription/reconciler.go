@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -88,6 +89,14 @@ type Reconciler struct {
 
 	// pending keeps the live diff of each pending Manual upgrade.
 	pending pendingDiffs
+
+	// applied is what was last applied for each Subscription, and the
+	// drift signals heard of since; reapplyBound is how long a health
+	// recheck without drift may go without applying again: the resync
+	// period once the drift watches run (SetupWithManager), 0 (apply on
+	// every recheck) before.
+	applied      appliedRecords
+	reapplyBound time.Duration
 }
 
 // CannotActError says why the installer may not act for a Subscription now
@@ -133,6 +142,9 @@ type exec struct {
 	// ap is the Subscription's Applier; nil when applierFor failed.
 	ap  *install.Applier
 	log logr.Logger
+	// heard is the count of drift signals for the Subscription when the
+	// reconcile started (appliedRecords).
+	heard uint64
 }
 
 // Reconcile observes a Subscription, decides what to do, does it, and
@@ -158,8 +170,14 @@ func (r *Reconciler) reconcile(ctx context.Context, req reconcile.Request) (reco
 	// The Subscription is read from the API server, not the cache: the
 	// status written by the previous reconcile (current revision, installed
 	// version) must be seen, or a revision could be recorded twice.
+	// Read before the Subscription: a drift signal while it is reconciled
+	// counts as not applied yet.
+	heard := r.applied.heardOf(req.NamespacedName)
 	sub := &v1alpha1.Subscription{}
 	if err := r.reader().Get(ctx, req.NamespacedName, sub); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.applied.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
 	}
 	if sub.DeletionTimestamp.IsZero() && controllerutil.AddFinalizer(sub, Finalizer) {
@@ -167,7 +185,7 @@ func (r *Reconciler) reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-	x := &exec{sub: sub, orig: sub.DeepCopy(), before: *sub.Status.DeepCopy(), log: log.FromContext(ctx)}
+	x := &exec{sub: sub, orig: sub.DeepCopy(), before: *sub.Status.DeepCopy(), log: log.FromContext(ctx), heard: heard}
 	ap, apErr := r.applierFor(ctx, sub)
 	if apErr == nil {
 		x.ap = ap

@@ -64,6 +64,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.Gene
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// With the drift watches running, a health recheck applies again only
+	// on drift, or once this long after the last apply (waitHealthy).
+	r.reapplyBound = o.resync
 	if r.KubeVersion == nil {
 		// The cluster's version, from the discovery API the optional
 		// kinds are looked up with, on the manager's HTTP client.
@@ -96,10 +99,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, events <-chan event.Gene
 			optional = append(optional, k)
 			continue
 		}
-		b = b.WatchesRawSource(installedSource(installed, k.GroupVersionKind()))
+		b = b.WatchesRawSource(installedSource(installed, k.GroupVersionKind(), r.installedEvents()))
 	}
 	watcher := newDriftWatcher(mgr.GetLogger().WithName("drift"), mgr.GetRESTMapper(), o.apiPoll, func(gvk schema.GroupVersionKind) error {
-		return ctl.Watch(installedSource(installed, gvk))
+		return ctl.Watch(installedSource(installed, gvk, r.installedEvents()))
 	}, optional)
 	// An inventory naming an optional kind not watched yet asks discovery
 	// at once; it enqueues nothing.
