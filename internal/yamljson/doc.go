@@ -16,8 +16,9 @@
 // Anything else (anchors, aliases, tags, merge keys, directives, complex or
 // duplicate keys, multi-line plain or quoted scalars, flow collections with
 // content, tabs in indentation, carriage returns, characters YAML does not
-// allow, nesting deeper than MaxDepth) makes Parse report that it did not
-// answer; Convert then returns what the library returns, error included.
-// The parser never recurses deeper than MaxDepth and allocates in
-// proportion to its input.
+// allow, nesting deeper than MaxDepth, more than 256 scalars the library
+// would have to type one by one) makes Parse report that it did not answer;
+// Convert then returns what the library returns, error included. The
+// parser never recurses deeper than MaxDepth, reads every byte a bounded
+// number of times and allocates in proportion to its input.
 package yamljson

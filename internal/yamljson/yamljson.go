@@ -13,6 +13,10 @@ import (
 // deeper documents go to the library.
 const MaxDepth = 256
 
+// maxAsked is how many scalars of one document the library is asked to
+// type before the whole document goes to it.
+const maxAsked = 256
+
 // maxKey is the longest simple key YAML allows.
 const maxKey = 1024
 
@@ -50,6 +54,8 @@ type Doc struct {
 	scratch []byte
 	depth   int
 	order   []int32
+	// asked counts the scalars the library typed.
+	asked int
 }
 
 // Value is one value of a Doc.
@@ -75,7 +81,7 @@ func Convert(src []byte) (js []byte, fast bool, err error) {
 // Parse parses src; ok is false when src is outside the subset (the caller
 // then uses the library).
 func (d *Doc) Parse(src []byte) (root Value, ok bool) {
-	d.src, d.pos, d.nodes, d.scratch, d.depth = src, 0, d.nodes[:0], d.scratch[:0], 0
+	d.src, d.pos, d.nodes, d.scratch, d.depth, d.asked = src, 0, d.nodes[:0], d.scratch[:0], 0, 0
 	if len(src) == 0 || src[len(src)-1] != '\n' || !checkChars(src) {
 		return Value{}, false
 	}
@@ -682,6 +688,12 @@ func (d *Doc) numeric(v []byte) (int32, bool) {
 			// Neither an integer, a float nor a timestamp.
 			return d.add(node{kind: String, raw: v}), true
 		}
+	}
+	// The library types the scalar alone; a document full of such scalars
+	// is cheaper for the library in one go.
+	d.asked++
+	if d.asked > maxAsked {
+		return 0, false
 	}
 	js, err := yaml.YAMLToJSON(append(slices.Clip(v), '\n'))
 	if err != nil || len(js) == 0 {

@@ -98,6 +98,8 @@ func TestConvert(t *testing.T) {
 		{"plain with colon", "a: http://x:80/y\nb: a:b\n", true},
 		{"unicode", "a: héllo → ☃ 😀\n", true},
 		{"deep", strings.Repeat("- ", 300) + "x\n", false},
+		{"many numbers", strings.Repeat("- 1.5\n", 300), false},
+		{"some numbers", strings.Repeat("- 1.5\n", 200), true},
 		{"root indented", "  a: 1\n  b: 2\n", true},
 		{"seq entry value on next line", "-\n  a: 1\n-\n- x\n", true},
 		{"document end marker", "a: 1\n...\n", false},
