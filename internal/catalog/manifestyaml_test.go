@@ -22,11 +22,12 @@ func libraryManifest(doc []byte) (Manifest, *crdDoc, error) {
 	if err != nil || m.Kind != kindCRD {
 		return m, nil, err
 	}
+	// A CRD encoding/json cannot read has no fields (the loader reports it).
 	var crd crdDoc
-	if err := json.Unmarshal(m.JSON, &crd); err != nil {
-		return m, nil, nil
+	if json.Unmarshal(m.JSON, &crd) == nil {
+		return m, &crd, nil
 	}
-	return m, &crd, nil
+	return m, nil, nil
 }
 
 // checkConverted asserts that convertManifestYAML reads doc as the library
