@@ -38,7 +38,10 @@ func convertManifestYAML(doc []byte) (convertedManifest, error) {
 		doc = framed
 	}
 	d := yamlDocs.Get().(*yamljson.Doc)
-	defer yamlDocs.Put(d)
+	defer func() {
+		d.Reset()
+		yamlDocs.Put(d)
+	}()
 	if root, ok := d.Parse(doc); ok {
 		if js, ok := root.JSON(); ok {
 			if m, ok := exactHead(root); ok {

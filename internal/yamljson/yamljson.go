@@ -1043,5 +1043,23 @@ func (d *Doc) blockScalar(ind int) (int32, bool) {
 	return d.add(node{kind: String, raw: out}), true
 }
 
+// maxKept bounds the nodes and scratch bytes Reset keeps for reuse.
+const maxKept = 1 << 16
+
+// Reset drops the document, so that a pooled Doc holds neither the input
+// nor, after a large document, its buffers.
+func (d *Doc) Reset() {
+	d.src = nil
+	if cap(d.nodes) > maxKept {
+		d.nodes = nil
+	}
+	if cap(d.scratch) > maxKept*16 {
+		d.scratch = nil
+	}
+	if cap(d.order) > maxKept {
+		d.order = nil
+	}
+}
+
 // buf returns the free tail of the scratch arena, for a decoded scalar.
 func (d *Doc) buf() []byte { return d.scratch[:0] }
