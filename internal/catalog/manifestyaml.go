@@ -22,6 +22,9 @@ type convertedManifest struct {
 	// crd holds the CustomResourceDefinition fields the loader reads when
 	// they were read during the conversion; nil otherwise.
 	crd *crdDoc
+	// csv holds the ClusterServiceVersion fields the loader reads, the same
+	// way; nil otherwise.
+	csv *csvDoc
 }
 
 // convertManifestYAML converts one YAML document of a bundle directory to
@@ -47,8 +50,11 @@ func convertManifestYAML(doc []byte) (convertedManifest, error) {
 			if m, ok := exactHead(root); ok {
 				m.JSON = js
 				out := convertedManifest{m: m}
-				if m.Kind == kindCRD {
+				switch m.Kind {
+				case kindCRD:
 					out.crd = exactCRD(root)
+				case KindClusterServiceVersion:
+					out.csv = exactCSV(root)
 				}
 				return out, nil
 			}
@@ -222,4 +228,141 @@ func exactCRD(root yamljson.Value) *crdDoc {
 		return nil
 	}
 	return &crd
+}
+
+// seqField calls each for every entry of an optional sequence field, after
+// init with the number of entries when the field is present (encoding/json
+// makes an empty, not a nil, slice of []); ok is false when encoding/json
+// must decide (each returning false included).
+func seqField(m yamljson.Value, key string, init func(n int), each func(yamljson.Value) bool) bool {
+	v, found, exact := field(m, key)
+	if !exact || (found && v.Kind() != yamljson.Seq) {
+		return false
+	}
+	if !found {
+		return true
+	}
+	init(v.Len())
+	good := true
+	v.Each(func(_ []byte, e yamljson.Value) bool {
+		good = each(e)
+		return good
+	})
+	return good
+}
+
+// strFields reads string fields of a mapping into dst, key by key.
+func strFields(m yamljson.Value, dst map[string]*string) bool {
+	if m.Kind() != yamljson.Map {
+		return false
+	}
+	for key, p := range dst {
+		var ok bool
+		if *p, ok = strField(m, key); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// exactCSV reads the ClusterServiceVersion fields json.Unmarshal would read
+// into a csvDoc, or nil when the document leaves any doubt.
+func exactCSV(root yamljson.Value) *csvDoc {
+	var csv csvDoc
+	md, present, ok := mapField(root, "metadata")
+	if !ok {
+		return nil
+	}
+	if present {
+		if csv.Metadata.Name, ok = strField(md, "name"); !ok {
+			return nil
+		}
+		ann, present, ok := mapField(md, "annotations")
+		if !ok {
+			return nil
+		}
+		if present {
+			csv.Metadata.Annotations = make(map[string]string, ann.Len())
+			good := true
+			ann.Each(func(k []byte, v yamljson.Value) bool {
+				s, ok := v.Str()
+				csv.Metadata.Annotations[string(k)] = s
+				good = ok
+				return ok
+			})
+			if !good {
+				return nil
+			}
+		}
+	}
+	spec, present, ok := mapField(root, "spec")
+	if !ok {
+		return nil
+	}
+	if !present {
+		return &csv
+	}
+	sp := &csv.Spec
+	if !strFields(spec, map[string]*string{"replaces": &sp.Replaces, "description": &sp.Description}) {
+		return nil
+	}
+	v, found, exact := field(spec, "version")
+	if !exact {
+		return nil
+	}
+	if found {
+		s, ok := v.Str()
+		if !ok {
+			if s, ok = v.Number(); !ok {
+				return nil
+			}
+		}
+		sp.Version = flexString(s)
+	}
+	if !seqField(spec, "skips", func(n int) { sp.Skips = make([]string, 0, n) }, func(e yamljson.Value) bool {
+		s, ok := e.Str()
+		sp.Skips = append(sp.Skips, s)
+		return ok
+	}) {
+		return nil
+	}
+	crds, present, ok := mapField(spec, "customresourcedefinitions")
+	if !ok {
+		return nil
+	}
+	if present {
+		for key, dst := range map[string]*[]crdDescription{"owned": &sp.CustomResourceDefinitions.Owned, "required": &sp.CustomResourceDefinitions.Required} {
+			if !seqField(crds, key, func(n int) { *dst = make([]crdDescription, 0, n) }, func(e yamljson.Value) bool {
+				var d crdDescription
+				*dst = append(*dst, d)
+				last := &(*dst)[len(*dst)-1]
+				return strFields(e, map[string]*string{"name": &last.Name, "version": &last.Version, "kind": &last.Kind})
+			}) {
+				return nil
+			}
+		}
+	}
+	if !seqField(spec, "relatedImages", func(n int) { sp.RelatedImages = make([]RelatedImage, 0, n) }, func(e yamljson.Value) bool {
+		sp.RelatedImages = append(sp.RelatedImages, RelatedImage{})
+		last := &sp.RelatedImages[len(sp.RelatedImages)-1]
+		return strFields(e, map[string]*string{"name": &last.Name, "image": &last.Image})
+	}) {
+		return nil
+	}
+	if !seqField(spec, "icon", func(n int) {
+		sp.Icon = make([]struct {
+			Data      string `json:"base64data"`
+			MediaType string `json:"mediatype"`
+		}, 0, n)
+	}, func(e yamljson.Value) bool {
+		sp.Icon = append(sp.Icon, struct {
+			Data      string `json:"base64data"`
+			MediaType string `json:"mediatype"`
+		}{})
+		last := &sp.Icon[len(sp.Icon)-1]
+		return strFields(e, map[string]*string{"base64data": &last.Data, "mediatype": &last.MediaType})
+	}) {
+		return nil
+	}
+	return &csv
 }

@@ -13,29 +13,42 @@ import (
 
 // libraryManifest is what the loader read before the one-pass converter:
 // the library's JSON, parseManifestJSON's head, json.Unmarshal's CRD fields.
-func libraryManifest(doc []byte) (Manifest, *crdDoc, error) {
+func libraryManifest(doc []byte) (Manifest, *crdDoc, *csvDoc, error) {
 	js, err := yamlDocumentToJSON(doc)
 	if err != nil {
-		return Manifest{}, nil, &notYAMLError{err}
+		return Manifest{}, nil, nil, &notYAMLError{err}
 	}
 	m, err := parseManifestJSON(js)
-	if err != nil || m.Kind != kindCRD {
-		return m, nil, err
+	if err != nil {
+		return m, nil, nil, err
 	}
-	// A CRD encoding/json cannot read has no fields (the loader reports it).
-	var crd crdDoc
-	if json.Unmarshal(m.JSON, &crd) == nil {
-		return m, &crd, nil
+	// An object encoding/json cannot read has no fields (the loader
+	// reports it).
+	switch m.Kind {
+	case kindCRD:
+		var crd crdDoc
+		if json.Unmarshal(m.JSON, &crd) == nil {
+			return m, &crd, nil, nil
+		}
+	case KindClusterServiceVersion:
+		var csv csvDoc
+		if json.Unmarshal(m.JSON, &csv) == nil {
+			return m, nil, &csv, nil
+		}
 	}
-	return m, nil, nil
+	return m, nil, nil, nil
 }
+
+// csvs and csvsFromTree count the CSVs checkConverted saw and those read
+// from the tree.
+var csvs, csvsFromTree int
 
 // checkConverted asserts that convertManifestYAML reads doc as the library
 // path does.
 func checkConverted(t *testing.T, name string, doc []byte) {
 	t.Helper()
 	got, gotErr := convertManifestYAML(doc)
-	want, wantCRD, wantErr := libraryManifest(doc)
+	want, wantCRD, wantCSV, wantErr := libraryManifest(doc)
 	var gotNotYAML, wantNotYAML *notYAMLError
 	switch {
 	case (gotErr == nil) != (wantErr == nil) || errors.As(gotErr, &gotNotYAML) != errors.As(wantErr, &wantNotYAML):
@@ -54,6 +67,15 @@ func checkConverted(t *testing.T, name string, doc []byte) {
 	if got.crd != nil && !reflect.DeepEqual(got.crd, wantCRD) {
 		t.Errorf("%s: CRD fields %+v, want %+v", name, got.crd, wantCRD)
 	}
+	if got.csv != nil && !reflect.DeepEqual(got.csv, wantCSV) {
+		t.Errorf("%s: CSV fields %+v, want %+v", name, got.csv, wantCSV)
+	}
+	if got.m.Kind == KindClusterServiceVersion {
+		csvs++
+		if got.csv != nil {
+			csvsFromTree++
+		}
+	}
 }
 
 func TestConvertManifestYAML(t *testing.T) {
@@ -71,6 +93,10 @@ func TestConvertManifestYAML(t *testing.T) {
 		{"not YAML", "a: b: c\n"},
 		{"CRD", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  group: example.com\n  names:\n    kind: B\n  versions:\n  - name: v1\n  - name: v2\n"},
 		{"CRD v1beta1", "apiVersion: apiextensions.k8s.io/v1beta1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  group: example.com\n  version: v1\n  names:\n    kind: B\n"},
+		{"CSV", "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: a.v1.0.0\n  annotations:\n    olm.skipRange: '<1.0.0'\n    capabilities: Basic Install\nspec:\n  version: 1.0.0\n  replaces: a.v0.9.0\n  skips: []\n  description: |\n    text\n  customresourcedefinitions:\n    owned:\n    - name: bs.example.com\n      version: v1\n      kind: B\n    required: []\n  relatedImages:\n  - name: x\n    image: quay.io/x:1\n  icon:\n  - base64data: AAAA\n    mediatype: image/png\n"},
+		{"CSV empty lists", "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: a.v1\n  annotations: {}\nspec:\n  version: 1.0.0\n  skips: []\n  icon: []\n  relatedImages: []\n  customresourcedefinitions:\n    owned: []\n"},
+		{"CSV numeric version", "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: a.v1\nspec:\n  version: 1.5\n  skips:\n  - a.v1.4\n"},
+		{"CSV odd annotations", "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\nmetadata:\n  name: a.v1\n  annotations:\n    a: 1\nspec:\n  Version: 1.0.0\n"},
 		{"CRD with odd versions", "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bs.example.com\nspec:\n  Group: x\n  versions:\n  - v1\n"},
 	}
 	for _, tt := range tests {
@@ -110,5 +136,9 @@ func TestConvertManifestYAMLCorpus(t *testing.T) {
 	}
 	if docs < 1000 {
 		t.Errorf("read %d documents, want the whole corpus", docs)
+	}
+	t.Logf("%d of %d CSVs read from the tree", csvsFromTree, csvs)
+	if csvsFromTree < csvs*9/10 {
+		t.Errorf("%d of %d CSVs read from the tree, want nearly all", csvsFromTree, csvs)
 	}
 }

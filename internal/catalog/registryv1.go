@@ -172,7 +172,9 @@ func parseBundleDirInner(bfs bundleFS, dir, wantPackage string, sink *problemSin
 	}
 	csvFile := manifests[csvs[0]].file
 	var csv csvDoc
-	if err := json.Unmarshal(manifests[csvs[0]].m.JSON, &csv); err != nil {
+	if c := manifests[csvs[0]].csv; c != nil {
+		csv = *c
+	} else if err := json.Unmarshal(manifests[csvs[0]].m.JSON, &csv); err != nil {
 		sink.errorf(csvFile, "", "not a ClusterServiceVersion: %v", err)
 		return nil
 	}
@@ -361,9 +363,11 @@ type fileManifest struct {
 	// at is where the object's document lies in its file on disk; nil when
 	// the tree is not on disk.
 	at *dirObject
-	// crd holds a CustomResourceDefinition's fields when they were read
-	// while converting; nil means read them from the JSON.
+	// crd and csv hold a CustomResourceDefinition's or a
+	// ClusterServiceVersion's fields when they were read while converting;
+	// nil means read them from the JSON.
 	crd *crdDoc
+	csv *csvDoc
 }
 
 // keptManifests is what a bundle keeps of its objects: their locations on
@@ -473,7 +477,7 @@ func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]f
 				continue
 			}
 			n++
-			fm := fileManifest{file: p, m: m, crd: conv.crd}
+			fm := fileManifest{file: p, m: m, crd: conv.crd, csv: conv.csv}
 			if onDisk != nil {
 				fm.at = &dirObject{file: onDisk, off: int64(d.off), n: int64(d.n)}
 			}

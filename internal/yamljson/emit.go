@@ -131,6 +131,15 @@ func (v Value) Str() (string, bool) {
 	return string(n.raw), true
 }
 
+// Number returns a Number value's JSON text; ok is false for other kinds.
+func (v Value) Number() (string, bool) {
+	n := &v.d.nodes[v.i]
+	if n.kind != Number {
+		return "", false
+	}
+	return string(n.raw), true
+}
+
 // Len returns the number of entries of a Map or Seq.
 func (v Value) Len() int { return int(v.d.nodes[v.i].n) }
 
