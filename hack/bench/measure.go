@@ -42,20 +42,20 @@ type startResult struct {
 
 // result is everything measured on one catalog.
 type result struct {
-	scale                int
-	dir                  string
-	files                int
-	size                 int64
-	packages, channels   int
-	bundlesAPI           int // entries of ListBundles
-	first, second        []startResult
-	listBundles          []time.Duration
-	listBundlesBytes     int64
-	heads                int
-	headLat              []time.Duration
+	scale              int
+	dir                string
+	files              int
+	size               int64
+	packages, channels int
+	bundlesAPI         int // entries of ListBundles
+	first, second      []startResult
+	listBundles        []time.Duration
+	listBundlesBytes   int64
+	heads              int
+	headLat            []time.Duration
 	// headRawLat is GetBundle over the heads again, until the client has
 	// the answer's bytes, without decoding them (rawCodec).
-	headRawLat []time.Duration
+	headRawLat           []time.Duration
 	headErrs             int
 	headBytes            int64
 	gbfcN, gbfcErrs      int

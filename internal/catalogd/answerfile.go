@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"os"
 	"sync"
-
 )
 
 // answerFileName is the pattern of the file kept answers are written to;
