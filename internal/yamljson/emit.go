@@ -65,6 +65,16 @@ func (d *Doc) emit(out []byte, i int32) ([]byte, bool) {
 
 const hex = "0123456789abcdef"
 
+// jsonSafe marks the ASCII bytes encoding/json writes as they are (with
+// HTML escaping on, as json.Marshal has it).
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'], t['<'], t['>'], t['&'] = false, false, false, false, false
+	return t
+}()
+
 // appendString appends s (valid UTF-8) as encoding/json.Marshal writes a
 // string: HTML characters, U+2028 and U+2029 escaped.
 func appendString(out, s []byte) []byte {
@@ -72,11 +82,11 @@ func appendString(out, s []byte) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			out = append(out, s[start:i]...)
 			switch c {
 			case '\\', '"':
