@@ -59,7 +59,11 @@
 //
 // Install records a new revision (after the ownership preflight) and
 // applies it; its health is judged by the next reconciles, which read the
-// cluster again on every requeue until the health timeout. A revision that
+// cluster again on every requeue until the health timeout. WaitForHealthy
+// applies the revision again only when something may have drifted: not
+// applied by this installer yet, a new generation, a watch event of an
+// installed object other than a status change, or a resync period since
+// the last apply (appliedRecords); a plain requeue only reads health. A revision that
 // cannot even be applied by the end of its timeout fails its gate in the
 // same way, healthy or not: the apply error is the one fact only an action
 // learns, so the action that meets it changes nothing, the fact is added
