@@ -93,6 +93,10 @@
 // removes what it installed, but keeps CRDs (and so every custom resource)
 // unless spec.crdDeletionPolicy is Delete.
 //
+// A reconcile cut short by shutdown (its context canceled) ends quietly:
+// no error is returned, so nothing is logged as a reconciler error, and no
+// condition is written; the next installer reconciles every Subscription.
+//
 // Every use of an install.Applier for a Subscription goes through
 // applierFor; an error from it (a *CannotActError names the condition
 // reason) is reported as the CannotAct action, never a crash loop.
