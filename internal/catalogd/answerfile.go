@@ -204,6 +204,18 @@ func (a *answerFile) get(l answerLoc) (*encodedMessage, bool) {
 	return m, true
 }
 
+// readAt fills b from off of generation gen, or returns false when the
+// file started over since or cannot be read.
+func (a *answerFile) readAt(gen uint64, b []byte, off int64) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.gen != gen {
+		return false
+	}
+	_, err := a.f.ReadAt(b, off)
+	return err == nil
+}
+
 // close releases the file and with it the answers' bytes.
 func (a *answerFile) close() error {
 	a.mu.Lock()

@@ -14,8 +14,8 @@ import (
 )
 
 // TestAnswerFileOverGRPC: answers kept in the answer file, several buffers
-// long, reach concurrent clients over gRPC byte for byte as the answer
-// built from the catalog, request after request.
+// long, and the ListBundles answer kept there reach clients over gRPC byte
+// for byte as the answers built from the catalog, request after request.
 func TestAnswerFileOverGRPC(t *testing.T) {
 	root := t.TempDir()
 	sizes := map[string]int{"small": 100, "two": 70 << 10, "many": 600 << 10}
@@ -37,6 +37,38 @@ func TestAnswerFileOverGRPC(t *testing.T) {
 		}
 		if want[pkg], err = proto.Marshal(b); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// ListBundles, built and kept in the answer file on the first call,
+	// read back from it on the next ones.
+	listAll := func(cl api.RegistryClient) [][]byte {
+		t.Helper()
+		stream, err := cl.ListBundles(context.Background(), &api.ListBundlesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := recvAll[api.Bundle](stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([][]byte, len(bs))
+		for i, b := range bs {
+			if out[i], err = proto.Marshal(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	wantList := listAll(ref)
+	for round := 0; round < 3; round++ {
+		got := listAll(cl)
+		if len(got) != len(wantList) {
+			t.Fatalf("ListBundles round %d: %d entries, want %d", round, len(got), len(wantList))
+		}
+		for i := range got {
+			if string(got[i]) != string(wantList[i]) {
+				t.Errorf("ListBundles round %d: entry %d differs", round, i)
+			}
 		}
 	}
 	for _, tc := range []struct {

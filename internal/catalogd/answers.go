@@ -40,10 +40,20 @@ const answerKeyOverhead = 256
 // The bytes are shared and never modified.
 type encodedMessage struct {
 	b []byte
-	// chunks, when set, hold the answer in place of b: buffers of
-	// answerBuffers an answer from the answer file was read into, in
-	// order. The transport returns each to the pool once it is sent.
+	// chunks, when set, hold the answer in place of b: buffers of pool
+	// (answerBuffers when nil) an answer from the answer file was read
+	// into, in order. The transport returns each to the pool once it is
+	// sent.
 	chunks []*[]byte
+	pool   mem.BufferPool
+}
+
+// bufferPool is the pool m's chunks go back to.
+func (m *encodedMessage) bufferPool() mem.BufferPool {
+	if m.pool != nil {
+		return m.pool
+	}
+	return answerBuffers
 }
 
 // bytes is the answer in one slice, for callers in this process; an
@@ -67,8 +77,9 @@ func (m *encodedMessage) bytes() []byte {
 
 // free returns the chunks, if any, to answerBuffers.
 func (m *encodedMessage) free() {
+	pool := m.bufferPool()
 	for _, c := range m.chunks {
-		answerBuffers.Put(c)
+		pool.Put(c)
 	}
 	m.chunks = nil
 }
@@ -87,7 +98,7 @@ func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 		if m.chunks != nil {
 			out := make(mem.BufferSlice, len(m.chunks))
 			for i, c := range m.chunks {
-				out[i] = mem.NewBuffer(c, answerBuffers)
+				out[i] = mem.NewBuffer(c, m.bufferPool())
 			}
 			// The buffers are the transport's now.
 			m.chunks = nil

@@ -3,10 +3,12 @@ package catalogd
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -24,10 +26,11 @@ type RegistryServer struct {
 	// clients ask for the same channel heads again and again.
 	answers *answerCache
 	// list is the ListBundles answer of one catalog, built on first use and
-	// kept encoded: far smaller than the messages, and sent as it is.
+	// kept encoded: far smaller than the messages, and sent as it is; in
+	// the answer file when there is one.
 	listMu  sync.Mutex
 	listFor *catalog.Catalog
-	list    []*encodedMessage
+	list    keptList
 	// maxList is the largest ListBundles answer kept (maxKeptList).
 	maxList int64
 }
@@ -303,26 +306,87 @@ func (s *RegistryServer) ListBundles(_ *api.ListBundlesRequest, stream grpc.Serv
 // one entry at a time, and memory stays bounded.
 const maxKeptList = 64 << 20
 
+// keptList is a kept ListBundles answer: its entries in memory, or in
+// the answer file one after the other from loc, with each entry's length
+// and CRC-32C in memory (8 bytes an entry).
+type keptList struct {
+	entries []*encodedMessage
+	inFile  bool
+	loc     answerLoc
+	lens    []uint32
+	crcs    []uint32
+}
+
+// len is the number of entries kept.
+func (l keptList) len() int {
+	if l.inFile {
+		return len(l.lens)
+	}
+	return len(l.entries)
+}
+
 // listBundles sends the ListBundles answer for c entry by entry. The answer
 // is built once per loaded catalog and kept, while it fits in s.maxList:
-// OLM asks for it on every resolution.
+// OLM asks for it on every resolution. With an answer file, the kept
+// entries are in the file and each is read back as it is sent; when the
+// file started over since, the entries not sent yet are built again.
 func (s *RegistryServer) listBundles(c *catalog.Catalog, send func(*encodedMessage) error) error {
 	s.listMu.Lock()
 	if s.listFor == c {
 		list := s.list
 		s.listMu.Unlock()
-		for _, m := range list {
-			if err := send(m); err != nil {
-				return err
+		if !list.inFile {
+			for _, m := range list.entries {
+				if err := send(m); err != nil {
+					return err
+				}
 			}
+			return nil
 		}
-		return nil
+		sent, err := s.sendKeptList(list, send)
+		if err != nil || sent == len(list.lens) {
+			return err
+		}
+		// The file started over: build the rest, and keep the answer again.
+		s.listMu.Lock()
+		if s.listFor == c {
+			s.listFor, s.list = nil, keptList{}
+		}
+		s.listMu.Unlock()
+		return s.buildList(c, sent, send)
 	}
 	s.listMu.Unlock()
+	return s.buildList(c, 0, send)
+}
+
+// sendKeptList sends the entries of a list kept in the answer file and
+// returns how many it sent: all of them, or those before the first that
+// no longer reads back (the file started over).
+func (s *RegistryServer) sendKeptList(list keptList, send func(*encodedMessage) error) (int, error) {
+	f := s.answers.file
+	off := list.loc.off
+	for i, n := range list.lens {
+		buf := mem.DefaultBufferPool().Get(int(n))
+		if !f.readAt(list.loc.gen, *buf, off) || crc32.Checksum(*buf, crcTable) != list.crcs[i] {
+			mem.DefaultBufferPool().Put(buf)
+			return i, nil
+		}
+		off += int64(n)
+		if err := send(&encodedMessage{chunks: []*[]byte{buf}, pool: mem.DefaultBufferPool()}); err != nil {
+			return i, err
+		}
+	}
+	return len(list.lens), nil
+}
+
+// buildList builds the ListBundles entries of c, sends those after the
+// first skip and, when the whole answer fits in s.maxList, keeps it.
+func (s *RegistryServer) buildList(c *catalog.Catalog, skip int, send func(*encodedMessage) error) error {
 	var (
 		kept    []*encodedMessage
 		size    int64
 		keeping = true
+		i       int
 	)
 	for _, p := range c.Packages {
 		for _, ch := range p.Channels {
@@ -343,18 +407,44 @@ func (s *RegistryServer) listBundles(c *catalog.Catalog, send func(*encodedMessa
 						kept = append(kept, m)
 					}
 				}
-				if err := send(m); err != nil {
-					return err
+				if i >= skip {
+					if err := send(m); err != nil {
+						return err
+					}
 				}
+				i++
 			}
 		}
 	}
 	if keeping {
+		list := s.keepList(kept, size)
 		s.listMu.Lock()
-		s.listFor, s.list = c, kept
+		s.listFor, s.list = c, list
 		s.listMu.Unlock()
 	}
 	return nil
+}
+
+// keepList keeps the entries in the answer file when there is one and they
+// fit, else in memory.
+func (s *RegistryServer) keepList(entries []*encodedMessage, size int64) keptList {
+	f := s.answers.file
+	if f == nil || size == 0 {
+		return keptList{entries: entries}
+	}
+	all := make([]byte, 0, size)
+	lens := make([]uint32, len(entries))
+	crcs := make([]uint32, len(entries))
+	for i, m := range entries {
+		all = append(all, m.b...)
+		lens[i] = uint32(len(m.b))
+		crcs[i] = crc32.Checksum(m.b, crcTable)
+	}
+	loc, ok := f.put(all)
+	if !ok {
+		return keptList{entries: entries}
+	}
+	return keptList{inFile: true, loc: loc, lens: lens, crcs: crcs}
 }
 
 func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Channel, error) {
