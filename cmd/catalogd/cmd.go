@@ -457,12 +457,14 @@ func loadReporting(ctx context.Context, arg string, w io.Writer, lf loadFlags) (
 
 // memorySlack is what the default memory limit leaves above the model, the
 // decoded manifests cache and answers kept in memory: the ListBundles
-// answer (about 10 MiB for the community catalog), answers in flight (eight
-// concurrent requests for the largest heads hold about 30 MiB) and garbage
-// between collections. Less makes the collector run without pause under
-// concurrent load: eight clients over the community catalog's heads cost
-// about 1.5× the CPU with a 125 MiB limit (64 MiB of slack) as with 190
-// MiB, and 190 MiB is within 10% of a 320 MiB limit.
+// answer when it is not in the answer file (about 10 MiB for the community
+// catalog), the answer buffers (8 MiB), answers in flight (eight concurrent
+// requests for the largest heads hold about 30 MiB) and garbage between
+// collections. Less makes the collector run without pause under concurrent
+// load: eight clients over the community catalog's heads cost about 1.5×
+// the CPU with a 125 MiB limit (64 MiB of slack) as with 190 MiB, and with
+// a 112 MiB limit five times the CPU; 190 MiB is within 10% of a 320 MiB
+// limit.
 const memorySlack = 128 << 20
 
 // goMemoryLimit is the Go memory limit to set once the catalog is loaded:
