@@ -1,17 +1,22 @@
 package catalog
 
-import "github.com/ferrydev/ferry/internal/lru"
+import (
+	"unsafe"
+
+	"github.com/ferrydev/ferry/internal/lru"
+)
 
 // DefaultManifestCacheBytes bounds the decoded manifests a catalog keeps in
 // memory for bundles whose documents stay on disk.
 const DefaultManifestCacheBytes = 8 << 20
 
-// ManifestsSize is what manifests weigh in a cache: the bytes of their JSON
-// and names.
+// ManifestsSize is what manifests weigh in a cache: the memory their JSON
+// holds (its capacity, not only its length: a buffer grown by appending
+// keeps its spare room), their names and the Manifest values themselves.
 func ManifestsSize(ms []Manifest) int64 {
-	var n int64
+	n := int64(cap(ms)) * int64(unsafe.Sizeof(Manifest{}))
 	for _, m := range ms {
-		n += int64(len(m.JSON) + len(m.Name) + len(m.Kind) + len(m.APIVersion))
+		n += int64(cap(m.JSON) + len(m.Name) + len(m.Kind) + len(m.APIVersion))
 	}
 	return n
 }
