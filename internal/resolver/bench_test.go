@@ -2,17 +2,14 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/corpus"
-	"github.com/ferrydev/ferry/internal/testbin"
 )
 
 // syntheticRequest is 300 packages × 20 versions, 10% of bundles with
@@ -111,24 +108,8 @@ func BenchmarkResolve(b *testing.B) {
 func communityCatalog(tb testing.TB) *catalog.Catalog {
 	tb.Helper()
 	_, here, _, _ := runtime.Caller(0)
-	tarball, err := corpus.File(filepath.Join(filepath.Dir(here), "..", ".."), corpus.Community)
-	if errors.Is(err, corpus.ErrAbsent) {
-		tb.Skipf("skipped: %v", err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cache, err := testbin.CacheDir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	dir, err := corpus.Extract(ctx, tarball, cache)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := catalog.Load(ctx, []catalog.Source{catalog.DirSource(dir)})
+	dir := corpus.ForTest(tb, filepath.Join(filepath.Dir(here), "..", ".."), corpus.Community)
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(dir)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package yamljson
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,12 +9,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferrydev/ferry/internal/corpus"
-	"github.com/ferrydev/ferry/internal/testbin"
 )
 
 // check asserts that Convert agrees with the library on src and returns
@@ -192,28 +188,12 @@ type corpusDoc struct {
 func corpusDocs(tb testing.TB) []corpusDoc {
 	tb.Helper()
 	_, here, _, _ := runtime.Caller(0)
-	tarball, err := corpus.File(filepath.Join(filepath.Dir(here), "..", ".."), "community-operators-messy.tar.xz")
-	if errors.Is(err, corpus.ErrAbsent) {
-		if _, fuzz := tb.(*testing.F); fuzz {
-			return nil
-		}
-		tb.Skipf("skipped: %v", err)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cache, err := testbin.CacheDir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir, err := corpus.Extract(ctx, tarball, cache)
-	if err != nil {
-		tb.Fatal(err)
+	dir := corpus.ForTest(tb, filepath.Join(filepath.Dir(here), "..", ".."), "community-operators-messy.tar.xz")
+	if dir == "" {
+		return nil
 	}
 	var out []corpusDoc
-	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,7 +31,6 @@ import (
 	"github.com/ferrydev/ferry/internal/corpus"
 	"github.com/ferrydev/ferry/internal/install"
 	"github.com/ferrydev/ferry/internal/subscription"
-	"github.com/ferrydev/ferry/internal/testbin"
 	"github.com/ferrydev/ferry/internal/testenv"
 	"github.com/ferrydev/ferry/test/e2e/framework"
 )
@@ -105,24 +103,8 @@ var communityOperators = []communityOperator{
 // once into the cache; the test is skipped when the corpus is absent.
 func communityCatalog(t *testing.T) string {
 	t.Helper()
-	tarball, err := corpus.File(f.ModuleRoot, corpus.Community)
-	if errors.Is(err, corpus.ErrAbsent) {
-		t.Skipf("skipped: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := testbin.CacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	start := time.Now()
-	dir, err := corpus.Extract(ctx, tarball, cache)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := corpus.ForTest(t, f.ModuleRoot, corpus.Community)
 	t.Logf("community catalog in %s (%s)", dir, time.Since(start).Round(time.Millisecond))
 	return dir
 }
