@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/ferrydev/ferry/internal/freeport"
 	"github.com/ferrydev/ferry/internal/testbin"
 )
 
@@ -253,7 +253,7 @@ func start(ctx context.Context, o options, c *Cluster) error {
 	}
 	_ = os.Remove(c.Kubeconfig)
 
-	ports, err := freePorts(3)
+	ports, err := freeport.Ports(3)
 	if err != nil {
 		return err
 	}
@@ -530,25 +530,6 @@ func healthy(ctx context.Context, kubeconfig string) (*rest.Config, error) {
 	}
 	cfg.Timeout = 0
 	return cfg, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var listeners []net.Listener
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
-		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func writeKubeconfig(path, server string, p *pki) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/ferrydev/ferry/internal/freeport"
 	"github.com/ferrydev/ferry/internal/testbin"
 )
 
@@ -176,14 +176,13 @@ func NewTLS(t testing.TB) (addr, caFile string) {
 	return strings.TrimPrefix(srv.URL, "https://"), caFile
 }
 
-// FreeAddr returns a loopback address nothing listens on.
+// FreeAddr returns a loopback address nothing listens on, never one handed
+// out before in this process.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
 	return addr
 }

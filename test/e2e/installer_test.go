@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/ferrydev/ferry/api/v1alpha1"
 	"github.com/ferrydev/ferry/internal/asdeployed"
+	"github.com/ferrydev/ferry/internal/freeport"
 	"github.com/ferrydev/ferry/internal/testenv"
 	"github.com/ferrydev/ferry/test/e2e/framework"
 )
@@ -74,14 +74,15 @@ func ferryClient(t *testing.T) client.Client {
 	return c
 }
 
+// freePort is a loopback address for a process to listen on, never one
+// handed out before in this run.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // copyTree copies src to dst, leaving out the paths (relative to src) in skip.

@@ -1,0 +1,12 @@
+// Package freeport hands out loopback TCP ports nothing listens on, for
+// tests and measurements that start processes which bind them later.
+//
+// A port is found by listening on 127.0.0.1:0 and closing the listener, so
+// until the process it is meant for binds it, the kernel may hand the same
+// port out again: two ports asked for one after the other can be the same
+// one (seen: an installer given the same port for its metrics and its
+// health probe, which then failed with "address already in use"). This
+// package remembers every port it handed out in this process and never
+// hands one out twice. Ports taken by other processes in the meantime are
+// not known; a bind that fails then is reported by the process that binds.
+package freeport
