@@ -135,6 +135,10 @@ func TestRollbackAndRecovery(t *testing.T) {
 	// controller takes its first ReplicaSet back, which it does only for an
 	// identical pod template) and rolls out, with no pod of 1.4.0 left.
 	cur := waitRolledOut(t, env.client, ns, d.Name, 2*time.Minute)
+	// What a user runs after a rollback finishes too.
+	if out, err := f.Kubectl(t, "rollout", "status", "-n", ns, "deployment/"+d.Name, "--timeout=60s"); err != nil || !strings.Contains(out, "successfully rolled out") {
+		t.Fatalf("kubectl rollout status of the restored Deployment: %v\n%s", err, out)
+	}
 	rss, err := replicaSetsOf(ctx, env.client, d)
 	if err != nil {
 		t.Fatal(err)
