@@ -7,6 +7,14 @@
 // one (seen: an installer given the same port for its metrics and its
 // health probe, which then failed with "address already in use"). This
 // package remembers every port it handed out in this process and never
-// hands one out twice. Ports taken by other processes in the meantime are
-// not known; a bind that fails then is reported by the process that binds.
+// hands one out twice.
+//
+// Test binaries and end-to-end runs also start processes at the same time
+// (make test runs several at once), so a port handed out is reserved for
+// the others too, for Reservation (a minute): an empty file named after the
+// port in $FERRY_CACHE/ports (~/.cache/ferry/ports), written and checked
+// under a lock on that folder. Reservations narrow a race and are best
+// effort: without the folder, ports are still never handed out twice in one
+// process. Ports taken by programs that do not use this package are not
+// known; a bind that fails then is reported by the process that binds.
 package freeport

@@ -3,8 +3,12 @@ package freeport
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // maxTries bounds the listens one call makes before it gives up: each try
@@ -12,15 +16,36 @@ import (
 // make a call try again.
 const maxTries = 64
 
+// Reservation is how long a port handed out stays reserved for the other
+// processes that share the reservation folder: time enough for the process
+// it was meant for to start and bind it.
+const Reservation = time.Minute
+
 var (
 	mu     sync.Mutex
 	handed = map[int]bool{}
 	// listen asks the kernel for a port (replaced in tests).
 	listen = func() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+	// dir is the reservation folder shared between processes; empty: none.
+	dir = defaultDir()
+	now = time.Now
 )
 
+// defaultDir is $FERRY_CACHE/ports, or ~/.cache/ferry/ports.
+func defaultDir() string {
+	if d := os.Getenv("FERRY_CACHE"); d != "" {
+		return filepath.Join(d, "ports")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".cache", "ferry", "ports")
+}
+
 // Ports returns n distinct loopback ports, none of them handed out before
-// by this process.
+// by this process, nor in the last Reservation by another process using
+// the same reservation folder.
 func Ports(n int) ([]int, error) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -30,6 +55,7 @@ func Ports(n int) ([]int, error) {
 			_ = l.Close()
 		}
 	}()
+	defer lockDir()()
 	ports := make([]int, 0, n)
 	for tries := 0; len(ports) < n; tries++ {
 		if tries == maxTries*n {
@@ -43,13 +69,14 @@ func Ports(n int) ([]int, error) {
 		}
 		listeners = append(listeners, l)
 		p := l.Addr().(*net.TCPAddr).Port
-		if handed[p] {
+		if handed[p] || reservedElsewhere(p) {
 			continue
 		}
 		ports = append(ports, p)
 	}
 	for _, p := range ports {
 		handed[p] = true
+		reserve(p)
 	}
 	return ports, nil
 }
@@ -61,4 +88,49 @@ func Addr() (string, error) {
 		return "", err
 	}
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ps[0])), nil
+}
+
+// lockDir takes the reservation folder's lock (a no-op without a folder).
+// A folder that cannot be made or locked turns the reservations off: they
+// only narrow a race, and the in-process record still holds.
+func lockDir() (unlock func()) {
+	none := func() {}
+	if dir == "" || os.MkdirAll(dir, 0o700) != nil {
+		return none
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return none
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) != nil {
+		_ = f.Close()
+		return none
+	}
+	return func() { _ = f.Close() }
+}
+
+// reservedElsewhere reports whether another process reserved port p less
+// than Reservation ago.
+func reservedElsewhere(p int) bool {
+	if dir == "" {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	return now().Sub(st.ModTime()) < Reservation
+}
+
+// reserve records port p as handed out now.
+func reserve(p int) {
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, strconv.Itoa(p))
+	if f, err := os.Create(path); err == nil {
+		_ = f.Close()
+	}
+	t := now()
+	_ = os.Chtimes(path, t, t)
 }

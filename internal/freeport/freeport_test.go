@@ -2,7 +2,11 @@ package freeport
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // offered is a listener the fake kernel below hands out: it only has an
@@ -53,6 +57,7 @@ func TestPorts(t *testing.T) {
 			}
 			mu.Unlock()
 			t.Cleanup(func() { mu.Lock(); handed = saved; mu.Unlock() })
+			reservations(t, "")
 			kernel(t, tc.offered...)
 			got, err := Ports(tc.n)
 			if (err != nil) != tc.wantErr {
@@ -104,4 +109,56 @@ func TestAddrIsBindable(t *testing.T) {
 		t.Fatalf("listening on %s: %v", addr, err)
 	}
 	_ = l.Close()
+}
+
+// reservations points the reservation folder at d ("" for none) for the test.
+func reservations(t *testing.T, d string) {
+	t.Helper()
+	old := dir
+	t.Cleanup(func() { dir = old })
+	dir = d
+}
+
+func TestReservationsOfOtherProcesses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		age  time.Duration // of another process's reservation of 40011
+		want int
+	}{
+		{name: "a fresh reservation of another process is passed over", age: time.Second, want: 40012},
+		{name: "an expired reservation is taken", age: Reservation + time.Second, want: 40011},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			saved := handed
+			handed = map[int]bool{} // this process has handed out nothing
+			mu.Unlock()
+			t.Cleanup(func() { mu.Lock(); handed = saved; mu.Unlock() })
+			d := t.TempDir()
+			reservations(t, d)
+			other := filepath.Join(d, "40011")
+			if err := os.WriteFile(other, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Now().Add(-tc.age)
+			if err := os.Chtimes(other, at, at); err != nil {
+				t.Fatal(err)
+			}
+			kernel(t, 40011, 40012)
+			got, err := Ports(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0] != tc.want {
+				t.Fatalf("Ports(1) = %v, want [%d]", got, tc.want)
+			}
+			st, err := os.Stat(filepath.Join(d, strconv.Itoa(got[0])))
+			if err != nil {
+				t.Fatalf("the port handed out is not reserved: %v", err)
+			}
+			if time.Since(st.ModTime()) > 10*time.Second {
+				t.Errorf("reservation of %d dates from %s, want now", got[0], st.ModTime())
+			}
+		})
+	}
 }
