@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"net/http"
 	"strings"
 	"testing"
@@ -33,20 +34,18 @@ func TestPprof(t *testing.T) {
 			metrics := freeAddr(t)
 			startServe(t, serveFlags{limits: catalogd.DefaultLimits(), metricsListen: metrics, pprof: tc.pprof})
 			// The metrics listener opens right after the gRPC one.
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				resp, err := http.Get("http://" + metrics + "/debug/pprof/heap")
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode != tc.want {
-						t.Errorf("GET /debug/pprof/heap: %s, want %d", resp.Status, tc.want)
-					}
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("metrics listener: %v", err)
-				}
-				time.Sleep(20 * time.Millisecond)
+			var resp *http.Response
+			err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+				r, err := http.Get("http://" + metrics + "/debug/pprof/heap")
+				resp = r
+				return err == nil, nil
+			})
+			if err != nil {
+				t.Fatalf("metrics listener at %s never answered: %v", metrics, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET /debug/pprof/heap: %s, want %d", resp.Status, tc.want)
 			}
 		})
 	}
