@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/go-logr/logr"
 
@@ -36,7 +37,7 @@ func TestPprof(t *testing.T) {
 			// The metrics listener opens right after the gRPC one.
 			var resp *http.Response
 			err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-				r, err := http.Get("http://" + metrics + "/debug/pprof/heap")
+				r, err := http.Get("http://" + metrics + "/debug/pprof/heap") //nolint:bodyclose // closed once the poll ends
 				resp = r
 				return err == nil, nil
 			})
