@@ -27,6 +27,7 @@ import (
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
 	"github.com/ferrydev/ferry/internal/logging"
+	"github.com/ferrydev/ferry/internal/memrelease"
 	"github.com/ferrydev/ferry/internal/ociimage"
 )
 
@@ -78,6 +79,9 @@ type serveFlags struct {
 	answerCacheDir        string
 	// pprof serves the Go runtime's profiles on the metrics listener.
 	pprof bool
+	// releaseAfter: memory goes back to the kernel once no request began
+	// for this long; 0: never.
+	releaseAfter time.Duration
 	// answerBytesSet: --answer-cache-bytes was given.
 	answerBytesSet bool
 }
@@ -127,6 +131,8 @@ and the tag is resolved again every --poll-interval and on SIGHUP.`,
 	fl.StringVar(&f.answerCacheDir, "answer-cache-dir", "", "directory of the file (without a name) the kept answers are written to, "+
 		"so that they take page cache rather than memory of catalogd (empty: $TMPDIR or /tmp); when it is not writable the answers are kept in memory, "+
 		"at most 32 MiB unless --answer-cache-bytes is given")
+	fl.DurationVar(&f.releaseAfter, "release-memory-after", memrelease.DefaultQuiet, "when requests stop for this long, collect garbage and give free memory back "+
+		"to the kernel, once per burst that allocated at least 32 MiB (0: leave it to the Go runtime, which keeps a burst's memory for minutes)")
 	fl.BoolVar(&f.pprof, "pprof", false, "also serve the Go runtime's profiles (/debug/pprof/) on --metrics-listen; "+
 		"for diagnosis only: they show the process's memory and code paths to whoever reaches that address")
 	return cmd
@@ -154,6 +160,9 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	if f.pprof && f.metricsListen == "" {
 		return errors.New("--pprof serves on --metrics-listen, which is empty")
+	}
+	if f.releaseAfter < 0 {
+		return fmt.Errorf("--release-memory-after must not be negative, got %s", f.releaseAfter)
 	}
 	if f.memoryLimit < 0 {
 		return fmt.Errorf("--memory-limit must not be negative, got %d", f.memoryLimit)
@@ -248,7 +257,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	if f.answerBytesSet {
 		memoryAnswers = f.limits.AnswerCacheBytes
 	}
-	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir, memoryAnswers))
+	opts = append(opts, catalogd.WithAnswerDir(f.answerCacheDir, memoryAnswers), catalogd.WithMemoryRelease(f.releaseAfter))
 	srv := catalogd.NewServer(holder, append(opts, more...)...)
 	heapAnswers := int64(0)
 	if inFile, budget, _ := srv.AnswerStore(); !inFile {

@@ -65,6 +65,8 @@ type result struct {
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
+	rssBusy              int64         // RSS right after the last serving request, before catalogd released memory
+	released             bool          // catalogd released memory after the serving tests
 	memReady, memEnd     memBreakdown  // when ready (last start) and after the serving tests
 	cpuServe             time.Duration // catalogd CPU time during the serving phases
 	cpuReadyFirst        time.Duration // catalogd CPU time (user+sys) at ready, median over first starts
@@ -489,9 +491,12 @@ rawLoop:
 		}
 	}
 	logf("  GetDefaultBundleThatProvides over %d APIs × 2: p50 %s, %d errors", len(gvks), pct(r.defaultLat, 50), r.defaultErrs)
+	r.rssBusy, _ = procStatus(pid)
+	r.released = awaitRelease(ctx, p, readMem(ctx, p).releases)
 	r.rssEnd, r.hwmEnd = procStatus(pid)
 	r.memEnd = readMem(ctx, p)
-	logf("  memory when ready: %s; after serving: %s", r.memReady, r.memEnd)
+	logf("  memory when ready: %s; after serving: RSS %d MiB right after the last request, then (released: %t) %s",
+		r.memReady, mib(r.rssBusy), r.released, r.memEnd)
 	r.cpuServe = procCPU(pid) - cpu0
 	return nil
 }
@@ -581,6 +586,9 @@ func medianStart(s []startResult, f func(startResult) int64) int64 {
 // /proc/<pid>/status.
 type memBreakdown struct {
 	rss, heapInuse, heapIdleKept, answerCache, answers int64
+	// releases is how many times catalogd gave memory back after its
+	// requests stopped.
+	releases int64
 	// heapObjects is the bytes of heap objects allocated and not yet
 	// freed.
 	heapObjects int64
@@ -604,6 +612,30 @@ func (m memBreakdown) String() string {
 	return fmt.Sprintf("RSS %d MiB = heap in use %d (objects %d) + heap idle not returned %d + runtime other %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
 		mib(m.rss), mib(m.heapInuse), mib(m.heapObjects), mib(m.heapIdleKept), mib(m.other), mib(rest), mib(m.answerCache), m.answers)
 }
+
+// awaitRelease waits until catalogd has released memory more than before
+// times (--release-memory-after, once its requests stopped), for at most
+// releaseWait; false if it did not.
+func awaitRelease(ctx context.Context, p *proc, before int64) bool {
+	wctx, cancel := context.WithTimeout(ctx, releaseWait)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if readMem(wctx, p).releases > before {
+			return true
+		}
+		select {
+		case <-wctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// releaseWait is how long the bench waits for catalogd to release memory
+// after the serving tests: several times its default quiet period.
+const releaseWait = 10 * time.Second
 
 // readMem scrapes catalogd's /metrics for the heap and the answer cache.
 func readMem(ctx context.Context, p *proc) memBreakdown {
@@ -652,6 +684,8 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 			m.answerCache = int64(v)
 		case "ferry_catalogd_answer_cache_answers":
 			m.answers = int64(v)
+		case "ferry_catalogd_memory_releases_total":
+			m.releases = int64(v)
 		}
 	}
 	m.heapIdleKept = idle - released

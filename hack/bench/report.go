@@ -106,7 +106,8 @@ func writeRealTable(b *strings.Builder, r *result, corpus string) {
 		mib(cr), mib(ch), opm.rssBuilt, opm.hwmBuilt, float64(mib(cr))/float64(opm.rssBuilt), float64(mib(ch))/float64(opm.hwmBuilt))
 	fmt.Fprintf(b, "| RSS when ready / peak, second start | %d / %d MiB | %d / %d MiB | %.2f× / %.2f× the memory |\n",
 		mib(fr), mib(fh), opm.rss, opm.hwm, float64(mib(fr))/float64(opm.rss), float64(mib(fh))/float64(opm.hwm))
-	fmt.Fprintf(b, "| RSS / peak after the serving tests below | %d / %d MiB | – | – |\n", mib(r.rssEnd), mib(r.hwmEnd))
+	fmt.Fprintf(b, "| RSS after the serving tests below: right after the last request / once catalogd released memory (%s) / peak | %d / %d / %d MiB | – | – |\n",
+		releasedWord(r.released), mib(r.rssBusy), mib(r.rssEnd), mib(r.hwmEnd))
 	fmt.Fprintf(b, "| memory when ready (last start) | %s | – | – |\n", r.memReady)
 	fmt.Fprintf(b, "| memory after the serving tests | %s | – | – |\n", r.memEnd)
 	fmt.Fprintf(b, "| full ListBundles stream (entries) | %s (%s entries) | %s (%s entries) | %s |\n",
@@ -185,6 +186,8 @@ func writeScaleTable(b *strings.Builder, rows []*result) {
 	})
 	row("peak RSS after serving tests", func(r *result) string { return fmt.Sprintf("%d MiB", mib(r.hwmEnd)) },
 		func(r *result) float64 { return float64(r.hwmEnd) })
+	row("RSS after serving tests, released", func(r *result) string { return fmt.Sprintf("%d MiB", mib(r.rssEnd)) },
+		func(r *result) float64 { return float64(r.rssEnd) })
 	row("full ListBundles stream", func(r *result) string { return fmtDur(medianDur(r.listBundles)) },
 		func(r *result) float64 { return float64(medianDur(r.listBundles)) })
 	row("GetBundle over channel heads p50 / p99", func(r *result) string {
@@ -195,4 +198,13 @@ func writeScaleTable(b *strings.Builder, rows []*result) {
 	row("GetDefaultBundleThatProvides p50", func(r *result) string { return fmtDur(pct(r.defaultLat, 50)) },
 		func(r *result) float64 { return float64(pct(r.defaultLat, 50)) })
 	row("errors", func(r *result) string { return fmt.Sprint(r.headErrs + r.gbfcErrs + r.defaultErrs) }, nil)
+}
+
+// releasedWord says whether catalogd released memory before the RSS was
+// read.
+func releasedWord(released bool) string {
+	if released {
+		return "released"
+	}
+	return "not released within " + releaseWait.String()
 }

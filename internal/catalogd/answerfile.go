@@ -80,6 +80,17 @@ func (p *chunkPool) Put(b *[]byte) {
 	}
 }
 
+// trim drops the free buffers kept, for the collector to free.
+func (p *chunkPool) trim() {
+	for {
+		select {
+		case <-p.free:
+		default:
+			return
+		}
+	}
+}
+
 // held is the bytes of free buffers kept.
 func (p *chunkPool) held() int { return len(p.free) * p.size }
 

@@ -24,6 +24,7 @@ type Metrics struct {
 	tokensLoaded, tokenFileInsecure       prometheus.Gauge
 	connections                           prometheus.Gauge
 	connLimitReached                      prometheus.Counter
+	memoryReleases                        prometheus.Counter
 }
 
 // NewMetrics registers catalogd's metrics on a fresh registry.
@@ -64,9 +65,13 @@ func NewMetrics() *Metrics {
 			Namespace: "ferry", Subsystem: "catalogd", Name: "grpc_connection_limit_reached_total",
 			Help: "Times catalogd stopped accepting gRPC connections because --max-connections were open.",
 		}),
+		memoryReleases: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "memory_releases_total",
+			Help: "Times catalogd collected its garbage and gave free memory back to the kernel after requests stopped (--release-memory-after).",
+		}),
 	}
 	reg.MustRegister(m.GRPC, m.packages, m.channels, m.bundles, m.problems, m.lastReload, m.reloads, m.publishes, m.deprecations,
-		m.uploads, m.uploadBytes, m.tokenFileErrors, m.tokensLoaded, m.tokenFileInsecure, m.connections, m.connLimitReached,
+		m.uploads, m.uploadBytes, m.tokenFileErrors, m.tokensLoaded, m.tokenFileInsecure, m.connections, m.connLimitReached, m.memoryReleases,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{reloadSuccess, reloadFailure, reloadUnchanged} {
 		m.reloads.WithLabelValues(r)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/ferrydev/ferry/internal/catalog"
+	"github.com/ferrydev/ferry/internal/memrelease"
 	"github.com/ferrydev/ferry/proto/api"
 	catalogv1 "github.com/ferrydev/ferry/proto/ferry/catalog/v1"
 )
@@ -34,6 +35,8 @@ type Server struct {
 	metrics *Metrics
 	limits  Limits
 	reg     *RegistryServer
+	// release gives memory back when requests stop; nil: never.
+	release *memrelease.Releaser
 }
 
 type serverOptions struct {
@@ -47,6 +50,9 @@ type serverOptions struct {
 	// answerMemory is the budget of answers kept in memory when the answer
 	// file cannot be created.
 	answerMemory int64
+	// releaseQuiet is how long no request begins before memory is given
+	// back to the kernel; 0: never.
+	releaseQuiet time.Duration
 }
 
 // ServerOption configures NewServer.
@@ -74,6 +80,14 @@ func WithAnswerDir(dir string, memoryBudget int64) ServerOption {
 	return func(o *serverOptions) { o.answerDir, o.answerMemory = dir, memoryBudget }
 }
 
+// WithMemoryRelease gives memory back to the kernel once no request has
+// begun for quiet (memrelease): after a burst of requests the heap holds
+// garbage and free pages that the runtime would otherwise keep for minutes.
+// The free answer buffers are dropped first. 0 (the default) never does.
+func WithMemoryRelease(quiet time.Duration) ServerOption {
+	return func(o *serverOptions) { o.releaseQuiet = quiet }
+}
+
 // WithMetrics records request metrics.
 func WithMetrics(m *Metrics) ServerOption { return func(o *serverOptions) { o.metrics = m } }
 
@@ -94,6 +108,15 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 		gopts = append(gopts,
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
 			grpc.ChainStreamInterceptor(o.metrics.GRPC.StreamServerInterceptor()))
+	}
+	var release *memrelease.Releaser
+	if o.releaseQuiet > 0 {
+		ropts := []memrelease.Option{memrelease.WithQuiet(o.releaseQuiet), memrelease.WithBeforeRelease(answerBuffers.trim)}
+		if o.metrics != nil {
+			ropts = append(ropts, memrelease.WithOnRelease(o.metrics.memoryReleases.Inc))
+		}
+		release = memrelease.New(ropts...)
+		gopts = append(gopts, grpc.ChainUnaryInterceptor(beginUnary(release)), grpc.ChainStreamInterceptor(beginStream(release)))
 	}
 	cs := NewCatalogServer(h)
 	cs.status = o.status
@@ -124,7 +147,23 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	if o.metrics != nil {
 		o.metrics.GRPC.InitializeMetrics(g)
 	}
-	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits, reg: rs}
+	return &Server{grpc: g, health: hs, log: o.log, metrics: o.metrics, limits: o.limits, reg: rs, release: release}
+}
+
+// beginUnary tells r of every unary call.
+func beginUnary(r *memrelease.Releaser) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		r.Begin()
+		return handler(ctx, req)
+	}
+}
+
+// beginStream tells r of every streaming call.
+func beginStream(r *memrelease.Releaser) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		r.Begin()
+		return handler(srv, ss)
+	}
 }
 
 // AnswerStore reports whether the kept answers' bytes are in the answer
@@ -136,7 +175,8 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
 // Serve answers on lis until Stop, on at most Limits.MaxConnections
 // connections at once. Meanwhile it keeps the answers for the channel heads
-// of the catalog served ready (RegistryServer.WarmAnswers).
+// of the catalog served ready (RegistryServer.WarmAnswers) and, with
+// WithMemoryRelease, gives memory back when requests stop.
 func (s *Server) Serve(lis net.Listener) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	warmed := make(chan struct{})
@@ -144,9 +184,17 @@ func (s *Server) Serve(lis net.Listener) error {
 		defer close(warmed)
 		s.reg.WarmAnswers(ctx)
 	}()
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		if s.release != nil {
+			s.release.Run(ctx)
+		}
+	}()
 	defer func() {
 		cancel()
 		<-warmed
+		<-released
 	}()
 	return s.grpc.Serve(newLimitListener(lis, s.limits.MaxConnections, s.metrics))
 }
