@@ -92,9 +92,11 @@ func Tenant(ctx context.Context, admin *rest.Config, ns string, scope TenantScop
 }
 
 // awaitGranted waits until the API server's authorizer allows the
-// ServiceAccount ns/sa everything the roles in objs bound to it grant: the
+// ServiceAccount ns/sa what each role bound to it in objs grants: the
 // authorizer learns of new RBAC objects from its own watch, a moment after
-// they are stored, and a check made in between is refused.
+// they are stored, and a check made in between is refused. It holds whole
+// Roles and bindings, so one request of each bound role's first rule tells
+// that the pair is in force.
 func awaitGranted(ctx context.Context, admin *rest.Config, objs []*unstructured.Unstructured, ns, sa string) error {
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
@@ -111,7 +113,9 @@ func awaitGranted(ctx context.Context, admin *rest.Config, objs []*unstructured.
 			if r.GetKind() != refKind || r.GetName() != refName || (refKind == "Role" && r.GetNamespace() != b.GetNamespace()) {
 				continue
 			}
-			want = append(want, ruleAttributes(r, b.GetNamespace())...)
+			if attr, ok := firstRule(r, b.GetNamespace()); ok {
+				want = append(want, attr)
+			}
 		}
 	}
 	user := serviceaccount.MakeUsername(ns, sa)
@@ -145,34 +149,28 @@ func bindsServiceAccount(b *unstructured.Unstructured, ns, sa string) bool {
 	return false
 }
 
-// ruleAttributes are the requests role's rules allow, bound in namespace
-// (empty: cluster-wide), one per verb, group, resource and name.
-func ruleAttributes(role *unstructured.Unstructured, namespace string) []authorizationv1.ResourceAttributes {
+// firstRule is the request role's first resource rule allows (its first
+// verb, group, resource and name), bound in namespace (empty:
+// cluster-wide); false when role has no resource rule.
+func firstRule(role *unstructured.Unstructured, namespace string) (authorizationv1.ResourceAttributes, bool) {
 	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	var out []authorizationv1.ResourceAttributes
 	for _, r := range rules {
 		m, ok := r.(map[string]any)
 		if !ok {
 			continue
 		}
-		names := stringsOf(m["resourceNames"])
-		if len(names) == 0 {
-			names = []string{""}
+		verbs, groups, resources := stringsOf(m["verbs"]), stringsOf(m["apiGroups"]), stringsOf(m["resources"])
+		if len(verbs) == 0 || len(groups) == 0 || len(resources) == 0 {
+			continue
 		}
-		for _, verb := range stringsOf(m["verbs"]) {
-			for _, group := range stringsOf(m["apiGroups"]) {
-				for _, res := range stringsOf(m["resources"]) {
-					res, sub, _ := strings.Cut(res, "/")
-					for _, name := range names {
-						out = append(out, authorizationv1.ResourceAttributes{
-							Namespace: namespace, Verb: verb, Group: group, Resource: res, Subresource: sub, Name: name,
-						})
-					}
-				}
-			}
+		res, sub, _ := strings.Cut(resources[0], "/")
+		attr := authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verbs[0], Group: groups[0], Resource: res, Subresource: sub}
+		if names := stringsOf(m["resourceNames"]); len(names) > 0 {
+			attr.Name = names[0]
 		}
+		return attr, true
 	}
-	return out
+	return authorizationv1.ResourceAttributes{}, false
 }
 
 // stringsOf is v's strings when v is a list.
