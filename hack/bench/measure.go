@@ -619,7 +619,9 @@ func (m memBreakdown) String() string {
 func awaitRelease(ctx context.Context, p *proc, before int64) bool {
 	wctx, cancel := context.WithTimeout(ctx, releaseWait)
 	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
+	// Each scrape allocates in catalogd: a few, not one every few
+	// milliseconds.
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		if readMem(wctx, p).releases > before {
@@ -635,7 +637,7 @@ func awaitRelease(ctx context.Context, p *proc, before int64) bool {
 
 // releaseWait is how long the bench waits for catalogd to release memory
 // after the serving tests: several times its default quiet period.
-const releaseWait = 10 * time.Second
+const releaseWait = 5 * time.Second
 
 // readMem scrapes catalogd's /metrics for the heap and the answer cache.
 func readMem(ctx context.Context, p *proc) memBreakdown {

@@ -341,6 +341,11 @@ func TestLazyManifestsFromDisk(t *testing.T) {
 	if ms, err := cached.Bundle("foo", "foo.v1.0.0").Manifests(); err != nil || len(ms) != 1 {
 		t.Errorf("cached read after the file changed: %v, %v", ms, err)
 	}
+	// Once the cache is dropped, the next read goes to the file again.
+	cached.DropManifestCache()
+	if _, err := cached.Bundle("foo", "foo.v1.0.0").Manifests(); err == nil || !strings.Contains(err.Error(), "changed since the catalog was loaded") {
+		t.Errorf("read after the cache was dropped: err = %v, want the file's change noticed", err)
+	}
 }
 
 func TestDetectFormat(t *testing.T) {

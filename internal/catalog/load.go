@@ -110,6 +110,7 @@ func Load(ctx context.Context, sources []Source, opts ...Option) (*Catalog, erro
 	c.FromIndex = indexed
 	if o.cacheBytes > 0 {
 		cache := lru.New[diskManifests, []Manifest](int64(o.cacheBytes))
+		c.manifests = cache
 		for _, p := range c.Packages {
 			for _, b := range p.Bundles {
 				if r, ok := b.manifests.(diskManifests); ok {

@@ -31,6 +31,18 @@ type Catalog struct {
 	packages map[string]*Package
 	// providers maps an API to the bundles whose olm.gvk property provides it.
 	providers map[GVK][]*Bundle
+	// manifests is the cache of decoded manifests of bundles whose
+	// documents stay on disk; nil when none is kept.
+	manifests *manifestCache
+}
+
+// DropManifestCache empties the cache of decoded manifests (they are read
+// from disk again on their next use), for a server giving memory back once
+// its requests stopped.
+func (c *Catalog) DropManifestCache() {
+	if c.manifests != nil {
+		c.manifests.Purge()
+	}
 }
 
 // Package is one operator package.

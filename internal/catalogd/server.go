@@ -83,7 +83,9 @@ func WithAnswerDir(dir string, memoryBudget int64) ServerOption {
 // WithMemoryRelease gives memory back to the kernel once no request has
 // begun for quiet (memrelease): after a burst of requests the heap holds
 // garbage and free pages that the runtime would otherwise keep for minutes.
-// The free answer buffers are dropped first. 0 (the default) never does.
+// The free answer buffers and the catalog's decoded manifests (a cache,
+// read from disk again on use) are dropped first. 0 (the default) never
+// does.
 func WithMemoryRelease(quiet time.Duration) ServerOption {
 	return func(o *serverOptions) { o.releaseQuiet = quiet }
 }
@@ -111,7 +113,12 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	var release *memrelease.Releaser
 	if o.releaseQuiet > 0 {
-		ropts := []memrelease.Option{memrelease.WithQuiet(o.releaseQuiet), memrelease.WithBeforeRelease(answerBuffers.trim)}
+		ropts := []memrelease.Option{memrelease.WithQuiet(o.releaseQuiet), memrelease.WithBeforeRelease(func() {
+			answerBuffers.trim()
+			if c := h.Catalog(); c != nil {
+				c.DropManifestCache()
+			}
+		})}
 		if o.metrics != nil {
 			ropts = append(ropts, memrelease.WithOnRelease(o.metrics.memoryReleases.Inc))
 		}

@@ -67,6 +67,15 @@ func (c *Cache[K, V]) Put(key K, value V, size int64) {
 	}
 }
 
+// Purge removes every entry.
+func (c *Cache[K, V]) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.items)
+	c.used = 0
+}
+
 // Len is the number of entries.
 func (c *Cache[K, V]) Len() int {
 	c.mu.Lock()

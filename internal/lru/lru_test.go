@@ -52,3 +52,17 @@ func TestReplace(t *testing.T) {
 		t.Fatalf("after replace: value %d, used %d, len %d", v, c.Used(), c.Len())
 	}
 }
+
+func TestPurge(t *testing.T) {
+	c := New[string, int](100)
+	c.Put("a", 1, 10)
+	c.Put("b", 2, 20)
+	c.Purge()
+	if _, ok := c.Get("a"); ok || c.Used() != 0 || c.Len() != 0 {
+		t.Fatalf("after purge: used %d, len %d", c.Used(), c.Len())
+	}
+	c.Put("c", 3, 20)
+	if v, ok := c.Get("c"); !ok || v != 3 || c.Used() != 20 {
+		t.Fatalf("put after purge: value %d (%t), used %d", v, ok, c.Used())
+	}
+}
