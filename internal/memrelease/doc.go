@@ -5,4 +5,5 @@
 // A Releaser, told of each request, runs one collection and returns the
 // free pages (runtime/debug.FreeOSMemory) once the server has had no
 // request for a quiet period and enough was allocated since the last time.
+// It collects twice: what sync.Pools hold survives one collection.
 package memrelease

@@ -2,6 +2,7 @@ package memrelease
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
@@ -61,7 +62,7 @@ func withRuntime(allocated func() uint64, release func()) Option {
 
 // New returns a Releaser.
 func New(opts ...Option) *Releaser {
-	r := &Releaser{quiet: DefaultQuiet, minAllocated: DefaultMinAllocated, allocated: heapAllocated, release: debug.FreeOSMemory}
+	r := &Releaser{quiet: DefaultQuiet, minAllocated: DefaultMinAllocated, allocated: heapAllocated, release: release}
 	for _, o := range opts {
 		o(r)
 	}
@@ -122,6 +123,14 @@ func (r *Releaser) tick(busy bool, seen uint64) (bool, uint64) {
 		r.onRelease()
 	}
 	return false, seen
+}
+
+// release collects twice and returns the free pages to the kernel: the
+// first collection only moves what sync.Pools hold (gRPC's buffers among
+// them) to their victim caches, the second frees it.
+func release() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // heapAllocated is the bytes the program has allocated on the heap since
