@@ -215,14 +215,15 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			}
 			tc.mend(f, ref)
 			s.hup(t)
-			waitUntil(t, "the new image to be served", func() bool { return s.info(t).GetPackageCount() == 3 })
+			// The check swaps the new catalog in, then clears the image's
+			// problem: wait for both.
+			waitUntil(t, "the new image to be served and no longer stale", func() bool {
+				return s.info(t).GetPackageCount() == 3 && s.metric(t, "ferry_catalogd_catalog_images_stale") == 0
+			})
 			info = s.info(t)
 			d2, err := newer.Digest()
 			if err != nil {
 				t.Fatal(err)
-			}
-			if v := s.metric(t, "ferry_catalogd_catalog_images_stale"); v != 0 {
-				t.Fatalf("%v stale catalog images after the registry mended, want 0", v)
 			}
 			if len(info.GetProblems()) != 0 || info.GetSources()[0] != f.Addr+"/ferry/catalog@"+d2.String() {
 				t.Fatalf("after the registry mended: problems %v, sources %v", info.GetProblems(), info.GetSources())
