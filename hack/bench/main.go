@@ -97,8 +97,8 @@ func benchMain(args []string) int {
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the synthetic generator")
 	fs.BoolVar(&c.images, "images", true, "also serve the real catalog as a catalog image from a local registry process")
 	fs.BoolVar(&c.imagesOnly, "images-only", false, "measure only the real catalog served as a catalog image (with -synthetic \"\")")
-	fs.StringVar(&c.profileDir, "profile-dir", "", "write catalogd's heap profiles before and after the concurrent GetBundleForChannel test, "+
-		"and its CPU profile during it, to this directory (go tool pprof)")
+	fs.StringVar(&c.profileDir, "profile-dir", "", "write catalogd's heap profiles before and after the concurrent GetBundleForChannel test and once it released memory "+
+		"after the last test, and its CPU profile of 10 s from the concurrent test on, to this directory (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

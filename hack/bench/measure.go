@@ -452,13 +452,13 @@ rawLoop:
 
 	// e. GetBundleForChannel with concurrent clients.
 	r.gbfcClients = c.clients
-	stopProfile := profileServing(ctx, c, p)
+	profileAfterLoad, profileAfterRelease := profileServing(ctx, c, p)
 	cpuT := procCPU(pid)
 	if err := throughput(ctx, c, p.addr, chans, r); err != nil {
 		return err
 	}
 	r.gbfcCPU = procCPU(pid) - cpuT
-	stopProfile()
+	profileAfterLoad()
 	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcN, c.clients,
 		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), fmtDur(r.cpuPer1000()), r.gbfcErrs)
 
@@ -495,6 +495,7 @@ rawLoop:
 	r.released = awaitRelease(ctx, p, readMem(ctx, p).releases)
 	r.rssEnd, r.hwmEnd = procStatus(pid)
 	r.memEnd = readMem(ctx, p)
+	profileAfterRelease()
 	logf("  memory when ready: %s; after serving: RSS %d MiB right after the last request, then (released: %t) %s",
 		r.memReady, mib(r.rssBusy), r.released, r.memEnd)
 	r.cpuServe = procCPU(pid) - cpu0
@@ -696,39 +697,23 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 }
 
 // profileServing, with -profile-dir, saves catalogd's heap profile and
-// starts a CPU profile; the function it returns ends the CPU profile and
-// saves the heap profile again (compare with go tool pprof -base).
-func profileServing(ctx context.Context, c config, p *proc) func() {
+// starts a CPU profile of cpuSeconds. The first function it returns saves
+// the heap profile again after a collection (compare with go tool pprof
+// -base) and does not wait for the CPU profile, so that the next phase
+// follows at once (a pause of a second would let catalogd release memory
+// mid-bench); the second, called once catalogd released memory after the
+// last phase, waits for the CPU profile and saves the heap profile as it
+// is then: what serving keeps live.
+func profileServing(ctx context.Context, c config, p *proc) (afterLoad, afterRelease func()) {
 	if c.profileDir == "" {
-		return func() {}
+		return func() {}, func() {}
 	}
 	if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
 		logf("  profiles: %v", err)
-		return func() {}
+		return func() {}, func() {}
 	}
 	save := func(path, file string, timeout time.Duration) {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+p.metrics+path, nil)
-		if err != nil {
-			logf("  profile %s: %v", file, err)
-			return
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			logf("  profile %s: %v", file, err)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			logf("  profile %s: %s", file, resp.Status)
-			return
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(c.profileDir, file), data, 0o644)
-		}
-		if err != nil {
+		if err := saveProfile(ctx, p, path, filepath.Join(c.profileDir, file), timeout); err != nil {
 			logf("  profile %s: %v", file, err)
 		}
 	}
@@ -739,12 +724,40 @@ func profileServing(ctx context.Context, c config, p *proc) func() {
 		defer close(cpuDone)
 		save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSeconds), "cpu.pprof", (cpuSeconds+30)*time.Second)
 	}()
-	return func() {
+	afterLoad = func() {
 		// After a collection: what the heap holds, not its garbage.
 		save("/debug/pprof/heap?gc=1", "heap-after.pprof", 30*time.Second)
-		<-cpuDone
-		logf("  profiles in %s (CPU: the first %d s of the concurrent test)", c.profileDir, cpuSeconds)
 	}
+	afterRelease = func() {
+		<-cpuDone
+		save("/debug/pprof/heap", "heap-released.pprof", 30*time.Second)
+		logf("  profiles in %s (CPU: the first %d s from the concurrent test on)", c.profileDir, cpuSeconds)
+	}
+	return afterLoad, afterRelease
+}
+
+// saveProfile writes what catalogd's metrics listener serves at path to
+// file.
+func saveProfile(ctx context.Context, p *proc, path, file string, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+p.metrics+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, data, 0o644)
 }
 
 // rawMessage is an answer received and not decoded: its size.
