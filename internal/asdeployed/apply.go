@@ -51,15 +51,17 @@ func IsDeployment(namespace, name string) func(*unstructured.Unstructured) bool 
 	}
 }
 
-// WithEstablishTimeout bounds the wait for applied CRDs to be Established
-// (default one minute).
+// WithEstablishTimeout bounds the wait for applied CRDs to be Established,
+// and for applied RBAC to be in force (default one minute).
 func WithEstablishTimeout(d time.Duration) ApplyOption {
 	return func(o *applyOptions) { o.establishTimeout = d }
 }
 
 // Apply server-side applies objs with force: Namespaces and
 // CustomResourceDefinitions first, waiting until the CRDs are Established,
-// then the others in order. An error names the object.
+// then the others in order, and returns once the ServiceAccounts that
+// applied bindings name are allowed what the applied roles grant them (the
+// same bound). An error names the object.
 func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructured, opts ...ApplyOption) error {
 	o := applyOptions{fieldManager: DefaultFieldManager, establishTimeout: time.Minute}
 	for _, opt := range opts {
@@ -108,7 +110,10 @@ func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructu
 		}
 		mapper.Reset()
 	}
-	return apply(rest)
+	if err := apply(rest); err != nil {
+		return err
+	}
+	return waitGranted(ctx, cfg, grants(rest), o.establishTimeout)
 }
 
 func skipped(skip []func(*unstructured.Unstructured) bool, u *unstructured.Unstructured) bool {
