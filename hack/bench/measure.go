@@ -644,20 +644,9 @@ const releaseWait = 5 * time.Second
 func readMem(ctx context.Context, p *proc) memBreakdown {
 	var m memBreakdown
 	m.rss, _ = procStatus(p.cmd.Process.Pid)
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+p.metrics+"/metrics", nil)
-	if err != nil {
-		return m
-	}
-	resp, err := http.DefaultClient.Do(req)
+	body, err := getMetricsListener(ctx, p, "/metrics", 5*time.Second, 8<<20)
 	if err != nil {
 		logf("  reading /metrics: %v", err)
-		return m
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
 		return m
 	}
 	var idle, released, sys, heapSys int64
@@ -739,25 +728,31 @@ func profileServing(ctx context.Context, c config, p *proc) (afterLoad, afterRel
 // saveProfile writes what catalogd's metrics listener serves at path to
 // file.
 func saveProfile(ctx context.Context, p *proc, path, file string, timeout time.Duration) error {
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+p.metrics+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := getMetricsListener(ctx, p, path, timeout, 64<<20)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(file, data, 0o644)
+}
+
+// getMetricsListener is what catalogd's metrics listener answers at path,
+// at most limit bytes, within timeout.
+func getMetricsListener(ctx context.Context, p *proc, path string, timeout time.Duration, limit int64) ([]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+p.metrics+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // rawMessage is an answer received and not decoded: its size.

@@ -192,12 +192,14 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.reg.WarmAnswers(ctx)
 	}()
 	released := make(chan struct{})
-	go func() {
-		defer close(released)
-		if s.release != nil {
+	if s.release == nil {
+		close(released)
+	} else {
+		go func() {
+			defer close(released)
 			s.release.Run(ctx)
-		}
-	}()
+		}()
+	}
 	defer func() {
 		cancel()
 		<-warmed
