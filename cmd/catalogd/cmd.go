@@ -218,6 +218,19 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		return err
 	}
 	defer closeStore()
+	// Watched before the load, so a change made while it runs is an event
+	// for the reloader rather than a reason to load twice.
+	var watch *catalogd.Watch
+	if f.watch && len(dirs) > 0 {
+		if watch, err = reloader.Watch(); err != nil {
+			return err
+		}
+		defer func() {
+			if watch != nil {
+				_ = watch.Close()
+			}
+		}()
+	}
 	start := time.Now()
 	c, err := catalog.Load(ctx, reloader.Sources(), loadOpts...)
 	if err != nil {
@@ -333,9 +346,11 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		// A bundle pulled on request gets its manifests digest announced.
 		go bundleImages.Run(watchCtx, time.Second, reloader.Reload)
 	}
-	if f.watch && len(dirs) > 0 {
+	if watch != nil {
+		w := watch
+		watch = nil // RunWatch closes it
 		go func() {
-			if err := reloader.Run(watchCtx, hup); err != nil {
+			if err := reloader.RunWatch(watchCtx, w, hup); err != nil {
 				log.Error(err, "catalog watch stopped; send SIGHUP to reload")
 			}
 		}()

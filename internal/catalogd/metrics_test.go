@@ -32,18 +32,35 @@ ferry_catalogd_catalog_reloads_total{result="unchanged"} %d
 // handled returns grpc_server_handled_total for one method and code.
 func handled(t *testing.T, m *catalogd.Metrics, service, method string, code codes.Code) float64 {
 	t.Helper()
+	return counter(t, m, "grpc_server_handled_total", map[string]string{
+		"grpc_service": service, "grpc_method": method, "grpc_code": code.String()})
+}
+
+// reloads returns ferry_catalogd_catalog_reloads_total for one result.
+func reloads(t *testing.T, m *catalogd.Metrics, result string) float64 {
+	t.Helper()
+	return counter(t, m, "ferry_catalogd_catalog_reloads_total", map[string]string{"result": result})
+}
+
+// counter returns the value of the counter name with the labels given.
+func counter(t *testing.T, m *catalogd.Metrics, name string, labels map[string]string) float64 {
+	t.Helper()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "grpc_server_handled_total" {
+		if mf.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, mt := range mf.GetMetric() {
-			if label(mt, "grpc_service") == service && label(mt, "grpc_method") == method && label(mt, "grpc_code") == code.String() {
-				return mt.GetCounter().GetValue()
+			for k, v := range labels {
+				if label(mt, k) != v {
+					continue metrics
+				}
 			}
+			return mt.GetCounter().GetValue()
 		}
 	}
 	return 0

@@ -82,27 +82,66 @@ func (r *Reloader) count(result string) {
 	}
 }
 
-// Run watches the sources' directories and reloads after changes settle, or
-// whenever trigger fires (SIGHUP). It returns when ctx ends.
-func (r *Reloader) Run(ctx context.Context, trigger <-chan os.Signal) error {
+// Watch is a watch on the sources' directories, set up before the load it
+// guards: a change made while that load runs is an event Run reloads for.
+type Watch struct {
+	w *fsnotify.Watcher
+}
+
+// Close stops the watch. RunWatch closes the watch it is given when it returns.
+func (w *Watch) Close() error { return w.w.Close() }
+
+// Watch watches the sources' directories. Call it before the first load
+// and hand the result to RunWatch once that load is served: the kernel
+// queues the changes made in between, so no second load is needed to catch
+// them.
+func (r *Reloader) Watch() (*Watch, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watching catalog directories: %w", err)
+		return nil, fmt.Errorf("watching catalog directories: %w", err)
 	}
-	defer w.Close()
 	for _, s := range r.sources {
 		if s.Dir == "" {
 			continue
 		}
 		if err := addTree(w, s.Dir); err != nil {
-			return fmt.Errorf("watching catalog directory %s: %w", s.Dir, err)
+			_ = w.Close()
+			return nil, fmt.Errorf("watching catalog directory %s: %w", s.Dir, err)
 		}
 	}
-	// A change made between the first load and the watches being in place
-	// would otherwise go unnoticed until the next one.
+	return &Watch{w: w}, nil
+}
+
+// Run watches the sources' directories and reloads after changes settle, or
+// whenever trigger fires (SIGHUP). It returns when ctx ends. The watches
+// are set up after the catalog being served was loaded, so Run loads once
+// more at the start to catch a change made in between; RunWatch with a
+// Watch made before that load does not need to.
+func (r *Reloader) Run(ctx context.Context, trigger <-chan os.Signal) error {
+	w, err := r.Watch()
+	if err != nil {
+		return err
+	}
 	_ = r.Reload(ctx)
+	return r.RunWatch(ctx, w, trigger)
+}
+
+// RunWatch is Run on a watch made by Watch before the served catalog was
+// loaded. It closes w when it returns.
+func (r *Reloader) RunWatch(ctx context.Context, watch *Watch, trigger <-chan os.Signal) error {
+	w := watch.w
+	defer w.Close()
 	var timer *time.Timer
 	var fire <-chan time.Time
+	// schedule reloads once no change has come for the debounce period.
+	schedule := func() {
+		if timer == nil {
+			timer = time.NewTimer(r.debounce)
+		} else {
+			timer.Reset(r.debounce)
+		}
+		fire = timer.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -119,17 +158,16 @@ func (r *Reloader) Run(ctx context.Context, trigger <-chan os.Signal) error {
 					_ = addTree(w, ev.Name)
 				}
 			}
-			if timer == nil {
-				timer = time.NewTimer(r.debounce)
-			} else {
-				timer.Reset(r.debounce)
-			}
-			fire = timer.C
+			schedule()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			r.log.Error(err, "watching catalog directories")
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Changes were lost from the kernel's queue: load again.
+				schedule()
+			}
 		case <-fire:
 			fire = nil
 			_ = r.Reload(ctx)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/internal/catalog"
 	"github.com/ferrydev/ferry/internal/catalogd"
@@ -160,6 +161,41 @@ func TestReloaderRun(t *testing.T) {
 		e := c.Package("demo").Channel("stable").Entry("demo.v1.2.0")
 		return len(e.Skips) == 1 && e.Skips[0] == "demo.v1.0.0"
 	})
+}
+
+// TestReloaderWatchBeforeLoad: a change made while the served catalog loads
+// (after Watch, before RunWatch) is reloaded for once RunWatch runs, with no
+// second load at the start.
+func TestReloaderWatchBeforeLoad(t *testing.T) {
+	dir := demoCatalogDir(t)
+	m := catalogd.NewMetrics()
+	h := catalogd.NewHolder(nil)
+	r := catalogd.NewReloader(h, []catalog.Source{catalog.DirSource(dir)}, logr.Discard(), m)
+	w, err := r.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := loadDir(t, dir)
+	// The change lands after the load read the tree, before it is served.
+	writeBundle(t, dir, bundleSpec{pkg: "demo", version: "1.2.0", channels: []string{"stable"}, replaces: "demo.v1.1.0"})
+	h.Swap(first)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.RunWatch(ctx, w, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunWatch: %v", err)
+		}
+	}()
+	waitForCatalog(t, h, "change made during the load", func(c *catalog.Catalog) bool { return c.Bundle("demo", "demo.v1.2.0") != nil }, nil)
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return reloads(t, m, "success") == 1, nil
+	}); err != nil {
+		t.Fatalf("reload not counted: %v", err)
+	}
+	checkReloads(t, m, 1, 0, 0)
 }
 
 // TestReloaderRunSignal reloads on the trigger alone: a source without a
