@@ -1,11 +1,16 @@
 package catalogd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"google.golang.org/grpc/mem"
 )
 
 // answerFileName is the pattern of the file kept answers are written to;
@@ -19,81 +24,6 @@ const answerFileFactor = 2
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// answerChunkSize is the size of the buffers an answer read from the
-// answer file is read into: a large answer takes several, and the transport
-// returns each to answerBuffers as soon as its bytes are written to the
-// connection, not when the whole answer is.
-const answerChunkSize = 64 << 10
-
-// answerBufferBytes bounds the free buffers answerBuffers keeps for reuse
-// (128 of answerChunkSize): more than the answers eight concurrent clients
-// of the community catalog's channel heads have in flight at once most of
-// the time; beyond it a buffer is allocated and left to the collector.
-const answerBufferBytes = 8 << 20
-
-// answerBuffers are the buffers answers are read into from the answer file.
-// A buffer goes back once the transport has sent it, and is kept for the
-// next read up to answerBufferBytes in all: unlike gRPC's default pool,
-// which the collector empties, a busy server then reads its answers
-// without allocating, and the heap does not churn by the size of every
-// answer sent. All buffers have one size, so any answer can use any free
-// buffer.
-var answerBuffers = newChunkPool(answerChunkSize, answerBufferBytes)
-
-// chunkPool is a mem.BufferPool of buffers of one size keeping at most
-// maxBytes of free buffers.
-type chunkPool struct {
-	size int
-	free chan *[]byte
-}
-
-func newChunkPool(size, maxBytes int) *chunkPool {
-	return &chunkPool{size: size, free: make(chan *[]byte, max(maxBytes/size, 1))}
-}
-
-// Get implements mem.BufferPool: a buffer of length n, which must not be
-// over the pool's size.
-func (p *chunkPool) Get(n int) *[]byte {
-	if n > p.size {
-		b := make([]byte, n)
-		return &b
-	}
-	select {
-	case b := <-p.free:
-		*b = (*b)[:n]
-		return b
-	default:
-		b := make([]byte, n, p.size)
-		return &b
-	}
-}
-
-// Put implements mem.BufferPool; buffers of another size are not kept.
-func (p *chunkPool) Put(b *[]byte) {
-	if cap(*b) != p.size {
-		return
-	}
-	*b = (*b)[:p.size]
-	select {
-	case p.free <- b:
-	default:
-	}
-}
-
-// trim drops the free buffers kept, for the collector to free.
-func (p *chunkPool) trim() {
-	for {
-		select {
-		case <-p.free:
-		default:
-			return
-		}
-	}
-}
-
-// held is the bytes of free buffers kept.
-func (p *chunkPool) held() int { return len(p.free) * p.size }
-
 // answerLoc is where one kept answer is: in memory (b), or in the answer
 // file, written in generation gen at off.
 type answerLoc struct {
@@ -106,25 +36,42 @@ type answerLoc struct {
 
 // answerFile keeps the bytes of encoded answers in a file that has no name
 // (it is unlinked once open), so that they live in the page cache, which the
-// kernel can reclaim, instead of in the Go heap. Answers are appended; when
-// the file would grow past its bound it starts over empty, and the answers
-// written before are gone (their locations name an older generation). Only
-// catalogd's process can reach the file.
+// kernel can reclaim, instead of in the Go heap. Answers are appended, and
+// read through a read-only shared mapping of the file: an answer is sent
+// from the page cache itself, with no read into a buffer of the heap. When
+// the file would grow past its bound it starts over in a new file, and the
+// answers written before are gone (their locations name an older
+// generation); the old file and its mapping go once the last answer sent
+// from them is (answerGen). Only catalogd's process can reach the file.
 type answerFile struct {
-	f   *os.File
+	dir string
 	max int64
 	// mu is held shared while an answer is read or written, exclusively
 	// while the file starts over.
-	mu   sync.RWMutex
-	gen  uint64
+	mu  sync.RWMutex
+	cur *answerGen
+	// next is where the next answer goes in cur.
 	next int64
 	// alloc guards next, so that writers get disjoint ranges.
 	alloc sync.Mutex
+	// closed: close was called; nothing is kept any more.
+	closed bool
 }
 
-// openAnswerFile creates the answer file in dir (os.TempDir() when empty)
-// and removes its name at once.
-func openAnswerFile(dir string, max int64) (*answerFile, error) {
+// answerGen is one generation of the answer file: the file and a mapping of
+// its first max bytes. It is held once while it is the answer file's
+// current generation and once per answer being sent from it; the last
+// release unmaps and closes it, so no byte is read after it is gone.
+type answerGen struct {
+	gen  uint64
+	f    *os.File
+	data []byte
+	refs atomic.Int64
+}
+
+// newAnswerGen creates the file of generation gen in dir, unlinks it and
+// maps max bytes of it.
+func newAnswerGen(dir string, max int64, gen uint64) (*answerGen, error) {
 	f, err := os.CreateTemp(dir, answerFileName)
 	if err != nil {
 		return nil, fmt.Errorf("creating the answer file: %w", err)
@@ -132,7 +79,44 @@ func openAnswerFile(dir string, max int64) (*answerFile, error) {
 	if err := os.Remove(f.Name()); err != nil {
 		return nil, errors.Join(fmt.Errorf("unlinking the answer file: %w", err), f.Close())
 	}
-	return &answerFile{f: f, max: max}, nil
+	// The mapping may reach past the end of the file: only bytes written
+	// are ever read, and the file is never truncated while mapped.
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(max), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("mapping the answer file: %w", err), f.Close())
+	}
+	g := &answerGen{gen: gen, f: f, data: data}
+	g.refs.Store(1)
+	return g, nil
+}
+
+// release drops one hold; the last unmaps the file and closes it.
+func (g *answerGen) release() {
+	if g.refs.Add(-1) == 0 {
+		_ = syscall.Munmap(g.data)
+		_ = g.f.Close()
+	}
+}
+
+// Get implements mem.BufferPool; the transport never asks an answer's pool
+// for a buffer.
+func (g *answerGen) Get(n int) *[]byte {
+	b := make([]byte, n)
+	return &b
+}
+
+// Put implements mem.BufferPool: the transport has sent an answer read from
+// this generation, which it holds no longer.
+func (g *answerGen) Put(*[]byte) { g.release() }
+
+// openAnswerFile creates the answer file in dir (os.TempDir() when empty)
+// and removes its name at once.
+func openAnswerFile(dir string, max int64) (*answerFile, error) {
+	g, err := newAnswerGen(dir, max, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &answerFile{dir: dir, max: max, cur: g}, nil
 }
 
 // put appends b and returns where it is, or false when it cannot be kept.
@@ -143,8 +127,12 @@ func (a *answerFile) put(b []byte) (answerLoc, bool) {
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		a.mu.RLock()
+		if a.closed {
+			a.mu.RUnlock()
+			return answerLoc{}, false
+		}
 		a.alloc.Lock()
-		off, gen := a.next, a.gen
+		off, g := a.next, a.cur
 		fits := off+n <= a.max
 		if fits {
 			a.next += n
@@ -152,84 +140,107 @@ func (a *answerFile) put(b []byte) (answerLoc, bool) {
 		a.alloc.Unlock()
 		if !fits {
 			a.mu.RUnlock()
-			a.startOver(gen)
+			a.startOver(g.gen)
 			continue
 		}
-		_, err := a.f.WriteAt(b, off)
+		_, err := g.f.WriteAt(b, off)
 		a.mu.RUnlock()
 		if err != nil {
 			return answerLoc{}, false
 		}
-		return answerLoc{gen: gen, off: off, n: len(b), crc: crc32.Checksum(b, crcTable)}, true
+		return answerLoc{gen: g.gen, off: off, n: len(b), crc: crc32.Checksum(b, crcTable)}, true
 	}
 	return answerLoc{}, false
 }
 
-// startOver empties the file, unless another writer did since generation
-// gen.
+// startOver moves to a new, empty file, unless another writer did since
+// generation gen. Answers being sent from the old one keep it until they
+// are sent. When no new file can be made, the full one stays: its answers
+// are still served, and new answers are not kept.
 func (a *answerFile) startOver(gen uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.gen != gen {
+	if a.closed || a.cur.gen != gen {
 		return
 	}
-	a.gen++
-	a.next = 0
-	// A failed truncation leaves the old bytes, which the next writes
-	// overwrite; the file never grows past max either way.
-	_ = a.f.Truncate(0)
+	g, err := newAnswerGen(a.dir, a.max, gen+1)
+	if err != nil {
+		return
+	}
+	old := a.cur
+	a.cur, a.next = g, 0
+	old.release()
 }
 
 // reset forgets every answer: the next write starts the file over.
 func (a *answerFile) reset() {
 	a.mu.RLock()
-	gen := a.gen
+	gen := a.cur.gen
 	a.mu.RUnlock()
 	a.startOver(gen)
 }
 
-// get reads the answer at l into buffers of answerBuffers, or false when
-// it is gone (the file started over since) or does not read back intact.
-func (a *answerFile) get(l answerLoc) (*encodedMessage, bool) {
-	if l.n <= 0 {
-		return nil, false
-	}
-	pool := answerBuffers
-	chunks := make([]*[]byte, 0, (l.n+pool.size-1)/pool.size)
-	a.mu.RLock()
-	ok := a.gen == l.gen
-	var crc uint32
-	for off := 0; ok && off < l.n; off += pool.size {
-		buf := pool.Get(min(pool.size, l.n-off))
-		chunks = append(chunks, buf)
-		_, err := a.f.ReadAt(*buf, l.off+int64(off))
-		ok = err == nil
-		crc = crc32.Update(crc, crcTable, *buf)
-	}
-	a.mu.RUnlock()
-	m := &encodedMessage{chunks: chunks}
-	if !ok || crc != l.crc {
-		m.free()
-		return nil, false
-	}
-	return m, true
-}
-
-// readAt fills b from off of generation gen, or returns false when the
-// file started over since or cannot be read.
-func (a *answerFile) readAt(gen uint64, b []byte, off int64) bool {
+// hold returns the bytes at l in the current generation, held until the
+// generation's release, or false when the file started over since.
+func (a *answerFile) hold(gen uint64, off int64, n int) ([]byte, *answerGen, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.gen != gen {
-		return false
+	g := a.cur
+	if a.closed || g.gen != gen || off < 0 || n < 0 || off+int64(n) > a.max {
+		return nil, nil, false
 	}
-	_, err := a.f.ReadAt(b, off)
-	return err == nil
+	g.refs.Add(1)
+	end := off + int64(n)
+	return g.data[off:end:end], g, true
 }
 
-// close releases the file and with it the answers' bytes.
+// get returns the answer at l as it lies in the file's mapping, or false
+// when it is gone (the file started over since) or does not read back
+// intact. The answer holds its generation until it is sent or freed.
+func (a *answerFile) get(l answerLoc) (*encodedMessage, bool) {
+	return a.message(l.gen, l.off, l.n, l.crc)
+}
+
+// message is the n bytes at off of generation gen as an answer to send, if
+// they are still there and their CRC-32C is crc.
+func (a *answerFile) message(gen uint64, off int64, n int, crc uint32) (*encodedMessage, bool) {
+	b, g, ok := a.hold(gen, off, n)
+	if !ok {
+		return nil, false
+	}
+	if crc32.Checksum(b, crcTable) != crc {
+		g.release()
+		return nil, false
+	}
+	if mem.IsBelowBufferPoolingThreshold(len(b)) {
+		// The transport takes no hold on small buffers, so it would never
+		// say when it is done with them: send a copy.
+		c := bytes.Clone(b)
+		g.release()
+		return &encodedMessage{b: c}, true
+	}
+	return &encodedMessage{b: b, owner: g}, true
+}
+
+// dropPages unmaps the pages of the current file from catalogd's memory;
+// they stay in the page cache, and the next read maps them again.
+func (a *answerFile) dropPages() {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if !a.closed {
+		_ = syscall.Madvise(a.cur.data, syscall.MADV_DONTNEED)
+	}
+}
+
+// close releases the file and with it the answers' bytes, once the answers
+// being sent are.
 func (a *answerFile) close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.f.Close()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	a.cur.release()
+	return nil
 }

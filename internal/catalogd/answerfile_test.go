@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"unsafe"
+
+	"google.golang.org/grpc/mem"
 )
 
 // TestAnswerFile: answers read back byte for byte until the file starts
@@ -15,7 +20,7 @@ import (
 // name in its directory.
 func TestAnswerFile(t *testing.T) {
 	dir := t.TempDir()
-	f, err := openAnswerFile(dir, 100)
+	f, err := openAnswerFile(dir, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +43,8 @@ func TestAnswerFile(t *testing.T) {
 		}
 		return m.bytes()
 	}
-	a, b := bytes.Repeat([]byte("a"), 40), bytes.Repeat([]byte("b"), 40)
+	// Over gRPC's pooling threshold, so that they are sent from the file.
+	a, b := bytes.Repeat([]byte("a"), 4000), bytes.Repeat([]byte("b"), 4000)
 	la, lb := put(t, a), put(t, b)
 
 	tests := []struct {
@@ -50,8 +56,8 @@ func TestAnswerFile(t *testing.T) {
 		{name: "first answer reads back", loc: &la, want: a},
 		{name: "an answer read back is sent as it is", action: func(t *testing.T) {
 			m, ok := f.get(la)
-			if !ok || len(m.chunks) != 1 {
-				t.Fatalf("read back: %v, pooled buffers %v", ok, m)
+			if !ok || m.owner == nil {
+				t.Fatalf("read back: %v, held by the file: %v", ok, m != nil && m.owner != nil)
 			}
 			out, err := newPassthroughCodec().Marshal(m)
 			if err != nil {
@@ -69,12 +75,12 @@ func TestAnswerFile(t *testing.T) {
 			}
 		}, loc: &la, want: a},
 		{name: "an answer over the bound is not kept", action: func(t *testing.T) {
-			if _, ok := f.put(make([]byte, 101)); ok {
+			if _, ok := f.put(make([]byte, 10_001)); ok {
 				t.Error("answer over the bound kept")
 			}
 		}, loc: &lb, want: b},
 		{name: "damaged bytes do not read back", action: func(t *testing.T) {
-			if _, err := f.f.WriteAt([]byte("x"), lb.off); err != nil {
+			if _, err := f.cur.f.WriteAt([]byte("x"), lb.off); err != nil {
 				t.Fatal(err)
 			}
 		}, loc: &lb, want: nil},
@@ -96,7 +102,7 @@ func TestAnswerFile(t *testing.T) {
 			if got := get(*tt.loc); !bytes.Equal(got, tt.want) {
 				t.Errorf("read %q, want %q", got, tt.want)
 			}
-			st, err := f.f.Stat()
+			st, err := f.cur.f.Stat()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,24 +174,29 @@ func TestAnswerFileConcurrent(t *testing.T) {
 	}
 }
 
-// TestAnswerFileChunks: an answer larger than a buffer is read into
-// several, sent as they are, and every buffer goes back to the pool once the
-// transport frees it.
-func TestAnswerFileChunks(t *testing.T) {
-	f, err := openAnswerFile(t.TempDir(), 1<<20)
+// TestAnswerFileSend: an answer is sent from the file's mapping, held
+// until the transport frees it; a small one, which the transport would
+// never free, is copied; in process the bytes are copied out.
+func TestAnswerFileSend(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 4<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.close() })
+	// gRPC's threshold: buffers of this size or less are not pooled.
+	threshold := 1
+	for mem.IsBelowBufferPoolingThreshold(threshold + 1) {
+		threshold++
+	}
 	tests := []struct {
 		name   string
 		size   int
-		chunks int
+		mapped bool
 	}{
-		{name: "one byte", size: 1, chunks: 1},
-		{name: "exactly one buffer", size: answerChunkSize, chunks: 1},
-		{name: "one byte over a buffer", size: answerChunkSize + 1, chunks: 2},
-		{name: "several buffers and a short one", size: 3*answerChunkSize + 1000, chunks: 4},
+		{name: "one byte", size: 1},
+		{name: "at gRPC's pooling threshold", size: threshold},
+		{name: "one byte over it", size: threshold + 1, mapped: true},
+		{name: "several MB", size: 3<<20 + 1000, mapped: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,92 +208,147 @@ func TestAnswerFileChunks(t *testing.T) {
 			if !ok {
 				t.Fatal("put refused")
 			}
+			g := f.cur
 			m, ok := f.get(l)
 			if !ok {
 				t.Fatal("not read back")
 			}
-			if len(m.chunks) != tt.chunks {
-				t.Errorf("%d buffers, want %d", len(m.chunks), tt.chunks)
+			holds := int64(1)
+			if tt.mapped {
+				holds = 2
+			}
+			if (m.owner != nil) != tt.mapped || g.refs.Load() != holds {
+				t.Errorf("sent from the mapping %v, holds on the file %d; want %v and %d", m.owner != nil, g.refs.Load(), tt.mapped, holds)
 			}
 			out, err := newPassthroughCodec().Marshal(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.chunks != nil {
-				t.Error("the message still holds the buffers it gave the transport")
+			if m.owner != nil {
+				t.Error("the message still holds the bytes it gave the transport")
 			}
 			if got := out.Materialize(); !bytes.Equal(got, want) {
 				t.Errorf("marshalled %d bytes differing from the %d put", len(got), len(want))
 			}
-			before := answerBuffers.held()
 			out.Free()
-			if got := answerBuffers.held() - before; got != tt.chunks*answerChunkSize && answerBuffers.held() < answerBufferBytes {
-				t.Errorf("%d bytes back in the pool after the transport freed the answer, want %d", got, tt.chunks*answerChunkSize)
+			if n := g.refs.Load(); n != 1 {
+				t.Errorf("%d holds on the file after the transport freed the answer, want 1", n)
 			}
-			// In process, the bytes are joined and the buffers returned.
+			// In process, the bytes are copied out and the hold let go.
 			m, ok = f.get(l)
 			if !ok {
 				t.Fatal("not read back the second time")
 			}
 			if got := m.bytes(); !bytes.Equal(got, want) {
-				t.Errorf("joined %d bytes differing from the %d put", len(got), len(want))
+				t.Errorf("copied %d bytes differing from the %d put", len(got), len(want))
 			}
-			if m.chunks != nil {
-				t.Error("buffers kept after joining")
+			if n := g.refs.Load(); m.owner != nil || n != 1 {
+				t.Errorf("after copying out: held %v, %d holds on the file; want none and 1", m.owner != nil, n)
 			}
 		})
 	}
 }
 
-// TestChunkPool: buffers come back for reuse within the pool's bound;
-// buffers of another size are not kept.
-func TestChunkPool(t *testing.T) {
-	const size = 4 << 10
-	tests := []struct {
-		name string
-		run  func(t *testing.T, p *chunkPool)
-	}{
-		{name: "a buffer is reused at any length", run: func(t *testing.T, p *chunkPool) {
-			a := p.Get(5)
-			if len(*a) != 5 || cap(*a) != size {
-				t.Fatalf("Get(5): len %d cap %d, want 5 and %d", len(*a), cap(*a), size)
-			}
-			p.Put(a)
-			if b := p.Get(size); b != a || len(*b) != size {
-				t.Errorf("Get(%d) after Put: a new buffer (%p, want %p) or len %d", size, b, a, len(*b))
-			}
-		}},
-		{name: "a buffer of another size is not kept", run: func(t *testing.T, p *chunkPool) {
-			foreign := make([]byte, 100, 2*size)
-			p.Put(&foreign)
-			if p.held() != 0 {
-				t.Errorf("%d bytes held", p.held())
-			}
-		}},
-		{name: "a request over the size gets a buffer of its own", run: func(t *testing.T, p *chunkPool) {
-			b := p.Get(size + 1)
-			if len(*b) != size+1 {
-				t.Fatalf("len %d", len(*b))
-			}
-			p.Put(b)
-			if p.held() != 0 {
-				t.Errorf("%d bytes held", p.held())
-			}
-		}},
-		{name: "free buffers stay within the bound", run: func(t *testing.T, p *chunkPool) {
-			bufs := make([]*[]byte, 9)
-			for i := range bufs {
-				bufs[i] = p.Get(size)
-			}
-			for _, b := range bufs {
-				p.Put(b)
-			}
-			if p.held() != 8*size {
-				t.Errorf("%d bytes held, want the bound %d", p.held(), 8*size)
-			}
-		}},
+// TestAnswerFileOutlivesStartOver: an answer being sent keeps its file
+// mapped when the file starts over or is closed, and the file goes with the
+// last answer sent from it.
+func TestAnswerFileOutlivesStartOver(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, newChunkPool(size, 8*size)) })
+	want := bytes.Repeat([]byte("kept"), 10_000)
+	l, ok := f.put(want)
+	if !ok {
+		t.Fatal("put refused")
 	}
+	old := f.cur
+	m, ok := f.get(l)
+	if !ok {
+		t.Fatal("not read back")
+	}
+	out, err := newPassthroughCodec().Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reset()
+	if f.cur == old {
+		t.Fatal("reset kept the same file")
+	}
+	if _, ok := f.get(l); ok {
+		t.Error("an answer of the previous file read back")
+	}
+	if err := f.close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := old.refs.Load(); n != 1 {
+		t.Errorf("%d holds on the previous file while an answer is being sent, want 1", n)
+	}
+	if got := out.Materialize(); !bytes.Equal(got, want) {
+		t.Error("the answer being sent changed when the file started over")
+	}
+	out.Free()
+	if n := old.refs.Load(); n != 0 {
+		t.Errorf("%d holds on the previous file once its answer is sent, want 0 (unmapped)", n)
+	}
+	if n := f.cur.refs.Load(); n != 0 {
+		t.Errorf("%d holds on the closed file, want 0", n)
+	}
+}
+
+// TestAnswerFileDropPages: once its pages are dropped the file's mapping
+// takes no memory of catalogd's, and answers still read back.
+func TestAnswerFileDropPages(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 8<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.close() })
+	want := bytes.Repeat([]byte{0xa5}, 4<<20)
+	l, ok := f.put(want)
+	if !ok {
+		t.Fatal("put refused")
+	}
+	m, ok := f.get(l)
+	if !ok {
+		t.Fatal("not read back")
+	}
+	m.free()
+	if rss := mappingRSS(t, f.cur.data); rss < 4<<20 {
+		t.Fatalf("%d bytes of the mapping resident after reading 4 MiB from it", rss)
+	}
+	f.dropPages()
+	if rss := mappingRSS(t, f.cur.data); rss != 0 {
+		t.Errorf("%d bytes of the mapping resident after dropping its pages, want 0", rss)
+	}
+	if m, ok := f.get(l); !ok || !bytes.Equal(m.bytes(), want) {
+		t.Error("the answer does not read back after its pages were dropped")
+	}
+}
+
+// mappingRSS is the resident size of the mapping that starts at data, from
+// /proc/self/smaps.
+func mappingRSS(t *testing.T, data []byte) int64 {
+	t.Helper()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	start := fmt.Sprintf("%x-", uintptr(unsafe.Pointer(&data[0])))
+	in := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		if fields := strings.Fields(line); len(fields) > 0 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			in = strings.HasPrefix(line, start)
+			continue
+		}
+		if in && strings.HasPrefix(line, "Rss:") {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimPrefix(line, "Rss:"), "%d kB", &kb); err != nil {
+				t.Fatalf("parsing %q: %v", line, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no mapping at %s in /proc/self/smaps", start)
+	return 0
 }

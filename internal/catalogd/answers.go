@@ -1,6 +1,7 @@
 package catalogd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -40,48 +41,29 @@ const answerKeyOverhead = 256
 // The bytes are shared and never modified.
 type encodedMessage struct {
 	b []byte
-	// chunks, when set, hold the answer in place of b: buffers of pool
-	// (answerBuffers when nil) an answer from the answer file was read
-	// into, in order. The transport returns each to the pool once it is
-	// sent.
-	chunks []*[]byte
-	pool   mem.BufferPool
+	// owner, when set, holds b for this answer: b lies in the answer
+	// file's mapping, and owner.Put says the answer is done with it. The
+	// transport calls it once the bytes are sent.
+	owner mem.BufferPool
 }
 
-// bufferPool is the pool m's chunks go back to.
-func (m *encodedMessage) bufferPool() mem.BufferPool {
-	if m.pool != nil {
-		return m.pool
-	}
-	return answerBuffers
-}
-
-// bytes is the answer in one slice, for callers in this process; an
-// answer in chunks is copied and its chunks go back to the pool.
+// bytes is the answer in one slice of the heap, for callers in this
+// process; an answer in the answer file is copied and let go.
 func (m *encodedMessage) bytes() []byte {
-	if m.chunks == nil {
-		return m.b
+	if m.owner != nil {
+		b := bytes.Clone(m.b)
+		m.free()
+		m.b = b
 	}
-	n := 0
-	for _, c := range m.chunks {
-		n += len(*c)
-	}
-	out := make([]byte, 0, n)
-	for _, c := range m.chunks {
-		out = append(out, *c...)
-	}
-	m.free()
-	m.b = out
-	return out
+	return m.b
 }
 
-// free returns the chunks, if any, to answerBuffers.
+// free lets go of an answer that will not be sent.
 func (m *encodedMessage) free() {
-	pool := m.bufferPool()
-	for _, c := range m.chunks {
-		pool.Put(c)
+	if m.owner != nil {
+		m.owner.Put(&m.b)
+		m.owner = nil
 	}
-	m.chunks = nil
 }
 
 // passthroughCodec is catalogd's server codec: an encodedMessage goes out
@@ -95,14 +77,11 @@ func newPassthroughCodec() passthroughCodec {
 // Marshal implements encoding.CodecV2.
 func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
-		if m.chunks != nil {
-			out := make(mem.BufferSlice, len(m.chunks))
-			for i, c := range m.chunks {
-				out[i] = mem.NewBuffer(c, m.bufferPool())
-			}
-			// The buffers are the transport's now.
-			m.chunks = nil
-			return out, nil
+		if m.owner != nil {
+			// The transport frees the buffer once it has sent it.
+			b := mem.NewBuffer(&m.b, m.owner)
+			m.owner = nil
+			return mem.BufferSlice{b}, nil
 		}
 		// SliceBuffer's Free does nothing: the cached bytes stay intact.
 		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
@@ -151,6 +130,14 @@ func newAnswerCache(budget int64, inFile bool, dir string, memoryBudget int64) *
 		}
 	}
 	return &answerCache{budget: budget, file: file, fileErr: err, lru: lru.New[answerKey, answerLoc](budget)}
+}
+
+// dropPages unmaps the answer file's pages from catalogd's memory, if it
+// has a file: they stay in the page cache.
+func (a *answerCache) dropPages() {
+	if a.file != nil {
+		a.file.dropPages()
+	}
 }
 
 // close releases the answer file, if any.

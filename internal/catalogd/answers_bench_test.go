@@ -14,9 +14,8 @@ import (
 
 // BenchmarkAnswer: a kept single-bundle answer of about 512 KiB taken from
 // the cache and marshalled by the server codec, then freed as the transport
-// frees it; in memory and from the answer file. With the answer file, the
-// buffers come back to answerBuffers, so the bytes allocated per answer
-// stay far below its size.
+// frees it; in memory and from the answer file. From the answer file the
+// answer is sent from the file's mapping: nothing of its size is allocated.
 func BenchmarkAnswer(b *testing.B) {
 	dir := b.TempDir()
 	bundle := filepath.Join(dir, "big", "1.0.0")

@@ -8,7 +8,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -366,13 +365,12 @@ func (s *RegistryServer) sendKeptList(list keptList, send func(*encodedMessage) 
 	f := s.answers.file
 	off := list.loc.off
 	for i, n := range list.lens {
-		buf := mem.DefaultBufferPool().Get(int(n))
-		if !f.readAt(list.loc.gen, *buf, off) || crc32.Checksum(*buf, crcTable) != list.crcs[i] {
-			mem.DefaultBufferPool().Put(buf)
+		m, ok := f.message(list.loc.gen, off, int(n), list.crcs[i])
+		if !ok {
 			return i, nil
 		}
 		off += int64(n)
-		if err := send(&encodedMessage{chunks: []*[]byte{buf}, pool: mem.DefaultBufferPool()}); err != nil {
+		if err := send(m); err != nil {
 			return i, err
 		}
 	}

@@ -111,10 +111,11 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
 			grpc.ChainStreamInterceptor(o.metrics.GRPC.StreamServerInterceptor()))
 	}
+	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes), WithAnswerFile(o.answerDir, o.answerMemory))
 	var release *memrelease.Releaser
 	if o.releaseQuiet > 0 {
 		ropts := []memrelease.Option{memrelease.WithQuiet(o.releaseQuiet), memrelease.WithBeforeRelease(func() {
-			answerBuffers.trim()
+			rs.answers.dropPages()
 			if c := h.Catalog(); c != nil {
 				c.DropManifestCache()
 			}
@@ -135,7 +136,6 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	gopts = append(gopts, o.grpcOpts...)
 	g := grpc.NewServer(gopts...)
-	rs := NewRegistryServer(h, WithAnswerBudget(o.limits.AnswerCacheBytes), WithAnswerFile(o.answerDir, o.answerMemory))
 	if _, budget, err := rs.AnswerStore(); err != nil {
 		o.log.Error(err, "keeping answers in memory instead of in a file", "dir", o.answerDir, "bytes", budget)
 	}
