@@ -160,6 +160,7 @@ func runBench(ctx context.Context, c config) error {
 			return fmt.Errorf("real catalog: %w", err)
 		}
 		writeRealTable(&b, real, filepath.Base(c.corpus))
+		writeTargets(&b, real)
 		b.WriteString("\n")
 		dirSecond = startMed(real.second)
 	}

@@ -50,6 +50,9 @@ type result struct {
 	bundlesAPI         int // entries of ListBundles
 	first, second      []startResult
 	listBundles        []time.Duration
+	// listBundlesRaw is the same stream until the client has every
+	// entry's bytes, not decoded.
+	listBundlesRaw []time.Duration
 	listBundlesBytes   int64
 	heads              int
 	headLat            []time.Duration
@@ -66,6 +69,7 @@ type result struct {
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
 	rssBusy              int64         // RSS right after the last serving request, before catalogd released memory
+	memBusy              memBreakdown  // the same, broken down
 	released             bool          // catalogd released memory after the serving tests
 	memReady, memEnd     memBreakdown  // when ready (last start) and after the serving tests
 	cpuServe             time.Duration // catalogd CPU time during the serving phases
@@ -396,7 +400,23 @@ func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error 
 		lcancel()
 		r.bundlesAPI, r.listBundlesBytes = n, bytes
 	}
-	logf("  ListBundles: %d entries in %s (median of 3)", r.bundlesAPI, medianDur(r.listBundles).Round(time.Millisecond))
+	// The same stream until the client has the entries' bytes: the
+	// server's and the transport's part.
+	for i := 0; i < 3; i++ {
+		lctx, lcancel := context.WithTimeout(ctx, c.phase)
+		start := time.Now()
+		n, err := listBundlesRaw(lctx, conn)
+		lcancel()
+		if err != nil {
+			return err
+		}
+		if n != r.bundlesAPI {
+			return fmt.Errorf("ListBundles not decoded: %d entries, decoded %d", n, r.bundlesAPI)
+		}
+		r.listBundlesRaw = append(r.listBundlesRaw, time.Since(start))
+	}
+	logf("  ListBundles: %d entries in %s, not decoded %s (median of 3)", r.bundlesAPI,
+		medianDur(r.listBundles).Round(time.Millisecond), medianDur(r.listBundlesRaw).Round(time.Millisecond))
 
 	// d. GetBundle over every channel head.
 	r.heads = len(chans)
@@ -491,13 +511,14 @@ rawLoop:
 		}
 	}
 	logf("  GetDefaultBundleThatProvides over %d APIs × 2: p50 %s, %d errors", len(gvks), pct(r.defaultLat, 50), r.defaultErrs)
-	r.rssBusy, _ = procStatus(pid)
+	r.memBusy = readMem(ctx, p)
+	r.rssBusy = r.memBusy.rss
 	r.released = awaitRelease(ctx, p, readMem(ctx, p).releases)
 	r.rssEnd, r.hwmEnd = procStatus(pid)
 	r.memEnd = readMem(ctx, p)
 	profileAfterRelease()
-	logf("  memory when ready: %s; after serving: RSS %d MiB right after the last request, then (released: %t) %s",
-		r.memReady, mib(r.rssBusy), r.released, r.memEnd)
+	logf("  memory when ready: %s; after serving: right after the last request %s, then (released: %t) %s",
+		r.memReady, r.memBusy, r.released, r.memEnd)
 	r.cpuServe = procCPU(pid) - cpu0
 	return nil
 }
@@ -597,6 +618,10 @@ type memBreakdown struct {
 	// stacks, span and GC metadata, buffers (go_memstats_sys_bytes minus
 	// the heap's).
 	other int64
+	// answerPages is the resident part of catalogd's mapping of its answer
+	// file: page cache mapped while answers are sent from it, which the
+	// memory release unmaps.
+	answerPages int64
 }
 
 // String says where every MiB of the RSS is: the heap in use (the model,
@@ -606,12 +631,41 @@ type memBreakdown struct {
 // runtime has mapped and what is resident). Of the heap in use, objects
 // are the bytes of objects not yet freed (live or garbage the collector
 // has not reached); the rest of it is free room in spans that hold objects.
-// The answer cache is kept in catalogd's answer file, in the page cache,
-// outside the RSS.
+// The answer cache is kept in catalogd's answer file, in the page cache;
+// the pages of it that catalogd has mapped while sending answers count in
+// the RSS until the memory release unmaps them.
 func (m memBreakdown) String() string {
-	rest := m.rss - m.heapInuse - m.heapIdleKept - m.other
-	return fmt.Sprintf("RSS %d MiB = heap in use %d (objects %d) + heap idle not returned %d + runtime other %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
-		mib(m.rss), mib(m.heapInuse), mib(m.heapObjects), mib(m.heapIdleKept), mib(m.other), mib(rest), mib(m.answerCache), m.answers)
+	rest := m.rss - m.heapInuse - m.heapIdleKept - m.other - m.answerPages
+	return fmt.Sprintf("RSS %d MiB = heap in use %d (objects %d) + heap idle not returned %d + runtime other %d + answer file pages mapped %d + binary and unmapped difference %d MiB; answer cache %d MiB (%d answers, in the answer file)",
+		mib(m.rss), mib(m.heapInuse), mib(m.heapObjects), mib(m.heapIdleKept), mib(m.other), mib(m.answerPages), mib(rest), mib(m.answerCache), m.answers)
+}
+
+// answerFilePages is the resident size of the process's mappings of
+// catalogd's answer file (unlinked, so named "... (deleted)"), from
+// /proc/<pid>/smaps; 0 if it cannot be read.
+func answerFilePages(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") { // a mapping's header line
+			in = strings.Contains(line, "catalogd-answers-")
+			continue
+		}
+		if in && f[0] == "Rss:" && len(f) >= 2 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				total += kb << 10
+			}
+		}
+	}
+	return total
 }
 
 // awaitRelease waits until catalogd has released memory more than before
@@ -644,6 +698,7 @@ const releaseWait = 5 * time.Second
 func readMem(ctx context.Context, p *proc) memBreakdown {
 	var m memBreakdown
 	m.rss, _ = procStatus(p.cmd.Process.Pid)
+	m.answerPages = answerFilePages(p.cmd.Process.Pid)
 	body, err := getMetricsListener(ctx, p, "/metrics", 5*time.Second, 8<<20)
 	if err != nil {
 		logf("  reading /metrics: %v", err)
@@ -753,6 +808,29 @@ func getMetricsListener(ctx context.Context, p *proc, path string, timeout time.
 		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}
+
+// listBundlesRaw reads the whole ListBundles stream without decoding the
+// entries and returns how many there were.
+func listBundlesRaw(ctx context.Context, conn *grpc.ClientConn) (int, error) {
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, api.Registry_ListBundles_FullMethodName, grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		return 0, fmt.Errorf("ListBundles: %w", err)
+	}
+	if err := s.SendMsg(&api.ListBundlesRequest{}); err != nil {
+		return 0, fmt.Errorf("ListBundles: %w", err)
+	}
+	if err := s.CloseSend(); err != nil {
+		return 0, fmt.Errorf("ListBundles: %w", err)
+	}
+	for n := 0; ; n++ {
+		var m rawMessage
+		if err := s.RecvMsg(&m); errors.Is(err, io.EOF) {
+			return n, nil
+		} else if err != nil {
+			return n, fmt.Errorf("ListBundles: %w", err)
+		}
+	}
 }
 
 // rawMessage is an answer received and not decoded: its size.
