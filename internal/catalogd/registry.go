@@ -3,7 +3,6 @@ package catalogd
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -307,13 +306,12 @@ const maxKeptList = 64 << 20
 
 // keptList is a kept ListBundles answer: its entries in memory, or in
 // the answer file one after the other from loc, with each entry's length
-// and CRC-32C in memory (8 bytes an entry).
+// in memory (4 bytes an entry).
 type keptList struct {
 	entries []*encodedMessage
 	inFile  bool
 	loc     answerLoc
 	lens    []uint32
-	crcs    []uint32
 }
 
 // len is the number of entries kept.
@@ -365,7 +363,7 @@ func (s *RegistryServer) sendKeptList(list keptList, send func(*encodedMessage) 
 	f := s.answers.file
 	off := list.loc.off
 	for i, n := range list.lens {
-		m, ok := f.message(list.loc.gen, off, int(n), list.crcs[i])
+		m, ok := f.message(list.loc.gen, off, int(n))
 		if !ok {
 			return i, nil
 		}
@@ -432,17 +430,15 @@ func (s *RegistryServer) keepList(entries []*encodedMessage, size int64) keptLis
 	}
 	all := make([]byte, 0, size)
 	lens := make([]uint32, len(entries))
-	crcs := make([]uint32, len(entries))
 	for i, m := range entries {
 		all = append(all, m.b...)
 		lens[i] = uint32(len(m.b))
-		crcs[i] = crc32.Checksum(m.b, crcTable)
 	}
 	loc, ok := f.put(all)
 	if !ok {
 		return keptList{entries: entries}
 	}
-	return keptList{inFile: true, loc: loc, lens: lens, crcs: crcs}
+	return keptList{inFile: true, loc: loc, lens: lens}
 }
 
 func lookupChannel(c *catalog.Catalog, pkg, channel string) (*catalog.Channel, error) {
