@@ -422,7 +422,10 @@ func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error 
 	r.heads = len(chans)
 	hctx, hcancel := context.WithTimeout(ctx, c.phase)
 	defer hcancel()
-	var heads []*api.Bundle
+	// The APIs the default channels' heads provide, for f. below; the
+	// bundles themselves are not kept, so that the client's heap (and its
+	// collector) stays small while it measures.
+	var headAPIs [][]*api.GroupVersionKind
 headLoop:
 	for round := 0; round < c.headLoops; round++ {
 		for _, ch := range chans {
@@ -442,7 +445,7 @@ headLoop:
 					r.headBytes += int64(len(o))
 				}
 				if ch.channel == ch.defaultCh {
-					heads = append(heads, b)
+					headAPIs = append(headAPIs, b.GetProvidedApis())
 				}
 			}
 		}
@@ -485,8 +488,8 @@ rawLoop:
 	// f. GetDefaultBundleThatProvides over APIs the default channel heads provide.
 	seen := map[string]bool{}
 	var gvks []*api.GroupVersionKind
-	for _, b := range heads {
-		for _, g := range b.GetProvidedApis() {
+	for _, apis := range headAPIs {
+		for _, g := range apis {
 			k := g.GetGroup() + "/" + g.GetVersion() + "/" + g.GetKind()
 			if !seen[k] && len(gvks) < c.gvks {
 				seen[k] = true
