@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	ignore "github.com/sabhiram/go-gitignore"
-	"sigs.k8s.io/yaml"
+
+	"github.com/ferrydev/ferry/internal/yamljson"
 )
 
 // fbcBlob holds the fields of every schema the model interprets.
@@ -131,7 +133,7 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 			}
 		}
 		var b fbcBlob
-		if err := json.Unmarshal(js, &b); err != nil {
+		if err := jsonv1.Unmarshal(js, &b); err != nil {
 			out.problems.errorf(rel, field, "not a catalog document: %v", err)
 			continue
 		}
@@ -166,7 +168,7 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 		}
 		c := &declChannel{Package: b.Package, Name: b.Name, Properties: b.Properties, src: rel, field: field}
 		if len(b.Entries) > 0 {
-			if err := json.Unmarshal(b.Entries, &c.Entries); err != nil {
+			if err := jsonv1.Unmarshal(b.Entries, &c.Entries); err != nil {
 				sink.errorf(rel, field, "entries: %v", err)
 				return
 			}
@@ -235,7 +237,7 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 	case SchemaDeprecations:
 		field = fmt.Sprintf("%s (olm.deprecations %q)", field, b.Package)
 		dd := &declDeprecations{Package: b.Package, src: rel, field: field}
-		if err := json.Unmarshal(js, dd); err != nil {
+		if err := jsonv1.Unmarshal(js, dd); err != nil {
 			sink.errorf(rel, field, "entries: %v", err)
 			return
 		}
@@ -337,7 +339,8 @@ func isDocMarker(line []byte) bool {
 // yamlDocumentToJSON converts one document of a YAML stream to JSON, framed
 // as operator-registry's stream reader (apimachinery's YAMLReader over its
 // LineReader) hands documents to the same converter (sigs.k8s.io/yaml, YAML
-// 1.1 rules): every line ends with a line feed, the last line of the file
+// 1.1 rules; internal/yamljson gives its answer in one pass, byte for
+// byte): every line ends with a line feed, the last line of the file
 // included. Without that, a block scalar ending a file that has no final
 // newline (`message: |` as the last key) would lose the newline YAML's clip
 // chomping keeps.
@@ -348,7 +351,10 @@ func yamlDocumentToJSON(doc []byte) ([]byte, error) {
 		framed[n] = '\n'
 		doc = framed
 	}
-	return yaml.YAMLToJSON(doc)
+	d := yamlDocs.Get().(*yamljson.Doc)
+	defer yamlDocs.Put(d)
+	js, _, err := d.Convert(doc)
+	return js, err
 }
 
 func stripYAMLComments(b []byte) []byte {

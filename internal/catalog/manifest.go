@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -181,7 +182,7 @@ func (r *blobRef) parse(buf []byte) ([]Manifest, error) {
 	var doc struct {
 		Properties []Property `json:"properties"`
 	}
-	if err := json.Unmarshal(buf, &doc); err != nil {
+	if err := jsonv1.Unmarshal(buf, &doc); err != nil {
 		return nil, fmt.Errorf("reading bundle manifests from %s: %w", r.path, err)
 	}
 	out := make([]Manifest, 0, len(r.objects))
@@ -211,7 +212,7 @@ func decodeBundleObjectData(v json.RawMessage) (Manifest, string, error) {
 		Data string `json:"data"`
 		Ref  string `json:"ref"`
 	}
-	if err := json.Unmarshal(v, &o); err != nil {
+	if err := jsonv1.Unmarshal(v, &o); err != nil {
 		return Manifest{}, "", fmt.Errorf("olm.bundle.object is not {data}: %w", err)
 	}
 	if o.Data == "" {
@@ -255,12 +256,12 @@ func parseManifestJSON(raw []byte) (Manifest, error) {
 	// encoding/json matches keys case-insensitively; Kubernetes does not. When
 	// the exact keys appear in the text, the quick read is right; otherwise
 	// the top-level keys are read exactly.
-	if err := json.Unmarshal(raw, &fast); err == nil && fast.APIVersion != "" && fast.Kind != "" &&
+	if err := jsonv1.Unmarshal(raw, &fast); err == nil && fast.APIVersion != "" && fast.Kind != "" &&
 		bytes.Contains(raw, []byte(`"apiVersion"`)) && bytes.Contains(raw, []byte(`"kind"`)) {
 		return Manifest{APIVersion: fast.APIVersion, Kind: fast.Kind, Name: fast.Metadata.Name, JSON: raw}, nil
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
+	if err := jsonv1.Unmarshal(raw, &top); err != nil {
 		return Manifest{}, fmt.Errorf("not a JSON object: %w", err)
 	}
 	var head struct {
@@ -272,7 +273,7 @@ func parseManifestJSON(raw []byte) (Manifest, error) {
 	}
 	for key, dst := range map[string]any{"apiVersion": &head.APIVersion, "kind": &head.Kind, "metadata": &head.Metadata} {
 		if v, ok := top[key]; ok {
-			if err := json.Unmarshal(v, dst); err != nil {
+			if err := jsonv1.Unmarshal(v, dst); err != nil {
 				return Manifest{}, fmt.Errorf("%s: %w", key, err)
 			}
 		}

@@ -69,6 +69,12 @@ type Value struct {
 // parser answered.
 func Convert(src []byte) (js []byte, fast bool, err error) {
 	var d Doc
+	return d.Convert(src)
+}
+
+// Convert is the package's Convert parsing into d, whose buffers are
+// reused from one document to the next.
+func (d *Doc) Convert(src []byte) (js []byte, fast bool, err error) {
 	if v, ok := d.Parse(src); ok {
 		if js, ok := v.JSON(); ok {
 			return js, true, nil
