@@ -205,7 +205,7 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 				}
 				ref := objectRef{apiVersion: m.APIVersion, kind: m.Kind, name: m.Name, off: -1}
 				if located {
-					if at := bytes.Index(raw[search:], []byte(data)); at >= 0 {
+					if at := bytes.Index(raw[search:], data); at >= 0 {
 						ref.off, ref.n = search+at, len(data)
 						search += at + len(data)
 					} else {

@@ -207,32 +207,89 @@ func decodeBundleObject(v json.RawMessage) (Manifest, error) {
 
 // decodeBundleObjectData decodes and checks an olm.bundle.object value; it
 // also returns the base64 text.
-func decodeBundleObjectData(v json.RawMessage) (Manifest, string, error) {
-	var o struct {
-		Data string `json:"data"`
-		Ref  string `json:"ref"`
+func decodeBundleObjectData(v json.RawMessage) (Manifest, []byte, error) {
+	data, ok := plainObjectData(v)
+	var raw []byte
+	if ok {
+		raw = make([]byte, base64.StdEncoding.DecodedLen(len(data)))
+		n, err := base64.StdEncoding.Decode(raw, data)
+		// Not base64 (an escape, a control character): the JSON decoder
+		// reads the value and says what is wrong.
+		ok, raw = err == nil, raw[:n]
 	}
-	if err := jsonv1.Unmarshal(v, &o); err != nil {
-		return Manifest{}, "", fmt.Errorf("olm.bundle.object is not {data}: %w", err)
-	}
-	if o.Data == "" {
-		if o.Ref != "" {
-			return Manifest{}, "", fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
+	if !ok {
+		var o struct {
+			Data string `json:"data"`
+			Ref  string `json:"ref"`
 		}
-		return Manifest{}, "", fmt.Errorf("olm.bundle.object has no data")
-	}
-	raw, err := base64.StdEncoding.DecodeString(o.Data)
-	if err != nil {
-		return Manifest{}, "", fmt.Errorf("olm.bundle.object data is not base64: %w", err)
+		if err := jsonv1.Unmarshal(v, &o); err != nil {
+			return Manifest{}, nil, fmt.Errorf("olm.bundle.object is not {data}: %w", err)
+		}
+		if o.Data == "" {
+			if o.Ref != "" {
+				return Manifest{}, nil, fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
+			}
+			return Manifest{}, nil, fmt.Errorf("olm.bundle.object has no data")
+		}
+		data = []byte(o.Data)
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(o.Data); err != nil {
+			return Manifest{}, nil, fmt.Errorf("olm.bundle.object data is not base64: %w", err)
+		}
 	}
 	m, err := parseManifestJSON(raw)
 	if err != nil {
-		return Manifest{}, "", fmt.Errorf("olm.bundle.object: %w", err)
+		return Manifest{}, nil, fmt.Errorf("olm.bundle.object: %w", err)
 	}
 	if m.APIVersion == "" || m.Kind == "" || m.Name == "" {
-		return Manifest{}, "", fmt.Errorf("olm.bundle.object %s %q lacks apiVersion, kind or metadata.name", m.Kind, m.Name)
+		return Manifest{}, nil, fmt.Errorf("olm.bundle.object %s %q lacks apiVersion, kind or metadata.name", m.Kind, m.Name)
 	}
-	return m, o.Data, nil
+	return m, data, nil
+}
+
+// plainObjectData returns the text of the string of an olm.bundle.object
+// value written as every catalog tool writes it, {"data":"<base64>"}
+// (spaces allowed around the tokens), without decoding the JSON. The text
+// is the string's value when it is base64, whose alphabet holds no quote,
+// backslash or control character: the caller decodes it, and hands the
+// value to the JSON decoder when it is not (base64 decoding skips line
+// breaks, which are refused here). Any other form is left to the JSON
+// decoder.
+func plainObjectData(v []byte) ([]byte, bool) {
+	rest, ok := cutToken(v, '{')
+	if !ok {
+		return nil, false
+	}
+	if rest, ok = bytes.CutPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte(`"data"`)); !ok {
+		return nil, false
+	}
+	if rest, ok = cutToken(rest, ':'); !ok {
+		return nil, false
+	}
+	if rest, ok = cutToken(rest, '"'); !ok {
+		return nil, false
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 {
+		return nil, false
+	}
+	data := rest[:end]
+	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
+		return nil, false
+	}
+	if rest, ok = cutToken(rest[end+1:], '}'); !ok || len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
+		return nil, false
+	}
+	return data, true
+}
+
+// cutToken returns what follows the byte c after optional JSON whitespace.
+func cutToken(b []byte, c byte) ([]byte, bool) {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 || b[0] != c {
+		return nil, false
+	}
+	return b[1:], true
 }
 
 // parseManifestJSON reads an object given as JSON (or YAML) and checks it
