@@ -120,7 +120,7 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 		raw := data[d.off : d.off+d.n]
 		js := raw
 		if isYAML {
-			if len(bytes.TrimSpace(stripYAMLComments(raw))) == 0 {
+			if yamlBlank(raw) {
 				continue
 			}
 			var err error
@@ -355,19 +355,6 @@ func yamlDocumentToJSON(doc []byte) ([]byte, error) {
 	defer yamlDocs.Put(d)
 	js, _, err := d.Convert(doc)
 	return js, err
-}
-
-func stripYAMLComments(b []byte) []byte {
-	var out []byte
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		t := bytes.TrimSpace(line)
-		if len(t) == 0 || t[0] == '#' {
-			continue
-		}
-		out = append(out, t...)
-		out = append(out, '\n')
-	}
-	return out
 }
 
 // diskFile identifies a catalog file on disk for lazy manifest reads.

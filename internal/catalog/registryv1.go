@@ -495,7 +495,7 @@ func readManifests(bfs bundleFS, bundleRoot, dir string, sink *problemSink) ([]f
 }
 
 // yamlBlank reports whether a YAML document holds only blank lines and
-// comments (what stripYAMLComments would leave empty), without copying it.
+// comments, without copying it.
 func yamlBlank(b []byte) bool {
 	for len(b) > 0 {
 		line := b
