@@ -1,0 +1,6 @@
+//go:build !linux
+
+package catalog
+
+// prefetch does nothing where the kernel cannot be asked to read ahead.
+func prefetch(string, []string) {}
