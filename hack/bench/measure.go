@@ -65,6 +65,10 @@ type result struct {
 	gbfcElapsed          time.Duration
 	gbfcClients          int
 	gbfcCPU              time.Duration // catalogd CPU time (user+sys) during the GetBundleForChannel test
+	// gbfcRaw is the same test with clients that take each answer's bytes
+	// without decoding them: what catalogd serves when its clients' decoding
+	// does not share its two cores.
+	gbfcRaw tput
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
@@ -477,13 +481,23 @@ rawLoop:
 	r.gbfcClients = c.clients
 	profileAfterLoad, profileAfterRelease := profileServing(ctx, c, p)
 	cpuT := procCPU(pid)
-	if err := throughput(ctx, c, p.addr, chans, r); err != nil {
+	decoded, err := throughput(ctx, c, p.addr, chans, false)
+	if err != nil {
 		return err
 	}
 	r.gbfcCPU = procCPU(pid) - cpuT
+	r.gbfcN, r.gbfcErrs, r.gbfcElapsed = decoded.n, decoded.errs, decoded.elapsed
 	profileAfterLoad()
 	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcN, c.clients,
 		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), fmtDur(r.cpuPer1000()), r.gbfcErrs)
+	cpuT = procCPU(pid)
+	if r.gbfcRaw, err = throughput(ctx, c, p.addr, chans, true); err != nil {
+		return err
+	}
+	r.gbfcRaw.cpu = procCPU(pid) - cpuT
+	r.gbfcErrs += r.gbfcRaw.errs
+	logf("  GetBundleForChannel, answers not decoded: %d requests, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcRaw.n,
+		r.gbfcRaw.rps(), fmtDur(r.gbfcRaw.cpuPer1000()), r.gbfcRaw.errs)
 
 	// f. GetDefaultBundleThatProvides over APIs the default channel heads provide.
 	seen := map[string]bool{}
@@ -526,21 +540,46 @@ rawLoop:
 	return nil
 }
 
-func throughput(ctx context.Context, c config, addr string, chans []channelRef, r *result) error {
+// tput is one run of the concurrent GetBundleForChannel test.
+type tput struct {
+	n, errs int
+	elapsed time.Duration
+	// cpu is catalogd's CPU time (user+sys) during the run.
+	cpu time.Duration
+}
+
+func (t tput) rps() float64 {
+	if t.elapsed <= 0 {
+		return 0
+	}
+	return float64(t.n) / t.elapsed.Seconds()
+}
+
+func (t tput) cpuPer1000() time.Duration {
+	if t.n == 0 {
+		return 0
+	}
+	return t.cpu * 1000 / time.Duration(t.n)
+}
+
+// throughput sends c.requests GetBundleForChannel requests round-robin over
+// the channels from c.clients clients, each on its own connection; with
+// raw, the clients take the answers' bytes without decoding them.
+func throughput(ctx context.Context, c config, addr string, chans []channelRef, raw bool) (tput, error) {
 	if len(chans) == 0 {
-		return fmt.Errorf("no channels")
+		return tput{}, fmt.Errorf("no channels")
 	}
 	conns := make([]*grpc.ClientConn, c.clients)
 	for i := range conns {
 		cc, err := dial(addr)
 		if err != nil {
-			return err
+			return tput{}, err
 		}
 		defer cc.Close()
 		conns[i] = cc
 		// Connect before the clock starts.
 		if _, err := listPackages(ctx, api.NewRegistryClient(cc)); err != nil {
-			return err
+			return tput{}, err
 		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, c.phase)
@@ -550,28 +589,32 @@ func throughput(ctx context.Context, c config, addr string, chans []channelRef, 
 	start := time.Now()
 	for i := 0; i < c.clients; i++ {
 		wg.Add(1)
-		go func(cl api.RegistryClient) {
+		go func(cc *grpc.ClientConn) {
 			defer wg.Done()
+			cl := api.NewRegistryClient(cc)
 			for {
 				n := next.Add(1)
 				if n > int64(c.requests) || tctx.Err() != nil {
 					return
 				}
 				ch := chans[int(n-1)%len(chans)]
-				_, err := cl.GetBundleForChannel(tctx, &api.GetBundleInChannelRequest{PkgName: ch.pkg, ChannelName: ch.channel})
+				req := &api.GetBundleInChannelRequest{PkgName: ch.pkg, ChannelName: ch.channel}
+				var err error
+				if raw {
+					err = cc.Invoke(tctx, api.Registry_GetBundleForChannel_FullMethodName, req, &rawMessage{}, grpc.ForceCodecV2(rawCodec{}))
+				} else {
+					_, err = cl.GetBundleForChannel(tctx, req)
+				}
 				if err != nil {
 					errs.Add(1)
 				} else {
 					done.Add(1)
 				}
 			}
-		}(api.NewRegistryClient(conns[i]))
+		}(conns[i])
 	}
 	wg.Wait()
-	r.gbfcElapsed = time.Since(start)
-	r.gbfcN = int(done.Load())
-	r.gbfcErrs = int(errs.Load())
-	return nil
+	return tput{n: int(done.Load()), errs: int(errs.Load()), elapsed: time.Since(start)}, nil
 }
 
 func sortedCopy(d []time.Duration) []time.Duration {
