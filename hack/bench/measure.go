@@ -52,23 +52,23 @@ type result struct {
 	listBundles        []time.Duration
 	// listBundlesRaw is the same stream until the client has every
 	// entry's bytes, not decoded.
-	listBundlesRaw []time.Duration
-	listBundlesBytes   int64
-	heads              int
-	headLat            []time.Duration
+	listBundlesRaw   []time.Duration
+	listBundlesBytes int64
+	heads            int
+	headLat          []time.Duration
 	// headRawLat is GetBundle over the heads again, until the client has
 	// the answer's bytes, without decoding them (rawCodec).
-	headRawLat           []time.Duration
-	headErrs             int
-	headBytes            int64
-	gbfcN, gbfcErrs      int
-	gbfcElapsed          time.Duration
-	gbfcClients          int
-	gbfcCPU              time.Duration // catalogd CPU time (user+sys) during the GetBundleForChannel test
+	headRawLat      []time.Duration
+	headErrs        int
+	headBytes       int64
+	gbfcN, gbfcErrs int
+	gbfcElapsed     time.Duration
+	gbfcClients     int
+	gbfcCPU         time.Duration // catalogd CPU time (user+sys) during the GetBundleForChannel test
 	// gbfcRaw is the same test with clients that take each answer's bytes
 	// without decoding them: what catalogd serves when its clients' decoding
 	// does not share its two cores.
-	gbfcRaw tput
+	gbfcRaw              tput
 	defaultLat           []time.Duration
 	defaultErrs, nGVKs   int
 	hwmEnd, rssEnd       int64
