@@ -16,9 +16,12 @@ import (
 // it is removed from its directory as soon as it is open.
 const answerFileName = "catalogd-answers-*"
 
-// answerFileFactor bounds the answer file at this many times the answer
-// budget: answers the cache has evicted leave their bytes behind until
-// the file starts over.
+// answerFileFactor bounds the answer files on disk at this many times the
+// answer budget: the current file holds at most the budget (answers the
+// cache has evicted leave their bytes behind until it starts over), and
+// the file it replaced stays while answers are still being sent from it.
+// A file does not start over while an older one is still held (new answers
+// are then not kept), so there are never more than two.
 const answerFileFactor = 2
 
 // answerLoc is where one kept answer is: in memory (b), or in the answer
@@ -50,6 +53,9 @@ type answerFile struct {
 	next int64
 	// alloc guards next, so that writers get disjoint ranges.
 	alloc sync.Mutex
+	// retired is the generation cur replaced, while answers being sent
+	// may still hold it; cur does not start over until it is gone.
+	retired *answerGen
 	// closed: close was called; nothing is kept any more.
 	closed bool
 }
@@ -151,12 +157,14 @@ func (a *answerFile) put(b []byte) (answerLoc, bool) {
 
 // startOver moves to a new, empty file, unless another writer did since
 // generation gen. Answers being sent from the old one keep it until they
-// are sent. When no new file can be made, the full one stays: its answers
-// are still served, and new answers are not kept.
+// are sent. While the file replaced before is still held (a client slow to
+// read a large answer), and when no new file can be made, the full one
+// stays: its answers are still served, and new answers are not kept; disk
+// use stays within two files.
 func (a *answerFile) startOver(gen uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed || a.cur.gen != gen {
+	if a.closed || a.cur.gen != gen || a.retired != nil && a.retired.refs.Load() > 0 {
 		return
 	}
 	g, err := newAnswerGen(a.dir, a.max, gen+1)
@@ -164,7 +172,7 @@ func (a *answerFile) startOver(gen uint64) {
 		return
 	}
 	old := a.cur
-	a.cur, a.next = g, 0
+	a.cur, a.next, a.retired = g, 0, old
 	old.release()
 }
 

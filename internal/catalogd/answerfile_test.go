@@ -246,7 +246,8 @@ func TestAnswerFileSend(t *testing.T) {
 
 // TestAnswerFileOutlivesStartOver: an answer being sent keeps its file
 // mapped when the file starts over or is closed, and the file goes with the
-// last answer sent from it.
+// last answer sent from it; while it is held, the new file does not start
+// over again (no third file on disk).
 func TestAnswerFileOutlivesStartOver(t *testing.T) {
 	f, err := openAnswerFile(t.TempDir(), 1<<20)
 	if err != nil {
@@ -273,8 +274,13 @@ func TestAnswerFileOutlivesStartOver(t *testing.T) {
 	if _, ok := f.get(l); ok {
 		t.Error("an answer of the previous file read back")
 	}
-	if err := f.close(); err != nil {
-		t.Fatal(err)
+	second := f.cur
+	big := make([]byte, 600<<10)
+	if _, ok := f.put(big); !ok {
+		t.Fatal("put into the new file refused")
+	}
+	if _, ok := f.put(big); ok || f.cur != second {
+		t.Errorf("the new file started over (kept %v) while the previous one is still held", ok)
 	}
 	if n := old.refs.Load(); n != 1 {
 		t.Errorf("%d holds on the previous file while an answer is being sent, want 1", n)
@@ -285,6 +291,12 @@ func TestAnswerFileOutlivesStartOver(t *testing.T) {
 	out.Free()
 	if n := old.refs.Load(); n != 0 {
 		t.Errorf("%d holds on the previous file once its answer is sent, want 0 (unmapped)", n)
+	}
+	if _, ok := f.put(big); !ok || f.cur == second {
+		t.Errorf("the file did not start over (kept %v) once the previous one was let go", ok)
+	}
+	if err := f.close(); err != nil {
+		t.Fatal(err)
 	}
 	if n := f.cur.refs.Load(); n != 0 {
 		t.Errorf("%d holds on the closed file, want 0", n)

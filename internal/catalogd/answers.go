@@ -125,7 +125,7 @@ func newAnswerCache(budget int64, inFile bool, dir string, memoryBudget int64) *
 	var file *answerFile
 	var err error
 	if inFile && budget > 0 {
-		if file, err = openAnswerFile(dir, answerFileFactor*budget); err != nil {
+		if file, err = openAnswerFile(dir, budget); err != nil {
 			budget = min(budget, max(memoryBudget, 0))
 		}
 	}
