@@ -1,8 +1,9 @@
 package catalog
 
 import (
-	"encoding/json"
 	"fmt"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Property types the model interprets.
@@ -110,7 +111,7 @@ func deriveProperties(props []Property) (bundleDerived, []fieldError) {
 		switch p.Type {
 		case PropertyPackage:
 			var v PackageProperty
-			if err := json.Unmarshal(p.Value, &v); err != nil {
+			if err := jsonv1.Unmarshal(p.Value, &v); err != nil {
 				errs = append(errs, fieldError{field, fmt.Sprintf("value is not {packageName, version}: %v", err)})
 				continue
 			}
@@ -121,7 +122,7 @@ func deriveProperties(props []Property) (bundleDerived, []fieldError) {
 			d.pkg = &v
 		case PropertyGVK, PropertyGVKRequired:
 			var g GVK
-			if err := json.Unmarshal(p.Value, &g); err != nil {
+			if err := jsonv1.Unmarshal(p.Value, &g); err != nil {
 				errs = append(errs, fieldError{field, fmt.Sprintf("value is not {group, version, kind}: %v", err)})
 				continue
 			}
@@ -136,7 +137,7 @@ func deriveProperties(props []Property) (bundleDerived, []fieldError) {
 			}
 		case PropertyPackageRequired:
 			var r PackageRequirement
-			if err := json.Unmarshal(p.Value, &r); err != nil {
+			if err := jsonv1.Unmarshal(p.Value, &r); err != nil {
 				errs = append(errs, fieldError{field, fmt.Sprintf("value is not {packageName, versionRange}: %v", err)})
 				continue
 			}
@@ -151,7 +152,7 @@ func deriveProperties(props []Property) (bundleDerived, []fieldError) {
 			d.packages = append(d.packages, r)
 		case PropertyConstraint:
 			var c Constraint
-			if err := json.Unmarshal(p.Value, &c); err != nil {
+			if err := jsonv1.Unmarshal(p.Value, &c); err != nil {
 				errs = append(errs, fieldError{field, fmt.Sprintf("value is not a constraint: %v", err)})
 				continue
 			}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // RegistryJSON rewrites a JSON value the way operator-registry puts it on
@@ -18,7 +20,7 @@ func RegistryJSON(raw json.RawMessage) (json.RawMessage, error) {
 		return raw, nil
 	}
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := jsonv1.Unmarshal(raw, &v); err != nil {
 		return nil, err
 	}
 	return marshalNoHTMLEscape(v)
@@ -69,7 +71,7 @@ func registryForm(props []Property) (properties, dependencies []Property, errs [
 			dependencies = append(dependencies, Property{Type: PropertyGVK, Value: v})
 		case PropertyPackageRequired:
 			var r PackageRequirement
-			if err := json.Unmarshal(p.Value, &r); err != nil {
+			if err := jsonv1.Unmarshal(p.Value, &r); err != nil {
 				errs = append(errs, fieldError{field, fmt.Sprintf("value is not {packageName, versionRange}: %v", err)})
 				continue
 			}
