@@ -96,6 +96,9 @@ func fbcFiles(fsys fs.FS, sink *problemSink) ([]string, error) {
 type fbcFile struct {
 	cfg      declConfig
 	problems problemSink
+	// scratch is the buffer bundle objects of an on-disk file are decoded
+	// into while it is parsed.
+	scratch []byte
 }
 
 // parseFBCFile parses one JSON or YAML stream. diskPath is set when the file
@@ -139,6 +142,7 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 		}
 		out.add(rel, field, &b, js, raw, d, disk, isYAML)
 	}
+	out.scratch = nil
 	return out
 }
 
@@ -190,10 +194,16 @@ func (f *fbcFile) add(rel, field string, b *fbcBlob, js, raw []byte, d docSpan, 
 		located := true
 		search := 0
 		props := b.Properties[:0:0]
+		// On disk only the objects' heads and digest are kept, so each
+		// object is decoded into one buffer of the file's.
+		var scratch *[]byte
+		if disk != nil {
+			scratch = &f.scratch
+		}
 		for i, p := range b.Properties {
 			switch p.Type {
 			case PropertyBundleObject:
-				m, data, err := decodeBundleObjectData(p.Value)
+				m, data, err := decodeBundleObjectData(p.Value, scratch)
 				if err != nil {
 					sink.errorf(rel, fmt.Sprintf("%s properties[%d]", field, i), "%v", err)
 					return

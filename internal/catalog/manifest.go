@@ -201,17 +201,27 @@ func (r *blobRef) parse(buf []byte) ([]Manifest, error) {
 
 // decodeBundleObject decodes an olm.bundle.object value {"data": base64}.
 func decodeBundleObject(v json.RawMessage) (Manifest, error) {
-	m, _, err := decodeBundleObjectData(v)
+	m, _, err := decodeBundleObjectData(v, nil)
 	return m, err
 }
 
 // decodeBundleObjectData decodes and checks an olm.bundle.object value; it
-// also returns the base64 text.
-func decodeBundleObjectData(v json.RawMessage) (Manifest, []byte, error) {
+// also returns the base64 text. With scratch, the object is decoded into
+// *scratch (grown as needed) and the Manifest's JSON is valid only until
+// the next call with the same scratch; without, it is the Manifest's own.
+func decodeBundleObjectData(v json.RawMessage, scratch *[]byte) (Manifest, []byte, error) {
 	data, ok := plainObjectData(v)
 	var raw []byte
 	if ok {
-		raw = make([]byte, base64.StdEncoding.DecodedLen(len(data)))
+		n := base64.StdEncoding.DecodedLen(len(data))
+		if scratch != nil && cap(*scratch) >= n {
+			raw = (*scratch)[:n]
+		} else {
+			raw = make([]byte, n)
+			if scratch != nil {
+				*scratch = raw
+			}
+		}
 		n, err := base64.StdEncoding.Decode(raw, data)
 		// Not base64 (an escape, a control character): the JSON decoder
 		// reads the value and says what is wrong.

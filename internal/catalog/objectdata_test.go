@@ -47,7 +47,12 @@ func TestPlainObjectData(t *testing.T) {
 			if _, b64err := base64.StdEncoding.DecodeString(string(data)); quick && b64err == nil && (jsonErr != nil || !bytes.Equal(data, []byte(o.Data))) {
 				t.Fatalf("quick read %q; the JSON decoder read %q (error %v)", data, o.Data, jsonErr)
 			}
-			m, got, err := decodeBundleObjectData([]byte(tt.value))
+			m, got, err := decodeBundleObjectData([]byte(tt.value), nil)
+			// Decoded into a scratch buffer, the same object.
+			scratch := make([]byte, 0, 8)
+			if ms, _, errs := decodeBundleObjectData([]byte(tt.value), &scratch); (errs == nil) != (err == nil) || ms.Kind != m.Kind || ms.Name != m.Name || !bytes.Equal(ms.JSON, m.JSON) {
+				t.Errorf("with a scratch buffer: %s %q (error %v), without: %s %q (error %v)", ms.Kind, ms.Name, errs, m.Kind, m.Name, err)
+			}
 			if jsonErr != nil || o.Data == "" {
 				if err == nil {
 					t.Fatalf("decoded %v from a value the JSON decoder refuses or that has no data", m)
