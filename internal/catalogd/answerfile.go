@@ -16,14 +16,6 @@ import (
 // it is removed from its directory as soon as it is open.
 const answerFileName = "catalogd-answers-*"
 
-// answerFileFactor bounds the answer files on disk at this many times the
-// answer budget: the current file holds at most the budget (answers the
-// cache has evicted leave their bytes behind until it starts over), and
-// the file it replaced stays while answers are still being sent from it.
-// A file does not start over while an older one is still held (new answers
-// are then not kept), so there are never more than two.
-const answerFileFactor = 2
-
 // answerLoc is where one kept answer is: in memory (b), or in the answer
 // file, written in generation gen at off.
 type answerLoc struct {
@@ -41,7 +33,11 @@ type answerLoc struct {
 // the file would grow past its bound it starts over in a new file, and the
 // answers written before are gone (their locations name an older
 // generation); the old file and its mapping go once the last answer sent
-// from them is (answerGen). Only catalogd's process can reach the file.
+// from them is (answerGen). The file holds at most max bytes (answers the
+// cache evicted leave theirs behind until it starts over), and it does not
+// start over while the file it replaced is still held, so the disk holds
+// at most two files, twice max. Only catalogd's process can reach the
+// file.
 type answerFile struct {
 	dir string
 	max int64

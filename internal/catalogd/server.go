@@ -103,10 +103,9 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	gopts := append(o.limits.grpcOptions(), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodecV2(newPassthroughCodec()),
 		// A connection's writes go out writeBufferSize at a time (gRPC's
 		// default, 32 KiB, is a system call for every two frames of a
-		// 200 KB answer); with the buffer shared, gRPC takes it from a
-		// pool only while a connection writes, so idle connections hold
-		// none (each would otherwise keep its own for good).
-		grpc.WriteBufferSize(writeBufferSize), grpc.SharedWriteBuffer(true))
+		// 200 KB answer); gRPC takes the buffer from a pool only while a
+		// connection writes, so idle connections hold none.
+		grpc.WriteBufferSize(writeBufferSize))
 	if o.metrics != nil {
 		gopts = append(gopts,
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
