@@ -199,15 +199,7 @@ func TestAnswerFileSend(t *testing.T) {
 			for i := range want {
 				want[i] = byte(i * 7)
 			}
-			l, ok := f.put(want)
-			if !ok {
-				t.Fatal("put refused")
-			}
-			g := f.cur
-			m, ok := f.get(l)
-			if !ok {
-				t.Fatal("not read back")
-			}
+			l, g, m := putGet(t, f, want)
 			holds := int64(1)
 			if tt.mapped {
 				holds = 2
@@ -230,7 +222,7 @@ func TestAnswerFileSend(t *testing.T) {
 				t.Errorf("%d holds on the file after the transport freed the answer, want 1", n)
 			}
 			// In process, the bytes are copied out and the hold let go.
-			m, ok = f.get(l)
+			m, ok := f.get(l)
 			if !ok {
 				t.Fatal("not read back the second time")
 			}
@@ -254,15 +246,7 @@ func TestAnswerFileOutlivesStartOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := bytes.Repeat([]byte("kept"), 10_000)
-	l, ok := f.put(want)
-	if !ok {
-		t.Fatal("put refused")
-	}
-	old := f.cur
-	m, ok := f.get(l)
-	if !ok {
-		t.Fatal("not read back")
-	}
+	l, old, m := putGet(t, f, want)
 	out, err := newPassthroughCodec().Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -312,14 +296,7 @@ func TestAnswerFileDropPages(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = f.close() })
 	want := bytes.Repeat([]byte{0xa5}, 4<<20)
-	l, ok := f.put(want)
-	if !ok {
-		t.Fatal("put refused")
-	}
-	m, ok := f.get(l)
-	if !ok {
-		t.Fatal("not read back")
-	}
+	l, _, m := putGet(t, f, want)
 	if got := m.bytes(); !bytes.Equal(got, want) { // read through the mapping
 		t.Fatal("the answer does not read back")
 	}
@@ -333,6 +310,22 @@ func TestAnswerFileDropPages(t *testing.T) {
 	if m, ok := f.get(l); !ok || !bytes.Equal(m.bytes(), want) {
 		t.Error("the answer does not read back after its pages were dropped")
 	}
+}
+
+// putGet keeps b in f and reads it back: its location, the generation it
+// is in, and the answer to send.
+func putGet(t *testing.T, f *answerFile, b []byte) (answerLoc, *answerGen, *encodedMessage) {
+	t.Helper()
+	l, ok := f.put(b)
+	if !ok {
+		t.Fatal("put refused")
+	}
+	g := f.cur
+	m, ok := f.get(l)
+	if !ok {
+		t.Fatal("not read back")
+	}
+	return l, g, m
 }
 
 // mappingRSS is the resident size of the mapping that starts at data, from
