@@ -160,12 +160,19 @@ func (a *answerCache) Bytes() int64 { return a.cache().Used() }
 // Len is the number of answers kept.
 func (a *answerCache) Len() int { return a.cache().Len() }
 
+// warmShare is the share of the budget warming fills: room is left for the
+// answers clients ask for besides the channel heads, so that warming does
+// not evict what it warmed (the community catalog's heads, 124 MiB, fit in
+// three quarters of the default 192 MiB).
+const warmShare = 0.75
+
 // warm drops the answers of other catalogs than c and builds the answers
 // for c's channel heads, which clients ask for most, while they fit in
-// half the budget. Heads whose objects are not at hand (a bundle image
-// pulled on first use) are left for a client to ask: warming pulls no
-// image. It stops early when ctx ends or done is closed (c was replaced).
-func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan struct{}) (warmed int) {
+// warmShare of the budget. Heads whose objects are not at hand (a bundle
+// image pulled on first use) are left for a client to ask: warming pulls
+// no image. It stops early when ctx ends or done is closed (c was
+// replaced); complete says it did not.
+func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan struct{}) (warmed int, complete bool) {
 	a.mu.Lock()
 	if a.digest != c.Digest {
 		a.digest, a.lru = c.Digest, lru.New[answerKey, answerLoc](a.budget)
@@ -178,24 +185,26 @@ func (a *answerCache) warm(ctx context.Context, c *catalog.Catalog, done <-chan 
 		for _, ch := range p.Channels {
 			select {
 			case <-ctx.Done():
-				return warmed
+				return warmed, false
 			case <-done:
-				return warmed
+				return warmed, false
 			default:
 			}
-			if a.Bytes() >= a.budget/2 {
-				return warmed
+			if float64(a.Bytes()) >= warmShare*float64(a.budget) {
+				return warmed, true
 			}
 			e := ch.HeadEntry()
 			if e == nil || (e.Bundle.HasManifests() && e.Bundle.ManifestsDigest() == "") {
 				continue
 			}
-			if _, err := a.bundle(c, ch, e); err == nil {
+			if m, err := a.bundle(c, ch, e); err == nil {
+				// Not sent: let go of the answer file.
+				m.free()
 				warmed++
 			}
 		}
 	}
-	return warmed
+	return warmed, true
 }
 
 // bundle returns the single-bundle answer for entry e of channel ch in c,

@@ -18,30 +18,7 @@ import (
 // answer is sent from the file's mapping: nothing of its size is allocated.
 func BenchmarkAnswer(b *testing.B) {
 	dir := b.TempDir()
-	bundle := filepath.Join(dir, "big", "1.0.0")
-	files := map[string]string{
-		"metadata/annotations.yaml": "annotations:\n  operators.operatorframework.io.bundle.mediatype.v1: registry+v1\n" +
-			"  operators.operatorframework.io.bundle.package.v1: big\n  operators.operatorframework.io.bundle.channels.v1: stable\n",
-		"manifests/big.clusterserviceversion.yaml": "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\n" +
-			"metadata:\n  name: big.v1.0.0\nspec:\n  version: 1.0.0\n",
-		"manifests/data.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\ndata:\n  blob: " + strings.Repeat("x", 512<<10) + "\n",
-	}
-	for p, content := range files {
-		full := filepath.Join(bundle, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(dir)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(c.Problems) != 0 {
-		b.Fatalf("problems: %v", c.Problems)
-	}
+	c := bigBundleCatalog(b, dir)
 	codec := newPassthroughCodec()
 	req := &api.GetBundleInChannelRequest{PkgName: "big", ChannelName: "stable"}
 	for _, inFile := range []bool{false, true} {
@@ -69,4 +46,35 @@ func BenchmarkAnswer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// bigBundleCatalog writes and loads, in dir, a catalog of one bundle whose
+// answer is about 512 KiB.
+func bigBundleCatalog(tb testing.TB, dir string) *catalog.Catalog {
+	tb.Helper()
+	bundle := filepath.Join(dir, "big", "1.0.0")
+	files := map[string]string{
+		"metadata/annotations.yaml": "annotations:\n  operators.operatorframework.io.bundle.mediatype.v1: registry+v1\n" +
+			"  operators.operatorframework.io.bundle.package.v1: big\n  operators.operatorframework.io.bundle.channels.v1: stable\n",
+		"manifests/big.clusterserviceversion.yaml": "apiVersion: operators.coreos.com/v1alpha1\nkind: ClusterServiceVersion\n" +
+			"metadata:\n  name: big.v1.0.0\nspec:\n  version: 1.0.0\n",
+		"manifests/data.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: data\ndata:\n  blob: " + strings.Repeat("x", 512<<10) + "\n",
+	}
+	for p, content := range files {
+		full := filepath.Join(bundle, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(dir)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(c.Problems) != 0 {
+		tb.Fatalf("problems: %v", c.Problems)
+	}
+	return c
 }

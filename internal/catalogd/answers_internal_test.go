@@ -2,11 +2,14 @@ package catalogd
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/proto/api"
 )
@@ -102,5 +105,42 @@ func TestRegistryServiceDesc(t *testing.T) {
 		if _, ok := encodedRegistryHandlers[m.MethodName]; ok && m.Handler == nil {
 			t.Errorf("generated %s lost its handler", m.MethodName)
 		}
+	}
+}
+
+// TestWarmAnswers: the channel heads' answers are kept in the background,
+// AnswersWarm says when, and warming again (every answer already kept)
+// leaves no hold on the answer file.
+func TestWarmAnswers(t *testing.T) {
+	dir := t.TempDir()
+	c := bigBundleCatalog(t, dir)
+	s := NewRegistryServer(NewHolder(c), WithAnswerFile(dir, DefaultAnswerCacheBytes))
+	t.Cleanup(func() { _ = s.Close() })
+	if s.AnswersWarm() {
+		t.Fatal("warm before WarmAnswers ran")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.WarmAnswers(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return s.AnswersWarm(), nil
+	}); err != nil {
+		t.Fatalf("never warm: %v", err)
+	}
+	if n, want := s.answers.Len(), c.Counts().Channels; n != want {
+		t.Errorf("%d answers kept, want one per channel head (%d)", n, want)
+	}
+	if warmed, complete := s.answers.warm(ctx, c, nil); warmed != c.Counts().Channels || !complete {
+		t.Errorf("warming again: %d answers, complete %v", warmed, complete)
+	}
+	if n := s.answers.file.cur.refs.Load(); n != 1 {
+		t.Errorf("%d holds on the answer file after warming from it, want 1 (the file's own)", n)
 	}
 }

@@ -103,6 +103,15 @@ func (m *Metrics) observeAnswers(rs *RegistryServer) {
 			Namespace: "ferry", Subsystem: "catalogd", Name: "answer_cache_answers",
 			Help: "Single-bundle answers kept encoded.",
 		}, func() float64 { _, n := rs.AnswerCache(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "ferry", Subsystem: "catalogd", Name: "answers_warm",
+			Help: "1 once the answers for the channel heads of the catalog served are kept (as many as the budget allows), 0 while they are being built.",
+		}, func() float64 {
+			if rs.AnswersWarm() {
+				return 1
+			}
+			return 0
+		}),
 	)
 }
 

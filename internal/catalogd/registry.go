@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +32,9 @@ type RegistryServer struct {
 	list    keptList
 	// maxList is the largest ListBundles answer kept (maxKeptList).
 	maxList int64
+	// warmed is the digest of the catalog whose channel heads WarmAnswers
+	// kept last.
+	warmed atomic.Pointer[string]
 }
 
 // RegistryOption configures NewRegistryServer.
@@ -85,7 +89,9 @@ func (s *RegistryServer) WarmAnswers(ctx context.Context) {
 	for {
 		c, changed := s.holder.Current()
 		if c != nil {
-			s.answers.warm(ctx, c, changed)
+			if _, complete := s.answers.warm(ctx, c, changed); complete {
+				s.warmed.Store(&c.Digest)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -93,6 +99,14 @@ func (s *RegistryServer) WarmAnswers(ctx context.Context) {
 		case <-changed:
 		}
 	}
+}
+
+// AnswersWarm reports whether WarmAnswers has kept the answers of the
+// channel heads of the catalog being served.
+func (s *RegistryServer) AnswersWarm() bool {
+	c := s.holder.Catalog()
+	d := s.warmed.Load()
+	return c != nil && d != nil && *d == c.Digest
 }
 
 // AnswerCache reports the bytes and number of single-bundle answers kept.
