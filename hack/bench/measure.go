@@ -76,6 +76,7 @@ type result struct {
 	memBusy              memBreakdown  // the same, broken down
 	released             bool          // catalogd released memory after the serving tests
 	memReady, memEnd     memBreakdown  // when ready (last start) and after the serving tests
+	warmAfterReady       time.Duration // from ready until catalogd had kept the channel heads' answers
 	cpuServe             time.Duration // catalogd CPU time during the serving phases
 	cpuReadyFirst        time.Duration // catalogd CPU time (user+sys) at ready, median over first starts
 	cpuReadySecond       time.Duration
@@ -346,6 +347,14 @@ type channelRef struct{ pkg, channel, head, defaultCh string }
 func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error {
 	pid := p.cmd.Process.Pid
 	r.memReady = readMem(ctx, p)
+	// The serving tests measure answers kept ready, as clients meet them
+	// once catalogd has warmed the channel heads after its start.
+	warmStart := time.Now()
+	if !awaitWarm(ctx, p) {
+		return fmt.Errorf("catalogd did not keep the channel heads' answers within %s", warmWait)
+	}
+	r.warmAfterReady = time.Since(warmStart)
+	logf("  channel heads' answers kept %s after ready", r.warmAfterReady.Round(time.Millisecond))
 	cpu0 := procCPU(pid)
 	conn, err := dial(p.addr)
 	if err != nil {
@@ -726,6 +735,30 @@ func awaitRelease(ctx context.Context, p *proc, before int64) bool {
 	defer t.Stop()
 	for {
 		if readMem(wctx, p).releases > before {
+			return true
+		}
+		select {
+		case <-wctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// warmWait bounds the wait for catalogd to keep the channel heads'
+// answers after it is ready.
+const warmWait = 60 * time.Second
+
+// awaitWarm waits until catalogd reports the channel heads' answers kept
+// (ferry_catalogd_answers_warm 1), for at most warmWait.
+func awaitWarm(ctx context.Context, p *proc) bool {
+	wctx, cancel := context.WithTimeout(ctx, warmWait)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if body, err := getMetricsListener(wctx, p, "/metrics", 5*time.Second, 8<<20); err == nil &&
+			strings.Contains(string(body), "\nferry_catalogd_answers_warm 1\n") {
 			return true
 		}
 		select {

@@ -109,6 +109,7 @@ func writeRealTable(b *strings.Builder, r *result, corpus string) {
 	fmt.Fprintf(b, "| RSS after the serving tests below: right after the last request / once catalogd released memory (%s) / peak | %d / %d / %d MiB | – | – |\n",
 		releasedWord(r.released), mib(r.rssBusy), mib(r.rssEnd), mib(r.hwmEnd))
 	fmt.Fprintf(b, "| memory when ready (last start) | %s | – | – |\n", r.memReady)
+	fmt.Fprintf(b, "| from ready until the channel heads' answers are kept (the serving tests start then) | %s | – | – |\n", fmtDur(r.warmAfterReady))
 	fmt.Fprintf(b, "| memory right after the last serving request | %s | – | – |\n", r.memBusy)
 	fmt.Fprintf(b, "| memory after the serving tests (%s) | %s | – | – |\n", releasedWord(r.released), r.memEnd)
 	fmt.Fprintf(b, "| full ListBundles stream (entries) | %s (%s entries) | %s (%s entries) | %s |\n",
