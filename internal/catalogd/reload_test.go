@@ -195,7 +195,11 @@ func TestReloaderWatchBeforeLoad(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("reload not counted: %v", err)
 	}
-	checkReloads(t, m, 1, 0, 0)
+	// Events drained more than the debounce apart (a starved goroutine)
+	// may add a reload that finds nothing new; never a failed one.
+	if n := reloads(t, m, "failure"); n != 0 {
+		t.Errorf("%v failed reloads", n)
+	}
 }
 
 // TestReloaderRunSignal reloads on the trigger alone: a source without a
