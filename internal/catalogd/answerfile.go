@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -96,16 +97,38 @@ func (g *answerGen) release() {
 	}
 }
 
+// answerHold is one answer's hold on the generation its bytes lie in. It is
+// let go once: when the transport has sent the answer (Put), when the
+// answer is freed unsent, or, should an answer be dropped without either,
+// when the collector finds it unreachable (a cleanup set by message), so
+// that a forgotten answer cannot keep a file mapped for good.
+type answerHold struct {
+	g *answerGen
+	// sent: the answer's bytes were handed to the transport, which lets go
+	// of them; the cleanup must not.
+	sent atomic.Bool
+	done atomic.Bool
+}
+
+func (h *answerHold) let() {
+	if h.done.CompareAndSwap(false, true) {
+		h.g.release()
+	}
+}
+
+// handOver marks the bytes as the transport's.
+func (h *answerHold) handOver() { h.sent.Store(true) }
+
 // Get implements mem.BufferPool; the transport never asks an answer's pool
 // for a buffer.
-func (g *answerGen) Get(n int) *[]byte {
+func (h *answerHold) Get(n int) *[]byte {
 	b := make([]byte, n)
 	return &b
 }
 
-// Put implements mem.BufferPool: the transport has sent an answer read from
-// this generation, which it holds no longer.
-func (g *answerGen) Put(*[]byte) { g.release() }
+// Put implements mem.BufferPool: the transport has sent the answer, or it
+// is freed unsent.
+func (h *answerHold) Put(*[]byte) { h.let() }
 
 // openAnswerFile creates the answer file in dir (os.TempDir() when empty)
 // and removes its name at once.
@@ -218,7 +241,14 @@ func (a *answerFile) message(gen uint64, off int64, n int) (*encodedMessage, boo
 		g.release()
 		return &encodedMessage{b: c}, true
 	}
-	return &encodedMessage{b: b, owner: g}, true
+	h := &answerHold{g: g}
+	m := &encodedMessage{b: b, owner: h}
+	runtime.AddCleanup(m, func(h *answerHold) {
+		if !h.sent.Load() {
+			h.let()
+		}
+	}, h)
+	return m, true
 }
 
 // dropPages unmaps the pages of the current file from catalogd's memory;

@@ -2,17 +2,21 @@ package catalogd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"google.golang.org/grpc/mem"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestAnswerFile: answers read back byte for byte until the file starts
@@ -284,6 +288,43 @@ func TestAnswerFileOutlivesStartOver(t *testing.T) {
 	}
 	if n := f.cur.refs.Load(); n != 0 {
 		t.Errorf("%d holds on the closed file, want 0", n)
+	}
+}
+
+// TestAnswerFileForgottenAnswer: an answer dropped without being sent or
+// freed lets go of its file once the collector finds it; one handed to the
+// transport does not, until the transport frees it.
+func TestAnswerFileForgottenAnswer(t *testing.T) {
+	f, err := openAnswerFile(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.close() })
+	// The answer handed to the transport is unreachable once marshalled.
+	_, g, _ := putGet(t, f, bytes.Repeat([]byte("s"), 8000))
+	out, err := func() (mem.BufferSlice, error) {
+		_, _, sent := putGet(t, f, bytes.Repeat([]byte("s"), 8000))
+		return newPassthroughCodec().Marshal(sent)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		_, _, m := putGet(t, f, bytes.Repeat([]byte("f"), 8000))
+		_ = m // forgotten
+	}()
+	holds := func() int64 {
+		runtime.GC()
+		return g.refs.Load()
+	}
+	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return holds() == 2, nil
+	}); err != nil {
+		t.Fatalf("%d holds on the file with one answer in the transport and one forgotten, want 2 (the file's and the transport's)", g.refs.Load())
+	}
+	out.Free()
+	if n := g.refs.Load(); n != 1 {
+		t.Errorf("%d holds once the transport freed its answer, want 1", n)
 	}
 }
 

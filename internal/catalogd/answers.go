@@ -79,6 +79,9 @@ func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
 		if m.owner != nil {
 			// The transport frees the buffer once it has sent it.
+			if h, ok := m.owner.(interface{ handOver() }); ok {
+				h.handOver()
+			}
 			b := mem.NewBuffer(&m.b, m.owner)
 			m.owner = nil
 			return mem.BufferSlice{b}, nil
