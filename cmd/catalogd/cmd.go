@@ -220,16 +220,21 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	defer closeStore()
 	// Watched before the load, so a change made while it runs is an event
 	// for the reloader rather than a reason to load twice.
+	// A watch that cannot be set up (too many directories for the
+	// system's inotify limit) leaves SIGHUP to reload, as before.
 	var watch *catalogd.Watch
 	if f.watch && len(dirs) > 0 {
-		if watch, err = reloader.Watch(); err != nil {
-			return err
+		w, werr := reloader.Watch()
+		if werr != nil {
+			log.Error(werr, "catalog watch not set up; send SIGHUP to reload")
+		} else {
+			watch = w
+			defer func() {
+				if watch != nil {
+					_ = watch.Close()
+				}
+			}()
 		}
-		defer func() {
-			if watch != nil {
-				_ = watch.Close()
-			}
-		}()
 	}
 	start := time.Now()
 	c, err := firstLoad(ctx, reloader.Sources(), loadOpts...)
