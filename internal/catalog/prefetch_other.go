@@ -4,3 +4,6 @@ package catalog
 
 // prefetch does nothing where the kernel cannot be asked to read ahead.
 func prefetch(string, []string) {}
+
+// prefetchTree does nothing where the kernel cannot be asked to read ahead.
+func prefetchTree(string) {}
