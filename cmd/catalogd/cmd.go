@@ -219,21 +219,15 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	}
 	defer closeStore()
 	// Watched before the load, so a change made while it runs is an event
-	// for the reloader rather than a reason to load twice.
-	// A watch that cannot be set up (too many directories for the
-	// system's inotify limit) leaves SIGHUP to reload, as before.
+	// for the reloader rather than a reason to load twice. A watch that
+	// cannot be set up (more directories than the system's inotify limit)
+	// leaves SIGHUP to reload.
 	var watch *catalogd.Watch
 	if f.watch && len(dirs) > 0 {
-		w, werr := reloader.Watch()
-		if werr != nil {
-			log.Error(werr, "catalog watch not set up; send SIGHUP to reload")
+		if watch, err = reloader.Watch(); err != nil {
+			log.Error(err, "catalog watch not set up; send SIGHUP to reload")
 		} else {
-			watch = w
-			defer func() {
-				if watch != nil {
-					_ = watch.Close()
-				}
-			}()
+			defer watch.Close()
 		}
 	}
 	start := time.Now()
@@ -352,10 +346,8 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		go bundleImages.Run(watchCtx, time.Second, reloader.Reload)
 	}
 	if watch != nil {
-		w := watch
-		watch = nil // RunWatch closes it
 		go func() {
-			if err := reloader.RunWatch(watchCtx, w, hup); err != nil {
+			if err := reloader.Run(watchCtx, watch, hup); err != nil {
 				log.Error(err, "catalog watch stopped; send SIGHUP to reload")
 			}
 		}()

@@ -88,13 +88,13 @@ type Watch struct {
 	w *fsnotify.Watcher
 }
 
-// Close stops the watch. RunWatch closes the watch it is given when it returns.
+// Close stops the watch.
 func (w *Watch) Close() error { return w.w.Close() }
 
 // Watch watches the sources' directories. Call it before the first load
-// and hand the result to RunWatch once that load is served: the kernel
-// queues the changes made in between, so no second load is needed to catch
-// them.
+// and hand the result to Run once that load is served: the kernel queues
+// the changes made in between, so no second load is needed to catch them.
+// The caller closes it.
 func (r *Reloader) Watch() (*Watch, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -112,25 +112,10 @@ func (r *Reloader) Watch() (*Watch, error) {
 	return &Watch{w: w}, nil
 }
 
-// Run watches the sources' directories and reloads after changes settle, or
-// whenever trigger fires (SIGHUP). It returns when ctx ends. The watches
-// are set up after the catalog being served was loaded, so Run loads once
-// more at the start to catch a change made in between; RunWatch with a
-// Watch made before that load does not need to.
-func (r *Reloader) Run(ctx context.Context, trigger <-chan os.Signal) error {
-	w, err := r.Watch()
-	if err != nil {
-		return err
-	}
-	_ = r.Reload(ctx)
-	return r.RunWatch(ctx, w, trigger)
-}
-
-// RunWatch is Run on a watch made by Watch before the served catalog was
-// loaded. It closes w when it returns.
-func (r *Reloader) RunWatch(ctx context.Context, watch *Watch, trigger <-chan os.Signal) error {
+// Run reloads after the changes watch sees settle, or whenever trigger
+// fires (SIGHUP). It returns when ctx ends or the watch is closed.
+func (r *Reloader) Run(ctx context.Context, watch *Watch, trigger <-chan os.Signal) error {
 	w := watch.w
-	defer w.Close()
 	var timer *time.Timer
 	var fire <-chan time.Time
 	// schedule reloads once no change has come for the debounce period.

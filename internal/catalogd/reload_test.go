@@ -107,25 +107,13 @@ func TestReloaderRun(t *testing.T) {
 	dir := demoCatalogDir(t)
 	h, r := newReloader(t, dir, nil)
 	first := h.Catalog().Digest
-	ctx, cancel := context.WithCancel(context.Background())
 	trigger := make(chan os.Signal, 1)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, trigger) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	runReloader(t, r, trigger)
 
-	// Run sets up its watches in the background, so a change made right after
-	// it starts can go unseen. nudge rewrites an unchanged file, which is a
-	// change event without a change of content.
+	// A directory created while Run runs is watched once Run has handled
+	// its event; a file written into it before that is no event. nudge
+	// rewrites an unchanged file, which is a change event without a change
+	// of content.
 	ann := filepath.Join(dir, "demo", "1.0.0", "metadata", "annotations.yaml")
 	annData, err := os.ReadFile(ann)
 	if err != nil {
@@ -164,8 +152,7 @@ func TestReloaderRun(t *testing.T) {
 }
 
 // TestReloaderWatchBeforeLoad: a change made while the served catalog loads
-// (after Watch, before RunWatch) is reloaded for once RunWatch runs, with no
-// second load at the start.
+// (after Watch, before Run) is reloaded for once Run runs.
 func TestReloaderWatchBeforeLoad(t *testing.T) {
 	dir := demoCatalogDir(t)
 	m := catalogd.NewMetrics()
@@ -175,20 +162,13 @@ func TestReloaderWatchBeforeLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = w.Close() })
 	first := loadDir(t, dir)
 	// The change lands after the load read the tree, before it is served.
 	writeBundle(t, dir, bundleSpec{pkg: "demo", version: "1.2.0", channels: []string{"stable"}, replaces: "demo.v1.1.0"})
 	h.Swap(first)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.RunWatch(ctx, w, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("RunWatch: %v", err)
-		}
-	}()
+	ctx := runWatch(t, r, w, nil)
 	waitForCatalog(t, h, "change made during the load", func(c *catalog.Catalog) bool { return c.Bundle("demo", "demo.v1.2.0") != nil }, nil)
 	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		return reloads(t, m, "success") == 1, nil
@@ -213,16 +193,8 @@ func TestReloaderRunSignal(t *testing.T) {
 	}
 	h := catalogd.NewHolder(first)
 	r := catalogd.NewReloader(h, []catalog.Source{src}, logr.Discard(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
 	trigger := make(chan os.Signal, 1)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, trigger) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runReloader(t, r, trigger)
 
 	writeBundle(t, dir, bundleSpec{pkg: "demo", version: "1.2.0", channels: []string{"stable"}, replaces: "demo.v1.1.0"})
 	trigger <- syscall.SIGHUP
@@ -230,6 +202,38 @@ func TestReloaderRunSignal(t *testing.T) {
 	if h.Catalog().Digest == first.Digest {
 		t.Error("digest unchanged")
 	}
+}
+
+// runReloader watches r's sources and runs r until the test ends.
+func runReloader(t *testing.T, r *catalogd.Reloader, trigger <-chan os.Signal) {
+	t.Helper()
+	w, err := r.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	runWatch(t, r, w, trigger)
+}
+
+// runWatch runs r on w until the test ends, and returns the context it runs
+// in.
+func runWatch(t *testing.T, r *catalogd.Reloader, w *catalogd.Watch, trigger <-chan os.Signal) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, w, trigger) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return ctx
 }
 
 // waitForCatalog waits until the holder serves a catalog for which ok holds,
