@@ -116,9 +116,6 @@ func (h *answerHold) let() {
 	}
 }
 
-// handOver marks the bytes as the transport's.
-func (h *answerHold) handOver() { h.sent.Store(true) }
-
 // Get implements mem.BufferPool; the transport never asks an answer's pool
 // for a buffer.
 func (h *answerHold) Get(n int) *[]byte {

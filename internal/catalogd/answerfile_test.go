@@ -138,11 +138,7 @@ func TestAnswerFileUnwritableDir(t *testing.T) {
 // answer either reads back exactly as written or is gone, never another
 // answer's bytes.
 func TestAnswerFileConcurrent(t *testing.T) {
-	f, err := openAnswerFile(t.TempDir(), 64<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.close() })
+	f := newAnswerFile(t, 64<<10)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 4 {
@@ -177,11 +173,7 @@ func TestAnswerFileConcurrent(t *testing.T) {
 // until the transport frees it; a small one, which the transport would
 // never free, is copied; in process the bytes are copied out.
 func TestAnswerFileSend(t *testing.T) {
-	f, err := openAnswerFile(t.TempDir(), 4<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.close() })
+	f := newAnswerFile(t, 4<<20)
 	// gRPC's threshold: buffers of this size or less are not pooled.
 	threshold := 1
 	for mem.IsBelowBufferPoolingThreshold(threshold + 1) {
@@ -295,13 +287,10 @@ func TestAnswerFileOutlivesStartOver(t *testing.T) {
 // freed lets go of its file once the collector finds it; one handed to the
 // transport does not, until the transport frees it.
 func TestAnswerFileForgottenAnswer(t *testing.T) {
-	f, err := openAnswerFile(t.TempDir(), 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.close() })
-	// The answer handed to the transport is unreachable once marshalled.
-	_, g, _ := putGet(t, f, bytes.Repeat([]byte("s"), 8000))
+	f := newAnswerFile(t, 1<<20)
+	g := f.cur
+	// Both answers are unreachable once the functions return; one was
+	// handed to the transport.
 	out, err := func() (mem.BufferSlice, error) {
 		_, _, sent := putGet(t, f, bytes.Repeat([]byte("s"), 8000))
 		return newPassthroughCodec().Marshal(sent)
@@ -309,16 +298,10 @@ func TestAnswerFileForgottenAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() {
-		_, _, m := putGet(t, f, bytes.Repeat([]byte("f"), 8000))
-		_ = m // forgotten
-	}()
-	holds := func() int64 {
-		runtime.GC()
-		return g.refs.Load()
-	}
+	func() { putGet(t, f, bytes.Repeat([]byte("f"), 8000)) }()
 	if err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return holds() == 2, nil
+		runtime.GC()
+		return g.refs.Load() == 2, nil
 	}); err != nil {
 		t.Fatalf("%d holds on the file with one answer in the transport and one forgotten, want 2 (the file's and the transport's)", g.refs.Load())
 	}
@@ -331,11 +314,7 @@ func TestAnswerFileForgottenAnswer(t *testing.T) {
 // TestAnswerFileDropPages: once its pages are dropped the file's mapping
 // takes no memory of catalogd's, and answers still read back.
 func TestAnswerFileDropPages(t *testing.T) {
-	f, err := openAnswerFile(t.TempDir(), 8<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.close() })
+	f := newAnswerFile(t, 8<<20)
 	want := bytes.Repeat([]byte{0xa5}, 4<<20)
 	l, _, m := putGet(t, f, want)
 	if got := m.bytes(); !bytes.Equal(got, want) { // read through the mapping
@@ -351,6 +330,17 @@ func TestAnswerFileDropPages(t *testing.T) {
 	if m, ok := f.get(l); !ok || !bytes.Equal(m.bytes(), want) {
 		t.Error("the answer does not read back after its pages were dropped")
 	}
+}
+
+// newAnswerFile opens an answer file of max bytes for the test.
+func newAnswerFile(t *testing.T, max int64) *answerFile {
+	t.Helper()
+	f, err := openAnswerFile(t.TempDir(), max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.close() })
+	return f
 }
 
 // putGet keeps b in f and reads it back: its location, the generation it

@@ -44,7 +44,7 @@ type encodedMessage struct {
 	// owner, when set, holds b for this answer: b lies in the answer
 	// file's mapping, and owner.Put says the answer is done with it. The
 	// transport calls it once the bytes are sent.
-	owner mem.BufferPool
+	owner *answerHold
 }
 
 // bytes is the answer in one slice of the heap, for callers in this
@@ -79,9 +79,7 @@ func (c passthroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
 		if m.owner != nil {
 			// The transport frees the buffer once it has sent it.
-			if h, ok := m.owner.(interface{ handOver() }); ok {
-				h.handOver()
-			}
+			m.owner.sent.Store(true)
 			b := mem.NewBuffer(&m.b, m.owner)
 			m.owner = nil
 			return mem.BufferSlice{b}, nil
