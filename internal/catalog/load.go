@@ -268,11 +268,11 @@ func loadFBC(ctx context.Context, s Source, sink *problemSink) (*declConfig, err
 	results := make([]*fbcFile, len(files))
 	order := largestFirst(s.FS, files)
 	if s.Dir != "" {
-		inOrder := make([]string, len(order))
+		paths := make([]string, len(order))
 		for i, o := range order {
-			inOrder[i] = files[o]
+			paths[i] = filepath.Join(s.Dir, filepath.FromSlash(files[o]))
 		}
-		prefetch(s.Dir, inOrder)
+		prefetch(paths...)
 	}
 	if err := forEach(ctx, len(files), func(i int) { results[order[i]] = readFBCFile(s, files[order[i]]) }); err != nil {
 		return nil, err

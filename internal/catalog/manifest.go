@@ -210,42 +210,13 @@ func decodeBundleObject(v json.RawMessage) (Manifest, error) {
 // *scratch (grown as needed) and the Manifest's JSON is valid only until
 // the next call with the same scratch; without, it is the Manifest's own.
 func decodeBundleObjectData(v json.RawMessage, scratch *[]byte) (Manifest, []byte, error) {
-	data, ok := plainObjectData(v)
-	var raw []byte
-	if ok {
-		n := base64.StdEncoding.DecodedLen(len(data))
-		if scratch != nil && cap(*scratch) >= n {
-			raw = (*scratch)[:n]
-		} else {
-			raw = make([]byte, n)
-			if scratch != nil {
-				*scratch = raw
-			}
-		}
-		n, err := base64.StdEncoding.Decode(raw, data)
-		// Not base64 (an escape, a control character): the JSON decoder
-		// reads the value and says what is wrong.
-		ok, raw = err == nil, raw[:n]
+	data, err := objectData(v)
+	if err != nil {
+		return Manifest{}, nil, err
 	}
-	if !ok {
-		var o struct {
-			Data string `json:"data"`
-			Ref  string `json:"ref"`
-		}
-		if err := jsonv1.Unmarshal(v, &o); err != nil {
-			return Manifest{}, nil, fmt.Errorf("olm.bundle.object is not {data}: %w", err)
-		}
-		if o.Data == "" {
-			if o.Ref != "" {
-				return Manifest{}, nil, fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
-			}
-			return Manifest{}, nil, fmt.Errorf("olm.bundle.object has no data")
-		}
-		data = []byte(o.Data)
-		var err error
-		if raw, err = base64.StdEncoding.DecodeString(o.Data); err != nil {
-			return Manifest{}, nil, fmt.Errorf("olm.bundle.object data is not base64: %w", err)
-		}
+	raw, err := decodeBase64(data, scratch)
+	if err != nil {
+		return Manifest{}, nil, fmt.Errorf("olm.bundle.object data is not base64: %w", err)
 	}
 	m, err := parseManifestJSON(raw)
 	if err != nil {
@@ -257,14 +228,49 @@ func decodeBundleObjectData(v json.RawMessage, scratch *[]byte) (Manifest, []byt
 	return m, data, nil
 }
 
-// plainObjectData returns the text of the string of an olm.bundle.object
-// value written as every catalog tool writes it, {"data":"<base64>"}
-// (spaces allowed around the tokens), without decoding the JSON. The text
-// is the string's value when it is base64, whose alphabet holds no quote,
-// backslash or control character: the caller decodes it, and hands the
-// value to the JSON decoder when it is not (base64 decoding skips line
-// breaks, which are refused here). Any other form is left to the JSON
-// decoder.
+// objectData is the base64 text of an olm.bundle.object value {"data": …}.
+func objectData(v json.RawMessage) ([]byte, error) {
+	if data, ok := plainObjectData(v); ok {
+		return data, nil
+	}
+	var o struct {
+		Data string `json:"data"`
+		Ref  string `json:"ref"`
+	}
+	if err := jsonv1.Unmarshal(v, &o); err != nil {
+		return nil, fmt.Errorf("olm.bundle.object is not {data}: %w", err)
+	}
+	if o.Data == "" {
+		if o.Ref != "" {
+			return nil, fmt.Errorf("olm.bundle.object refers to %q; only inline data is supported", o.Ref)
+		}
+		return nil, fmt.Errorf("olm.bundle.object has no data")
+	}
+	return []byte(o.Data), nil
+}
+
+// decodeBase64 decodes data into *scratch when given (grown as needed),
+// else into a buffer of its own.
+func decodeBase64(data []byte, scratch *[]byte) ([]byte, error) {
+	n := base64.StdEncoding.DecodedLen(len(data))
+	var raw []byte
+	if scratch != nil && cap(*scratch) >= n {
+		raw = (*scratch)[:n]
+	} else {
+		raw = make([]byte, n)
+		if scratch != nil {
+			*scratch = raw
+		}
+	}
+	n, err := base64.StdEncoding.Decode(raw, data)
+	return raw[:n], err
+}
+
+// plainObjectData returns the base64 text of an olm.bundle.object value
+// written as every catalog tool writes it, {"data":"<base64>"} (spaces
+// allowed around the tokens), without decoding the JSON: a string without
+// a backslash or a line break is its own value. Any other form is left to
+// the JSON decoder.
 func plainObjectData(v []byte) ([]byte, bool) {
 	rest, ok := cutToken(v, '{')
 	if !ok {
@@ -284,8 +290,10 @@ func plainObjectData(v []byte) ([]byte, bool) {
 		return nil, false
 	}
 	data := rest[:end]
-	if bytes.IndexByte(data, '\n') >= 0 || bytes.IndexByte(data, '\r') >= 0 {
-		return nil, false
+	for _, c := range []byte{'\\', '\n', '\r'} { // IndexByte scans by vector
+		if bytes.IndexByte(data, c) >= 0 {
+			return nil, false
+		}
 	}
 	if rest, ok = cutToken(rest[end+1:], '}'); !ok || len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
 		return nil, false

@@ -9,16 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// prefetch asks the kernel to read the files under dir (or, with dir
-// empty, the paths given) ahead, in the order given, so that reading them from disk overlaps with parsing the ones
+// prefetch asks the kernel to read the files at paths ahead, in the order
+// given, so that reading them from disk overlaps with parsing the ones
 // read before instead of stalling the workers one file at a time. Files it
 // cannot open are left to the read that reports them.
-func prefetch(dir string, files []string) {
-	for _, f := range files {
-		if dir != "" {
-			f = filepath.Join(dir, filepath.FromSlash(f))
-		}
-		fd, err := unix.Open(f, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func prefetch(paths ...string) {
+	for _, p := range paths {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
@@ -30,12 +27,12 @@ func prefetch(dir string, files []string) {
 // prefetchTree asks the kernel to read ahead every file under root (a
 // bundle directory), as prefetch does.
 func prefetchTree(root string) {
-	var files []string
+	var paths []string
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
-			files = append(files, p)
+			paths = append(paths, p)
 		}
 		return nil
 	})
-	prefetch("", files)
+	prefetch(paths...)
 }

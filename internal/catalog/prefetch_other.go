@@ -3,7 +3,7 @@
 package catalog
 
 // prefetch does nothing where the kernel cannot be asked to read ahead.
-func prefetch(string, []string) {}
+func prefetch(...string) {}
 
 // prefetchTree does nothing where the kernel cannot be asked to read ahead.
 func prefetchTree(string) {}
