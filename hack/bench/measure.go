@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferrydev/ferry/proto/api"
 )
@@ -666,6 +667,8 @@ type memBreakdown struct {
 	// releases is how many times catalogd gave memory back after its
 	// requests stopped.
 	releases int64
+	// warm: catalogd has kept the channel heads' answers.
+	warm bool
 	// heapObjects is the bytes of heap objects allocated and not yet
 	// freed.
 	heapObjects int64
@@ -725,24 +728,10 @@ func answerFilePages(pid int) int64 {
 
 // awaitRelease waits until catalogd has released memory more than before
 // times (--release-memory-after, once its requests stopped), for at most
-// releaseWait; false if it did not.
+// releaseWait; false if it did not. Each scrape allocates in catalogd: a
+// few, not one every few milliseconds.
 func awaitRelease(ctx context.Context, p *proc, before int64) bool {
-	wctx, cancel := context.WithTimeout(ctx, releaseWait)
-	defer cancel()
-	// Each scrape allocates in catalogd: a few, not one every few
-	// milliseconds.
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if readMem(wctx, p).releases > before {
-			return true
-		}
-		select {
-		case <-wctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
+	return awaitMem(ctx, p, 250*time.Millisecond, releaseWait, func(m memBreakdown) bool { return m.releases > before })
 }
 
 // warmWait bounds the wait for catalogd to keep the channel heads'
@@ -750,23 +739,17 @@ func awaitRelease(ctx context.Context, p *proc, before int64) bool {
 const warmWait = 60 * time.Second
 
 // awaitWarm waits until catalogd reports the channel heads' answers kept
-// (ferry_catalogd_answers_warm 1), for at most warmWait.
+// (ferry_catalogd_answers_warm), for at most warmWait.
 func awaitWarm(ctx context.Context, p *proc) bool {
-	wctx, cancel := context.WithTimeout(ctx, warmWait)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if body, err := getMetricsListener(wctx, p, "/metrics", 5*time.Second, 8<<20); err == nil &&
-			strings.Contains(string(body), "\nferry_catalogd_answers_warm 1\n") {
-			return true
-		}
-		select {
-		case <-wctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
+	return awaitMem(ctx, p, 50*time.Millisecond, warmWait, func(m memBreakdown) bool { return m.warm })
+}
+
+// awaitMem reads catalogd's metrics every interval until ok holds of them,
+// for at most limit; false if it did not.
+func awaitMem(ctx context.Context, p *proc, interval, limit time.Duration, ok func(memBreakdown) bool) bool {
+	return wait.PollUntilContextTimeout(ctx, interval, limit, true, func(ctx context.Context) (bool, error) {
+		return ok(readMem(ctx, p)), nil
+	}) == nil
 }
 
 // releaseWait is how long the bench waits for catalogd to release memory
@@ -812,6 +795,8 @@ func readMem(ctx context.Context, p *proc) memBreakdown {
 			m.answers = int64(v)
 		case "ferry_catalogd_memory_releases_total":
 			m.releases = int64(v)
+		case "ferry_catalogd_answers_warm":
+			m.warm = v == 1
 		}
 	}
 	m.heapIdleKept = idle - released
