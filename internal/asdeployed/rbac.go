@@ -7,8 +7,10 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/client-go/kubernetes"
@@ -30,12 +32,16 @@ func grants(objs []*unstructured.Unstructured) []grant {
 		if b.GetKind() != "RoleBinding" && b.GetKind() != "ClusterRoleBinding" {
 			continue
 		}
-		refKind, _, _ := unstructured.NestedString(b.Object, "roleRef", "kind")
-		refName, _, _ := unstructured.NestedString(b.Object, "roleRef", "name")
+		// A ClusterRoleBinding has the fields of a RoleBinding.
+		var binding rbacv1.RoleBinding
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(b.Object, &binding) != nil {
+			continue
+		}
+		ref := binding.RoleRef
 		var attr authorizationv1.ResourceAttributes
 		found := false
 		for _, r := range objs {
-			if r.GetKind() == refKind && r.GetName() == refName && (refKind != "Role" || r.GetNamespace() == b.GetNamespace()) {
+			if r.GetKind() == ref.Kind && r.GetName() == ref.Name && (ref.Kind != "Role" || r.GetNamespace() == b.GetNamespace()) {
 				attr, found = firstRule(r, b.GetNamespace())
 				break
 			}
@@ -43,15 +49,10 @@ func grants(objs []*unstructured.Unstructured) []grant {
 		if !found {
 			continue
 		}
-		subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
-		for _, s := range subjects {
-			m, ok := s.(map[string]any)
-			if !ok || m["kind"] != "ServiceAccount" {
-				continue
+		for _, s := range binding.Subjects {
+			if s.Kind == rbacv1.ServiceAccountKind {
+				out = append(out, grant{namespace: s.Namespace, name: s.Name, attr: attr})
 			}
-			ns, _ := m["namespace"].(string)
-			name, _ := m["name"].(string)
-			out = append(out, grant{namespace: ns, name: name, attr: attr})
 		}
 	}
 	return out
@@ -61,36 +62,23 @@ func grants(objs []*unstructured.Unstructured) []grant {
 // verb, group, resource and name), bound in namespace (empty:
 // cluster-wide); false when role has no resource rule.
 func firstRule(role *unstructured.Unstructured, namespace string) (authorizationv1.ResourceAttributes, bool) {
-	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
-	for _, r := range rules {
-		m, ok := r.(map[string]any)
-		if !ok {
+	// A ClusterRole has the fields of a Role.
+	var r rbacv1.Role
+	if runtime.DefaultUnstructuredConverter.FromUnstructured(role.Object, &r) != nil {
+		return authorizationv1.ResourceAttributes{}, false
+	}
+	for _, rule := range r.Rules {
+		if len(rule.Verbs) == 0 || len(rule.APIGroups) == 0 || len(rule.Resources) == 0 {
 			continue
 		}
-		verbs, groups, resources := stringsOf(m["verbs"]), stringsOf(m["apiGroups"]), stringsOf(m["resources"])
-		if len(verbs) == 0 || len(groups) == 0 || len(resources) == 0 {
-			continue
-		}
-		res, sub, _ := strings.Cut(resources[0], "/")
-		attr := authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verbs[0], Group: groups[0], Resource: res, Subresource: sub}
-		if names := stringsOf(m["resourceNames"]); len(names) > 0 {
-			attr.Name = names[0]
+		res, sub, _ := strings.Cut(rule.Resources[0], "/")
+		attr := authorizationv1.ResourceAttributes{Namespace: namespace, Verb: rule.Verbs[0], Group: rule.APIGroups[0], Resource: res, Subresource: sub}
+		if len(rule.ResourceNames) > 0 {
+			attr.Name = rule.ResourceNames[0]
 		}
 		return attr, true
 	}
 	return authorizationv1.ResourceAttributes{}, false
-}
-
-// stringsOf is v's strings when v is a list.
-func stringsOf(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, x := range l {
-		if s, ok := x.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // waitGranted waits, up to timeout each, until the API server's authorizer
