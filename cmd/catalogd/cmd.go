@@ -227,7 +227,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 		if watch, err = reloader.Watch(); err != nil {
 			log.Error(err, "catalog watch not set up; send SIGHUP to reload")
 		} else {
-			defer watch.Close()
+			defer func() { _ = watch.Close() }()
 		}
 	}
 	start := time.Now()
