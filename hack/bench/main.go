@@ -56,6 +56,8 @@ func main() {
 			os.Exit(profileMain(os.Args[2:]))
 		case "tree":
 			os.Exit(treeMain(os.Args[2:]))
+		case "floor":
+			os.Exit(floorMain(os.Args[2:]))
 		}
 	}
 	os.Exit(benchMain(os.Args[1:]))
@@ -155,7 +157,7 @@ func runBench(ctx context.Context, c config) error {
 	var dirSecond time.Duration
 	if !c.imagesOnly {
 		logf("real catalog %s", realDir)
-		real, err := measureCatalog(ctx, c, bin, realDir, c.repeat, tmp)
+		real, err := measureCatalog(ctx, c, bin, realDir, c.repeat, tmp, true)
 		if err != nil {
 			return fmt.Errorf("real catalog: %w", err)
 		}
@@ -181,7 +183,7 @@ func runBench(ctx context.Context, c config) error {
 				return err
 			}
 			logf("synthetic %d× %s", n, dir)
-			r, err := measureCatalog(ctx, c, bin, dir, 1, tmp)
+			r, err := measureCatalog(ctx, c, bin, dir, 1, tmp, false)
 			if err != nil {
 				return fmt.Errorf("synthetic %d×: %w", n, err)
 			}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
@@ -83,6 +84,12 @@ type result struct {
 	cpuReadySecond       time.Duration
 	cpuReadyFirstSamples []time.Duration
 	cpuReadySecondSample []time.Duration
+	// chans are the catalog's channels and their heads.
+	chans []channelRef
+	// floor is the same GetBundle and GetBundleForChannel tests against
+	// a bare gRPC server sending catalogd's answers from memory; nil when
+	// not measured.
+	floor *floorResult
 }
 
 // proc is a running catalogd.
@@ -300,8 +307,9 @@ func oneStart(ctx context.Context, c config, bin, dir, tmp string, cold bool) (*
 }
 
 // measureCatalog does `repeat` first (page cache evicted) and second starts,
-// then the serving measurements on the last second start.
-func measureCatalog(ctx context.Context, c config, bin, dir string, repeat int, tmp string) (*result, error) {
+// then the serving measurements on the last second start; with floor, then
+// the floor server's on the answers catalogd sent.
+func measureCatalog(ctx context.Context, c config, bin, dir string, repeat int, tmp string, floor bool) (*result, error) {
 	r := &result{dir: dir}
 	r.files, r.size = treeSize(dir)
 	var last *proc
@@ -340,6 +348,22 @@ func measureCatalog(ctx context.Context, c config, bin, dir string, repeat int, 
 	if err := serveMeasurements(ctx, c, last, r); err != nil {
 		return nil, err
 	}
+	if !floor {
+		return r, nil
+	}
+	answers := filepath.Join(tmp, "floor-answers")
+	defer os.Remove(answers)
+	n, size, err := captureAnswers(ctx, c, last, r.chans, answers)
+	if err != nil {
+		return nil, fmt.Errorf("capturing answers for the floor server: %w", err)
+	}
+	last.stop()
+	last = nil
+	logf("  floor server: a bare gRPC server sending the %d channel heads' answers (%d MB) from memory", n, size/1e6)
+	if r.floor, err = measureFloor(ctx, c, r.chans, answers, tmp); err != nil {
+		return nil, err
+	}
+	r.floor.answers, r.floor.bytes = n, size
 	return r, nil
 }
 
@@ -383,35 +407,15 @@ func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error 
 		}
 	}
 	r.channels = len(chans)
+	r.chans = chans
 
 	// c. ListBundles, three times.
 	for i := 0; i < 3; i++ {
-		lctx, lcancel := context.WithTimeout(ctx, c.phase)
-		start := time.Now()
-		s, err := cl.ListBundles(lctx, &api.ListBundlesRequest{})
+		d, n, bytes, err := listBundlesDecoded(ctx, c, cl)
 		if err != nil {
-			lcancel()
-			return fmt.Errorf("ListBundles: %w", err)
+			return err
 		}
-		n := 0
-		var bytes int64
-		for n < 10_000_000 {
-			b, err := s.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				lcancel()
-				return fmt.Errorf("ListBundles: %w", err)
-			}
-			n++
-			bytes += int64(len(b.GetCsvJson()))
-			for _, o := range b.GetObject() {
-				bytes += int64(len(o))
-			}
-		}
-		r.listBundles = append(r.listBundles, time.Since(start))
-		lcancel()
+		r.listBundles = append(r.listBundles, d)
 		r.bundlesAPI, r.listBundlesBytes = n, bytes
 	}
 	// The same stream until the client has the entries' bytes: the
@@ -440,50 +444,23 @@ func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error 
 	// bundles themselves are not kept, so that the client's heap (and its
 	// collector) stays small while it measures.
 	var headAPIs [][]*api.GroupVersionKind
-headLoop:
-	for round := 0; round < c.headLoops; round++ {
-		for _, ch := range chans {
-			if hctx.Err() != nil {
-				break headLoop
-			}
-			start := time.Now()
-			b, err := cl.GetBundle(hctx, &api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head})
-			r.headLat = append(r.headLat, time.Since(start))
-			if err != nil {
-				r.headErrs++
-				continue
-			}
-			if round == 0 {
-				r.headBytes += int64(len(b.GetCsvJson()))
-				for _, o := range b.GetObject() {
-					r.headBytes += int64(len(o))
-				}
-				if ch.channel == ch.defaultCh {
-					headAPIs = append(headAPIs, b.GetProvidedApis())
-				}
-			}
+	var errs int
+	r.headLat, errs = headLatencies(hctx, cl, chans, c.headLoops, func(ch channelRef, b *api.Bundle) {
+		r.headBytes += int64(len(b.GetCsvJson()))
+		for _, o := range b.GetObject() {
+			r.headBytes += int64(len(o))
 		}
-	}
+		if ch.channel == ch.defaultCh {
+			headAPIs = append(headAPIs, b.GetProvidedApis())
+		}
+	})
+	r.headErrs += errs
 	logf("  GetBundle over %d heads × %d: p50 %s p99 %s, %d errors", len(chans), c.headLoops,
 		pct(r.headLat, 50), pct(r.headLat, 99), r.headErrs)
 	// The same requests until the answer's bytes are in the client, not
 	// decoded: the server's and the transport's part of the latency.
-rawLoop:
-	for round := 0; round < c.headLoops; round++ {
-		for _, ch := range chans {
-			if hctx.Err() != nil {
-				break rawLoop
-			}
-			var raw rawMessage
-			start := time.Now()
-			err := conn.Invoke(hctx, api.Registry_GetBundle_FullMethodName,
-				&api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head}, &raw, grpc.ForceCodecV2(rawCodec{}))
-			r.headRawLat = append(r.headRawLat, time.Since(start))
-			if err != nil {
-				r.headErrs++
-			}
-		}
-	}
+	r.headRawLat, errs = headRawLatencies(hctx, conn, chans, c.headLoops)
+	r.headErrs += errs
 	logf("  GetBundle over %d heads × %d, bytes received, not decoded: p50 %s p99 %s", len(chans), c.headLoops,
 		pct(r.headRawLat, 50), pct(r.headRawLat, 99))
 
@@ -550,6 +527,50 @@ rawLoop:
 	return nil
 }
 
+// headLatencies times GetBundle over every channel head, rounds times;
+// first, when set, sees each head's answer of the first round.
+func headLatencies(ctx context.Context, cl api.RegistryClient, chans []channelRef, rounds int, first func(channelRef, *api.Bundle)) (lat []time.Duration, errs int) {
+	for round := 0; round < rounds; round++ {
+		for _, ch := range chans {
+			if ctx.Err() != nil {
+				return lat, errs
+			}
+			start := time.Now()
+			b, err := cl.GetBundle(ctx, &api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head})
+			lat = append(lat, time.Since(start))
+			if err != nil {
+				errs++
+				continue
+			}
+			if round == 0 && first != nil {
+				first(ch, b)
+			}
+		}
+	}
+	return lat, errs
+}
+
+// headRawLatencies is headLatencies until the client has each answer's
+// bytes, not decoded: the server's and the transport's part.
+func headRawLatencies(ctx context.Context, conn *grpc.ClientConn, chans []channelRef, rounds int) (lat []time.Duration, errs int) {
+	for round := 0; round < rounds; round++ {
+		for _, ch := range chans {
+			if ctx.Err() != nil {
+				return lat, errs
+			}
+			var raw rawMessage
+			start := time.Now()
+			err := conn.Invoke(ctx, api.Registry_GetBundle_FullMethodName,
+				&api.GetBundleRequest{PkgName: ch.pkg, ChannelName: ch.channel, CsvName: ch.head}, &raw, grpc.ForceCodecV2(rawCodec{}))
+			lat = append(lat, time.Since(start))
+			if err != nil {
+				errs++
+			}
+		}
+	}
+	return lat, errs
+}
+
 // tput is one run of the concurrent GetBundleForChannel test.
 type tput struct {
 	n, errs int
@@ -588,7 +609,7 @@ func throughput(ctx context.Context, c config, addr string, chans []channelRef, 
 		defer cc.Close()
 		conns[i] = cc
 		// Connect before the clock starts.
-		if _, err := listPackages(ctx, api.NewRegistryClient(cc)); err != nil {
+		if err := connected(ctx, cc); err != nil {
 			return tput{}, err
 		}
 	}
@@ -625,6 +646,22 @@ func throughput(ctx context.Context, c config, addr string, chans []channelRef, 
 	}
 	wg.Wait()
 	return tput{n: int(done.Load()), errs: int(errs.Load()), elapsed: time.Since(start)}, nil
+}
+
+// connected connects cc and waits until it is ready.
+func connected(ctx context.Context, cc *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cc.Connect()
+	for {
+		s := cc.GetState()
+		if s == connectivity.Ready {
+			return nil
+		}
+		if !cc.WaitForStateChange(ctx, s) {
+			return fmt.Errorf("connecting to %s: %w (last state %s)", cc.Target(), ctx.Err(), s)
+		}
+	}
 }
 
 func sortedCopy(d []time.Duration) []time.Duration {
@@ -874,6 +911,33 @@ func getMetricsListener(ctx context.Context, p *proc, path string, timeout time.
 	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
+// listBundlesDecoded times the whole ListBundles stream, decoded; n is
+// its entries and bytes the size of their CSVs and objects.
+func listBundlesDecoded(ctx context.Context, c config, cl api.RegistryClient) (d time.Duration, n int, bytes int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.phase)
+	defer cancel()
+	start := time.Now()
+	s, err := cl.ListBundles(ctx, &api.ListBundlesRequest{})
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("ListBundles: %w", err)
+	}
+	for n < 10_000_000 {
+		b, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("ListBundles: %w", err)
+		}
+		n++
+		bytes += int64(len(b.GetCsvJson()))
+		for _, o := range b.GetObject() {
+			bytes += int64(len(o))
+		}
+	}
+	return time.Since(start), n, bytes, nil
+}
+
 // listBundlesRaw reads the whole ListBundles stream without decoding the
 // entries and returns how many there were.
 func listBundlesRaw(ctx context.Context, conn *grpc.ClientConn) (int, error) {
@@ -897,8 +961,13 @@ func listBundlesRaw(ctx context.Context, conn *grpc.ClientConn) (int, error) {
 	}
 }
 
-// rawMessage is an answer received and not decoded: its size.
-type rawMessage struct{ n int }
+// rawMessage is an answer received and not decoded: its size, and with
+// keep its bytes.
+type rawMessage struct {
+	n    int
+	keep bool
+	b    []byte
+}
 
 // rawCodec encodes requests as protobuf and only counts an answer's bytes, so that
 // a latency measured with it ends when the client has the answer, before
@@ -917,6 +986,9 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return fmt.Errorf("rawCodec: cannot decode into %T", v)
 	}
 	m.n = data.Len()
+	if m.keep {
+		m.b = data.Materialize()
+	}
 	return nil
 }
 

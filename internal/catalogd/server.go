@@ -23,9 +23,9 @@ import (
 // service's full name.
 var HealthServices = []string{"", "Registry", "api.Registry", "api.ExperimentalRegistry", "ferry.catalog.v1.CatalogService"}
 
-// writeBufferSize is how many bytes a connection gathers before writing
+// WriteBufferSize is how many bytes a connection gathers before writing
 // them to the socket.
-const writeBufferSize = 256 << 10
+const WriteBufferSize = 256 << 10
 
 // Server is catalogd's gRPC server.
 type Server struct {
@@ -101,11 +101,11 @@ func NewServer(h *Holder, opts ...ServerOption) *Server {
 	}
 	// Single-bundle answers are sent as kept, already encoded.
 	gopts := append(o.limits.grpcOptions(), grpc.MaxSendMsgSize(math.MaxInt32), grpc.ForceServerCodecV2(newPassthroughCodec()),
-		// A connection's writes go out writeBufferSize at a time (gRPC's
+		// A connection's writes go out WriteBufferSize at a time (gRPC's
 		// default, 32 KiB, is a system call for every two frames of a
 		// 200 KB answer); gRPC takes the buffer from a pool only while a
 		// connection writes, so idle connections hold none.
-		grpc.WriteBufferSize(writeBufferSize))
+		grpc.WriteBufferSize(WriteBufferSize))
 	if o.metrics != nil {
 		gopts = append(gopts,
 			grpc.ChainUnaryInterceptor(o.metrics.GRPC.UnaryServerInterceptor()),
