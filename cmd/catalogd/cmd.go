@@ -257,7 +257,7 @@ func serve(ctx context.Context, log logr.Logger, f serveFlags) error {
 	defer lis.Close()
 	opts := []catalogd.ServerOption{catalogd.WithLogger(log), catalogd.WithMetrics(metrics), catalogd.WithLimits(f.limits)}
 	if images != nil {
-		opts = append(opts, catalogd.WithSourceProblems(images.Problems))
+		opts = append(opts, catalogd.WithSourceProblems(images.ProblemsOf))
 	}
 	more, err := serverSecurity(f.publish, pub, lis.Addr(), log)
 	if err != nil {

@@ -216,9 +216,14 @@ func TestCatalogImageFailuresKeepTheLastGood(t *testing.T) {
 			tc.mend(f, ref)
 			s.hup(t)
 			// The check swaps the new catalog in, then clears the image's
-			// problem: wait for both.
+			// problem: wait for both. GetCatalogInfo never shows the new
+			// catalog with the old problem meanwhile.
 			waitUntil(t, "the new image to be served and no longer stale", func() bool {
-				return s.info(t).GetPackageCount() == 3 && s.metric(t, "ferry_catalogd_catalog_images_stale") == 0
+				info := s.info(t)
+				if info.GetPackageCount() == 3 && len(info.GetProblems()) != 0 {
+					t.Fatalf("GetCatalogInfo shows the new catalog (sources %v) with the old problems %v", info.GetSources(), info.GetProblems())
+				}
+				return info.GetPackageCount() == 3 && s.metric(t, "ferry_catalogd_catalog_images_stale") == 0
 			})
 			info = s.info(t)
 			d2, err := newer.Digest()

@@ -110,10 +110,27 @@ func (s *ImageCatalogs) Sources() []catalog.Source {
 // Problems reports every image whose last check failed, as errors: the
 // catalog served is older than the image.
 func (s *ImageCatalogs) Problems() []catalog.Problem {
+	return s.ProblemsOf(nil)
+}
+
+// ProblemsOf is Problems as they stand for c, the catalog a caller reports
+// beside them: an image whose new digest c was loaded from is served, so
+// the problem its last check left ("still serving" the old digest) is
+// over, though the check that swapped c in has not cleared it yet. A nil c
+// reports every problem.
+func (s *ImageCatalogs) ProblemsOf(c *catalog.Catalog) []catalog.Problem {
+	var loaded map[string]bool
+	if c != nil {
+		loaded = make(map[string]bool, len(c.Sources))
+		for _, name := range c.Sources {
+			loaded[name] = true
+		}
+	}
 	var out []catalog.Problem
 	for _, im := range s.images {
 		im.mu.Lock()
-		if im.problem != "" {
+		over := im.pending != nil && loaded[ociimage.SourceName(im.ref, im.pending.Digest)]
+		if im.problem != "" && !over {
 			out = append(out, catalog.Problem{Path: im.ref, Field: "image", Reason: im.problem, Severity: catalog.SeverityError})
 		}
 		im.mu.Unlock()

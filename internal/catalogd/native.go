@@ -19,7 +19,7 @@ type CatalogServer struct {
 	holder    *Holder
 	publisher *Publisher
 	// status adds the problems of sources outside the catalog served.
-	status func() []catalog.Problem
+	status func(*catalog.Catalog) []catalog.Problem
 }
 
 // NewCatalogServer serves the holder's catalog over Ferry's own API.
@@ -27,9 +27,10 @@ func NewCatalogServer(h *Holder) *CatalogServer { return &CatalogServer{holder: 
 
 // GetCatalogInfo returns the digest, counts and, on request, the problems.
 func (s *CatalogServer) GetCatalogInfo(_ context.Context, req *catalogv1.GetCatalogInfoRequest) (*catalogv1.CatalogInfo, error) {
-	info := catalogInfo(s.holder.Catalog(), req.GetIncludeProblems())
+	c := s.holder.Catalog()
+	info := catalogInfo(c, req.GetIncludeProblems())
 	if s.status != nil {
-		for _, p := range s.status() {
+		for _, p := range s.status(c) {
 			info.ProblemCount++
 			if req.GetIncludeProblems() {
 				info.Problems = append(info.Problems, problemMessage(p))

@@ -45,7 +45,7 @@ type serverOptions struct {
 	publisher *Publisher
 	grpcOpts  []grpc.ServerOption
 	limits    Limits
-	status    func() []catalog.Problem
+	status    func(*catalog.Catalog) []catalog.Problem
 	answerDir string
 	// answerMemory is the budget of answers kept in memory when the answer
 	// file cannot be created.
@@ -66,8 +66,9 @@ func WithLimits(l Limits) ServerOption { return func(o *serverOptions) { o.limit
 
 // WithSourceProblems adds fn's problems to GetCatalogInfo: the state of
 // sources that is not part of the catalog served, such as a catalog image
-// that could not be pulled.
-func WithSourceProblems(fn func() []catalog.Problem) ServerOption {
+// that could not be pulled. fn is given the catalog GetCatalogInfo
+// reports, so that the two agree while a reload swaps a catalog in.
+func WithSourceProblems(fn func(*catalog.Catalog) []catalog.Problem) ServerOption {
 	return func(o *serverOptions) { o.status = fn }
 }
 
