@@ -352,7 +352,7 @@ func measureCatalog(ctx context.Context, c config, bin, dir string, repeat int, 
 		return r, nil
 	}
 	answers := filepath.Join(tmp, "floor-answers")
-	defer os.Remove(answers)
+	defer func() { _ = os.Remove(answers) }()
 	n, size, err := captureAnswers(ctx, c, last, r.chans, answers)
 	if err != nil {
 		return nil, fmt.Errorf("capturing answers for the floor server: %w", err)

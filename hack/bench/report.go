@@ -183,7 +183,9 @@ func writeTargets(b *strings.Builder, r *result) {
 		met(r.rps() >= targetRPS), met(r.gbfcRaw.rps() >= targetRPS))
 	fmt.Fprintf(b, "| server CPU per 1,000 answers ≤ %s, decoding clients / bytes only | %s / %s | %s | %s / %s |\n", fmtDur(targetCPUPer1000),
 		fmtDur(r.cpuPer1000()), fmtDur(r.gbfcRaw.cpuPer1000()),
-		floor(func(f *floorResult) string { return fmtDur(f.decoded.cpuPer1000()) + " / " + fmtDur(f.raw.cpuPer1000()) }),
+		floor(func(f *floorResult) string {
+			return fmtDur(f.decoded.cpuPer1000()) + " / " + fmtDur(f.raw.cpuPer1000())
+		}),
 		met(r.gbfcN > 0 && r.cpuPer1000() <= targetCPUPer1000), met(r.gbfcRaw.n > 0 && r.gbfcRaw.cpuPer1000() <= targetCPUPer1000))
 	fmt.Fprintf(b, "| RSS after the serving tests, once quiet < %d MiB | %d MiB (%s) | – | %s |\n", targetRSSReleased>>20, mib(r.rssEnd),
 		releasedWord(r.released), met(r.rssEnd < targetRSSReleased))
@@ -191,7 +193,9 @@ func writeTargets(b *strings.Builder, r *result) {
 		met(startMed(r.first) < targetColdStart))
 	fmt.Fprintf(b, "| full ListBundles stream < %s, decoded / bytes only | %s / %s | %s | %s / %s |\n", fmtDur(targetListBundles),
 		fmtDur(medianDur(r.listBundles)), fmtDur(medianDur(r.listBundlesRaw)),
-		floor(func(f *floorResult) string { return fmtDur(medianDur(f.listBundles)) + " / " + fmtDur(medianDur(f.listBundlesRaw)) }),
+		floor(func(f *floorResult) string {
+			return fmtDur(medianDur(f.listBundles)) + " / " + fmtDur(medianDur(f.listBundlesRaw))
+		}),
 		met(medianDur(r.listBundles) < targetListBundles), met(medianDur(r.listBundlesRaw) < targetListBundles))
 	if f != nil {
 		fmt.Fprintf(b, "\nThe floor server holds the %d channel heads' answers catalogd sent (%d MB) and its ListBundles entries in plain byte slices and, per request, "+
