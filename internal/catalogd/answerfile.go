@@ -214,6 +214,18 @@ func (a *answerFile) hold(gen uint64, off int64, n int) ([]byte, *answerGen, boo
 	return g.data[off:end:end], g, true
 }
 
+// read returns a copy of the n bytes at off of generation gen, or false
+// when the file started over since.
+func (a *answerFile) read(gen uint64, off int64, n int) ([]byte, bool) {
+	b, g, ok := a.hold(gen, off, n)
+	if !ok {
+		return nil, false
+	}
+	c := bytes.Clone(b)
+	g.release()
+	return c, true
+}
+
 // get returns the answer at l as it lies in the file's mapping, or false
 // when it is gone (the file started over since). The answer holds its
 // generation until it is sent or freed.

@@ -78,3 +78,79 @@ func bigBundleCatalog(tb testing.TB, dir string) *catalog.Catalog {
 	}
 	return c
 }
+
+// BenchmarkListBundles: the kept ListBundles answer of a catalog of 4,000
+// image-only bundles (entries of 0.5–2 KB, as in the community catalog)
+// sent entry by entry through the server codec and freed as the transport
+// frees it; kept in memory and in the answer file.
+func BenchmarkListBundles(b *testing.B) {
+	dir := b.TempDir()
+	c := manyBundlesCatalog(b, dir, 4000)
+	codec := newPassthroughCodec()
+	send := func(m *encodedMessage) error {
+		out, err := codec.Marshal(m)
+		if err != nil {
+			return err
+		}
+		out.Free()
+		return nil
+	}
+	for _, inFile := range []bool{false, true} {
+		b.Run(fmt.Sprintf("file=%v", inFile), func(b *testing.B) {
+			s := NewRegistryServer(NewHolder(c))
+			if inFile {
+				s = NewRegistryServer(NewHolder(c), WithAnswerFile(dir, DefaultAnswerCacheBytes))
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			if err := s.listBundles(c, send); err != nil { // kept
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if err := s.listBundles(c, send); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// manyBundlesCatalog writes and loads, in dir, one package of n bundles
+// that name images only, with one to eight provided APIs each.
+func manyBundlesCatalog(tb testing.TB, dir string, n int) *catalog.Catalog {
+	tb.Helper()
+	var fbc strings.Builder
+	fmt.Fprintf(&fbc, `{"schema":"olm.package","name":"many","defaultChannel":"stable"}`+"\n")
+	var entries []string
+	for i := range n {
+		name := fmt.Sprintf("many.v1.0.%d", i)
+		prev := ""
+		if i > 0 {
+			prev = fmt.Sprintf(`,"replaces":"many.v1.0.%d"`, i-1)
+		}
+		entries = append(entries, fmt.Sprintf(`{"name":%q%s}`, name, prev))
+		props := []string{fmt.Sprintf(`{"type":"olm.package","value":{"packageName":"many","version":"1.0.%d"}}`, i)}
+		for k := range 1 + i%8 {
+			props = append(props, fmt.Sprintf(`{"type":"olm.gvk","value":{"group":"many%d.example.com","kind":"Widget%d","version":"v1"}}`, k, k))
+		}
+		fmt.Fprintf(&fbc, `{"schema":"olm.bundle","name":%q,"package":"many","image":"quay.io/example/many-bundle:v1.0.%d","properties":[%s]}`+"\n",
+			name, i, strings.Join(props, ","))
+	}
+	fmt.Fprintf(&fbc, `{"schema":"olm.channel","name":"stable","package":"many","entries":[%s]}`+"\n", strings.Join(entries, ","))
+	root := filepath.Join(dir, "many")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "catalog.json"), []byte(fbc.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := catalog.Load(context.Background(), []catalog.Source{catalog.DirSource(root)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(c.Problems) != 0 {
+		tb.Fatalf("problems: %v", c.Problems)
+	}
+	return c
+}

@@ -12,16 +12,19 @@ import (
 // TestListBundlesKeptWithinBound: the ListBundles answer is kept while it
 // fits in the bound, in the answer file when there is one, and built anew
 // for every call above it; the entries are the same either way, also when
-// the answer file starts over while the kept answer is being sent.
+// the answer file starts over while the kept answer is being sent, whether
+// its entries are sent from the file one by one (the sample catalog's
+// carry their objects) or copied out a run at a time (small entries).
 func TestListBundlesKeptWithinBound(t *testing.T) {
-	c, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: bundles.FS}})
+	sample, err := catalog.Load(context.Background(), []catalog.Source{{Name: "bundles", FS: bundles.FS}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHolder(c)
-	// list sends the answer; after the entry numbered resetAfter (from 1;
+	small := manyBundlesCatalog(t, t.TempDir(), 600)
+	catalogs := map[string]*catalog.Catalog{"sample": sample, "small entries": small}
+	// list sends c's answer; after the entry numbered resetAfter (from 1;
 	// 0: never) it empties the answer file.
-	list := func(s *RegistryServer, resetAfter int) [][]byte {
+	list := func(s *RegistryServer, c *catalog.Catalog, resetAfter int) [][]byte {
 		var out [][]byte
 		if err := s.listBundles(c, func(m *encodedMessage) error {
 			out = append(out, bytes.Clone(m.bytes()))
@@ -34,23 +37,30 @@ func TestListBundlesKeptWithinBound(t *testing.T) {
 		}
 		return out
 	}
-	var want [][]byte
+	want := map[string][][]byte{}
 	tests := []struct {
 		name       string
+		catalog    string
 		max        int64
 		file       bool
 		resetAfter int
 		wantKept   bool
 		wantInFile bool
 	}{
-		{name: "within the bound", max: maxKeptList, wantKept: true},
-		{name: "over the bound", max: 1, wantKept: false},
-		{name: "within the bound, in the answer file", max: maxKeptList, file: true, wantKept: true, wantInFile: true},
-		{name: "over the bound, with an answer file", max: 1, file: true, wantKept: false},
-		{name: "answer file started over while sending", max: maxKeptList, file: true, resetAfter: 2, wantKept: true, wantInFile: true},
+		{name: "within the bound", catalog: "sample", max: maxKeptList, wantKept: true},
+		{name: "over the bound", catalog: "sample", max: 1, wantKept: false},
+		{name: "within the bound, in the answer file", catalog: "sample", max: maxKeptList, file: true, wantKept: true, wantInFile: true},
+		{name: "over the bound, with an answer file", catalog: "sample", max: 1, file: true, wantKept: false},
+		{name: "answer file started over while sending", catalog: "sample", max: maxKeptList, file: true, resetAfter: 2, wantKept: true, wantInFile: true},
+		{name: "small entries within the bound", catalog: "small entries", max: maxKeptList, wantKept: true},
+		{name: "small entries in the answer file", catalog: "small entries", max: maxKeptList, file: true, wantKept: true, wantInFile: true},
+		{name: "small entries, answer file started over in the first run", catalog: "small entries", max: maxKeptList, file: true, resetAfter: 2, wantKept: true, wantInFile: true},
+		{name: "small entries, answer file started over in a later run", catalog: "small entries", max: maxKeptList, file: true, resetAfter: 300, wantKept: true, wantInFile: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			c := catalogs[tt.catalog]
+			h := NewHolder(c)
 			opts := []RegistryOption{WithAnswerBudget(0)}
 			if tt.file {
 				opts = []RegistryOption{WithAnswerBudget(1 << 20), WithAnswerFile(t.TempDir(), 0)}
@@ -66,23 +76,24 @@ func TestListBundlesKeptWithinBound(t *testing.T) {
 				defer s.listMu.Unlock()
 				return s.list
 			}
-			first := list(s, 0)
+			first := list(s, c, 0)
 			before := keptNow()
 			// The second call sends the kept answer, if any.
-			second := list(s, tt.resetAfter)
+			second := list(s, c, tt.resetAfter)
 			// Read back from the file, not built again, unless the file
 			// started over.
 			now := keptNow()
 			if rebuilt := now.loc.gen != before.loc.gen || now.loc.off != before.loc.off; tt.wantInFile && rebuilt != (tt.resetAfter > 0) {
 				t.Errorf("answer built again: %v, want %v", rebuilt, tt.resetAfter > 0)
 			}
-			third := list(s, 0)
+			third := list(s, c, 0)
 			if len(first) < 3 {
 				t.Fatalf("%d entries, want at least 3", len(first))
 			}
-			if want == nil {
-				want = first
+			if want[tt.catalog] == nil {
+				want[tt.catalog] = first
 			}
+			want := want[tt.catalog]
 			for _, got := range [][][]byte{first, second, third} {
 				if len(got) != len(want) {
 					t.Fatalf("%d entries, want %d", len(got), len(want))

@@ -370,21 +370,54 @@ func (s *RegistryServer) listBundles(c *catalog.Catalog, send func(*encodedMessa
 	return s.buildList(c, 0, send)
 }
 
+// listCopyRun bounds the bytes of the run of small consecutive entries a
+// kept list in the answer file copies out at once; an entry of
+// listOwnEntry bytes or more is sent from the file's mapping instead.
+const (
+	listCopyRun  = 64 << 10
+	listOwnEntry = 16 << 10
+)
+
 // sendKeptList sends the entries of a list kept in the answer file and
 // returns how many it sent: all of them, or those before the first that
-// no longer reads back (the file started over).
+// no longer reads back (the file started over). Most entries are a few
+// hundred bytes, which the transport does not say it is done with: runs of
+// them are copied out of the file into one buffer each, instead of holding
+// the file and copying for every entry; a large entry is sent from the
+// mapping, held until it is sent.
 func (s *RegistryServer) sendKeptList(list keptList, send func(*encodedMessage) error) (int, error) {
 	f := s.answers.file
 	off := list.loc.off
-	for i, n := range list.lens {
-		m, ok := f.message(list.loc.gen, off, int(n))
+	for i := 0; i < len(list.lens); {
+		if n := int(list.lens[i]); n >= listOwnEntry {
+			m, ok := f.message(list.loc.gen, off, n)
+			if !ok {
+				return i, nil
+			}
+			if err := send(m); err != nil {
+				return i, err
+			}
+			off += int64(n)
+			i++
+			continue
+		}
+		j, size := i, 0
+		for j < len(list.lens) && int(list.lens[j]) < listOwnEntry && size+int(list.lens[j]) <= listCopyRun {
+			size += int(list.lens[j])
+			j++
+		}
+		run, ok := f.read(list.loc.gen, off, size)
 		if !ok {
 			return i, nil
 		}
-		off += int64(n)
-		if err := send(m); err != nil {
-			return i, err
+		for ; i < j; i++ {
+			n := int(list.lens[i])
+			if err := send(&encodedMessage{b: run[:n:n]}); err != nil {
+				return i, err
+			}
+			run = run[n:]
 		}
+		off += int64(size)
 	}
 	return len(list.lens), nil
 }
