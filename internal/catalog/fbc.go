@@ -301,14 +301,36 @@ func scanJSONValue(data []byte, i int) (int, error) {
 				return j + 1, nil
 			}
 		case '"':
-			for j++; j < len(data) && data[j] != '"'; j++ {
-				if data[j] == '\\' {
-					j++
-				}
+			end, ok := stringEnd(data, j+1)
+			if !ok {
+				return len(data), io.ErrUnexpectedEOF
 			}
+			j = end
 		}
 	}
 	return len(data), io.ErrUnexpectedEOF
+}
+
+// stringEnd returns the index of the quote closing the JSON string whose
+// contents start at i: the first quote after i not escaped by an odd
+// number of backslashes. Strings in catalogs run to megabytes of base64,
+// so the quotes are found with bytes.IndexByte rather than byte by byte.
+func stringEnd(data []byte, i int) (int, bool) {
+	for {
+		k := bytes.IndexByte(data[i:], '"')
+		if k < 0 {
+			return len(data), false
+		}
+		q := i + k
+		backslashes := 0
+		for p := q - 1; p >= i && data[p] == '\\'; p-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return q, true
+		}
+		i = q + 1
+	}
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
