@@ -136,9 +136,12 @@ func parseFBCFile(rel string, data []byte, disk *diskFile) *fbcFile {
 			}
 		}
 		var b fbcBlob
-		if err := jsonv1.Unmarshal(js, &b); err != nil {
-			out.problems.errorf(rel, field, "not a catalog document: %v", err)
-			continue
+		if !quickFBCBlob(js, &b) {
+			b = fbcBlob{}
+			if err := jsonv1.Unmarshal(js, &b); err != nil {
+				out.problems.errorf(rel, field, "not a catalog document: %v", err)
+				continue
+			}
 		}
 		out.add(rel, field, &b, js, raw, d, disk, isYAML)
 	}
