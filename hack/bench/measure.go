@@ -66,7 +66,8 @@ type result struct {
 	gbfcN, gbfcErrs int
 	gbfcElapsed     time.Duration
 	gbfcClients     int
-	gbfcCPU         time.Duration // catalogd CPU time (user+sys) during the GetBundleForChannel test
+	gbfcCPU         time.Duration   // catalogd CPU time (user+sys) during the GetBundleForChannel test
+	gbfcLat         []time.Duration // each GetBundleForChannel request's latency in that test
 	// gbfcRaw is the same test with clients that take each answer's bytes
 	// without decoding them: what catalogd serves when its clients' decoding
 	// does not share its two cores.
@@ -473,7 +474,7 @@ func serveMeasurements(ctx context.Context, c config, p *proc, r *result) error 
 		return err
 	}
 	r.gbfcCPU = procCPU(pid) - cpuT
-	r.gbfcN, r.gbfcErrs, r.gbfcElapsed = decoded.n, decoded.errs, decoded.elapsed
+	r.gbfcN, r.gbfcErrs, r.gbfcElapsed, r.gbfcLat = decoded.n, decoded.errs, decoded.elapsed, decoded.lat
 	profileAfterLoad()
 	logf("  GetBundleForChannel: %d requests, %d clients, %.0f req/s, %s catalogd CPU per 1,000 answers, %d errors", r.gbfcN, c.clients,
 		float64(r.gbfcN)/r.gbfcElapsed.Seconds(), fmtDur(r.cpuPer1000()), r.gbfcErrs)
@@ -577,6 +578,8 @@ type tput struct {
 	elapsed time.Duration
 	// cpu is catalogd's CPU time (user+sys) during the run.
 	cpu time.Duration
+	// lat is each request's latency.
+	lat []time.Duration
 }
 
 func (t tput) rps() float64 {
@@ -617,10 +620,11 @@ func throughput(ctx context.Context, c config, addr string, chans []channelRef, 
 	defer cancel()
 	var next, errs, done atomic.Int64
 	var wg sync.WaitGroup
+	lats := make([][]time.Duration, c.clients)
 	start := time.Now()
 	for i := 0; i < c.clients; i++ {
 		wg.Add(1)
-		go func(cc *grpc.ClientConn) {
+		go func(i int, cc *grpc.ClientConn) {
 			defer wg.Done()
 			cl := api.NewRegistryClient(cc)
 			for {
@@ -631,21 +635,27 @@ func throughput(ctx context.Context, c config, addr string, chans []channelRef, 
 				ch := chans[int(n-1)%len(chans)]
 				req := &api.GetBundleInChannelRequest{PkgName: ch.pkg, ChannelName: ch.channel}
 				var err error
+				began := time.Now()
 				if raw {
 					err = cc.Invoke(tctx, api.Registry_GetBundleForChannel_FullMethodName, req, &rawMessage{}, grpc.ForceCodecV2(rawCodec{}))
 				} else {
 					_, err = cl.GetBundleForChannel(tctx, req)
 				}
+				lats[i] = append(lats[i], time.Since(began))
 				if err != nil {
 					errs.Add(1)
 				} else {
 					done.Add(1)
 				}
 			}
-		}(conns[i])
+		}(i, conns[i])
 	}
 	wg.Wait()
-	return tput{n: int(done.Load()), errs: int(errs.Load()), elapsed: time.Since(start)}, nil
+	t := tput{n: int(done.Load()), errs: int(errs.Load()), elapsed: time.Since(start)}
+	for _, l := range lats {
+		t.lat = append(t.lat, l...)
+	}
+	return t, nil
 }
 
 // connected connects cc and waits until it is ready.

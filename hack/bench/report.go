@@ -181,6 +181,12 @@ func writeTargets(b *strings.Builder, r *result) {
 			return groupInt(int(f.decoded.rps()+0.5)) + " / " + groupInt(int(f.raw.rps()+0.5)) + " req/s"
 		}),
 		met(r.rps() >= targetRPS), met(r.gbfcRaw.rps() >= targetRPS))
+	fmt.Fprintf(b, "| GetBundleForChannel p99 < %s with %d clients at once, decoded / bytes only | %s / %s | %s | %s / %s |\n", fmtDur(targetP99), r.gbfcClients,
+		fmtDur(pct(r.gbfcLat, 99)), fmtDur(pct(r.gbfcRaw.lat, 99)),
+		floor(func(f *floorResult) string {
+			return fmtDur(pct(f.decoded.lat, 99)) + " / " + fmtDur(pct(f.raw.lat, 99))
+		}),
+		met(pct(r.gbfcLat, 99) < targetP99), met(pct(r.gbfcRaw.lat, 99) < targetP99))
 	fmt.Fprintf(b, "| server CPU per 1,000 answers ≤ %s, decoding clients / bytes only | %s / %s | %s | %s / %s |\n", fmtDur(targetCPUPer1000),
 		fmtDur(r.cpuPer1000()), fmtDur(r.gbfcRaw.cpuPer1000()),
 		floor(func(f *floorResult) string {
