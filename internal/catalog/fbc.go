@@ -290,6 +290,15 @@ func splitJSON(data []byte) ([]docSpan, int, error) {
 
 // scanJSONValue returns the end of the object or array starting at i.
 func scanJSONValue(data []byte, i int) (int, error) {
+	return scanJSONValueDepth(data, i, 0)
+}
+
+// errTooDeep refuses a value nested deeper than asked.
+var errTooDeep = errors.New("nested too deep")
+
+// scanJSONValueDepth is scanJSONValue refusing, when maxDepth > 0, a value
+// whose objects and arrays nest deeper than maxDepth.
+func scanJSONValueDepth(data []byte, i, maxDepth int) (int, error) {
 	if c := data[i]; c != '{' && c != '[' {
 		return i, fmt.Errorf("invalid character %q looking for the start of a document", c)
 	}
@@ -298,6 +307,9 @@ func scanJSONValue(data []byte, i int) (int, error) {
 		switch data[j] {
 		case '{', '[':
 			depth++
+			if maxDepth > 0 && depth > maxDepth {
+				return j, errTooDeep
+			}
 		case '}', ']':
 			depth--
 			if depth == 0 {

@@ -60,8 +60,10 @@ func quickFBCBlob(js []byte, b *fbcBlob) bool {
 			ok = once(128) && r.decoded(&b.Icon)
 		case "entries":
 			var v []byte
-			if v, ok = r.checkedValue(); ok && once(256) {
-				b.Entries = json.RawMessage(bytes.Clone(v))
+			if ok = once(256); ok {
+				if v, ok = r.checkedValue(); ok {
+					b.Entries = json.RawMessage(bytes.Clone(v))
+				}
 			}
 		case "relatedImages":
 			ok = once(512) && r.decoded(&b.RelatedImages)
@@ -116,6 +118,10 @@ func foldsToField(key string, fields []string) bool {
 	}
 	return false
 }
+
+// quickMaxDepth bounds the nesting of a value quickFBCBlob reads: far
+// deeper than catalogs nest, far below the decoder's own bound.
+const quickMaxDepth = 64
 
 // quickReader reads JSON tokens from data at i.
 type quickReader struct {
@@ -180,7 +186,10 @@ func (r *quickReader) value() ([]byte, bool) {
 	start := r.i
 	switch c := r.data[r.i]; c {
 	case '{', '[':
-		end, err := scanJSONValue(r.data, r.i)
+		// The decoder refuses a document nested deeper than it allows; a
+		// value checked alone would not be: what nests deeper than any
+		// catalog does is left to the decoder.
+		end, err := scanJSONValueDepth(r.data, r.i, quickMaxDepth)
 		if err != nil {
 			return nil, false
 		}

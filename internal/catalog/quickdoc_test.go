@@ -50,6 +50,13 @@ var quickDocCases = []struct {
 	{name: "not an object", doc: `["schema"]`},
 	{name: "control character", doc: "{\"schema\":\"a\x01\"}"},
 	{name: "invalid UTF-8", doc: "{\"schema\":\"a\xff\"}"},
+	{name: "duplicate entries", doc: `{"schema":"olm.channel","entries":[{"name":"a"}],"entries":[{"name":"b"}]}`},
+	{name: "duplicate icon", doc: `{"schema":"olm.package","icon":null,"icon":{"base64data":"x","mediatype":"y"}}`},
+	{name: "duplicate relatedImages", doc: `{"relatedImages":[],"relatedImages":[{"name":"a","image":"b"}]}`},
+	{name: "unknown value nested deep", doc: `{"schema":"x","extra":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`},
+	{name: "property value nested deep", doc: `{"properties":[{"type":"a","value":` + strings.Repeat(`{"a":`, 9998) + `1` + strings.Repeat("}", 9998) + `}]}`},
+	{name: "entries nested deep", doc: `{"entries":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`},
+	{name: "nested within the bound", doc: `{"schema":"x","extra":` + strings.Repeat("[", 60) + strings.Repeat("]", 60) + `}`, quick: true},
 	{name: "duplicate names in a value", doc: `{"properties":[{"type":"olm.gvk","value":{"a":1,"a":2}}]}`},
 }
 
