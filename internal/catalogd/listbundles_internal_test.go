@@ -3,6 +3,7 @@ package catalogd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/ferrydev/ferry/bundles"
@@ -111,5 +112,37 @@ func TestListBundlesKeptWithinBound(t *testing.T) {
 				t.Errorf("answer kept: %v in the file: %v, want %v and %v", kept, inFile, tt.wantKept, tt.wantInFile)
 			}
 		})
+	}
+}
+
+// TestSendKeptListStopsAtTheFailedSend: a send that fails ends the answer,
+// in a run of small entries or at a large one, and the count returned is
+// of the entries sent before it.
+func TestSendKeptListStopsAtTheFailedSend(t *testing.T) {
+	c := manyBundlesCatalog(t, t.TempDir(), 600)
+	s := NewRegistryServer(NewHolder(c), WithAnswerBudget(1<<20), WithAnswerFile(t.TempDir(), 0))
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.listBundles(c, func(*encodedMessage) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.listMu.Lock()
+	list := s.list
+	s.listMu.Unlock()
+	if !list.inFile || list.len() != 600 {
+		t.Fatalf("kept list: in the file %v, %d entries; want in the file, 600", list.inFile, list.len())
+	}
+	failed := errors.New("connection closed")
+	for _, failAt := range []int{0, 1, 57, 599} {
+		sent := 0
+		n, err := s.sendKeptList(list, func(*encodedMessage) error {
+			if sent == failAt {
+				return failed
+			}
+			sent++
+			return nil
+		})
+		if !errors.Is(err, failed) || n != failAt || sent != failAt {
+			t.Errorf("failing at entry %d: returned %d, %v after %d sent; want %d and the send's error", failAt, n, err, sent, failAt)
+		}
 	}
 }
