@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -25,53 +26,41 @@ func quickFBCBlob(js []byte, b *fbcBlob) bool {
 	if !r.token('{') {
 		return false
 	}
-	var seen uint16
-	once := func(bit uint16) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
-	}
 	if r.token('}') {
 		return r.end()
 	}
+	var seen []string
 	for {
-		key, ok := r.plainString()
-		if !ok || !r.token(':') {
+		key, ok := r.name(fbcBlobFields, &seen)
+		if !ok {
 			return false
 		}
 		switch key {
 		case "schema":
-			ok = once(1) && r.stringField(&b.Schema)
+			ok = r.stringField(&b.Schema)
 		case "package":
-			ok = once(2) && r.stringField(&b.Package)
+			ok = r.stringField(&b.Package)
 		case "name":
-			ok = once(4) && r.stringField(&b.Name)
+			ok = r.stringField(&b.Name)
 		case "defaultChannel":
-			ok = once(8) && r.stringField(&b.DefaultChannel)
+			ok = r.stringField(&b.DefaultChannel)
 		case "description":
-			ok = once(16) && r.stringField(&b.Description)
+			ok = r.stringField(&b.Description)
 		case "image":
-			ok = once(32) && r.stringField(&b.Image)
+			ok = r.stringField(&b.Image)
 		case "properties":
-			ok = once(64) && r.properties(&b.Properties)
+			ok = r.properties(&b.Properties)
 		case "icon":
-			ok = once(128) && r.decoded(&b.Icon)
+			ok = r.decoded(&b.Icon)
 		case "entries":
 			var v []byte
-			if ok = once(256); ok {
-				if v, ok = r.checkedValue(); ok {
-					b.Entries = json.RawMessage(bytes.Clone(v))
-				}
+			if v, ok = r.checkedValue(); ok {
+				b.Entries = json.RawMessage(bytes.Clone(v))
 			}
 		case "relatedImages":
-			ok = once(512) && r.decoded(&b.RelatedImages)
+			ok = r.decoded(&b.RelatedImages)
 		default:
-			ok = !foldsToField(key, fbcBlobFields)
-			if ok {
-				_, ok = r.checkedValue()
-			}
+			_, ok = r.checkedValue()
 		}
 		if !ok {
 			return false
@@ -149,6 +138,24 @@ func (r *quickReader) token(c byte) bool {
 func (r *quickReader) end() bool {
 	r.space()
 	return r.i == len(r.data)
+}
+
+// name reads an object member's name and its colon. Each of fields may be
+// given once, and a name that matches one of them only without regard to
+// case is refused: the decoder would set that field from it.
+func (r *quickReader) name(fields []string, seen *[]string) (string, bool) {
+	key, ok := r.plainString()
+	if !ok || !r.token(':') {
+		return "", false
+	}
+	if !slices.Contains(fields, key) {
+		return key, !foldsToField(key, fields)
+	}
+	if slices.Contains(*seen, key) {
+		return "", false
+	}
+	*seen = append(*seen, key)
+	return key, true
 }
 
 // plainString reads a string without escapes, control characters or
@@ -268,33 +275,22 @@ func (r *quickReader) property() (Property, bool) {
 		return p, true
 	}
 	var value []byte
-	hasType, hasValue := false, false
+	var seen []string
 	for {
-		key, ok := r.plainString()
-		if !ok || !r.token(':') {
+		key, ok := r.name(propertyFields, &seen)
+		if !ok {
 			return p, false
 		}
 		switch key {
 		case "type":
-			if hasType || !r.stringField(&p.Type) {
-				return p, false
-			}
-			hasType = true
+			ok = r.stringField(&p.Type)
 		case "value":
-			if hasValue {
-				return p, false
-			}
-			if value, ok = r.value(); !ok {
-				return p, false
-			}
-			hasValue = true
+			value, ok = r.value()
 		default:
-			if foldsToField(key, propertyFields) {
-				return p, false
-			}
-			if _, ok := r.checkedValue(); !ok {
-				return p, false
-			}
+			_, ok = r.checkedValue()
+		}
+		if !ok {
+			return p, false
 		}
 		if r.token(',') {
 			continue
@@ -304,7 +300,7 @@ func (r *quickReader) property() (Property, bool) {
 		}
 		break
 	}
-	if !hasValue {
+	if value == nil {
 		return p, true
 	}
 	if p.Type == PropertyBundleObject {
